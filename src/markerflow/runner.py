@@ -1,0 +1,43 @@
+"""Glue for ``workflow/scripts``: logging to the rule's log file and clean failure on bad input.
+
+A script does::
+
+    from markerflow.runner import script_context
+    with script_context(snakemake) as log:
+        ...
+
+Inside the block, ``logging`` goes to ``snakemake.log[0]``. An :class:`~markerflow.errors.InputError`
+or :class:`~markerflow.errors.AnalysisError` is written to the log and to stderr as one clear
+message and the job exits with status 1, without a traceback; any other exception is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from markerflow.errors import AnalysisError, InputError
+
+
+@contextlib.contextmanager
+def script_context(smk: Any, name: str | None = None) -> Iterator[logging.Logger]:
+    log_files = list(getattr(smk, "log", []) or [])
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_files:
+        handlers.append(logging.FileHandler(log_files[0], mode="w", encoding="utf-8"))
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logger = logging.getLogger(name or f"markerflow.{getattr(smk, 'rule', 'script')}")
+    try:
+        yield logger
+    except (InputError, AnalysisError) as exc:
+        kind = "input error" if isinstance(exc, InputError) else "analysis error"
+        wildcards = dict(getattr(smk, "wildcards", {}) or {})
+        where = f" ({', '.join(f'{k}={v}' for k, v in wildcards.items())})" if wildcards else ""
+        logger.error("markerflow %s in rule %s%s:\n%s", kind, getattr(smk, "rule", "?"), where, exc)
+        logging.shutdown()
+        sys.exit(1)
