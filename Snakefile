@@ -1,0 +1,18 @@
+# markerflow: transcriptome cohorts -> ranked, validated biomarker candidates.
+# Run: snakemake --cores 8   (config/config.yaml; profiles/default is picked up automatically)
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/qc.smk"
+include: "workflow/rules/genes.smk"
+include: "workflow/rules/de.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_outputs(),

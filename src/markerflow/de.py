@@ -1,0 +1,140 @@
+"""Per-cohort differential expression into the common DE table (../shared/DESIGN.md).
+
+Arrays: limma's linear model + empirical-Bayes moderated t (Smyth 2004, SAGMB 3:3), implemented in
+:mod:`markerflow.limma`; counts: DESeq2's negative-binomial Wald test via :mod:`markerflow.counts`.
+Hedges' g (:mod:`markerflow.effectsize`) is added on the log-scale values for the meta-analysis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from markerflow import limma
+from markerflow.design import build_design
+from markerflow.effectsize import hedges_g
+from markerflow.errors import InputError
+from markerflow.schema import DE_COLUMNS
+
+
+def align(expression: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
+    """Order matrix columns as the sample sheet; error naming samples missing from the matrix."""
+    missing = [s for s in samples["sample"] if s not in expression.columns]
+    if missing:
+        raise InputError(f"samples missing from the matrix: {', '.join(missing[:10])}")
+    return expression.loc[:, samples["sample"].tolist()]
+
+
+def array_de(
+    expression: pd.DataFrame,
+    samples: pd.DataFrame,
+    case_label: str,
+    control_label: str,
+    covariates: list[str] | tuple[str, ...] = (),
+    *,
+    trend: bool = False,
+    robust: bool = False,
+    proportion: float = 0.01,
+    cohort: str = "",
+) -> pd.DataFrame:
+    """limma lmFit + eBayes + topTable for case vs control, as one DE table (one row per gene)."""
+    expression = align(expression, samples)
+    design = build_design(samples, case_label, control_label, covariates, cohort)
+    values = expression.to_numpy(dtype=np.float64)
+    fit = limma.lm_fit(values, design.matrix)
+    eb = limma.ebayes(fit, proportion=proportion, trend=trend, robust=robust)
+    table = limma.top_table(eb, coef=design.condition_column)
+    is_case = (samples["condition"] == case_label).to_numpy()
+    g, g_se = hedges_g(values, is_case)
+    logfc = table["logFC"].to_numpy()
+    t = table["t"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.abs(logfc / t)
+    out = pd.DataFrame(
+        {
+            "gene": expression.index.astype(str),
+            "log2fc": logfc,
+            "ave_expr": table["AveExpr"].to_numpy(),
+            "stat": t,
+            "pvalue": table["P.Value"].to_numpy(),
+            "padj": table["adj.P.Val"].to_numpy(),
+            "se": se,
+            "hedges_g": g,
+            "hedges_g_se": g_se,
+            "n_case": np.sum(~np.isnan(values[:, is_case]), axis=1),
+            "n_control": np.sum(~np.isnan(values[:, ~is_case]), axis=1),
+            "B": table["B"].to_numpy(),
+            "method": "limma",
+        }
+    )
+    return out[[*DE_COLUMNS, "B", "method"]]
+
+
+def summarise_de(
+    de: pd.DataFrame,
+    cohort: str,
+    padj_threshold: float,
+    lfc_threshold: float,
+    extra: dict[str, object] | None = None,
+) -> pd.DataFrame:
+    """One-row-per-metric summary of a cohort's DE result (for the report and a person)."""
+    significant = (de["padj"] < padj_threshold) & (de["log2fc"].abs() > lfc_threshold)
+    rows: dict[str, object] = {
+        "cohort": cohort,
+        "method": de["method"].iloc[0] if "method" in de and len(de) else "",
+        "genes_tested": int(de["pvalue"].notna().sum()),
+        "n_case": int(de["n_case"].max()) if len(de) else 0,
+        "n_control": int(de["n_control"].max()) if len(de) else 0,
+        f"up_padj_lt_{padj_threshold:g}": int((significant & (de["log2fc"] > 0)).sum()),
+        f"down_padj_lt_{padj_threshold:g}": int((significant & (de["log2fc"] < 0)).sum()),
+        "pvalue_lt_0.05": int((de["pvalue"] < 0.05).sum()),
+    }
+    rows.update(extra or {})
+    return pd.DataFrame({"metric": list(rows), "value": [str(v) for v in rows.values()]})
+
+
+def cohort_de(
+    expression: pd.DataFrame,
+    samples: pd.DataFrame,
+    data_type: str,
+    case_label: str,
+    control_label: str,
+    covariates: list[str],
+    arrays: dict,
+    counts: dict,
+    cohort: str = "",
+    threads: int = 1,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """DE table and the log-scale matrix used downstream (arrays: as given; counts: VST)."""
+    if data_type == "array":
+        table = array_de(
+            expression,
+            samples,
+            case_label,
+            control_label,
+            covariates,
+            trend=arrays["trend"],
+            robust=arrays["robust"],
+            proportion=arrays["proportion"],
+            cohort=cohort,
+        )
+        return table, align(expression, samples).astype(np.float64)
+    from markerflow import counts as counts_mod
+
+    counts_matrix = align(expression, samples)
+    batch = samples["batch"].astype(str).nunique() > 1
+    table = counts_mod.deseq2(
+        counts_matrix,
+        samples,
+        case=case_label,
+        control=control_label,
+        covariates=covariates,
+        batch=batch,
+        cooks_filter=counts["cooks_filter"],
+        independent_filter=counts["independent_filter"],
+        alpha=counts["alpha"],
+        n_cpus=threads,
+    )
+    normalized = counts_mod.vst(counts_matrix)
+    normalized.index.name = "gene"
+    return table, normalized

@@ -1,0 +1,54 @@
+"""The genes stage: one row per gene symbol for every cohort.
+
+Arrays: values brought to log2 scale (see :func:`markerflow.qc.to_log_scale`), then probes mapped
+to symbols and collapsed (:mod:`markerflow.probes`). Counts: identifiers mapped to symbols and
+low-count genes filtered (:mod:`markerflow.counts`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from markerflow import counts as counts_mod
+from markerflow import geo
+from markerflow.probes import collapse_probes
+from markerflow.qc import to_log_scale
+
+
+def map_cohort_genes(
+    expression: pd.DataFrame,
+    samples: pd.DataFrame,
+    data_type: str,
+    annotation: str | Path | None,
+    *,
+    log2_mode: str = "auto",
+    collapse: str = "maxmean",
+    drop_multimapping: bool = True,
+    min_count: int = 10,
+    min_samples: int | str = "smallest_group",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the genes x samples matrix (index ``gene``) and a metric/value mapping report."""
+    expression = expression.loc[:, samples["sample"].tolist()]
+    report: dict[str, object] = {"data_type": data_type}
+    if data_type == "array":
+        logged, applied = to_log_scale(expression, log2_mode)
+        report["log2_applied"] = applied
+        table = None if annotation is None else geo.read_platform_table(annotation)
+        genes, collapse_report = collapse_probes(logged, table, collapse, drop_multimapping)
+        report.update(collapse_report.__dict__)
+        report["collapse"] = collapse
+    else:
+        counts = counts_mod.validate_counts(expression, path=str(annotation or "count matrix"))
+        if annotation is not None:
+            gene_table = pd.read_csv(annotation, sep="\t", dtype=str)
+            counts, map_report = counts_mod.map_to_symbols(counts, gene_table)
+            report.update(map_report)
+        condition = samples.set_index("sample").loc[counts.columns, "condition"]
+        genes, filter_report = counts_mod.filter_low_counts(
+            counts, condition, min_count, min_samples
+        )
+        report.update(filter_report)
+    genes.index.name = "gene"
+    return genes, pd.DataFrame({"metric": list(report), "value": [str(v) for v in report.values()]})

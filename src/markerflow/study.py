@@ -1,0 +1,264 @@
+"""The study definition: config + cohort sheet, checked before any job starts.
+
+JSON-schema validation (done by Snakemake's ``validate``) catches wrong types and unknown keys; this
+module checks what a schema cannot: files exist, cohort IDs are unique and safe as path components,
+listed columns exist in the phenotype tables, and every case/control value matches at least one
+sample. Each problem is an :class:`~markerflow.errors.InputError` naming the key, file or value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from markerflow.errors import InputError
+
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
+LIST_SEPARATOR = ";"
+
+
+def split_list(value: Any) -> list[str]:
+    """Split a ';'-separated sheet cell into stripped, non-empty items (empty cell -> [])."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return []
+    return [item.strip() for item in str(value).split(LIST_SEPARATOR) if item.strip()]
+
+
+def normalise_value(value: Any) -> str:
+    """Phenotype values are compared after stripping whitespace and case-folding, nothing else."""
+    return str(value).strip().casefold()
+
+
+@dataclass(frozen=True)
+class CohortSpec:
+    """One row of the cohort sheet, with list cells split and paths kept as written."""
+
+    cohort: str
+    role: str
+    source: str
+    data_type: str
+    condition_column: str
+    case_values: tuple[str, ...]
+    control_values: tuple[str, ...]
+    matrix: str | None = None
+    samples: str | None = None
+    annotation: str | None = None
+    accession: str | None = None
+    platform: str | None = None
+    sample_column: str | None = None
+    batch_column: str | None = None
+    covariates: tuple[str, ...] = ()
+    log2: str | None = None
+    description: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CohortSpec:
+        def text(key: str) -> str | None:
+            value = row.get(key)
+            if value is None or (isinstance(value, float) and pd.isna(value)):
+                return None
+            value = str(value).strip()
+            return value or None
+
+        return cls(
+            cohort=str(row["cohort"]).strip(),
+            role=str(row["role"]).strip(),
+            source=str(row["source"]).strip(),
+            data_type=str(row["data_type"]).strip(),
+            condition_column=str(row["condition_column"]).strip(),
+            case_values=tuple(split_list(row.get("case_values"))),
+            control_values=tuple(split_list(row.get("control_values"))),
+            matrix=text("matrix"),
+            samples=text("samples"),
+            annotation=text("annotation"),
+            accession=text("accession"),
+            platform=text("platform"),
+            sample_column=text("sample_column"),
+            batch_column=text("batch_column"),
+            covariates=tuple(split_list(row.get("covariates"))),
+            log2=text("log2"),
+            description=text("description"),
+        )
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> CohortSpec:
+        """Inverse of :meth:`as_params` (what a script receives through Snakemake ``params``)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+
+    def as_params(self) -> dict[str, Any]:
+        """A plain dict for Snakemake ``params:`` (tuples as lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+
+
+def read_cohort_sheet(path: str | Path) -> pd.DataFrame:
+    """Read the cohort sheet as strings (empty cells -> NaN), indexed by ``cohort``."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(
+            "cohort sheet does not exist",
+            path=path,
+            hint="set `cohorts:` in the config to the TSV listing your cohorts",
+        )
+    try:
+        sheet = pd.read_csv(path, sep="\t", dtype=str, comment=None, skip_blank_lines=True)
+    except UnicodeDecodeError:
+        raise InputError("is not UTF-8 text", path=path) from None
+    except pd.errors.EmptyDataError:
+        raise InputError("is empty", path=path) from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"is not a valid tab-separated table: {exc}", path=path) from None
+    sheet.columns = [str(c).strip() for c in sheet.columns]
+    if "cohort" not in sheet.columns:
+        raise InputError(
+            "has no `cohort` column",
+            path=path,
+            hint="the first line must be the header; see config/README.md",
+        )
+    sheet["cohort"] = sheet["cohort"].str.strip()
+    for i, cohort in enumerate(sheet["cohort"], start=2):
+        if not isinstance(cohort, str) or not SAFE_ID.match(cohort):
+            raise InputError(
+                f"line {i}: cohort ID {cohort!r} is not allowed",
+                path=path,
+                hint="use letters, digits, '_', '-' and single dots; no '/', '..' or spaces",
+            )
+    duplicated = sheet["cohort"][sheet["cohort"].duplicated()].unique().tolist()
+    if duplicated:
+        raise InputError(f"duplicate cohort IDs: {', '.join(duplicated)}", path=path)
+    return sheet.set_index("cohort", drop=False)
+
+
+def _require_file(value: str | None, key: str, cohort: str, base: Path) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value)
+    if path.is_absolute() or ".." in path.parts:
+        resolved = (base / path).resolve()
+    else:
+        resolved = base / path
+    if not resolved.is_file():
+        raise InputError(
+            f"cohort {cohort}: `{key}` file {value!r} does not exist",
+            hint=f"fix the `{key}` cell of cohort {cohort} in the cohort sheet",
+        )
+    return resolved
+
+
+def load_phenotypes(spec: CohortSpec, base: Path = Path(".")) -> pd.DataFrame | None:
+    """The raw phenotype table of a cohort (one row per sample), or None if not yet available.
+
+    For a series matrix this reads only the header lines, so it is cheap at DAG-build time.
+    """
+    from markerflow import geo
+
+    if spec.samples is not None:
+        return read_sample_sheet(base / spec.samples, spec.sample_column)
+    if spec.source == "series_matrix" and spec.matrix is not None:
+        return geo.read_series_matrix_header(base / spec.matrix)
+    return None
+
+
+def read_sample_sheet(path: str | Path, sample_column: str | None = None) -> pd.DataFrame:
+    """Read a user sample sheet (TSV/CSV) indexed by its sample-ID column, as strings."""
+    path = Path(path)
+    sep = "," if path.suffix.lower() == ".csv" else "\t"
+    try:
+        table = pd.read_csv(path, sep=sep, dtype=str)
+    except FileNotFoundError:
+        raise InputError("sample sheet does not exist", path=path) from None
+    except UnicodeDecodeError:
+        raise InputError("is not UTF-8 text", path=path) from None
+    except pd.errors.EmptyDataError:
+        raise InputError("sample sheet is empty", path=path) from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"is not a valid table: {exc}", path=path) from None
+    table.columns = [str(c).strip() for c in table.columns]
+    column = sample_column or "sample"
+    if column not in table.columns:
+        raise InputError(
+            f"sample sheet has no column {column!r} (columns: {', '.join(table.columns)})",
+            path=path,
+            hint="set `sample_column` in the cohort sheet to the column holding the sample IDs",
+        )
+    ids = table[column].str.strip()
+    if ids.isna().any():
+        rows = [str(i + 2) for i in ids.index[ids.isna()]]
+        raise InputError(f"empty sample ID on line(s) {', '.join(rows)}", path=path)
+    dup = ids[ids.duplicated()].unique().tolist()
+    if dup:
+        raise InputError(f"duplicate sample IDs: {', '.join(dup[:10])}", path=path)
+    table.index = pd.Index(ids, name="sample")
+    return table
+
+
+def check_study(
+    config: dict[str, Any], sheet: pd.DataFrame, base: str | Path = "."
+) -> list[CohortSpec]:
+    """Check the study before any job runs; return the cohort specs in sheet order."""
+    base = Path(base)
+    study = config["study"]
+    if normalise_value(study.get("case_label", "case")) == normalise_value(
+        study.get("control_label", "control")
+    ):
+        raise InputError("config study.case_label and study.control_label must differ")
+    specs = [CohortSpec.from_row(row) for row in sheet.to_dict("records")]
+    if not any(s.role == "discovery" for s in specs):
+        raise InputError(
+            "the cohort sheet has no cohort with role `discovery`", path=config.get("cohorts")
+        )
+    for spec in specs:
+        _check_cohort(spec, base)
+    for name, gmt in (config.get("enrichment", {}).get("libraries") or {}).items():
+        if not (base / gmt).is_file():
+            raise InputError(f"config enrichment.libraries.{name}: file {gmt!r} does not exist")
+    return specs
+
+
+def _check_cohort(spec: CohortSpec, base: Path) -> None:
+    c = spec.cohort
+    if spec.source in ("series_matrix", "matrix") and spec.matrix is None:
+        raise InputError(f"cohort {c}: `matrix` is empty but source is {spec.source}")
+    if spec.source == "matrix" and spec.samples is None:
+        raise InputError(f"cohort {c}: source `matrix` needs a `samples` sheet")
+    if spec.source == "geo" and spec.accession is None:
+        raise InputError(f"cohort {c}: source `geo` needs an `accession` (GSE...)")
+    if spec.source != "geo":
+        _require_file(spec.matrix, "matrix", c, base)
+    _require_file(spec.samples, "samples", c, base)
+    _require_file(spec.annotation, "annotation", c, base)
+    if not spec.case_values or not spec.control_values:
+        raise InputError(f"cohort {c}: `case_values` and `control_values` must both be given")
+    overlap = {normalise_value(v) for v in spec.case_values} & {
+        normalise_value(v) for v in spec.control_values
+    }
+    if overlap:
+        raise InputError(f"cohort {c}: value(s) {sorted(overlap)} are both case and control")
+    pheno = load_phenotypes(spec, base)
+    if pheno is None:
+        return  # downloaded later; checked at ingest
+    where = spec.samples or spec.matrix
+    for key, column in [
+        ("condition_column", spec.condition_column),
+        ("batch_column", spec.batch_column),
+        *[("covariates", cov) for cov in spec.covariates],
+    ]:
+        if column is not None and column not in pheno.columns:
+            raise InputError(
+                f"cohort {c}: {key} {column!r} is not a phenotype column of {where} "
+                f"(available: {', '.join(map(str, pheno.columns))})",
+                hint=f"fix `{key}` of cohort {c} in the cohort sheet",
+            )
+    present = pheno[spec.condition_column].dropna().map(normalise_value)
+    for key, values in (("case_values", spec.case_values), ("control_values", spec.control_values)):
+        for value in values:
+            if normalise_value(value) not in set(present):
+                raise InputError(
+                    f"cohort {c}: {key} value {value!r} matches no sample in column "
+                    f"{spec.condition_column!r} of {where} (values present: "
+                    f"{', '.join(sorted(set(pheno[spec.condition_column].dropna().astype(str))))})",
+                    hint="correct the value (matching ignores case and surrounding spaces)",
+                )

@@ -1,0 +1,36 @@
+"""Run the workflow in a scratch directory that links the project's config and resources."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def make_workdir(tmp: Path, copy_config: bool = True) -> Path:
+    """A directory where `snakemake --directory` finds config/ (copied) and resources/ (linked)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    if copy_config:
+        shutil.copytree(PROJECT_DIR / "config", tmp / "config", dirs_exist_ok=True)
+    (tmp / "resources").symlink_to(PROJECT_DIR / "resources")
+    return tmp
+
+
+def run_snakemake(workdir: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+    cmd = [
+        SNAKEMAKE,
+        "-s",
+        str(PROJECT_DIR / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config" / "config.yaml"),
+        *args,
+    ]
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)

@@ -1,0 +1,93 @@
+# Config and cohort-sheet validation, wildcard constraints and input functions.
+# Everything here runs when Snakemake parses the workflow, i.e. before any job starts.
+
+import os
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+# The workflow always uses the library of its own checkout (also inside cluster jobs).
+SRC_DIR = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC_DIR)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [SRC_DIR, *filter(None, [os.environ.get("PYTHONPATH")])]
+)
+
+from markerflow.errors import InputError  # noqa: E402
+from markerflow.study import check_study, read_cohort_sheet  # noqa: E402
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+try:
+    COHORT_SHEET = read_cohort_sheet(config["cohorts"])
+    validate(COHORT_SHEET, schema="../schemas/cohorts.schema.yaml")
+    SPECS = {spec.cohort: spec for spec in check_study(config, COHORT_SHEET)}
+except InputError as error:
+    raise WorkflowError(
+        f"markerflow: the study definition is invalid.\n{error}"
+    ) from None
+
+COHORTS = COHORT_SHEET
+RESULTS = config["results"]
+LOGS = f"{RESULTS}/logs"
+STUDY = config["study"]
+CASE = STUDY["case_label"]
+CONTROL = STUDY["control_label"]
+
+
+def cohort_ids(role=None, data_type=None):
+    return [
+        c
+        for c, s in SPECS.items()
+        if (role is None or s.role == role)
+        and (data_type is None or s.data_type == data_type)
+    ]
+
+
+DISCOVERY = cohort_ids(role="discovery")
+VALIDATION = cohort_ids(role="validation")
+ANALYSES = DISCOVERY + ["meta"] if len(DISCOVERY) > 1 else DISCOVERY
+
+
+wildcard_constraints:
+    cohort="|".join(SPECS),
+
+
+def cohort_inputs(wildcards):
+    """Matrix and, when given, sample sheet of a cohort (paths as in the cohort sheet)."""
+    spec = SPECS[wildcards.cohort]
+    inputs = {"matrix": spec.matrix}
+    if spec.samples:
+        inputs["samples"] = spec.samples
+    return inputs
+
+
+def annotation_input(wildcards):
+    spec = SPECS[wildcards.cohort]
+    return {"annotation": spec.annotation} if spec.annotation else {}
+
+
+def log2_mode(cohort):
+    return SPECS[cohort].log2 or config["qc"]["log2"]
+
+
+def per_cohort_outputs():
+    outputs = []
+    for cohort in SPECS:
+        outputs += [
+            f"{RESULTS}/qc/{cohort}/summary.tsv",
+            f"{RESULTS}/qc/{cohort}/pca.png",
+            f"{RESULTS}/de/{cohort}/de.tsv",
+            f"{RESULTS}/de/{cohort}/volcano.png",
+            f"{RESULTS}/de/{cohort}/summary.tsv",
+        ]
+    return outputs
+
+
+def all_outputs():
+    """Targets of `rule all`; each stage adds its study-level outputs here."""
+    return per_cohort_outputs()

@@ -1,0 +1,25 @@
+rule genes:
+    input:
+        unpack(annotation_input),
+        expression=f"{RESULTS}/ingest/{{cohort}}/expression.parquet",
+        samples=f"{RESULTS}/ingest/{{cohort}}/samples.tsv",
+    output:
+        expression=f"{RESULTS}/genes/{{cohort}}/expression.parquet",
+        mapping=f"{RESULTS}/genes/{{cohort}}/mapping.tsv",
+    log:
+        f"{LOGS}/genes/{{cohort}}.log",
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        data_type=lambda w: SPECS[w.cohort].data_type,
+        log2=lambda w: log2_mode(w.cohort),
+        collapse=config["genes"]["collapse"],
+        drop_multimapping=config["genes"]["drop_multimapping"],
+        min_count=config["de"]["counts"]["min_count"],
+        min_samples=config["de"]["counts"]["min_samples"],
+    script:
+        "../scripts/genes_map.py"

@@ -1,0 +1,32 @@
+rule qc:
+    input:
+        expression=f"{RESULTS}/ingest/{{cohort}}/expression.parquet",
+        samples=f"{RESULTS}/ingest/{{cohort}}/samples.tsv",
+    output:
+        samples=f"{RESULTS}/qc/{{cohort}}/samples_qc.tsv",
+        summary=report(
+            f"{RESULTS}/qc/{{cohort}}/summary.tsv",
+            caption="../report/qc_summary.rst",
+            category="Quality control",
+            subcategory="{cohort}",
+        ),
+        pca=report(
+            f"{RESULTS}/qc/{{cohort}}/pca.png",
+            caption="../report/qc_pca.rst",
+            category="Quality control",
+            subcategory="{cohort}",
+        ),
+    log:
+        f"{LOGS}/qc/{{cohort}}.log",
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        data_type=lambda w: SPECS[w.cohort].data_type,
+        log2=lambda w: log2_mode(w.cohort),
+        outlier_z=config["qc"]["outlier_z"],
+    script:
+        "../scripts/qc_cohort.py"

@@ -1,0 +1,27 @@
+"""Differential expression of one cohort: DE table, log-scale matrix, volcano plot, summary."""
+
+from markerflow.de import cohort_de, summarise_de
+from markerflow.io import read_matrix, read_tsv, write_matrix, write_tsv
+from markerflow.plots import volcano
+from markerflow.runner import script_context
+
+with script_context(snakemake) as log:
+    p = snakemake.params
+    samples = read_tsv(snakemake.input.samples, dtype={"sample": str, "batch": str})
+    table, normalized = cohort_de(
+        read_matrix(snakemake.input.expression),
+        samples,
+        p.data_type,
+        p.case_label,
+        p.control_label,
+        p.covariates,
+        p.arrays,
+        p.counts,
+        cohort=p.cohort,
+        threads=snakemake.threads,
+    )
+    write_tsv(table, snakemake.output.table)
+    write_matrix(normalized, snakemake.output.normalized)
+    volcano(table, snakemake.output.volcano, p.cohort, p.padj_threshold, p.lfc_threshold)
+    summary = summarise_de(table, p.cohort, p.padj_threshold, p.lfc_threshold)
+    write_tsv(summary, snakemake.output.summary)

@@ -1,0 +1,21 @@
+"""Map a cohort's features to gene symbols (arrays: probes; counts: gene IDs + low-count filter)."""
+
+from markerflow.genes import map_cohort_genes
+from markerflow.io import read_matrix, read_tsv, write_matrix, write_tsv
+from markerflow.runner import script_context
+
+with script_context(snakemake) as log:
+    genes, report = map_cohort_genes(
+        read_matrix(snakemake.input.expression),
+        read_tsv(snakemake.input.samples, dtype={"sample": str, "batch": str}),
+        snakemake.params.data_type,
+        snakemake.input.get("annotation"),
+        log2_mode=snakemake.params.log2,
+        collapse=snakemake.params.collapse,
+        drop_multimapping=snakemake.params.drop_multimapping,
+        min_count=snakemake.params.min_count,
+        min_samples=snakemake.params.min_samples,
+    )
+    log.info("mapping report:\n%s", report.to_string(index=False))
+    write_tsv(report, snakemake.output.mapping)
+    write_matrix(genes, snakemake.output.expression)

@@ -1,0 +1,15 @@
+"""Ingest one cohort: matrix + phenotypes -> expression.parquet, samples.tsv, excluded_samples.tsv."""
+
+from markerflow.ingest import ingest_cohort
+from markerflow.io import write_matrix, write_tsv
+from markerflow.runner import script_context
+from markerflow.study import CohortSpec
+
+with script_context(snakemake) as log:
+    spec = CohortSpec.from_params(snakemake.params.spec)
+    cohort = ingest_cohort(
+        spec, snakemake.params.case_label, snakemake.params.control_label, snakemake.input.matrix
+    )
+    write_tsv(cohort.excluded, snakemake.output.excluded)
+    write_tsv(cohort.samples, snakemake.output.samples)
+    write_matrix(cohort.expression, snakemake.output.expression)

@@ -1,0 +1,22 @@
+"""QC of one cohort: per-sample table, cohort summary, PCA plot."""
+
+from markerflow.io import read_matrix, read_tsv, write_tsv
+from markerflow.plots import pca_scatter
+from markerflow.qc import cohort_qc
+from markerflow.runner import script_context
+
+with script_context(snakemake) as log:
+    samples = read_tsv(snakemake.input.samples, dtype={"sample": str, "batch": str})
+    per_sample, summary, scores, ratio = cohort_qc(
+        read_matrix(snakemake.input.expression),
+        samples,
+        snakemake.params.data_type,
+        snakemake.params.log2,
+        snakemake.params.outlier_z,
+        snakemake.wildcards.cohort,
+    )
+    write_tsv(per_sample, snakemake.output.samples)
+    write_tsv(summary, snakemake.output.summary)
+    pca_scatter(
+        scores, ratio, per_sample, snakemake.output.pca, f"{snakemake.wildcards.cohort}: PCA"
+    )
