@@ -1,0 +1,1080 @@
+"""Linear models and empirical-Bayes moderated statistics for microarray-like data.
+
+A numpy/scipy re-implementation of the method of the Bioconductor package limma (version 3.54.1,
+functions ``lmFit``, ``contrasts.fit``, ``eBayes``, ``squeezeVar``, ``fitFDist``,
+``fitFDistRobustly``, ``tmixture.vector``, ``topTable``), mirrored step by step from the R
+source so that the results agree with R to rounding error:
+
+- Smyth GK (2004). Linear models and empirical Bayes methods for assessing differential
+  expression in microarray experiments. Stat Appl Genet Mol Biol 3:3.
+- Sartor MA et al. (2006). Intensity-based hierarchical Bayes method improves testing for
+  differentially expressed genes in microarray experiments. BMC Bioinformatics 7:538 (trend).
+- Phipson B, Lee S, Majewski IJ, Alexander WS, Smyth GK (2016). Robust hyperparameter
+  estimation protects against hypervariable genes and improves power to detect differential
+  expression. Ann Appl Stat 10:946-963 (robust).
+
+Everything is vectorised over genes: one QR per distinct missing-value pattern (not per gene),
+BLAS products ``Y Q``, and the spline / lowess trend fits on whole vectors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+from scipy.interpolate import BSpline
+from scipy.linalg import solve_triangular
+
+from markerflow.errors import AnalysisError, InputError
+
+__all__ = [
+    "EBayesFit",
+    "LinearFit",
+    "contrasts_fit",
+    "ebayes",
+    "fit_f_dist",
+    "fit_f_dist_robustly",
+    "lm_fit",
+    "p_adjust_bh",
+    "squeeze_var",
+    "tmixture_vector",
+    "top_table",
+]
+
+_CHUNK = 4096  # rows per block when forming residuals (bounds the extra memory)
+
+
+# --------------------------------------------------------------------------------------------
+# Linear model fit (limma::lmFit / lm.series)
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class LinearFit:
+    """Result of :func:`lm_fit` / :func:`contrasts_fit` (limma's ``MArrayLM`` before eBayes)."""
+
+    coefficients: np.ndarray  # genes x p
+    stdev_unscaled: np.ndarray  # genes x p
+    sigma: np.ndarray  # genes (NaN where df_residual == 0)
+    df_residual: np.ndarray  # genes (float)
+    amean: np.ndarray  # genes, row means ignoring NaN (limma's Amean)
+    cov_coefficients: np.ndarray  # p x p, (X'X)^-1 of the full design (after contrasts: C'VC)
+    design: np.ndarray  # samples x p
+    contrasts: np.ndarray | None = None
+
+
+@dataclasses.dataclass
+class EBayesFit(LinearFit):
+    """Result of :func:`ebayes` (limma's ``MArrayLM`` after ``eBayes``)."""
+
+    s2_prior: np.ndarray | float = np.nan  # scalar, or per gene with trend
+    df_prior: np.ndarray | float = np.nan  # scalar, or per gene with robust
+    s2_post: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0))
+    df_total: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0))
+    t: np.ndarray = dataclasses.field(default_factory=lambda: np.empty((0, 0)))
+    p_value: np.ndarray = dataclasses.field(default_factory=lambda: np.empty((0, 0)))
+    lods: np.ndarray = dataclasses.field(default_factory=lambda: np.empty((0, 0)))
+    var_prior: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0))
+    proportion: float = 0.01
+
+
+def _estimable_columns(x: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+    """Columns of ``x`` kept by R's ``lm.fit`` (LINPACK dqrdc2 limited pivoting, tol 1e-7).
+
+    A column is aliased when its norm after projecting out the kept columns to its left is below
+    ``tol`` times its original norm; aliased columns go to the end and get NA coefficients.
+    """
+    keep: list[int] = []
+    for j in range(x.shape[1]):
+        col = x[:, j]
+        norm0 = float(np.sqrt(col @ col))
+        if norm0 == 0.0:
+            continue
+        if keep:
+            q, _ = np.linalg.qr(x[:, keep])
+            col = col - q @ (q.T @ col)
+        if float(np.sqrt(col @ col)) >= tol * norm0:
+            keep.append(j)
+    return np.asarray(keep, dtype=np.intp)
+
+
+def _fit_block(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """OLS of every row of ``y`` (genes x n, all finite) on ``x`` (n x p) via one QR.
+
+    Returns coefficients (genes x p, NaN for aliased columns), stdev_unscaled (p, NaN aliased),
+    residual sum of squares (genes), and the rank.
+    """
+    n, p = x.shape
+    g = y.shape[0]
+    est = _estimable_columns(x)
+    rank = est.size
+    coef = np.full((g, p), np.nan)
+    su = np.full(p, np.nan)
+    if rank == 0:
+        rss = np.einsum("ij,ij->i", y, y)
+        return coef, su, rss, 0
+    q, r = np.linalg.qr(x[:, est])
+    rinv = solve_triangular(r, np.eye(rank))
+    su[est] = np.sqrt(np.einsum("ij,ij->i", rinv, rinv))
+    rss = np.empty(g)
+    qty = np.empty((g, rank))
+    for s in range(0, g, _CHUNK):
+        yc = y[s : s + _CHUNK]
+        eff = yc @ q
+        qty[s : s + _CHUNK] = eff
+        res = yc - eff @ q.T
+        rss[s : s + _CHUNK] = np.einsum("ij,ij->i", res, res)
+    coef[:, est] = qty @ rinv.T
+    return coef, su, rss, rank
+
+
+def lm_fit(y: np.ndarray, design: np.ndarray) -> LinearFit:
+    """Gene-wise ordinary least squares, as ``limma::lmFit(y, design)`` (``lm.series``).
+
+    ``y`` is genes x samples (float, NaN/inf = missing), ``design`` samples x p of full column
+    rank. Genes without missing values share one QR decomposition of the design; genes with
+    missing values are fitted on their observed samples, one QR per distinct missingness pattern
+    (limma fits them one gene at a time; the numbers are the same). ``sigma`` is the residual
+    standard deviation (NaN when ``df_residual`` is 0); ``amean`` is the row mean over the
+    non-missing values (limma's ``Amean``).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    x = np.asarray(design, dtype=np.float64)
+    if y.ndim != 2:
+        raise InputError("expression data must be a 2-d genes x samples matrix")
+    if x.ndim == 1:
+        x = x[:, None]
+    n = y.shape[1]
+    if x.shape[0] != n:
+        raise InputError(
+            f"design has {x.shape[0]} rows but the expression matrix has {n} samples",
+            hint="give one design row per sample, in the column order of the matrix",
+        )
+    if not np.all(np.isfinite(x)):
+        raise InputError("design matrix contains missing or infinite values")
+    if y.shape[0] == 0:
+        raise InputError("expression matrix has zero rows")
+    p = x.shape[1]
+    if _estimable_columns(x).size < p:
+        raise AnalysisError(
+            "design matrix is not of full column rank: some coefficients are not estimable "
+            "(a covariate is constant or confounded with another)"
+        )
+    g = y.shape[0]
+    rowsum = y.sum(axis=1)
+    bad_rows = np.flatnonzero(~np.isfinite(rowsum))
+    amean = rowsum / n
+    coef = np.empty((g, p))
+    su = np.empty((g, p))
+    sigma = np.full(g, np.nan)
+    dfres = np.zeros(g)
+
+    good = np.ones(g, dtype=bool)
+    good[bad_rows] = False
+    if bad_rows.size == 0:
+        c, s, rss, rank = _fit_block(y, x)
+        coef[:], su[:] = c, s
+        dfres[:] = n - rank
+        if n - rank > 0:
+            sigma[:] = np.sqrt(rss / (n - rank))
+    else:
+        gi = np.flatnonzero(good)
+        if gi.size:
+            c, s, rss, rank = _fit_block(y[gi], x)
+            coef[gi], su[gi] = c, s
+            dfres[gi] = n - rank
+            if n - rank > 0:
+                sigma[gi] = np.sqrt(rss / (n - rank))
+        yb = y[bad_rows]
+        present = ~np.isnan(yb)
+        cnt = present.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            amean[bad_rows] = np.where(present, yb, 0.0).sum(axis=1) / cnt
+        obs = np.isfinite(yb)
+        patterns, inverse = np.unique(np.packbits(obs, axis=1), axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(patterns.shape[0] + 1))
+        for k in range(patterns.shape[0]):
+            rows_local = order[bounds[k] : bounds[k + 1]]
+            rows = bad_rows[rows_local]
+            cols = obs[rows_local[0]]
+            nobs = int(cols.sum())
+            if nobs == 0:
+                coef[rows] = np.nan
+                su[rows] = np.nan
+                continue
+            c, s, rss, rank = _fit_block(yb[np.ix_(rows_local, np.flatnonzero(cols))], x[cols])
+            coef[rows], su[rows] = c, s
+            dfres[rows] = nobs - rank
+            if nobs - rank > 0:
+                sigma[rows] = np.sqrt(rss / (nobs - rank))
+    _, r = np.linalg.qr(x)
+    rinv = solve_triangular(r, np.eye(p))
+    xtx_inv = rinv @ rinv.T
+    return LinearFit(
+        coefficients=coef,
+        stdev_unscaled=su,
+        sigma=sigma,
+        df_residual=dfres,
+        amean=amean,
+        cov_coefficients=xtx_inv,
+        design=x,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# contrasts.fit
+# --------------------------------------------------------------------------------------------
+def contrasts_fit(fit: LinearFit, contrasts: np.ndarray) -> LinearFit:
+    """Re-express a fit in terms of contrasts of its coefficients (``limma::contrasts.fit``).
+
+    ``contrasts`` is p x k. Coefficients become ``B C``; ``stdev_unscaled`` uses the correlation
+    of the coefficient estimates from ``cov_coefficients`` (exact when the design has no missing
+    values, limma's approximation otherwise), or the orthogonal shortcut when the coefficients
+    are uncorrelated, exactly as limma decides.
+    """
+    c = np.asarray(contrasts, dtype=np.float64)
+    if c.ndim == 1:
+        c = c[:, None]
+    p = fit.coefficients.shape[1]
+    if c.shape[0] != p:
+        raise InputError(
+            f"contrast matrix has {c.shape[0]} rows but the fit has {p} coefficients",
+            hint="give one contrast row per design column",
+        )
+    if not np.all(np.isfinite(c)):
+        raise InputError("contrast matrix contains missing values")
+    coef = fit.coefficients.copy()
+    su = fit.stdev_unscaled.copy()
+    cov = fit.cov_coefficients.copy()
+    d = np.sqrt(np.diag(cov))
+    cor = cov / np.outer(d, d)
+    keep = np.flatnonzero(np.abs(c).sum(axis=1) != 0)
+    if keep.size < p:
+        c, coef, su = c[keep], coef[:, keep], su[:, keep]
+        cov, cor = cov[np.ix_(keep, keep)], cor[np.ix_(keep, keep)]
+    na = np.isnan(coef)
+    if na.any():
+        coef[na] = 0.0
+        su[na] = 1e30
+    new_coef = coef @ c
+    rc = np.linalg.cholesky(cov).T @ c
+    new_cov = rc.T @ rc
+    lower = cor[np.tril_indices(cor.shape[0], -1)]
+    orthog = cor.size < 2 or bool(np.all(np.abs(lower) < 1e-14))
+    if orthog:
+        new_su = np.sqrt((su**2) @ (c**2))
+    else:
+        new_su = np.empty((coef.shape[0], c.shape[1]))
+        for j in range(c.shape[1]):  # loop over contrasts, vectorised over genes
+            w = su * c[:, j]
+            new_su[:, j] = np.sqrt(np.einsum("ij,ij->i", w @ cor, w))
+    if na.any():
+        big = new_su > 1e20
+        new_coef[big] = np.nan
+        new_su[big] = np.nan
+    return dataclasses.replace(
+        _as_linear_fit(fit),
+        coefficients=new_coef,
+        stdev_unscaled=new_su,
+        cov_coefficients=new_cov,
+        contrasts=np.asarray(contrasts, dtype=np.float64).reshape(p, -1),
+    )
+
+
+def _as_linear_fit(fit: LinearFit) -> LinearFit:
+    return LinearFit(**{f.name: getattr(fit, f.name) for f in dataclasses.fields(LinearFit)})
+
+
+# --------------------------------------------------------------------------------------------
+# Distribution helpers with R's conventions (df2 = Inf allowed)
+# --------------------------------------------------------------------------------------------
+def _pf_log(x, df1, df2, lower: bool):
+    """log P(F <= x) (lower) or log P(F > x), like R ``pf(..., log.p = TRUE)``."""
+    x = np.asarray(x, dtype=np.float64)
+    df2 = np.asarray(df2, dtype=np.float64)
+    if np.all(np.isinf(df2)):
+        d = stats.chi2(df1)
+        return d.logcdf(x * df1) if lower else d.logsf(x * df1)
+    d = stats.f(df1, df2)
+    return d.logcdf(x) if lower else d.logsf(x)
+
+
+def _qf(p, df1: float, df2: float, lower: bool = True, log_p: bool = False):
+    """R ``qf`` (including its chi-square shortcut for ``df2 > 4e5``)."""
+    p = np.asarray(p, dtype=np.float64)
+    if log_p:
+        p = np.exp(p)
+    if df1 <= df2 and df2 > 4e5:
+        q = stats.chi2.ppf(p, df1) if lower else stats.chi2.isf(p, df1)
+        return q / df1
+    return stats.f.ppf(p, df1, df2) if lower else stats.f.isf(p, df1, df2)
+
+
+def _df_density(x, df1: float, df2: float):
+    """R ``df`` (F density); ``df2 = Inf`` gives the scaled chi-square density."""
+    if math.isinf(df2):
+        return stats.gamma.pdf(x, df1 / 2.0, scale=2.0 / df1)
+    return stats.f.pdf(x, df1, df2)
+
+
+def _trigamma(x):
+    return special.polygamma(1, x)
+
+
+def _trigamma_inverse(x: float) -> float:
+    """Inverse of the trigamma function by Newton's method (``limma::trigammaInverse``)."""
+    x = float(x)
+    if math.isnan(x):
+        return math.nan
+    if x < 0:
+        return math.nan
+    if x > 1e7:
+        return 1.0 / math.sqrt(x)
+    if x < 1e-6:
+        return 1.0 / x
+    y = 0.5 + 1.0 / x
+    it = 0
+    while True:
+        it += 1
+        tri = float(_trigamma(y))
+        dif = tri * (1.0 - tri / x) / float(special.polygamma(2, y))
+        y = y + dif
+        if -dif / y < 1e-8 or it > 50:
+            break
+    return y
+
+
+def _r_mean_trim(z: np.ndarray, trim: float) -> float:
+    """R ``mean(z, trim = trim)``."""
+    n = z.size
+    if trim >= 0.5:
+        return float(np.median(z))
+    lo = math.floor(n * trim) + 1
+    hi = n + 1 - lo
+    zs = np.sort(z)[lo - 1 : hi]
+    return _r_mean(zs)
+
+
+def _r_mean(z: np.ndarray) -> float:
+    """R's two-pass mean (sum/n, then corrected by the mean residual)."""
+    m = float(np.sum(z)) / z.size
+    return m + float(np.sum(z - m)) / z.size
+
+
+# --------------------------------------------------------------------------------------------
+# Natural cubic spline basis (splines::ns with intercept = TRUE)
+# --------------------------------------------------------------------------------------------
+class _NaturalSpline:
+    """``splines::ns(x, df, intercept = TRUE)`` basis; ``basis(newx)`` = ``predict(ns, newx)``.
+
+    The basis spans the same space as R's (B-splines times an orthonormal basis of the null
+    space of the second-derivative constraints at the boundary knots); fitted values of a least
+    squares fit on it are therefore identical to R's.
+    """
+
+    def __init__(self, x: np.ndarray, df: int):
+        n_iknots = df - 2
+        self.boundary = (float(np.min(x)), float(np.max(x)))
+        if n_iknots > 0:
+            probs = np.linspace(0.0, 1.0, n_iknots + 2)[1:-1]
+            knots = np.quantile(x, probs)
+        else:
+            knots = np.empty(0)
+        self.t = np.sort(np.concatenate([np.repeat(self.boundary, 4), knots]))
+        self.nb = self.t.size - 4
+        const = self._bspline(np.asarray(self.boundary), deriv=2)  # 2 x nb
+        qfull, _ = np.linalg.qr(const.T, mode="complete")
+        self.null = qfull[:, 2:]
+
+    def _bspline(self, x: np.ndarray, deriv: int = 0) -> np.ndarray:
+        out = np.empty((x.size, self.nb))
+        for j in range(self.nb):
+            cj = np.zeros(self.nb)
+            cj[j] = 1.0
+            spl = BSpline(self.t, cj, 3, extrapolate=True)
+            out[:, j] = spl(x, nu=deriv)
+        return out
+
+    def basis(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        lo, hi = self.boundary
+        b = np.empty((x.size, self.nb))
+        inside = (x >= lo) & (x <= hi)
+        if inside.any():
+            b[inside] = BSpline.design_matrix(x[inside], self.t, 3).toarray()
+        for side, k in (((x < lo), lo), ((x > hi), hi)):
+            if side.any():
+                kk = np.array([k])
+                tt = np.vstack([self._bspline(kk, 0), self._bspline(kk, 1)])
+                b[side] = np.column_stack([np.ones(side.sum()), x[side] - k]) @ tt
+        return b @ self.null
+
+
+# --------------------------------------------------------------------------------------------
+# fitFDist / fitFDistRobustly / squeezeVar
+# --------------------------------------------------------------------------------------------
+def fit_f_dist(
+    x: np.ndarray, df1: np.ndarray | float, covariate: np.ndarray | None = None
+) -> tuple[np.ndarray | float, float]:
+    """Moment estimation of a scaled F distribution for ``x`` (``limma::fitFDist``).
+
+    Returns ``(scale, df2)``: the prior variance (scalar, or per value with a covariate, fitted
+    as a natural cubic spline trend of log-variances on ``covariate``) and the prior df.
+    """
+    x = np.asarray(x, dtype=np.float64).copy()
+    n = x.size
+    if n == 0:
+        return math.nan, math.nan
+    if n == 1:
+        return float(x[0]), 0.0
+    df1a = np.broadcast_to(np.asarray(df1, dtype=np.float64), (n,)).copy()
+    ok = np.isfinite(df1a) & (df1a > 1e-15)
+    if np.ndim(df1) == 0 and not ok.all():
+        return math.nan, math.nan
+    cov = None
+    if covariate is not None:
+        cov = np.asarray(covariate, dtype=np.float64).copy()
+        if cov.size != n:
+            raise ValueError("x and covariate must be of same length")
+        if np.isnan(cov).any():
+            raise AnalysisError("NA covariate values not allowed (trend needs finite Amean)")
+        isfin = np.isfinite(cov)
+        if not isfin.all():
+            if isfin.any():
+                lo, hi = cov[isfin].min(), cov[isfin].max()
+                cov[cov == -np.inf] = lo - 1
+                cov[cov == np.inf] = hi + 1
+            else:
+                cov = np.sign(cov)
+    with np.errstate(invalid="ignore"):
+        ok &= np.isfinite(x) & (x > -1e-15)
+    nok = int(ok.sum())
+    if nok == 1:
+        return float(x[ok][0]), 0.0
+    notallok = nok < n
+    cov_notok = None
+    if notallok:
+        x = x[ok]
+        df1a = df1a[ok]
+        if cov is not None:
+            cov_notok = cov[~ok]
+            cov = cov[ok]
+    if cov is not None:
+        splinedf = 1 + (nok >= 3) + (nok >= 6) + (nok >= 30)
+        splinedf = min(splinedf, np.unique(cov).size)
+        if splinedf < 2:
+            scale, df2 = fit_f_dist(x, df1a)
+            return np.full(n, scale), df2
+    x = np.maximum(x, 0.0)
+    m = float(np.median(x))
+    if m == 0:
+        m = 1.0
+    x = np.maximum(x, 1e-5 * m)
+    z = np.log(x)
+    e = z - special.digamma(df1a / 2) + np.log(df1a / 2)
+    if cov is None:
+        emean = _r_mean(e)
+        evar = float(np.sum((e - emean) ** 2)) / (nok - 1)
+    else:
+        ns = _NaturalSpline(cov, splinedf)
+        basis = ns.basis(cov)
+        qb, rb = np.linalg.qr(basis)
+        fitted = qb @ (qb.T @ e)
+        coef = solve_triangular(rb, qb.T @ e)
+        resid = e - fitted
+        evar = float(resid @ resid) / (nok - basis.shape[1])
+        if notallok:
+            emean = np.zeros(n)
+            emean[ok] = fitted
+            emean[~ok] = ns.basis(cov_notok) @ coef
+        else:
+            emean = fitted
+    evar = evar - _r_mean(_trigamma(df1a / 2))
+    if evar > 0:
+        df2 = 2 * _trigamma_inverse(evar)
+        s20 = np.exp(emean + special.digamma(df2 / 2) - np.log(df2 / 2))
+    else:
+        df2 = math.inf
+        s20 = _r_mean(x) if cov is None else np.exp(emean)
+    if np.ndim(s20) == 0:
+        s20 = float(s20)
+    return s20, float(df2)
+
+
+def _lowess(x: np.ndarray, y: np.ndarray, f: float, nsteps: int, delta: float) -> np.ndarray:
+    """R ``stats::lowess`` (Cleveland's clowess) for sorted ``x``; returns fitted values.
+
+    The order of fitting points and the neighbourhoods depend only on ``x`` and are computed
+    once; each local weighted linear fit is a vectorised numpy operation.
+    """
+    n = x.size
+    if n < 2:
+        return y.copy()
+    ns = max(2, min(n, int(f * n + 1e-7)))
+    rng = x[-1] - x[0]
+    # schedule (0-based): list of (i, nleft, nright, nrt, h, last_before, ties)
+    sched = []
+    nleft, nright, last, i = 0, ns - 1, -1, 0
+    while True:
+        if nright < n - 1:
+            d1 = x[i] - x[nleft]
+            d2 = x[nright + 1] - x[i]
+            if d1 > d2:
+                nleft += 1
+                nright += 1
+                continue
+        xs = x[i]
+        h = max(xs - x[nleft], x[nright] - xs)
+        h9 = 0.999 * h
+        # rightmost point (ties on the right included): the first j >= nleft with
+        # |x_j - xs| > h9 and x_j > xs ends the window; same comparisons as the C code
+        j0 = max(nleft, int(np.searchsorted(x, xs + h9, side="right")) - 3)
+        j1 = min(n, j0 + 8)
+        while True:
+            seg = x[j0:j1]
+            hit = np.flatnonzero((np.abs(seg - xs) > h9) & (seg > xs))
+            if hit.size or j1 == n:
+                break
+            j1 = min(n, j1 + 64)
+        if j0 > nleft and not (np.abs(x[j0 - 1] - xs) <= h9 or x[j0 - 1] <= xs):
+            raise AssertionError("lowess window search started too late")
+        nrt = (j0 + int(hit[0]) if hit.size else n) - 1
+        ties = []
+        prev_last = last
+        last = i
+        cut = x[last] + delta
+        ii = last + 1
+        while ii < n:
+            if x[ii] > cut:
+                break
+            if x[ii] == x[last]:
+                ties.append(ii)
+                last = ii
+            ii += 1
+        sched.append((i, nleft, nright, nrt, h, prev_last, ties))
+        i = max(last + 1, ii - 1)
+        if last >= n - 1:
+            break
+    ys = np.empty(n)
+    rw = np.ones(n)
+    it = 1
+    while it <= nsteps + 1:
+        for i, nl, _nr, nrt, h, prev_last, ties in sched:
+            xs = x[i]
+            xx = x[nl : nrt + 1]
+            r = np.abs(xx - xs)
+            w = np.zeros(r.size)
+            inc = r <= 0.999 * h
+            with np.errstate(invalid="ignore", divide="ignore"):
+                w[inc] = np.where(r[inc] <= 0.001 * h, 1.0, (1.0 - (r[inc] / h) ** 3) ** 3)
+            if it > 1:
+                w = w * rw[nl : nrt + 1]
+            a = w.sum()
+            if a <= 0:
+                ys[i] = y[i]
+            else:
+                w = w / a
+                if h > 0:
+                    a = np.sum(w * xx)
+                    b = xs - a
+                    c = np.sum(w * (xx - a) ** 2)
+                    if math.sqrt(c) > 0.001 * rng:
+                        b /= c
+                        w = w * (b * (xx - a) + 1.0)
+                ys[i] = np.sum(w * y[nl : nrt + 1])
+            if prev_last < i - 1:
+                denom = x[i] - x[prev_last]
+                js = np.arange(prev_last + 1, i)
+                alpha = (x[js] - x[prev_last]) / denom
+                ys[js] = alpha * ys[i] + (1.0 - alpha) * ys[prev_last]
+            for t in ties:
+                ys[t] = ys[i]
+        res = y - ys
+        sc = np.sum(np.abs(res)) / n
+        if it > nsteps:
+            break
+        ar = np.abs(res)
+        m1 = n // 2
+        if n % 2 == 0:
+            part = np.partition(ar, [n - m1 - 1, m1])
+            cmad = 3.0 * (part[m1] + part[n - m1 - 1])
+        else:
+            cmad = 6.0 * np.partition(ar, m1)[m1]
+        if cmad < 1e-7 * sc:
+            break
+        rw = np.where(ar <= 0.001 * cmad, 1.0, (1.0 - (ar / cmad) ** 2) ** 2)
+        rw[ar > 0.999 * cmad] = 0.0
+        it += 1
+    return ys
+
+
+def _loess_fit(y: np.ndarray, x: np.ndarray, span: float) -> np.ndarray:
+    """``limma::loessFit(y, x, span)`` without weights: ``lowess(x, y, f = span, iter = 3)``."""
+    o = np.argsort(x, kind="stable")
+    xs = x[o]
+    fitted = np.empty_like(y)
+    fitted[o] = _lowess(xs, y[o], span, 3, 0.01 * (xs[-1] - xs[0]))
+    return fitted
+
+
+def _gauss_quad_uniform(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``statmod::gauss.quad.prob(n, dist = "uniform")``: nodes on [0, 1], weights sum to 1."""
+    nodes, weights = np.polynomial.legendre.leggauss(n)
+    return (nodes + 1) / 2, weights / 2
+
+
+def _zeroin(f: Callable[[float], float], ax, bx, fa, fb, tol, maxit=1000) -> float:
+    """Brent's root finder exactly as R's ``R_zeroin2`` (used by ``uniroot``)."""
+    eps = np.finfo(float).eps
+    a, b = ax, bx
+    c, fc = a, fa
+    if fa == 0.0:
+        return a
+    if fb == 0.0:
+        return b
+    maxit = maxit + 1
+    while maxit:
+        maxit -= 1
+        prev_step = b - a
+        if abs(fc) < abs(fb):
+            a, b, c = b, c, b
+            fa, fb, fc = fb, fc, fb
+        tol_act = 2 * eps * abs(b) + tol / 2
+        new_step = (c - b) / 2
+        if abs(new_step) <= tol_act or fb == 0:
+            return b
+        if abs(prev_step) >= tol_act and abs(fa) > abs(fb):
+            cb = c - b
+            if a == c:
+                t1 = fb / fa
+                p = cb * t1
+                q = 1.0 - t1
+            else:
+                q = fa / fc
+                t1 = fb / fc
+                t2 = fb / fa
+                p = t2 * (cb * q * (q - t1) - (b - a) * (t1 - 1.0))
+                q = (q - 1.0) * (t1 - 1.0) * (t2 - 1.0)
+            if p > 0:
+                q = -q
+            else:
+                p = -p
+            if p < (0.75 * cb * q - abs(tol_act * q) / 2) and p < abs(prev_step * q / 2):
+                new_step = p / q
+        if abs(new_step) < tol_act:
+            new_step = tol_act if new_step > 0 else -tol_act
+        a, fa = b, fb
+        b += new_step
+        fb = f(b)
+        if (fb > 0 and fc > 0) or (fb < 0 and fc < 0):
+            c, fc = a, fa
+    return b
+
+
+def _approx_rule2_ties_mean(x: np.ndarray, y: np.ndarray, xout: np.ndarray) -> np.ndarray:
+    """R ``approx(x, y, xout, rule = 2, ties = mean)``."""
+    ux, inv = np.unique(x, return_inverse=True)
+    sums = np.bincount(inv, weights=y)
+    cnt = np.bincount(inv)
+    return np.interp(xout, ux, sums / cnt)
+
+
+def fit_f_dist_robustly(
+    x: np.ndarray,
+    df1: np.ndarray | float,
+    covariate: np.ndarray | None = None,
+    winsor_tail_p: tuple[float, float] = (0.05, 0.1),
+) -> dict:
+    """Robust estimation of the scaled F prior (``limma::fitFDistRobustly``, Phipson et al.).
+
+    Returns a dict with ``scale``, ``df2`` and ``df2_shrunk`` (per-value prior df, smaller for
+    outlying variances).
+    """
+    x = np.asarray(x, dtype=np.float64).copy()
+    n = x.size
+    if n < 2:
+        return {"scale": math.nan, "df2": math.nan, "df2_shrunk": np.full(n, np.nan)}
+    if n == 2:
+        scale, df2 = fit_f_dist(x, df1, covariate)
+        return {"scale": scale, "df2": df2, "df2_shrunk": np.full(n, df2)}
+    scalar_df = np.ndim(df1) == 0
+    df1a = np.broadcast_to(np.asarray(df1, dtype=np.float64), (n,)).copy()
+    cov = None if covariate is None else np.asarray(covariate, dtype=np.float64)
+    if cov is not None and not np.all(np.isfinite(cov)):
+        raise AnalysisError("trend covariate (Amean) contains NA or infinite values")
+    ok = ~np.isnan(x) & np.isfinite(df1a) & (df1a > 1e-6)
+    if not ok.all():
+        sub = fit_f_dist_robustly(
+            x[ok],
+            df1 if scalar_df else df1a[ok],
+            None if cov is None else cov[ok],
+            winsor_tail_p,
+        )
+        df2_shrunk = x.copy()
+        df2_shrunk[ok] = sub["df2_shrunk"]
+        df2_shrunk[~ok] = sub["df2"]
+        if cov is None:
+            scale = sub["scale"]
+        else:
+            scale = np.empty(n)
+            scale[ok] = sub["scale"]
+            scale[~ok] = np.exp(
+                _approx_rule2_ties_mean(cov[ok], np.log(sub["scale"]), cov[~ok])
+            )
+        return {"scale": scale, "df2": sub["df2"], "df2_shrunk": df2_shrunk}
+    m = float(np.median(x))
+    if m <= 0:
+        raise AnalysisError("residual variances are mostly <= 0: cannot estimate the prior")
+    small = x < m * 1e-12
+    if small.any():
+        x[small] = m * 1e-12
+    nr_scale, nr_df2 = fit_f_dist(x, df1a if not scalar_df else df1, cov)
+    wp = np.resize(np.asarray(winsor_tail_p, dtype=np.float64), 2)
+    prob = np.array([wp[0], 1 - wp[1]])
+    if np.all(wp < 1.0 / n):
+        return {"scale": nr_scale, "df2": nr_df2, "df2_shrunk": np.full(n, nr_df2)}
+    if not scalar_df:
+        df1max = float(df1a.max())
+        i = df1a < (df1max - 1e-14)
+        if i.any():
+            s = nr_scale if cov is None else np.asarray(nr_scale)[i]
+            fq = x[i] / s
+            pupper = _pf_log(fq, df1a[i], nr_df2, lower=False)
+            plower = _pf_log(fq, df1a[i], nr_df2, lower=True)
+            up = pupper < plower
+            fq = np.asarray(fq, dtype=np.float64).copy()
+            if up.any():
+                fq[up] = _qf(pupper[up], df1max, nr_df2, lower=False, log_p=True)
+            if (~up).any():
+                fq[~up] = _qf(plower[~up], df1max, nr_df2, lower=True, log_p=True)
+            x[i] = fq * s
+            d1 = df1max
+        else:
+            d1 = float(df1a[0])
+    else:
+        d1 = float(df1)
+    z = np.log(x)
+    if cov is None:
+        ztrend = _r_mean_trim(z, wp[1])
+        zresid = z - ztrend
+    else:
+        ztrend = _loess_fit(z, cov, 0.4)
+        zresid = z - ztrend
+    zrq = np.quantile(zresid, prob)
+    zwins = np.minimum(np.maximum(zresid, zrq[0]), zrq[1])
+    zwmean = _r_mean(zwins)
+    zwvar = _r_mean((zwins - zwmean) ** 2) * n / (n - 1)
+    gn, gw = _gauss_quad_uniform(128)
+
+    def linkfun(v):
+        return v / (1 + v)
+
+    def linkinv(v):
+        return v / (1 - v)
+
+    def winsorized_moments(df2: float) -> tuple[float, float]:
+        fq = _qf(np.array([wp[0], 1 - wp[1]]), d1, df2)
+        zq = np.log(fq)
+        q = linkfun(fq)
+        nodes = q[0] + (q[1] - q[0]) * gn
+        fnodes = linkinv(nodes)
+        znodes = np.log(fnodes)
+        fd = _df_density(fnodes, d1, df2) / (1 - nodes) ** 2
+        q21 = q[1] - q[0]
+        mm = q21 * np.sum(gw * fd * znodes) + np.sum(zq * wp)
+        vv = q21 * np.sum(gw * fd * (znodes - mm) ** 2) + np.sum((zq - mm) ** 2 * wp)
+        return float(mm), float(vv)
+
+    mom_mean, mom_var = winsorized_moments(math.inf)
+    funval_inf = math.log(zwvar / mom_var)
+    if funval_inf <= 0:
+        df2 = math.inf
+        ztc = ztrend + zwmean - mom_mean
+        s20 = np.exp(ztc)
+        fstat = np.exp(z - ztc)
+        tail_p = stats.chi2.sf(fstat * d1, d1)
+        r = stats.rankdata(fstat)
+        emp = (n - r + 0.5) / n
+        prob_not_outlier = np.minimum(tail_p / emp, 1)
+        df_pooled = n * d1
+        df2_shrunk = np.full(n, df2)
+        o_ = prob_not_outlier < 1
+        if o_.any():
+            df2_shrunk[o_] = prob_not_outlier[o_] * df_pooled
+            o = np.argsort(tail_p, kind="stable")
+            df2_shrunk[o] = np.maximum.accumulate(df2_shrunk[o])
+        return {"scale": s20, "df2": df2, "df2_shrunk": df2_shrunk}
+
+    def fun(v: float) -> float:
+        return math.log(zwvar / winsorized_moments(linkinv(v))[1])
+
+    if math.isinf(nr_df2):
+        return {"scale": nr_scale, "df2": nr_df2, "df2_shrunk": np.full(n, nr_df2)}
+    rbx = linkfun(nr_df2)
+    funval_low = fun(rbx)
+    if funval_low >= 0:
+        df2 = nr_df2
+    else:
+        df2 = linkinv(_zeroin(fun, rbx, 1.0, funval_low, funval_inf, 1e-8))
+    mom_mean, _ = winsorized_moments(df2)
+    ztc = ztrend + zwmean - mom_mean
+    s20 = np.exp(ztc)
+    fstat = np.exp(z - ztc)
+    log_tail_p = _pf_log(fstat, d1, df2, lower=False)
+    r = stats.rankdata(fstat)
+    log_emp = np.log(n - r + 0.5) - math.log(n)
+    log_pno = np.minimum(log_tail_p - log_emp, 0)
+    prob_not_outlier = np.exp(log_pno)
+    prob_outlier = -np.expm1(log_pno)
+    if np.any(log_pno < 0):
+        min_ltp = float(np.min(log_tail_p))
+        if min_ltp == -math.inf:
+            df2_shrunk = prob_not_outlier * df2
+        else:
+            df2_outlier = math.log(0.5) / min_ltp * df2
+            new_ltp = float(_pf_log(np.max(fstat), d1, df2_outlier, lower=False))
+            df2_outlier = math.log(0.5) / new_ltp * df2_outlier
+            df2_shrunk = prob_not_outlier * df2 + prob_outlier * df2_outlier
+        o = np.argsort(log_tail_p, kind="stable")
+        ordered = df2_shrunk[o]
+        mcum = np.cumsum(ordered) / np.arange(1, n + 1)
+        imin = int(np.argmin(mcum))
+        ordered[: imin + 1] = mcum[imin]
+        df2_shrunk = np.empty(n)
+        df2_shrunk[o] = np.maximum.accumulate(ordered)
+    else:
+        df2_shrunk = np.full(n, df2)
+    if cov is None:
+        s20 = float(s20) if np.ndim(s20) == 0 else s20
+    return {"scale": s20, "df2": df2, "df2_shrunk": df2_shrunk}
+
+
+def squeeze_var(
+    var: np.ndarray,
+    df: np.ndarray,
+    covariate: np.ndarray | None = None,
+    robust: bool = False,
+    winsor_tail_p: tuple[float, float] = (0.05, 0.1),
+) -> tuple[np.ndarray | float, np.ndarray | float, np.ndarray]:
+    """Empirical-Bayes posterior variances (``limma::squeezeVar``).
+
+    Returns ``(var_prior, df_prior, var_post)``. ``df_prior`` may be ``inf`` (no evidence of
+    gene-to-gene variability), in which case ``var_post`` equals ``var_prior``.
+    """
+    var = np.asarray(var, dtype=np.float64).copy()
+    df = np.asarray(df, dtype=np.float64)
+    n = var.size
+    if n == 0:
+        raise AnalysisError("no variances to moderate")
+    if n == 1:
+        return var.copy(), 0.0, var.copy()
+    if df.size > 1:
+        var[df == 0] = 0.0
+    if robust:
+        fit = fit_f_dist_robustly(var, df, covariate, winsor_tail_p)
+        df_prior = fit["df2_shrunk"]
+        var_prior = fit["scale"]
+    else:
+        var_prior, df_prior = fit_f_dist(var, df, covariate)
+    if np.any(np.isnan(df_prior)):
+        raise AnalysisError("could not estimate the prior degrees of freedom")
+    dp = np.asarray(df_prior, dtype=np.float64)
+    isfin = np.isfinite(dp)
+    if isfin.all():
+        var_post = (df * var + dp * var_prior) / (df + dp)
+    else:
+        var_post = np.broadcast_to(np.asarray(var_prior, dtype=np.float64), (n,)).copy()
+        if isfin.any():
+            i = np.broadcast_to(isfin, (n,))
+            dfi = df[i] if df.size > 1 else df
+            dpi = dp[i] if dp.size > 1 else dp
+            var_post[i] = (dfi * var[i] + dpi * var_post[i]) / (dfi + dpi)
+    return var_prior, df_prior, var_post
+
+
+# --------------------------------------------------------------------------------------------
+# tmixture (var.prior for the B statistic)
+# --------------------------------------------------------------------------------------------
+def _qt_upper_log(logp: np.ndarray, df: float) -> np.ndarray:
+    """R ``qt(logp, df, lower.tail = FALSE, log.p = TRUE)`` for log upper-tail probabilities."""
+    logp = np.asarray(logp, dtype=np.float64)
+    out = stats.t.isf(np.exp(logp), df)
+    tiny = logp < -700  # exp underflows: Newton on the log scale
+    if tiny.any():
+        q = np.full(tiny.sum(), 50.0)
+        target = logp[tiny]
+        for _ in range(200):
+            lsf = stats.t.logsf(q, df)
+            dens = stats.t.logpdf(q, df)
+            step = (lsf - target) / np.exp(dens - lsf)
+            q = q + step
+            if np.all(np.abs(step) < 1e-14 * np.abs(q)):
+                break
+        out[tiny] = q
+    return out
+
+
+def tmixture_vector(
+    tstat: np.ndarray,
+    stdev_unscaled: np.ndarray,
+    df: np.ndarray,
+    proportion: float,
+    v0_lim: tuple[float, float] | None = None,
+) -> float:
+    """Prior variance of the non-null coefficients (``limma::tmixture.vector``)."""
+    tstat = np.asarray(tstat, dtype=np.float64)
+    su = np.asarray(stdev_unscaled, dtype=np.float64)
+    df = np.broadcast_to(np.asarray(df, dtype=np.float64), tstat.shape)
+    keep = ~np.isnan(tstat)
+    tstat, su, df = tstat[keep], su[keep], df[keep].copy()
+    ngenes = tstat.size
+    ntarget = math.ceil(proportion / 2 * ngenes)
+    if ntarget < 1:
+        return math.nan
+    p = max(ntarget / ngenes, proportion)
+    tstat = np.abs(tstat)
+    maxdf = float(df.max())
+    i = df < maxdf
+    if i.any():
+        tail = stats.t.logsf(tstat[i], df[i])
+        tstat[i] = _qt_upper_log(tail, maxdf)
+        df[i] = maxdf
+    o = np.argsort(-tstat, kind="stable")[:ntarget]
+    tstat = tstat[o]
+    v1 = su[o] ** 2
+    r = np.arange(1, ntarget + 1)
+    p0 = 2 * stats.t.sf(tstat, maxdf)
+    ptarget = ((r - 0.5) / ngenes - (1 - p) * p0) / p
+    v0 = np.zeros(ntarget)
+    pos = ptarget > p0
+    if pos.any():
+        qtarget = stats.t.isf(ptarget[pos] / 2, maxdf)
+        v0[pos] = v1[pos] * ((tstat[pos] / qtarget) ** 2 - 1)
+    if v0_lim is not None:
+        v0 = np.minimum(np.maximum(v0, v0_lim[0]), v0_lim[1])
+    return _r_mean(v0)
+
+
+# --------------------------------------------------------------------------------------------
+# eBayes
+# --------------------------------------------------------------------------------------------
+def _pt_two_sided(t: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """``2 * pt(-abs(t), df)``; ``df = inf`` gives the normal tail."""
+    with np.errstate(invalid="ignore"):
+        return 2 * special.stdtr(df, -np.abs(t))
+
+
+def ebayes(
+    fit: LinearFit,
+    proportion: float = 0.01,
+    stdev_coef_lim: tuple[float, float] = (0.1, 4.0),
+    trend: bool = False,
+    robust: bool = False,
+    winsor_tail_p: tuple[float, float] = (0.05, 0.1),
+) -> EBayesFit:
+    """Empirical-Bayes moderated t-statistics, p-values and log-odds (``limma::eBayes``).
+
+    ``trend=True`` lets the prior variance depend on average expression (natural spline in
+    ``fitFDist``); ``robust=True`` estimates the prior robustly against outlier variances, giving
+    a per-gene prior df (``fitFDistRobustly``). ``df_total`` is capped at the pooled residual df.
+    A prior df of ``inf`` (no extra gene-wise variability, e.g. pure noise) is handled.
+    """
+    coef = fit.coefficients
+    su = fit.stdev_unscaled
+    sigma = fit.sigma
+    dfres = np.asarray(fit.df_residual, dtype=np.float64)
+    if np.nanmax(dfres) == 0:
+        raise AnalysisError(
+            "no residual degrees of freedom in the linear model fits: the design has as many "
+            "coefficients as samples"
+        )
+    if not np.any(np.isfinite(sigma)):
+        raise AnalysisError("no finite residual standard deviations")
+    covariate = None
+    if trend:
+        covariate = fit.amean
+        if covariate is None:
+            raise AnalysisError("trend=True needs the average expression (amean) of each gene")
+    s2_prior, df_prior, s2_post = squeeze_var(
+        sigma**2, dfres, covariate=covariate, robust=robust, winsor_tail_p=winsor_tail_p
+    )
+    s2p = np.asarray(s2_prior, dtype=np.float64)
+    dfp = np.asarray(df_prior, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = coef / su / np.sqrt(s2_post)[:, None]
+    df_total = np.minimum(dfres + dfp, np.nansum(dfres))
+    p_value = _pt_two_sided(t, df_total[:, None])
+    var_prior_lim = np.asarray(stdev_coef_lim, dtype=np.float64) ** 2 / float(np.median(s2p))
+    var_prior = np.array(
+        [
+            tmixture_vector(t[:, j], su[:, j], df_total, proportion, tuple(var_prior_lim))
+            for j in range(t.shape[1])
+        ]
+    )
+    bad = np.isnan(var_prior)
+    if bad.any():  # limma: "Estimation of var.prior failed - set to default value"
+        var_prior[bad] = np.resize(1 / s2p.ravel(), int(bad.sum()))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (su**2 + var_prior[None, :]) / su**2
+        t2 = t**2
+        dft = df_total[:, None]
+        infdf = np.broadcast_to(dfp > 1e6, (coef.shape[0],))
+        kernel = (1 + dft) / 2 * np.log((t2 + dft) / (t2 / r + dft))
+        if infdf.any():
+            kernel[infdf] = (t2 * (1 - 1 / r) / 2)[infdf]
+        lods = math.log(proportion / (1 - proportion)) - np.log(r) / 2 + kernel
+    base = _as_linear_fit(fit)
+    return EBayesFit(
+        **{f.name: getattr(base, f.name) for f in dataclasses.fields(LinearFit)},
+        s2_prior=s2_prior,
+        df_prior=df_prior,
+        s2_post=s2_post,
+        df_total=df_total,
+        t=t,
+        p_value=p_value,
+        lods=lods,
+        var_prior=var_prior,
+        proportion=proportion,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# topTable / p.adjust
+# --------------------------------------------------------------------------------------------
+def p_adjust_bh(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (R ``p.adjust(p, "BH")``); NaN stays NaN and does
+    not count towards the number of tests."""
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    pv = p[ok]
+    n = pv.size
+    if n == 0:
+        return out
+    o = np.argsort(-pv, kind="stable")
+    i = np.arange(n, 0, -1)
+    adj = np.minimum(1.0, np.minimum.accumulate(n / i * pv[o]))
+    res = np.empty(n)
+    res[o] = adj
+    out[ok] = res
+    return out
+
+
+def top_table(fit: EBayesFit, coef: int) -> pd.DataFrame:
+    """Per-gene table for one coefficient (``limma::topTable(fit, coef, number = Inf,
+    sort.by = "none")``): logFC, AveExpr, t, P.Value, adj.P.Val (BH), B, in input order."""
+    pv = fit.p_value[:, coef]
+    return pd.DataFrame(
+        {
+            "logFC": fit.coefficients[:, coef],
+            "AveExpr": fit.amean,
+            "t": fit.t[:, coef],
+            "P.Value": pv,
+            "adj.P.Val": p_adjust_bh(pv),
+            "B": fit.lods[:, coef],
+        }
+    )
