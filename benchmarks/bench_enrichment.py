@@ -64,15 +64,21 @@ def main() -> None:
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
     hits = gsea_df.set_index("term_id").reindex(planted)["padj"]
-    print(f"genes {len(s)}, sets read {len(sets)}, ORA rows {len(ora_df)}, GSEA sets {len(gsea_df)},"
-          f" permutations {perms}")
-    print(f"read GMT {t_read:.2f} s, ORA up+down {t_ora:.2f} s, GSEA {t_gsea:.2f} s,"
-          f" total {total:.2f} s")
+    print(
+        f"genes {len(s)}, sets read {len(sets)}, ORA rows {len(ora_df)}, GSEA sets {len(gsea_df)},"
+        f" permutations {perms}"
+    )
+    print(
+        f"read GMT {t_read:.2f} s, ORA up+down {t_ora:.2f} s, GSEA {t_gsea:.2f} s,"
+        f" total {total:.2f} s"
+    )
     print(f"peak RSS {peak_gb:.2f} GB")
     print(f"planted sets at GSEA padj < 0.05: {(hits < 0.05).sum()} of {hits.notna().sum()} tested")
     if not args.quick:
-        print(f"time / target ({TARGET_S:.0f} s): {total / TARGET_S:.3f};"
-              f" memory / target ({TARGET_GB:.0f} GB): {peak_gb / TARGET_GB:.3f}")
+        print(
+            f"time / target ({TARGET_S:.0f} s): {total / TARGET_S:.3f};"
+            f" memory / target ({TARGET_GB:.0f} GB): {peak_gb / TARGET_GB:.3f}"
+        )
 
 
 if __name__ == "__main__":

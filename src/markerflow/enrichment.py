@@ -58,12 +58,30 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ORA_COLUMNS = [
-    "term_id", "term_name", "direction", "set_size", "overlap", "expected", "fold_enrichment",
-    "pvalue", "padj", "genes",
+    "term_id",
+    "term_name",
+    "direction",
+    "set_size",
+    "overlap",
+    "expected",
+    "fold_enrichment",
+    "pvalue",
+    "padj",
+    "genes",
 ]
 GSEA_COLUMNS = [
-    "term_id", "term_name", "direction", "set_size", "es", "nes", "pvalue", "padj", "fdr_gsea",
-    "rank_at_max", "leading_edge_size", "leading_edge",
+    "term_id",
+    "term_name",
+    "direction",
+    "set_size",
+    "es",
+    "nes",
+    "pvalue",
+    "padj",
+    "fdr_gsea",
+    "rank_at_max",
+    "leading_edge_size",
+    "leading_edge",
 ]
 
 
@@ -127,12 +145,16 @@ def ora(
     bg = frozenset(universe)
     selected = bg.intersection(genes)
     if len(selected) < len(genes):
-        log.info("ORA %s: %d selected gene(s) not in the background are ignored", direction,
-                 len(genes) - len(selected))
+        log.info(
+            "ORA %s: %d selected gene(s) not in the background are ignored",
+            direction,
+            len(genes) - len(selected),
+        )
     fsets = filter_sets(sets, bg, min_size, max_size)
     if not fsets:
-        log.warning("ORA %s: no gene set has %d-%d genes in the background", direction, min_size,
-                    max_size)
+        log.warning(
+            "ORA %s: no gene set has %d-%d genes in the background", direction, min_size, max_size
+        )
         return pd.DataFrame({c: pd.Series(dtype=object) for c in ORA_COLUMNS})
     mat = _membership(fsets, universe)
     is_sel = np.zeros(len(universe), dtype=np.int32)
@@ -156,22 +178,34 @@ def ora(
     pieces = np.split(names, sub.indptr[1:-1])
     gene_str = [";".join(p) for p in pieces]
 
-    df = pd.DataFrame({
-        "term_id": list(fsets.keys()),
-        "term_name": [s.name for s in fsets.values()],
-        "direction": direction,
-        "set_size": set_size.astype(np.int64),
-        "overlap": overlap.astype(np.int64),
-        "expected": expected,
-        "fold_enrichment": fold,
-        "pvalue": pvalue,
-        "padj": bh_adjust(pvalue),
-        "genes": gene_str,
-    })
-    df = df.sort_values(["pvalue", "fold_enrichment", "term_id"], ascending=[True, False, True],
-                        kind="mergesort", na_position="last")
-    log.info("ORA %s: %d selected of %d background genes, %d sets, %d at padj < 0.05", direction,
-             n_sel, n_bg, len(df), int((df["padj"] < 0.05).sum()))
+    df = pd.DataFrame(
+        {
+            "term_id": list(fsets.keys()),
+            "term_name": [s.name for s in fsets.values()],
+            "direction": direction,
+            "set_size": set_size.astype(np.int64),
+            "overlap": overlap.astype(np.int64),
+            "expected": expected,
+            "fold_enrichment": fold,
+            "pvalue": pvalue,
+            "padj": bh_adjust(pvalue),
+            "genes": gene_str,
+        }
+    )
+    df = df.sort_values(
+        ["pvalue", "fold_enrichment", "term_id"],
+        ascending=[True, False, True],
+        kind="mergesort",
+        na_position="last",
+    )
+    log.info(
+        "ORA %s: %d selected of %d background genes, %d sets, %d at padj < 0.05",
+        direction,
+        n_sel,
+        n_bg,
+        len(df),
+        int((df["padj"] < 0.05).sum()),
+    )
     return df.reset_index(drop=True)
 
 
@@ -182,8 +216,13 @@ def _dedupe_table(table: pd.DataFrame, gene_col: str, key: pd.Series, what: str)
         return table
     order = np.lexsort((np.arange(len(table)), -key.to_numpy(dtype=np.float64)))
     kept = table.iloc[order].drop_duplicates(gene_col, keep="first").sort_index()
-    log.warning("%s: %d gene(s) listed more than once; kept the row with %s (%d rows dropped)",
-                what, table.loc[dup, gene_col].nunique(), key.name, len(table) - len(kept))
+    log.warning(
+        "%s: %d gene(s) listed more than once; kept the row with %s (%d rows dropped)",
+        what,
+        table.loc[dup, gene_col].nunique(),
+        key.name,
+        len(table) - len(kept),
+    )
     return kept
 
 
@@ -209,14 +248,20 @@ def ora_up_down(
     """
     missing = [c for c in (gene_col, lfc_col, padj_col) if c not in de_table.columns]
     if missing:
-        raise InputError(f"table lacks column(s) {missing}; it has {list(de_table.columns)}",
-                         hint="the DE/meta table must have the gene, effect and FDR columns")
+        raise InputError(
+            f"table lacks column(s) {missing}; it has {list(de_table.columns)}",
+            hint="the DE/meta table must have the gene, effect and FDR columns",
+        )
     tab = de_table[[gene_col, lfc_col, padj_col]].copy()
     tab[gene_col] = tab[gene_col].astype(str)
     tab = tab.dropna(subset=[lfc_col, padj_col])
     if len(tab) < len(de_table):
-        log.info("ORA: %d gene(s) without %s/%s left out of the background",
-                 len(de_table) - len(tab), lfc_col, padj_col)
+        log.info(
+            "ORA: %d gene(s) without %s/%s left out of the background",
+            len(de_table) - len(tab),
+            lfc_col,
+            padj_col,
+        )
     tab = _dedupe_table(tab, gene_col, (-tab[padj_col]).rename(f"the smallest {padj_col}"), "ORA")
     background = set(tab[gene_col])
     sig = tab[padj_col].to_numpy() < padj_threshold
@@ -246,8 +291,10 @@ def prepare_ranking(stats: pd.Series) -> pd.Series:
         s = s[s.notna()]
     if not np.isfinite(s.to_numpy()).all():
         bad = s.index[~np.isfinite(s.to_numpy())][:5].tolist()
-        raise InputError(f"infinite ranking statistic for gene(s) {bad}",
-                         hint="use a finite statistic (t, z) to rank genes")
+        raise InputError(
+            f"infinite ranking statistic for gene(s) {bad}",
+            hint="use a finite statistic (t, z) to rank genes",
+        )
     if s.index.has_duplicates:
         genes = s.index.to_numpy()
         order = np.lexsort((genes, -np.abs(s.to_numpy())))
@@ -255,8 +302,10 @@ def prepare_ranking(stats: pd.Series) -> pd.Series:
         n_dup_genes = s.index[dup].nunique()
         s = s.iloc[order]
         s = s[~s.index.duplicated(keep="first")]
-        log.warning("GSEA: %d gene(s) listed more than once; kept the entry with the largest "
-                    "|stat|", n_dup_genes)
+        log.warning(
+            "GSEA: %d gene(s) listed more than once; kept the entry with the largest |stat|",
+            n_dup_genes,
+        )
     genes = s.index.to_numpy()
     order = np.lexsort((genes, -s.to_numpy()))
     out = s.iloc[order]
@@ -355,16 +404,19 @@ def gsea_prerank(
     descending, then term ID. ``rank_at_max`` is the 1-based rank of the running-sum extreme.
     """
     if permutations < 1:
-        raise InputError(f"permutations must be >= 1, got {permutations}",
-                         hint="set enrichment.gsea.permutations (1000 or more)")
+        raise InputError(
+            f"permutations must be >= 1, got {permutations}",
+            hint="set enrichment.gsea.permutations (1000 or more)",
+        )
     ranked = prepare_ranking(stats)
     genes = ranked.index
     n = len(genes)
     fsets = filter_sets(sets, set(genes), min_size, max_size)
     fsets = {k: v for k, v in fsets.items() if len(v.genes) < n}
     if not fsets:
-        log.warning("GSEA: no gene set has %d-%d genes among the %d ranked genes", min_size,
-                    max_size, n)
+        log.warning(
+            "GSEA: no gene set has %d-%d genes among the %d ranked genes", min_size, max_size, n
+        )
         return pd.DataFrame({c: pd.Series(dtype=object) for c in GSEA_COLUMNS})
     absw = np.abs(ranked.to_numpy()) ** weight if weight != 0 else np.ones(n)
 
@@ -407,31 +459,41 @@ def gsea_prerank(
     rank_at_max = np.empty(sizes.size, dtype=np.int64)
     names = genes.to_numpy()
     for i, (st, sz) in enumerate(zip(starts, sizes, strict=True)):
-        p = pos[st:st + sz]
+        p = pos[st : st + sz]
         a = arg[i]
         edge = p[: a + 1] if positive[i] else p[a:][::-1]
         le_size[i] = edge.size
         rank_at_max[i] = p[a] + 1
         le_idx.append(";".join(names[edge]))
 
-    df = pd.DataFrame({
-        "term_id": list(fsets.keys()),
-        "term_name": [s.name for s in fsets.values()],
-        "direction": np.where(es >= 0, "up", "down"),
-        "set_size": sizes,
-        "es": es,
-        "nes": nes,
-        "pvalue": pval,
-        "padj": bh_adjust(pval),
-        "fdr_gsea": fdr,
-        "rank_at_max": rank_at_max,
-        "leading_edge_size": le_size,
-        "leading_edge": le_idx,
-    })
-    df = df.assign(_abs=-np.abs(df["nes"])).sort_values(
-        ["pvalue", "_abs", "term_id"], kind="mergesort").drop(columns="_abs")
-    log.info("GSEA: %d ranked genes, %d sets, %d permutations, %d at padj < 0.05", n, len(df),
-             permutations, int((df["padj"] < 0.05).sum()))
+    df = pd.DataFrame(
+        {
+            "term_id": list(fsets.keys()),
+            "term_name": [s.name for s in fsets.values()],
+            "direction": np.where(es >= 0, "up", "down"),
+            "set_size": sizes,
+            "es": es,
+            "nes": nes,
+            "pvalue": pval,
+            "padj": bh_adjust(pval),
+            "fdr_gsea": fdr,
+            "rank_at_max": rank_at_max,
+            "leading_edge_size": le_size,
+            "leading_edge": le_idx,
+        }
+    )
+    df = (
+        df.assign(_abs=-np.abs(df["nes"]))
+        .sort_values(["pvalue", "_abs", "term_id"], kind="mergesort")
+        .drop(columns="_abs")
+    )
+    log.info(
+        "GSEA: %d ranked genes, %d sets, %d permutations, %d at padj < 0.05",
+        n,
+        len(df),
+        permutations,
+        int((df["padj"] < 0.05).sum()),
+    )
     return df.reset_index(drop=True)
 
 
@@ -474,8 +536,9 @@ def _gsea_fdr(
     return fdr
 
 
-def running_score(ranked: pd.Series, genes: tuple[str, ...] | list[str],
-                  weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def running_score(
+    ranked: pd.Series, genes: tuple[str, ...] | list[str], weight: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Running enrichment score along a ranking (output of :func:`prepare_ranking`).
 
     Returns (running score after each rank position, boolean hit vector).
@@ -527,12 +590,22 @@ def run_enrichment(
     use ``stat_col="pooled_z", lfc_col="pooled_effect", padj_col="fdr"``.
     """
     if stat_col not in table.columns or gene_col not in table.columns:
-        raise InputError(f"table lacks column {stat_col!r} or {gene_col!r}; it has "
-                         f"{list(table.columns)}", hint="check the enrichment input table")
-    ora_df = ora_up_down(table, sets, ora_padj_threshold, ora_lfc_threshold, ora_min_size,
-                         ora_max_size, gene_col=gene_col, lfc_col=lfc_col, padj_col=padj_col)
-    stats = pd.Series(table[stat_col].to_numpy(dtype=np.float64),
-                      index=table[gene_col].astype(str))
+        raise InputError(
+            f"table lacks column {stat_col!r} or {gene_col!r}; it has {list(table.columns)}",
+            hint="check the enrichment input table",
+        )
+    ora_df = ora_up_down(
+        table,
+        sets,
+        ora_padj_threshold,
+        ora_lfc_threshold,
+        ora_min_size,
+        ora_max_size,
+        gene_col=gene_col,
+        lfc_col=lfc_col,
+        padj_col=padj_col,
+    )
+    stats = pd.Series(table[stat_col].to_numpy(dtype=np.float64), index=table[gene_col].astype(str))
     gsea_df = gsea_prerank(stats, sets, gsea_permutations, seed, gsea_min_size, gsea_max_size)
     return EnrichmentResult(ora=ora_df, gsea=gsea_df, ranked=prepare_ranking(stats))
 
@@ -549,8 +622,9 @@ def _pyplot():
     return plt
 
 
-def _dot_panel(ax, df: pd.DataFrame, x: str, fdr_col: str, size_col: str, title: str,
-               top_n: int, norm) -> object | None:
+def _dot_panel(
+    ax, df: pd.DataFrame, x: str, fdr_col: str, size_col: str, title: str, top_n: int, norm
+) -> object | None:
     ax.set_title(title, fontsize=10)
     if df.empty:
         ax.text(0.5, 0.5, "no terms", ha="center", va="center", transform=ax.transAxes)
@@ -561,8 +635,16 @@ def _dot_panel(ax, df: pd.DataFrame, x: str, fdr_col: str, size_col: str, title:
     labels = [n if len(n) <= 55 else n[:52] + "..." for n in d["term_name"].astype(str)]
     y = np.arange(len(d))
     sizes = 20 + 180 * d[size_col].to_numpy(float) / max(1.0, float(df[size_col].max()))
-    sc = ax.scatter(d[x], y, s=sizes, c=d[fdr_col].clip(lower=1e-300), cmap="viridis_r",
-                    norm=norm, edgecolors="k", linewidths=0.4)
+    sc = ax.scatter(
+        d[x],
+        y,
+        s=sizes,
+        c=d[fdr_col].clip(lower=1e-300),
+        cmap="viridis_r",
+        norm=norm,
+        edgecolors="k",
+        linewidths=0.4,
+    )
     ax.set_yticks(y, labels, fontsize=7)
     ax.set_xlabel(x.replace("_", " "))
     ax.grid(axis="x", alpha=0.3)
@@ -582,8 +664,9 @@ def plot_ora_dotplot(ora_df: pd.DataFrame, title: str = "", top_n: int = 15) -> 
     sc = None
     for ax, direction in zip(axes[0], ("up", "down"), strict=True):
         d = shown[shown["direction"] == direction]
-        s = _dot_panel(ax, d, "fold_enrichment", "padj", "overlap",
-                       f"{direction}-regulated genes", top_n, norm)
+        s = _dot_panel(
+            ax, d, "fold_enrichment", "padj", "overlap", f"{direction}-regulated genes", top_n, norm
+        )
         sc = sc or s
     if sc is not None:
         fig.colorbar(sc, ax=axes[0].tolist(), label="FDR (BH)", shrink=0.8)
@@ -602,8 +685,7 @@ def plot_gsea_dotplot(gsea_df: pd.DataFrame, title: str = "", top_n: int = 15) -
     sc = None
     for ax, direction in zip(axes[0], ("up", "down"), strict=True):
         d = gsea_df[gsea_df["direction"] == direction] if not gsea_df.empty else gsea_df
-        s = _dot_panel(ax, d, "nes", "padj", "leading_edge_size", f"NES {direction}", top_n,
-                       norm)
+        s = _dot_panel(ax, d, "nes", "padj", "leading_edge_size", f"NES {direction}", top_n, norm)
         sc = sc or s
     if sc is not None:
         fig.colorbar(sc, ax=axes[0].tolist(), label="FDR (BH)", shrink=0.8)
@@ -633,7 +715,7 @@ def plot_gsea_running(
     ncol = min(3, n_panels)
     nrow = int(np.ceil(n_panels / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.2 * nrow), squeeze=False)
-    for ax in axes.ravel()[len(picks):]:
+    for ax in axes.ravel()[len(picks) :]:
         ax.axis("off")
     if not picks:
         axes[0, 0].text(0.5, 0.5, "no gene set tested", ha="center", va="center")
@@ -648,8 +730,15 @@ def plot_gsea_running(
         ax.vlines(x[hit], rug_y - 0.06 * (hi - lo + 1e-9), rug_y, color="k", lw=0.4)
         name = str(row["term_name"])
         ax.set_title(name if len(name) <= 45 else name[:42] + "...", fontsize=8)
-        ax.text(0.98, 0.95, f"NES {row['nes']:.2f}\nFDR {row['padj']:.2g}", ha="right",
-                va="top", transform=ax.transAxes, fontsize=7)
+        ax.text(
+            0.98,
+            0.95,
+            f"NES {row['nes']:.2f}\nFDR {row['padj']:.2g}",
+            ha="right",
+            va="top",
+            transform=ax.transAxes,
+            fontsize=7,
+        )
         ax.set_xlabel("rank", fontsize=7)
         ax.set_ylabel("running ES", fontsize=7)
         ax.tick_params(labelsize=6)
@@ -664,6 +753,5 @@ def save_figure(fig: Figure, path) -> None:
 
     plt = _pyplot()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None},
-                    bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None}, bbox_inches="tight")
     plt.close(fig)

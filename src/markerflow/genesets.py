@@ -58,8 +58,11 @@ def _display_name(set_id: str, description: str) -> str:
 
 def _read_lines(path: Path) -> list[str]:
     if not path.exists():
-        raise InputError("gene-set file does not exist", path=path,
-                         hint="check enrichment.libraries in the config")
+        raise InputError(
+            "gene-set file does not exist",
+            path=path,
+            hint="check enrichment.libraries in the config",
+        )
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:
@@ -67,15 +70,17 @@ def _read_lines(path: Path) -> list[str]:
         except (OSError, EOFError) as exc:
             raise InputError(f"is a damaged gzip file ({exc})", path=path) from None
     elif path.suffix == ".gz":
-        raise InputError("ends in .gz but is not gzip-compressed", path=path,
-                         hint="rename it to .gmt or gzip it")
+        raise InputError(
+            "ends in .gz but is not gzip-compressed", path=path, hint="rename it to .gmt or gzip it"
+        )
     if b"\x00" in raw[:4096]:
         raise InputError("is a binary file, not a GMT text file", path=path, hint=GMT_HINT)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"is not UTF-8 text (byte {exc.start})", path=path,
-                         hint="re-save the file as UTF-8") from None
+        raise InputError(
+            f"is not UTF-8 text (byte {exc.start})", path=path, hint="re-save the file as UTF-8"
+        ) from None
     return text.lstrip("\ufeff").splitlines()
 
 
@@ -113,16 +118,22 @@ def read_gmt(path: str | Path) -> dict[str, GeneSet]:
         if len(fields) < 2:
             sep = "," if "," in line else None
             what = "comma-separated" if sep else "without a tab"
-            raise InputError(f"line {lineno} is {what} ({line[:60]!r}...), not a GMT line",
-                             path=path, hint=GMT_HINT)
+            raise InputError(
+                f"line {lineno} is {what} ({line[:60]!r}...), not a GMT line",
+                path=path,
+                hint=GMT_HINT,
+            )
         set_id = fields[0].strip()
         if not set_id:
-            raise InputError(f"line {lineno} has an empty gene-set ID (column 1)", path=path,
-                             hint=GMT_HINT)
+            raise InputError(
+                f"line {lineno} has an empty gene-set ID (column 1)", path=path, hint=GMT_HINT
+            )
         if set_id in first_line:
             raise InputError(
                 f"gene-set ID {set_id!r} occurs twice, on lines {first_line[set_id]} and {lineno}",
-                path=path, hint="gene-set IDs (column 1) must be unique; rename or merge the sets")
+                path=path,
+                hint="gene-set IDs (column 1) must be unique; rename or merge the sets",
+            )
         first_line[set_id] = lineno
         description = fields[1].strip()
         genes = tuple(dict.fromkeys(g for g in (f.strip() for f in fields[2:]) if g))
@@ -134,8 +145,12 @@ def read_gmt(path: str | Path) -> dict[str, GeneSet]:
             continue
         sets[set_id] = GeneSet(set_id, _display_name(set_id, description), description, genes)
     if n_tokens and n_numeric > 0.5 * n_tokens:
-        raise InputError("gene columns are mostly numbers: this looks like an expression or "
-                         "statistics table, not a GMT gene-set file", path=path, hint=GMT_HINT)
+        raise InputError(
+            "gene columns are mostly numbers: this looks like an expression or "
+            "statistics table, not a GMT gene-set file",
+            path=path,
+            hint=GMT_HINT,
+        )
     if not sets:
         raise InputError("contains no gene set with at least one gene", path=path, hint=GMT_HINT)
     if n_empty:
@@ -159,8 +174,10 @@ def filter_sets(
     if min_size < 1:
         raise ValueError("min_size must be >= 1")
     if max_size is not None and max_size < min_size:
-        raise InputError(f"max_size ({max_size}) is smaller than min_size ({min_size})",
-                         hint="fix enrichment.*.min_size/max_size in the config")
+        raise InputError(
+            f"max_size ({max_size}) is smaller than min_size ({min_size})",
+            hint="fix enrichment.*.min_size/max_size in the config",
+        )
     bg = background if isinstance(background, set | frozenset) else set(background)
     out: dict[str, GeneSet] = {}
     n_small = n_large = 0
@@ -172,6 +189,15 @@ def filter_sets(
             n_large += 1
         else:
             out[sid] = GeneSet(gs.id, gs.name, gs.description, genes)
-    log.info("gene sets kept %d of %d (%d below %d genes, %d above %s genes in the background "
-             "of %d genes)", len(out), len(sets), n_small, min_size, n_large, max_size, len(bg))
+    log.info(
+        "gene sets kept %d of %d (%d below %d genes, %d above %s genes in the background "
+        "of %d genes)",
+        len(out),
+        len(sets),
+        n_small,
+        min_size,
+        n_large,
+        max_size,
+        len(bg),
+    )
     return out
