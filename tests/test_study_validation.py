@@ -17,7 +17,7 @@ def config():
         return yaml.safe_load(handle)
 
 
-def sheet_with(tmp_path, **changes):
+def sheet_with(tmp_path, changes):
     sheet = pd.read_csv(PROJECT_DIR / "config" / "cohorts.tsv", sep="\t", dtype=str)
     for (cohort, column), value in changes.items():
         sheet.loc[sheet["cohort"] == cohort, column] = value
@@ -37,19 +37,19 @@ def test_example_study_is_valid(config):
 
 
 def test_missing_matrix_file_is_named(config, tmp_path):
-    path = sheet_with(tmp_path, **{("GSE27011", "matrix"): "resources/nope.txt.gz"})
+    path = sheet_with(tmp_path, {("GSE27011", "matrix"): "resources/nope.txt.gz"})
     with pytest.raises(InputError, match=r"cohort GSE27011: `matrix` file 'resources/nope.txt.gz'"):
         check(config, path)
 
 
 def test_condition_value_matching_no_sample_is_named(config, tmp_path):
-    path = sheet_with(tmp_path, **{("GSE27011", "case_values"): "Mild asthma;Severe astma"})
+    path = sheet_with(tmp_path, {("GSE27011", "case_values"): "Mild asthma;Severe astma"})
     with pytest.raises(InputError, match=r"case_values value 'Severe astma' matches no sample"):
         check(config, path)
 
 
 def test_unknown_phenotype_column_is_named(config, tmp_path):
-    path = sheet_with(tmp_path, **{("GSE85567", "covariates"): "Gender;Weight"})
+    path = sheet_with(tmp_path, {("GSE85567", "covariates"): "Gender;Weight"})
     with pytest.raises(InputError, match=r"covariates 'Weight' is not a phenotype column"):
         check(config, path)
 

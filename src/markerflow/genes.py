@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from markerflow import counts as counts_mod
 from markerflow import geo
 from markerflow.probes import collapse_probes
 from markerflow.qc import to_log_scale
@@ -40,6 +39,8 @@ def map_cohort_genes(
         report.update(collapse_report.__dict__)
         report["collapse"] = collapse
     else:
+        from markerflow import counts as counts_mod
+
         counts = counts_mod.validate_counts(expression, path=str(annotation or "count matrix"))
         if annotation is not None:
             gene_table = pd.read_csv(annotation, sep="\t", dtype=str)
