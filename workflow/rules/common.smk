@@ -1,7 +1,6 @@
 # Config and cohort-sheet validation, wildcard constraints and input functions.
 # Everything here runs when Snakemake parses the workflow, i.e. before any job starts.
 
-import os
 import sys
 from pathlib import Path
 
@@ -10,12 +9,9 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-# The workflow always uses the library of its own checkout (also inside cluster jobs).
-SRC_DIR = str(Path(workflow.basedir) / "src")
-sys.path.insert(0, SRC_DIR)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [SRC_DIR, *filter(None, [os.environ.get("PYTHONPATH")])]
-)
+# The workflow always uses the library of its own checkout (scripts do the same through
+# workflow/scripts/_markerflow_path.py).
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from markerflow.errors import InputError  # noqa: E402
 from markerflow.study import check_study, read_cohort_sheet  # noqa: E402

@@ -1,5 +1,7 @@
 """Differential expression of one cohort: DE table, log-scale matrix, volcano plot, summary."""
 
+import _markerflow_path  # noqa: F401  (first: use this checkout's library)
+
 from markerflow.de import cohort_de, summarise_de
 from markerflow.io import read_matrix, read_tsv, write_matrix, write_tsv
 from markerflow.plots import volcano

@@ -1,5 +1,7 @@
 """Map a cohort's features to gene symbols (arrays: probes; counts: gene IDs + low-count filter)."""
 
+import _markerflow_path  # noqa: F401  (first: use this checkout's library)
+
 from markerflow.genes import map_cohort_genes
 from markerflow.io import read_matrix, read_tsv, write_matrix, write_tsv
 from markerflow.runner import script_context

@@ -1,5 +1,7 @@
 """Ingest one cohort: matrix + phenotypes -> expression.parquet, samples.tsv, excluded_samples.tsv."""
 
+import _markerflow_path  # noqa: F401  (first: use this checkout's library)
+
 from markerflow.ingest import ingest_cohort
 from markerflow.io import write_matrix, write_tsv
 from markerflow.runner import script_context

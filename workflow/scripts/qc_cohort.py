@@ -1,5 +1,7 @@
 """QC of one cohort: per-sample table, cohort summary, PCA plot."""
 
+import _markerflow_path  # noqa: F401  (first: use this checkout's library)
+
 from markerflow.io import read_matrix, read_tsv, write_tsv
 from markerflow.plots import pca_scatter
 from markerflow.qc import cohort_qc

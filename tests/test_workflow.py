@@ -1,0 +1,65 @@
+"""The example study runs end to end through Snakemake, and its results make biological sense."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from markerflow.io import read_matrix
+from markerflow.schema import DE_COLUMNS, SAMPLE_COLUMNS
+from workflow_utils import make_workdir, run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+COHORTS = ("GSE85567", "GSE27011", "GSE22528")
+
+
+@pytest.fixture(scope="session")
+def example_run(tmp_path_factory):
+    workdir = make_workdir(tmp_path_factory.mktemp("example"))
+    result = run_snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir / "results"
+
+
+def test_every_cohort_has_its_outputs(example_run):
+    for cohort in COHORTS:
+        for path in (
+            f"ingest/{cohort}/expression.parquet",
+            f"ingest/{cohort}/samples.tsv",
+            f"qc/{cohort}/summary.tsv",
+            f"qc/{cohort}/pca.png",
+            f"genes/{cohort}/expression.parquet",
+            f"de/{cohort}/de.tsv",
+            f"de/{cohort}/normalized.parquet",
+            f"de/{cohort}/volcano.png",
+            f"de/{cohort}/summary.tsv",
+        ):
+            assert (example_run / path).stat().st_size > 0, path
+
+
+def test_de_tables_follow_the_contract(example_run):
+    for cohort in COHORTS:
+        de = pd.read_csv(example_run / f"de/{cohort}/de.tsv", sep="\t")
+        assert tuple(de.columns[: len(DE_COLUMNS)]) == DE_COLUMNS
+        assert de["gene"].is_unique
+        assert de["pvalue"].dropna().between(0, 1).all()
+        samples = pd.read_csv(example_run / f"ingest/{cohort}/samples.tsv", sep="\t")
+        assert tuple(samples.columns[:4]) == SAMPLE_COLUMNS
+        assert set(samples["condition"]) == {"asthma", "control"}
+
+
+def test_phenotype_mapping_of_gse27011(example_run):
+    samples = pd.read_csv(example_run / "ingest/GSE27011/samples.tsv", sep="\t")
+    assert samples["condition"].value_counts().to_dict() == {"asthma": 36, "control": 18}
+    genes = read_matrix(example_run / "genes/GSE27011/expression.parquet")
+    assert genes.index.name == "gene" and genes.index.is_unique
+    assert genes.shape[1] == 54
+
+
+def test_th2_signature_is_up_in_asthmatic_epithelium(example_run):
+    """Acceptance (issue 2): SERPINB2, POSTN, MUC5AC and CDH26 are up in GSE85567 asthma."""
+    de = pd.read_csv(example_run / "de/GSE85567/de.tsv", sep="\t").set_index("gene")
+    for gene in ("SERPINB2", "POSTN", "MUC5AC", "CDH26"):
+        assert de.at[gene, "log2fc"] > 0, gene
+        assert de.at[gene, "pvalue"] < 0.05, (gene, de.at[gene, "pvalue"])
