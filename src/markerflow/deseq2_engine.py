@@ -361,8 +361,7 @@ def _optim_rows(fit: BetaFit, rows, y, sf, X, alpha, beta0, stable, minmu):
         inv = np.linalg.inv(xtwx + ridge)
         sigma = inv @ xtwx @ inv
         fit.beta[g] = par / log2e
-        fit.beta_var[g] = np.diag(sigma) / log2e**2  # stored on natural-log scale
-        fit.beta_var[g] = np.maximum(fit.beta_var[g], 0)
+        fit.beta_var[g] = np.maximum(np.diag(sigma), 0)  # natural-log scale, as R's sigma
 
 
 # --------------------------------------------------------------------------------------------
