@@ -1,0 +1,875 @@
+"""A vectorised re-implementation of R DESeq2's ``DESeq()`` + ``results()`` (Wald test).
+
+Method: Love, Huber & Anders (2014) Genome Biology 15:550, as implemented in DESeq2 1.38
+(``estimateSizeFactorsForMatrix``, ``estimateDispersionsGeneEst``/``Fit``/``MAP``,
+``nbinomWaldTest``, ``refitWithoutOutliers``, ``results``/``pvalueAdjustment``). Every step follows
+the R code path (including its C++ line search ``fitDisp``, grid fallback ``fitDispGrid`` and IRLS
+``fitBeta``), but the per-gene loops of R and of pydeseq2 are replaced by numpy operations over all
+genes at once: each iteration of a line search or of IRLS updates every gene that has not yet
+converged. The result matches R to numerical precision (see tests/test_counts_parity.py) and is
+several times faster than pydeseq2 0.5.4, whose per-gene scipy optimisers dominate its run time.
+
+Reused from pydeseq2 (the reference Python port): nothing numerically essential, so this module
+has no hidden dependency on pydeseq2's internals; :func:`markerflow.counts.deseq2` can run
+pydeseq2's own ``DeseqDataSet`` instead (``engine="pydeseq2"``).
+
+Layout: counts are genes x samples (as in R); the design matrix is samples x coefficients.
+Differences from R (documented, tiny): ``log1p`` instead of ``log(1 + x)``; when the residual
+degrees of freedom are <= 3 R estimates the dispersion prior variance by simulation, here the
+trigamma formula is used with a warning; the parametric trend falls back to the mean trend (R:
+local regression via locfit, which has no numpy equivalent here).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import special, stats
+from scipy.optimize import minimize
+
+log = logging.getLogger(__name__)
+
+MIN_DISP = 1e-8
+KAPPA_0 = 1.0
+DISP_TOL = 1e-6
+MAXIT = 100
+BETA_TOL = 1e-8
+MIN_MU = 0.5
+LARGE = 30.0
+LAMBDA = 1e-6  # ridge on the log2 scale, as DESeq2's fitNbinomGLMs
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def size_factors(counts: np.ndarray) -> np.ndarray:
+    """Median-of-ratios size factors (DESeq2 ``estimateSizeFactorsForMatrix``, type "ratio")."""
+    with np.errstate(divide="ignore"):
+        logc = np.log(counts)
+    loggeo = logc.mean(axis=1)
+    use = np.isfinite(loggeo)
+    if not use.any():
+        raise ValueError("every gene contains at least one zero, cannot compute size factors")
+    ratios = logc[use] - loggeo[use, None]
+    ratios[~np.isfinite(ratios)] = np.nan  # counts == 0 are excluded, as R's `cnts > 0`
+    return np.exp(np.nanmedian(ratios, axis=0))
+
+
+def model_groups(X: np.ndarray) -> np.ndarray:
+    """Integer id of each distinct design row (R ``modelMatrixGroups``)."""
+    _, inv = np.unique(np.round(X, 12), axis=0, return_inverse=True)
+    return inv.ravel()
+
+
+def n_or_more_in_cell(X: np.ndarray, n: int) -> np.ndarray:
+    """R ``nOrMoreInCell``: samples whose design row occurs at least ``n`` times."""
+    g = model_groups(X)
+    return np.bincount(g)[g] >= n
+
+
+def trimmed_mean(x: np.ndarray, trim: float, axis: int = 1) -> np.ndarray:
+    """R ``mean(x, trim=)`` along ``axis`` (drops floor(n*trim) values at each end)."""
+    n = x.shape[axis]
+    lo = int(np.floor(n * trim))
+    if trim >= 0.5:
+        return np.median(x, axis=axis)
+    xs = np.sort(x, axis=axis)
+    return np.take(xs, np.arange(lo, n - lo), axis=axis).mean(axis=axis)
+
+
+def linear_model_mu(y: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """R ``linearModelMu``: least-squares fitted values of each row of ``y`` on ``X``."""
+    q, _ = np.linalg.qr(X)
+    return (y @ q) @ q.T
+
+
+def nb_loglik(y: np.ndarray, mu: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Row sums of log dnbinom(y; size = 1/alpha, mu)."""
+    size = 1.0 / alpha[:, None]
+    return np.sum(
+        special.gammaln(y + size)
+        - special.gammaln(size)
+        - special.gammaln(y + 1.0)
+        + size * np.log(size / (size + mu))
+        + special.xlogy(y, mu / (size + mu)),
+        axis=1,
+    )
+
+
+def _xx(X: np.ndarray) -> np.ndarray:
+    """n x p*p matrix whose row i is outer(X[i], X[i]) flattened: w @ XX = (X'WX) flattened."""
+    n, p = X.shape
+    return (X[:, :, None] * X[:, None, :]).reshape(n, p * p)
+
+
+# --------------------------------------------------------------------------------------------
+# dispersion: log posterior, its derivative, line search (fitDisp) and grid (fitDispGrid)
+# --------------------------------------------------------------------------------------------
+
+
+def _log_posterior(la, y, mu, XX, p, prior_mean, prior_var, use_prior):
+    alpha = np.exp(la)[:, None]
+    w = 1.0 / (1.0 / mu + alpha)
+    b = (w @ XX).reshape(-1, p, p)
+    _, logdet = np.linalg.slogdet(b)
+    cr = -0.5 * logdet
+    a1 = 1.0 / alpha
+    ll = np.sum(
+        special.gammaln(y + a1) - special.gammaln(a1) - y * np.log(mu + a1)
+        - a1 * np.log1p(mu * alpha),
+        axis=1,
+    )
+    prior = -0.5 * (la - prior_mean) ** 2 / prior_var if use_prior else 0.0
+    return ll + prior + cr
+
+
+def _dlog_posterior(la, y, mu, XX, p, prior_mean, prior_var, use_prior):
+    alpha1 = np.exp(la)
+    alpha = alpha1[:, None]
+    inv = 1.0 / mu + alpha
+    w = 1.0 / inv
+    dw = -1.0 / inv**2
+    b = (w @ XX).reshape(-1, p, p)
+    db = (dw @ XX).reshape(-1, p, p)
+    cr = -0.5 * np.trace(np.linalg.solve(b, db), axis1=1, axis2=2)
+    a1 = 1.0 / alpha
+    ma = mu * alpha
+    ll = (1.0 / alpha1**2) * np.sum(
+        special.digamma(a1) + np.log1p(ma) - ma / (1.0 + ma) - special.digamma(y + a1)
+        + y / (mu + a1),
+        axis=1,
+    )
+    prior = -(la - prior_mean) / prior_var if use_prior else 0.0
+    return (ll + cr) * alpha1 + prior
+
+
+@dataclass
+class DispFit:
+    log_alpha: np.ndarray
+    iter: np.ndarray
+    initial_lp: np.ndarray
+    last_lp: np.ndarray
+
+
+def fit_disp(y, mu, X, log_alpha, prior_mean, prior_var, use_prior,
+             min_log_alpha=np.log(MIN_DISP / 10), kappa_0=KAPPA_0, tol=DISP_TOL,
+             maxit=MAXIT) -> DispFit:
+    """Armijo line search on log(alpha), vectorised over genes (DESeq2 C++ ``fitDisp``)."""
+    G, _ = y.shape
+    p = X.shape[1]
+    XX = _xx(X)
+    prior_mean = np.broadcast_to(np.asarray(prior_mean, dtype=float), (G,)).copy()
+    a = np.asarray(log_alpha, dtype=float).copy()
+    lp = _log_posterior(a, y, mu, XX, p, prior_mean, prior_var, use_prior)
+    dlp = _dlog_posterior(a, y, mu, XX, p, prior_mean, prior_var, use_prior)
+    initial_lp = lp.copy()
+    kappa = np.full(G, kappa_0)
+    it = np.zeros(G, dtype=int)
+    acc_n = np.zeros(G, dtype=int)
+    active = np.arange(G)
+    eps = 1e-4
+    for _ in range(maxit):
+        if active.size == 0:
+            break
+        ia = active
+        it[ia] += 1
+        k, aa, d = kappa[ia], a[ia], dlp[ia]
+        prop = aa + k * d
+        with np.errstate(divide="ignore", invalid="ignore"):
+            k = np.where(prop < -30.0, (-30.0 - aa) / d, k)
+            k = np.where(aa + kappa[ia] * d > 10.0, (10.0 - aa) / d, k)
+        anew = aa + k * d
+        theta = -_log_posterior(anew, y[ia], mu[ia], XX, p, prior_mean[ia], prior_var, use_prior)
+        theta_hat = -lp[ia] - k * eps * d**2
+        accept = theta <= theta_hat
+        # rejected: halve kappa
+        kappa[ia] = np.where(accept, k, k / 2.0)
+        ja = ia[accept]
+        if ja.size:
+            acc_n[ja] += 1
+            a[ja] = anew[accept]
+            lpnew = -theta[accept]
+            change = lpnew - lp[ja]
+            conv = change < tol
+            lp[ja[conv]] = lpnew[conv]
+            small = ~conv & (a[ja] < min_log_alpha)
+            cont = ~conv & ~small
+            jc = ja[cont]
+            lp[jc] = lpnew[cont]
+            if jc.size:
+                dlp[jc] = _dlog_posterior(a[jc], y[jc], mu[jc], XX, p, prior_mean[jc], prior_var,
+                                          use_prior)
+                kappa[jc] = np.minimum(kappa[jc] * 1.1, kappa_0)
+                half = acc_n[jc] % 5 == 0
+                kappa[jc[half]] /= 2.0
+            stop = np.zeros(G, dtype=bool)
+            stop[ja[conv | small]] = True
+            # a NaN anywhere stops the gene as unconverged (it gets the grid fallback)
+            bad = ~np.isfinite(lp[ia]) | ~np.isfinite(dlp[ia])
+            it[ia[bad]] = maxit
+            stop[ia[bad]] = True
+            active = active[~stop[active]]
+        else:
+            bad = ~np.isfinite(lp[ia]) | ~np.isfinite(dlp[ia])
+            it[ia[bad]] = maxit
+            active = active[~bad]
+    return DispFit(a, it, initial_lp, lp)
+
+
+def fit_disp_grid(y, mu, X, prior_mean, prior_var, use_prior) -> np.ndarray:
+    """DESeq2 ``fitDispGridWrapper``: coarse then fine grid search on log(alpha)."""
+    G, n = y.shape
+    p = X.shape[1]
+    XX = _xx(X)
+    prior_mean = np.broadcast_to(np.asarray(prior_mean, dtype=float), (G,))
+    grid = np.linspace(np.log(1e-8), np.log(max(10, n)), 20)
+    delta = grid[1] - grid[0]
+
+    def best(points):  # points: G x 20
+        lps = np.column_stack([
+            _log_posterior(points[:, t], y, mu, XX, p, prior_mean, prior_var, use_prior)
+            for t in range(points.shape[1])
+        ])
+        return points[np.arange(G), np.argmax(lps, axis=1)]
+
+    a_hat = best(np.broadcast_to(grid, (G, grid.size)))
+    fine = a_hat[:, None] + np.linspace(-delta, delta, grid.size)[None, :]
+    return np.exp(best(fine))
+
+
+# --------------------------------------------------------------------------------------------
+# GLM coefficients (fitBeta + optim fallback)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BetaFit:
+    beta: np.ndarray  # natural log scale, G x p
+    beta_var: np.ndarray  # G x p (natural log scale)
+    iters: np.ndarray
+    hat: np.ndarray  # G x n
+    mu: np.ndarray  # G x n, unclipped
+    converged: np.ndarray
+
+
+def fit_beta(y, sf, X, alpha, minmu=MIN_MU, tol=BETA_TOL, maxit=MAXIT) -> BetaFit:
+    """IRLS for the NB GLM with ridge 1e-6 (log2 scale), vectorised (DESeq2 ``fitNbinomGLMs``)."""
+    G, n = y.shape
+    p = X.shape[1]
+    XX = _xx(X)
+    lam = np.full(p, LAMBDA / np.log(2) ** 2)
+    ridge = np.diag(lam)
+    nf = sf[None, :]
+    norm = y / nf
+    rank = np.linalg.matrix_rank(X)
+    if rank == p:
+        q, r = np.linalg.qr(X)
+        beta0 = np.linalg.solve(r, q.T @ np.log(norm + 0.1).T).T
+    else:
+        beta0 = np.zeros((G, p))
+        beta0[:, 0] = np.log(norm.mean(axis=1))
+    beta = beta0.copy()
+    mu = np.maximum(nf * np.exp(beta @ X.T), minmu)
+    dev_old = np.zeros(G)
+    iters = np.zeros(G, dtype=int)
+    active = np.arange(G)
+    for t in range(maxit):
+        if active.size == 0:
+            break
+        ia = active
+        iters[ia] += 1
+        m = mu[ia]
+        w = m / (1.0 + alpha[ia, None] * m)
+        z = np.log(m / nf) + (y[ia] - m) / m
+        A = (w @ XX).reshape(-1, p, p) + ridge
+        rhs = (w * z) @ X
+        bnew = np.linalg.solve(A, rhs[:, :, None])[:, :, 0]
+        beta[ia] = bnew
+        big = np.any(np.abs(bnew) > LARGE, axis=1)
+        iters[ia[big]] = maxit
+        ok = ia[~big]
+        mu[ok] = np.maximum(nf * np.exp(beta[ok] @ X.T), minmu)
+        dev = -2.0 * nb_loglik(y[ok], mu[ok], alpha[ok])
+        with np.errstate(invalid="ignore"):
+            conv_test = np.abs(dev - dev_old[ok]) / (np.abs(dev) + 0.1)
+        nan = np.isnan(conv_test)
+        iters[ok[nan]] = maxit
+        done = nan | ((t > 0) & (conv_test < tol))
+        dev_old[ok] = dev
+        stop = np.zeros(G, dtype=bool)
+        stop[ia[big]] = True
+        stop[ok[done]] = True
+        active = active[~stop[active]]
+    converged = iters < maxit
+    hat, var = _hat_and_var(mu, alpha, X, XX, ridge)
+    mu_out = nf * np.exp(beta @ X.T)
+    fit = BetaFit(beta, var, iters, hat, mu_out, converged)
+    stable = np.all(np.isfinite(beta), axis=1)
+    varpos = np.all(var > 0, axis=1)
+    redo = np.flatnonzero(~converged | ~stable | ~varpos)
+    if redo.size:
+        _optim_rows(fit, redo, y, sf, X, alpha, beta0, stable, minmu)
+    return fit
+
+
+def _hat_and_var(mu_clipped, alpha, X, XX, ridge):
+    p = X.shape[1]
+    w = mu_clipped / (1.0 + alpha[:, None] * mu_clipped)
+    xtwx = (w @ XX).reshape(-1, p, p)
+    ainv = np.linalg.inv(xtwx + ridge)
+    hat = w * np.einsum("np,gpq,nq->gn", X, ainv, X, optimize=True)
+    sigma = ainv @ xtwx @ ainv
+    return hat, np.diagonal(sigma, axis1=1, axis2=2).copy()
+
+
+def _optim_rows(fit: BetaFit, rows, y, sf, X, alpha, beta0, stable, minmu):
+    """R ``fitNbinomGLMsOptim``: L-BFGS-B on the log2 scale for the few rows IRLS did not fit.
+
+    A loop over the (typically < 0.1%) non-converged genes, as in R.
+    """
+    p = X.shape[1]
+    lam = np.full(p, LAMBDA)
+    ridge = np.diag(lam / np.log(2) ** 2)
+    log2e = np.log2(np.e)
+    for g in rows:
+        b2 = fit.beta[g] * log2e
+        start = b2 if (stable[g] and np.all(np.abs(b2) < LARGE)) else beta0[g]
+        k, a = y[g], alpha[g]
+        size = 1.0 / a
+
+        def obj(par, k=k, size=size):
+            mu = sf * 2.0 ** (X @ par)
+            ll = stats.nbinom.logpmf(k, size, size / (size + mu)).sum()
+            lp = stats.norm.logpdf(par, 0, np.sqrt(1 / lam)).sum()
+            v = -(ll + lp)
+            return v if np.isfinite(v) else 1e300
+
+        res = minimize(obj, start, method="L-BFGS-B", bounds=[(-LARGE, LARGE)] * p)
+        if res.success:
+            fit.converged[g] = True
+        par = res.x
+        mu = sf * 2.0 ** (X @ par)
+        fit.mu[g] = mu
+        muc = np.maximum(mu, minmu)
+        w = 1.0 / (1.0 / muc + a)
+        xtwx = (X.T * w) @ X
+        inv = np.linalg.inv(xtwx + ridge)
+        sigma = inv @ xtwx @ inv
+        fit.beta[g] = par / log2e
+        fit.beta_var[g] = np.maximum(np.diag(sigma), 0)  # natural-log scale, as R's sigma
+
+
+# --------------------------------------------------------------------------------------------
+# dispersion steps
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GeneEst:
+    disp: np.ndarray
+    mu: np.ndarray  # clipped at minmu
+    iters: np.ndarray
+
+
+def disp_gene_est(y, sf, X, minmu=MIN_MU) -> GeneEst:
+    """DESeq2 ``estimateDispersionsGeneEst`` (niter = 1) for rows with a non-zero count."""
+    m, p = X.shape
+    if m == p:
+        raise ValueError("no residual degrees of freedom to estimate the dispersion")
+    norm = y / sf[None, :]
+    mu_lin = np.maximum(linear_model_mu(norm, X), 1.0)
+    rough = np.maximum(np.sum(((norm - mu_lin) ** 2 - mu_lin) / mu_lin**2, axis=1) / (m - p), 0)
+    bm = norm.mean(axis=1)
+    bv = norm.var(axis=1, ddof=1)
+    xim = np.mean(1.0 / sf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        moments = (bv - xim * bm) / bm**2
+    alpha_hat = np.fmin(rough, moments)
+    max_disp = max(10.0, float(m))
+    alpha_init = np.minimum(np.maximum(MIN_DISP, alpha_hat), max_disp)
+    linear_mu = np.unique(model_groups(X)).size == p
+    if linear_mu:
+        mu = linear_model_mu(norm, X) * sf[None, :]
+    else:
+        mu = fit_beta(y, sf, X, alpha_init, minmu=minmu).mu
+    mu = np.maximum(mu, minmu)
+    res = fit_disp(y, mu, X, np.log(alpha_init), np.log(alpha_init), 1.0, use_prior=False)
+    disp = np.minimum(np.exp(res.log_alpha), max_disp)
+    no_increase = res.last_lp < res.initial_lp + np.abs(res.initial_lp) / 1e6
+    disp[no_increase] = alpha_init[no_increase]
+    conv = (res.iter < MAXIT) & (res.iter != 1)
+    refit = ~conv & (disp > MIN_DISP * 10)
+    if refit.any():
+        disp[refit] = fit_disp_grid(y[refit], mu[refit], X, 0.0, 1.0, use_prior=False)
+    disp = np.minimum(np.maximum(disp, MIN_DISP), max_disp)
+    return GeneEst(disp, mu, res.iter)
+
+
+def _glm_gamma_identity(y, x, start, maxit=25, eps=1e-8):
+    """R ``glm.fit`` for Gamma(link = "identity") with ``start`` (intercept + one covariate)."""
+    X = np.column_stack([np.ones_like(x), x])
+    coef = np.asarray(start, dtype=float)
+    mu = X @ coef
+
+    def deviance(mu):
+        return np.sum(-2.0 * (np.log(np.where(y == 0, 1.0, y / mu)) - (y - mu) / mu))
+
+    dev_old = deviance(mu)
+    converged = False
+    for _ in range(maxit):
+        w = 1.0 / mu  # sqrt of working weights 1/mu^2
+        coef_new, *_ = np.linalg.lstsq(X * w[:, None], y * w, rcond=None)
+        mu_new = X @ coef_new
+        halvings = 0
+        while not np.all(np.isfinite(mu_new) & (mu_new > 0)):  # R's step halving
+            halvings += 1
+            if halvings > 30:
+                raise FloatingPointError("gamma GLM step halving failed")
+            coef_new = (coef_new + coef) / 2
+            mu_new = X @ coef_new
+        coef, mu = coef_new, mu_new
+        dev = deviance(mu)
+        if abs(dev - dev_old) / (abs(dev) + 0.1) < eps:
+            converged = True
+            break
+        dev_old = dev
+    return coef, converged
+
+
+def parametric_dispersion_fit(means, disps) -> np.ndarray:
+    """DESeq2 ``parametricDispersionFit``: disp = asymptDisp + extraPois / mean (gamma GLM)."""
+    coefs = np.array([0.1, 1.0])
+    it = 0
+    while True:
+        resid = disps / (coefs[0] + coefs[1] / means)
+        good = (resid > 1e-4) & (resid < 15)
+        new, converged = _glm_gamma_identity(disps[good], 1.0 / means[good], coefs)
+        old, coefs = coefs, new
+        if not np.all(coefs > 0):
+            raise FloatingPointError("parametric dispersion fit failed")
+        if np.sum(np.log(coefs / old) ** 2) < 1e-6 and converged:
+            return coefs
+        it += 1
+        if it > 10:
+            raise FloatingPointError("dispersion fit did not converge")
+
+
+@dataclass
+class Trend:
+    fit_type: str
+    coefs: np.ndarray | None = None  # (asymptDisp, extraPois)
+    mean: float | None = None
+
+    def __call__(self, means):
+        if self.fit_type == "parametric":
+            return self.coefs[0] + self.coefs[1] / means
+        return np.full_like(np.asarray(means, dtype=float), self.mean)
+
+
+def fit_trend(base_mean, disp_gene, fit_type="parametric") -> Trend:
+    """DESeq2 ``estimateDispersionsFit`` (parametric; 'mean' as fallback, with a warning)."""
+    use = disp_gene > 100 * MIN_DISP
+    if not use.any():
+        raise FloatingPointError("all gene-wise dispersion estimates are near the minimum")
+    if fit_type == "parametric":
+        try:
+            return Trend("parametric", coefs=parametric_dispersion_fit(base_mean[use],
+                                                                       disp_gene[use]))
+        except (FloatingPointError, np.linalg.LinAlgError):
+            warnings.warn("parametric dispersion trend failed; using the mean trend instead "
+                          "(R would use a local fit)", RuntimeWarning, stacklevel=2)
+    use_mean = disp_gene > 10 * MIN_DISP
+    v = np.sort(disp_gene[use_mean])
+    return Trend("mean", mean=float(trimmed_mean(v[None, :], 0.001)[0]))
+
+
+def mad(x):
+    """R ``mad`` (constant 1.4826)."""
+    return 1.4826 * np.median(np.abs(x - np.median(x)))
+
+
+def disp_map(y, X, mu, disp_gene, disp_fit, prior_var, var_log_disp):
+    """DESeq2 ``estimateDispersionsMAP``: final dispersions (MAP, gene-wise for outliers)."""
+    m = X.shape[0]
+    init = np.where(disp_gene > 0.1 * disp_fit, disp_gene, disp_fit)
+    res = fit_disp(y, mu, X, np.log(init), np.log(disp_fit), prior_var, use_prior=True)
+    dmap = np.exp(res.log_alpha)
+    refit = ~(res.iter < MAXIT)
+    if refit.any():
+        dmap[refit] = fit_disp_grid(y[refit], mu[refit], X, np.log(disp_fit[refit]), prior_var,
+                                    use_prior=True)
+    dmap = np.minimum(np.maximum(dmap, MIN_DISP), max(10.0, float(m)))
+    outlier = np.log(disp_gene) > np.log(disp_fit) + 2.0 * np.sqrt(var_log_disp)
+    final = np.where(outlier, disp_gene, dmap)
+    return final, dmap, outlier
+
+
+def prior_var(disp_gene, disp_fit, m, p):
+    """DESeq2 ``estimateDispersionsPriorVar`` (+ varLogDispEsts from ``dispersionFunction<-``)."""
+    above = disp_gene >= MIN_DISP * 100
+    resid = np.log(disp_gene) - np.log(disp_fit)
+    var_log = mad(resid[above]) ** 2
+    if m > p:
+        if m - p <= 3:
+            warnings.warn("residual degrees of freedom <= 3: DESeq2 estimates the dispersion prior "
+                          "by simulation; markerflow uses the trigamma formula",
+                          RuntimeWarning, stacklevel=2)
+        return max(var_log - special.polygamma(1, (m - p) / 2), 0.25), var_log
+    return var_log, var_log
+
+
+# --------------------------------------------------------------------------------------------
+# Cook's distance, outlier replacement
+# --------------------------------------------------------------------------------------------
+
+
+def robust_mom_disp(norm, X):
+    """DESeq2 ``robustMethodOfMomentsDisp`` (trimmed cell variances, floor 0.04)."""
+    three = n_or_more_in_cell(X, 3)
+    if three.any():
+        cells = model_groups(X)
+        vs = []
+        for c in np.unique(cells[three]):  # loop over design cells, not genes
+            sub = norm[:, cells == c]
+            n = sub.shape[1]
+            k = 0 if n <= 3 else (1 if n <= 23 else 2)
+            trim = (1 / 3, 1 / 4, 1 / 8)[k]
+            scale = (2.04, 1.86, 1.51)[k]
+            cm = trimmed_mean(sub, trim)
+            vs.append(scale * trimmed_mean((sub - cm[:, None]) ** 2, trim))
+        v = np.max(np.column_stack(vs), axis=1)
+    else:
+        rm = trimmed_mean(norm, 1 / 8)
+        v = 1.51 * trimmed_mean((norm - rm[:, None]) ** 2, 1 / 8)
+    mean = norm.mean(axis=1)
+    return np.maximum((v - mean) / mean**2, 0.04)
+
+
+def cooks_distance(y, sf, X, fit: BetaFit):
+    p = X.shape[1]
+    d = robust_mom_disp(y / sf[None, :], X)
+    V = fit.mu + d[:, None] * fit.mu**2
+    return (y - fit.mu) ** 2 / V / p * fit.hat / (1.0 - fit.hat) ** 2
+
+
+def max_cooks(cooks, X):
+    use = n_or_more_in_cell(X, 3)
+    m, p = X.shape
+    if m > p and use.any():
+        return cooks[:, use].max(axis=1)
+    return np.full(cooks.shape[0], np.nan)
+
+
+# --------------------------------------------------------------------------------------------
+# the pipeline
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DESeqResult:
+    size_factors: np.ndarray
+    base_mean: np.ndarray
+    base_var: np.ndarray
+    all_zero: np.ndarray
+    disp_gene: np.ndarray
+    disp_fit: np.ndarray
+    disp_map: np.ndarray
+    dispersion: np.ndarray
+    disp_outlier: np.ndarray
+    beta: np.ndarray  # log2 scale, G x p
+    beta_se: np.ndarray  # log2 scale
+    beta_conv: np.ndarray
+    max_cooks: np.ndarray
+    replace: np.ndarray
+    cooks: np.ndarray
+    trend: Trend
+    prior_var: float
+    var_log_disp: float
+    n_refit: int = 0
+    info: dict = field(default_factory=dict)
+
+
+def _nan_vec(G, idx, values, fill=np.nan, dtype=float):
+    out = np.full(G, fill, dtype=dtype)
+    out[idx] = values
+    return out
+
+
+def _core(y, sf, X, trend=None, pvar=None, var_log=None, fit_type="parametric"):
+    """Dispersions + Wald fit on the rows with a non-zero count. Returns a dict of row arrays."""
+    m, p = X.shape
+    norm = y / sf[None, :]
+    bm = norm.mean(axis=1)
+    ge = disp_gene_est(y, sf, X)
+    if trend is None:
+        trend = fit_trend(bm, ge.disp, fit_type)
+    dfit = trend(bm)
+    if pvar is None:
+        pvar, var_log = prior_var(ge.disp, dfit, m, p)
+    disp, dmap, outl = disp_map(y, X, ge.mu, ge.disp, dfit, pvar, var_log)
+    fit = fit_beta(y, sf, X, disp)
+    cooks = cooks_distance(y, sf, X, fit)
+    return dict(base_mean=bm, base_var=norm.var(axis=1, ddof=1), disp_gene=ge.disp,
+                disp_fit=dfit, disp_map=dmap, dispersion=disp, disp_outlier=outl,
+                beta=fit.beta, beta_var=fit.beta_var, beta_conv=fit.converged, cooks=cooks,
+                trend=trend, prior_var=pvar, var_log=var_log)
+
+
+def run_deseq(counts: np.ndarray, X: np.ndarray, min_replicates_for_replace: int = 7,
+              fit_type: str = "parametric") -> DESeqResult:
+    """R ``DESeq(dds)`` with defaults (Wald test, parametric trend, outlier replacement)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    G, m = counts.shape
+    p = X.shape[1]
+    if np.linalg.matrix_rank(X) < p:
+        raise ValueError("design matrix is not full rank")
+    sf = size_factors(counts)
+    all_zero = counts.sum(axis=1) == 0
+    nz = np.flatnonzero(~all_zero)
+    core = _core(counts[nz], sf, X, fit_type=fit_type)
+    log2e = np.log2(np.e)
+    out = {k: core[k] for k in ("base_mean", "base_var", "disp_gene", "disp_fit", "disp_map",
+                                "dispersion", "disp_outlier", "beta", "beta_var", "beta_conv")}
+    cooks_nz = core["cooks"]
+    mc_nz = max_cooks(cooks_nz, X)
+    replace = np.zeros(G, dtype=bool)
+    n_refit = 0
+    replaceable = n_or_more_in_cell(X, min_replicates_for_replace)
+    max_cooks_all = _nan_vec(G, nz, mc_nz)
+    new_all_zero = np.zeros(G, dtype=bool)
+    if replaceable.any() and m > p:
+        cutoff = stats.f.ppf(0.99, p, m - p)
+        rep_nz = np.any(cooks_nz > cutoff, axis=1)
+        replace[nz] = rep_nz
+        if rep_nz.any():
+            rows = nz[rep_nz]
+            norm = counts[rows] / sf[None, :]
+            tbm = trimmed_mean(norm, 0.2)
+            repl = np.trunc(tbm[:, None] * sf[None, :])
+            new = counts[rows].copy()
+            mask = (cooks_nz[rep_nz] > cutoff) & replaceable[None, :]
+            new[mask] = repl[mask]
+            new_all_zero[rows] = new.sum(axis=1) == 0
+            keep = ~new_all_zero[rows]
+            refit_rows = rows[keep]
+            n_refit = int(rep_nz.sum())
+            if refit_rows.size:
+                sub = _core(new[keep], sf, X, trend=core["trend"], pvar=core["prior_var"],
+                            var_log=core["var_log"])
+                pos = np.searchsorted(nz, refit_rows)
+                for k in out:
+                    out[k][pos] = sub[k]
+            # rows that became all zero get NA results (R: results columns NA)
+            if new_all_zero.any():
+                pos0 = np.searchsorted(nz, np.flatnonzero(new_all_zero))
+                out["base_mean"][pos0] = 0.0
+                for k in ("beta", "beta_var"):
+                    out[k][pos0] = np.nan
+            if replaceable.all():
+                max_cooks_all = np.full(G, np.nan)
+            else:
+                rc = cooks_nz.copy()
+                rc[:, replaceable] = 0.0
+                max_cooks_all = _nan_vec(G, nz, max_cooks(rc, X))
+    beta = np.full((G, p), np.nan)
+    beta[nz] = out["beta"] * log2e
+    se = np.full((G, p), np.nan)
+    se[nz] = log2e * np.sqrt(np.maximum(out["beta_var"], 0))
+    cooks = np.full((G, m), np.nan)
+    cooks[nz] = cooks_nz
+    res = DESeqResult(
+        size_factors=sf,
+        base_mean=_nan_vec(G, nz, out["base_mean"], fill=0.0),
+        base_var=_nan_vec(G, nz, out["base_var"], fill=0.0),
+        all_zero=all_zero,
+        disp_gene=_nan_vec(G, nz, out["disp_gene"]),
+        disp_fit=_nan_vec(G, nz, out["disp_fit"]),
+        disp_map=_nan_vec(G, nz, out["disp_map"]),
+        dispersion=_nan_vec(G, nz, out["dispersion"]),
+        disp_outlier=_nan_vec(G, nz, out["disp_outlier"], fill=False, dtype=bool),
+        beta=beta, beta_se=se,
+        beta_conv=_nan_vec(G, nz, out["beta_conv"], fill=False, dtype=bool),
+        max_cooks=max_cooks_all, replace=replace, cooks=cooks, trend=core["trend"],
+        prior_var=float(core["prior_var"]), var_log_disp=float(core["var_log"]), n_refit=n_refit,
+    )
+    res.info["new_all_zero"] = new_all_zero
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# results(): Wald p-values, Cook's filter, independent filtering
+# --------------------------------------------------------------------------------------------
+
+
+def bh(p: np.ndarray) -> np.ndarray:
+    """R ``p.adjust(p, "BH")`` with NAs kept (n = number of non-NA p-values)."""
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    pv = p[ok]
+    n = pv.size
+    if n == 0:
+        return out
+    order = np.argsort(pv)[::-1]
+    ranks = np.arange(n, 0, -1)
+    adj = np.minimum.accumulate(pv[order] * n / ranks)
+    res = np.empty(n)
+    res[order] = np.minimum(adj, 1.0)
+    out[ok] = res
+    return out
+
+
+def r_lowess(x: np.ndarray, y: np.ndarray, f: float = 2 / 3, iters: int = 3,
+             delta: float | None = None) -> np.ndarray:
+    """R ``lowess`` (clowess, Cleveland 1979), for the 50-point filter curve of ``results``."""
+    order = np.argsort(x, kind="stable")
+    x = np.asarray(x, dtype=float)[order]
+    y = np.asarray(y, dtype=float)[order]
+    n = x.size
+    if delta is None:
+        delta = 0.01 * (x[-1] - x[0])
+    ys = np.zeros(n)
+    if n < 2:
+        return y.copy()
+    ns = max(2, min(n, int(f * n + 1e-7)))
+    rw = np.ones(n)
+    rng = x[-1] - x[0]
+
+    def lowest(xs, nleft, nright, userw):
+        h = max(xs - x[nleft], x[nright] - xs)
+        h9, h1 = 0.999 * h, 0.001 * h
+        w = np.zeros(n)
+        a = 0.0
+        j = nleft
+        while j < n:
+            r = abs(x[j] - xs)
+            if r <= h9:
+                w[j] = 1.0 if r <= h1 else (1 - (r / h) ** 3) ** 3
+                if userw:
+                    w[j] *= rw[j]
+                a += w[j]
+            elif x[j] > xs:
+                break
+            j += 1
+        nrt = j - 1
+        if a <= 0:
+            return None
+        w[nleft:nrt + 1] /= a
+        if h > 0:
+            aa = np.sum(w[nleft:nrt + 1] * x[nleft:nrt + 1])
+            b = xs - aa
+            c = np.sum(w[nleft:nrt + 1] * (x[nleft:nrt + 1] - aa) ** 2)
+            if np.sqrt(c) > 0.001 * rng:
+                b /= c
+                w[nleft:nrt + 1] *= b * (x[nleft:nrt + 1] - aa) + 1
+        return np.sum(w[nleft:nrt + 1] * y[nleft:nrt + 1])
+
+    for it in range(1, iters + 2):
+        nleft, nright, last, i = 0, ns - 1, -1, 0
+        while True:
+            if nright < n - 1:
+                d1 = x[i] - x[nleft]
+                d2 = x[nright + 1] - x[i]
+                if d1 > d2:
+                    nleft += 1
+                    nright += 1
+                    continue
+            v = lowest(x[i], nleft, nright, it > 1)
+            ys[i] = y[i] if v is None else v
+            if last < i - 1:
+                denom = x[i] - x[last]
+                for j in range(last + 1, i):
+                    al = (x[j] - x[last]) / denom
+                    ys[j] = al * ys[i] + (1 - al) * ys[last]
+            last = i
+            cut = x[last] + delta
+            i = last + 1
+            while i < n:
+                if x[i] > cut:
+                    break
+                if x[i] == x[last]:
+                    ys[i] = ys[last]
+                    last = i
+                i += 1
+            i = max(last + 1, i - 1)
+            if last >= n - 1:
+                break
+        res = y - ys
+        sc = np.sum(np.abs(res)) / n
+        if it > iters:
+            break
+        ar = np.abs(res)
+        srt = np.sort(ar)
+        m1 = n // 2
+        cmad = 3 * (srt[m1] + srt[n - m1 - 1]) if n % 2 == 0 else 6 * srt[m1]
+        if cmad < 1e-7 * sc:
+            break
+        c9, c1 = 0.999 * cmad, 0.001 * cmad
+        rw = np.where(ar <= c1, 1.0, np.where(ar <= c9, (1 - (ar / cmad) ** 2) ** 2, 0.0))
+    out = np.empty(n)
+    out[order] = ys
+    return out
+
+
+def independent_filtering(base_mean, pvalue, alpha=0.1):
+    """DESeq2 ``pvalueAdjustment`` with genefilter ``filtered_p``: returns (padj, threshold)."""
+    filt = base_mean
+    lower = np.mean(filt == 0)
+    upper = 0.95 if lower < 0.95 else 1.0
+    theta = np.linspace(lower, upper, 50)
+    cutoffs = np.quantile(filt, theta)
+    padj_all = np.full((filt.size, theta.size), np.nan)
+    for j, c in enumerate(cutoffs):  # 50 thresholds
+        use = filt >= c
+        if use.any():
+            padj_all[use, j] = bh(pvalue[use])
+    num_rej = np.sum(padj_all < alpha, axis=0)
+    fit = r_lowess(theta, num_rej.astype(float), f=1 / 5)
+    if num_rej.max() <= 10:
+        j = 0
+    else:
+        pos = num_rej > 0
+        resid = (num_rej[pos] - fit[pos]) if pos.any() else np.zeros(1)
+        thresh = fit.max() - np.sqrt(np.mean(resid**2))
+        above = np.flatnonzero(num_rej > thresh)
+        j = int(above[0]) if above.size else 0
+    return padj_all[:, j], float(cutoffs[j]), float(theta[j])
+
+
+def results(res: DESeqResult, X: np.ndarray, counts: np.ndarray, coef: int = -1,
+            alpha: float = 0.1, cooks_filter: bool = True, independent_filter: bool = True,
+            single_factor_two_levels: bool = False) -> dict:
+    """R ``results(dds, name=<coef>)``: Wald statistic, p-value, Cook's filter, padj."""
+    m, p = X.shape
+    lfc = res.beta[:, coef].copy()
+    se = res.beta_se[:, coef].copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = lfc / se
+    pvalue = 2 * stats.norm.sf(np.abs(stat))
+    cooks_outlier = np.zeros(lfc.size, dtype=bool)
+    if cooks_filter and m > p:
+        cutoff = stats.f.ppf(0.99, p, m - p)
+        with np.errstate(invalid="ignore"):
+            cooks_outlier = np.nan_to_num(res.max_cooks, nan=-np.inf) > cutoff
+        if cooks_outlier.any() and single_factor_two_levels:
+            idx = np.flatnonzero(cooks_outlier)
+            top = np.nanargmax(res.cooks[idx], axis=1)
+            out_count = counts[idx, top]
+            dont = np.sum(counts[idx] > out_count[:, None], axis=1) >= 3
+            cooks_outlier[idx[dont]] = False
+        pvalue[cooks_outlier] = np.nan
+    now_zero = res.replace & (res.base_mean == 0)
+    lfc[now_zero] = 0.0
+    se[now_zero] = 0.0
+    stat[now_zero] = 0.0
+    pvalue[now_zero] = 1.0
+    if independent_filter:
+        padj, thr, theta = independent_filtering(res.base_mean, pvalue, alpha)
+    else:
+        padj, thr, theta = bh(pvalue), np.nan, np.nan
+    return dict(log2FoldChange=lfc, lfcSE=se, stat=stat, pvalue=pvalue, padj=padj,
+                cooks_outlier=cooks_outlier, filter_threshold=thr, filter_theta=theta)
