@@ -135,6 +135,8 @@ def cohort_de(
         alpha=counts["alpha"],
         n_cpus=threads,
     )
+    if "method" not in table.columns:
+        table["method"] = "DESeq2"
     normalized = counts_mod.vst(counts_matrix)
     normalized.index.name = "gene"
     return table, normalized
