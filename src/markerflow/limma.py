@@ -722,9 +722,7 @@ def fit_f_dist_robustly(
         else:
             scale = np.empty(n)
             scale[ok] = sub["scale"]
-            scale[~ok] = np.exp(
-                _approx_rule2_ties_mean(cov[ok], np.log(sub["scale"]), cov[~ok])
-            )
+            scale[~ok] = np.exp(_approx_rule2_ties_mean(cov[ok], np.log(sub["scale"]), cov[~ok]))
         return {"scale": scale, "df2": sub["df2"], "df2_shrunk": df2_shrunk}
     m = float(np.median(x))
     if m <= 0:
