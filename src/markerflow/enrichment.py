@@ -646,7 +646,7 @@ def _dot_panel(
         y,
         s=sizes,
         c=d[fdr_col].clip(lower=1e-300),
-        cmap="viridis_r",
+        cmap="plasma",
         norm=norm,
         edgecolors="k",
         linewidths=0.4,
@@ -664,9 +664,10 @@ def plot_ora_dotplot(ora_df: pd.DataFrame, title: str = "", top_n: int = 15) -> 
 
     plt = _pyplot()
     shown = ora_df[ora_df["overlap"] > 0]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 0.32 * top_n + 2.2), squeeze=False)
+    fig, axes = plt.subplots(2, 1, figsize=(9, 0.5 * top_n + 3), squeeze=False)
+    axes = axes.T
     vmin = max(1e-20, float(shown["padj"].min())) if not shown.empty else 1e-3
-    norm = LogNorm(vmin=min(vmin, 0.5), vmax=1.0)
+    norm = LogNorm(vmin=min(vmin, 1e-3), vmax=1.0)
     sc = None
     for ax, direction in zip(axes[0], ("up", "down"), strict=True):
         d = shown[shown["direction"] == direction]
@@ -686,7 +687,8 @@ def plot_gsea_dotplot(gsea_df: pd.DataFrame, title: str = "", top_n: int = 15) -
     from matplotlib.colors import LogNorm
 
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(13, 0.32 * top_n + 2.2), squeeze=False)
+    fig, axes = plt.subplots(2, 1, figsize=(9, 0.5 * top_n + 3), squeeze=False)
+    axes = axes.T
     norm = LogNorm(vmin=1e-4, vmax=1.0)
     sc = None
     for ax, direction in zip(axes[0], ("up", "down"), strict=True):
