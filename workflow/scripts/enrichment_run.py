@@ -1,0 +1,37 @@
+"""ORA (up/down) + preranked GSEA of one DE or meta table against one gene-set library."""
+
+from markerflow.enrichment import (
+    plot_gsea_running,
+    plot_ora_dotplot,
+    run_enrichment,
+    save_figure,
+)
+from markerflow.genesets import read_gmt
+from markerflow.io import read_tsv, write_tsv
+from markerflow.runner import script_context
+
+with script_context(snakemake) as log:
+    ora_p, gsea_p, cols = snakemake.params.ora, snakemake.params.gsea, snakemake.params.columns
+    table = read_tsv(snakemake.input.table)
+    sets = read_gmt(snakemake.input.gmt)
+    title = f"{snakemake.wildcards.library} - {snakemake.wildcards.analysis}"
+    log.info("%s: %d genes, %d gene sets", title, len(table), len(sets))
+    res = run_enrichment(
+        table,
+        sets,
+        **cols,
+        ora_padj_threshold=ora_p["padj_threshold"],
+        ora_lfc_threshold=ora_p["lfc_threshold"],
+        ora_min_size=ora_p["min_size"],
+        ora_max_size=ora_p["max_size"],
+        gsea_permutations=gsea_p["permutations"],
+        gsea_min_size=gsea_p["min_size"],
+        gsea_max_size=gsea_p["max_size"],
+        seed=snakemake.params.seed,
+    )
+    write_tsv(res.ora, snakemake.output.ora)
+    write_tsv(res.gsea, snakemake.output.gsea)
+    save_figure(plot_ora_dotplot(res.ora, title), snakemake.output.ora_plot)
+    save_figure(
+        plot_gsea_running(res.ranked, sets, res.gsea, title=title), snakemake.output.gsea_plot
+    )
