@@ -137,7 +137,10 @@ def combat(
 
     levels = _batch_levels(batch)
     if levels.size < 2:
-        log.info("ComBat: one batch only (%s); data returned unchanged", levels[0] if levels.size else "-")
+        log.info(
+            "ComBat: one batch only (%s); data returned unchanged",
+            levels[0] if levels.size else "-",
+        )
         return dat.copy()
     batches = [np.flatnonzero(batch == lev) for lev in levels]
     n_batches = np.array([b.size for b in batches], dtype=np.float64)
@@ -205,9 +208,7 @@ def combat(
             return out
         dat = dat[~zero]
 
-    adjusted = _combat_core(
-        dat, design, batches, n_batches, ref, parametric, mean_only, block_size
-    )
+    adjusted = _combat_core(dat, design, batches, n_batches, ref, parametric, mean_only, block_size)
     bad_rows = ~np.isfinite(adjusted).all(axis=1)
     if bad_rows.any():  # e.g. a zero pooled variance after removing covariate effects
         log.warning(
@@ -302,9 +303,7 @@ def _combat_core(
                     sdat, gamma_hat[i], delta_hat[i], gamma_bar[i], t2[i], a_prior[i], b_prior[i]
                 )
         else:
-            gamma_star[i], delta_star[i] = _int_eprior(
-                sdat, gamma_hat[i], delta_hat[i], block_size
-            )
+            gamma_star[i], delta_star[i] = _int_eprior(sdat, gamma_hat[i], delta_hat[i], block_size)
 
     # Adjust, in place on s_data.
     for i, idx in enumerate(batches):
