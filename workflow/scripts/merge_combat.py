@@ -1,0 +1,31 @@
+"""Merge the discovery cohorts on common genes and remove batch effects with ComBat."""
+
+from markerflow.batch import merge_and_correct, plot_pca_panels
+from markerflow.io import read_matrix, read_tsv, write_matrix, write_tsv
+from markerflow.runner import script_context
+
+with script_context(snakemake) as log:
+    cohorts = list(snakemake.params.cohorts)
+    matrices = {c: read_matrix(p) for c, p in zip(cohorts, snakemake.input.expression, strict=True)}
+    sheets = {
+        c: read_tsv(p, dtype={"sample": str, "batch": str})
+        for c, p in zip(cohorts, snakemake.input.samples, strict=True)
+    }
+    combat = dict(snakemake.params.combat)
+    result = merge_and_correct(
+        matrices,
+        sheets,
+        parametric=bool(combat.get("parametric", True)),
+        mean_only=bool(combat.get("mean_only", False)),
+        reference_batch=combat.get("reference_batch"),
+    )
+    out = snakemake.output
+    write_matrix(result.expression, out.expression)
+    write_matrix(result.uncorrected, out.uncorrected)
+    write_tsv(result.samples, out.samples)
+    write_tsv(result.mixing, out.mixing)
+    n = len(result.samples)
+    plot_pca_panels(
+        *result.pca_before, result.samples, out.pca_before, f"Before ComBat ({n} samples)"
+    )
+    plot_pca_panels(*result.pca_after, result.samples, out.pca_after, f"After ComBat ({n} samples)")
