@@ -404,10 +404,31 @@ def build_signature(
 
 
 # ------------------------------------------------------------------------------------------ plots
+def _pyplot():
+    """matplotlib (Agg) and a deterministic, atomic PNG writer (markerflow.plots when present)."""
+    try:
+        from markerflow.plots import plt, save_figure
+    except ImportError:  # pragma: no cover - branch without the shared plots module
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from markerflow.io import atomic_path
+
+        def save_figure(fig, path) -> None:
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight",
+                            metadata={"Software": None})  # fmt: skip
+            plt.close(fig)
+
+    return plt, save_figure
+
+
 def roc_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], performance: pd.DataFrame,
              path: str | Path, title: str = "Signature ROC") -> None:  # fmt: skip
     """ROC curve per cohort (solid: discovery, dashed: validation), AUC [95% CI] in the legend."""
-    from markerflow.plots import plt, save_figure
+    plt, save_figure = _pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 5.5))
     perf = performance.set_index("cohort")
@@ -435,7 +456,7 @@ def signature_heatmap(cohorts: Mapping[str, Cohort], signature: pd.DataFrame,
                       control_label: str = "control") -> None:  # fmt: skip
     """Signature genes (rows, up then down) x samples, z-scored within cohort; samples grouped by
     condition (controls, then cases) and by cohort inside each condition."""
-    from markerflow.plots import plt, save_figure
+    plt, save_figure = _pyplot()
 
     genes = list(signature.sort_values(["direction", "step"], ascending=[False, True])["gene"])
     blocks, groups = [], []
@@ -460,3 +481,27 @@ def signature_heatmap(cohorts: Mapping[str, Cohort], signature: pd.DataFrame,
     fig.colorbar(im, ax=ax, fraction=0.03, label="z (within cohort)")
     ax.set_title("Signature genes (up, then down), samples by condition and cohort")
     save_figure(fig, path)
+
+
+def load_cohort(expression: pd.DataFrame, samples: pd.DataFrame, case_label: str,
+                control_label: str, *, name: str = "") -> Cohort:  # fmt: skip
+    """Cohort from a log2 matrix (genes x samples) and its sample sheet (``sample``,
+    ``condition``). Samples of other conditions are dropped; the matrix columns are matched by id."""
+    missing = [c for c in ("sample", "condition") if c not in samples.columns]
+    if missing:
+        raise InputError(f"sample sheet of cohort {name!r} lacks column(s) {missing}")
+    sheet = samples.assign(sample=samples["sample"].astype(str)).set_index("sample")
+    keep = sheet.index[sheet["condition"].isin([case_label, control_label])]
+    absent = [s for s in keep if s not in set(map(str, expression.columns))]
+    if absent:
+        raise InputError(f"cohort {name!r}: {len(absent)} sample(s) of the sheet are not columns "
+                         f"of the expression matrix, e.g. {absent[:3]}",
+                         hint="re-run the DE stage so matrix and sheet agree")  # fmt: skip
+    expr = expression.copy()
+    expr.columns = expr.columns.astype(str)
+    expr = expr[list(keep)]
+    is_case = (sheet.loc[keep, "condition"] == case_label).to_numpy()
+    if is_case.all() or not is_case.any():
+        raise InputError(f"cohort {name!r} needs both {case_label!r} and {control_label!r} "
+                         "samples for the signature")  # fmt: skip
+    return Cohort(expr, is_case)
