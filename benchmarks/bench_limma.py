@@ -101,7 +101,7 @@ def main() -> None:
         rows = rng.choice(n_genes, n_genes // 20, replace=False)
         yn[rows, rng.integers(0, n_samples, rows.size)] = np.nan
         elapsed, n_de = run(yn, design)
-        print(f"  NaN in 5% rows ({rows.size} patterns) {elapsed:.3f} s  ({n_de} adj.P<0.05)")
+        print(f"  NaN in 5% of rows ({rows.size} rows) {elapsed:.3f} s  ({n_de} adj.P<0.05)")
         rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
         print(f"peak RSS after variants: {rss_gb:.2f} GB")
 
