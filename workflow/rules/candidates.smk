@@ -38,8 +38,8 @@ rule candidates:
         control_label=CONTROL,
         weights=config["candidates"]["weights"],
         fdr=config["meta"]["fdr"],
-        preselect=config["candidates"].get("preselect", 300),
-        stability_subsamples=config["candidates"].get("stability_subsamples", 100),
+        preselect=config["candidates"]["preselect"],
+        stability_subsamples=config["candidates"]["stability_subsamples"],
         seed=config["seed"],
     script:
         "../scripts/candidates_rank.py"

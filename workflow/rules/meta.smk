@@ -28,7 +28,7 @@ rule meta:
         cohorts=DISCOVERY,
         method=config["meta"]["method"],
         leave_one_out=config["meta"]["leave_one_out"],
-        min_cohorts=config["meta"].get("min_cohorts"),
-        forest_top=config["meta"].get("forest_top", 20),
+        min_cohorts=config["meta"]["min_cohorts"],
+        forest_top=config["meta"]["forest_top"],
     script:
         "../scripts/meta_run.py"

@@ -54,10 +54,10 @@ rule signature:
         control_label=CONTROL,
         method=config["signature"]["method"],
         max_genes=config["signature"]["max_genes"],
-        pool_size=config["signature"].get("pool_size", config["candidates"]["top_n"]),
-        threshold=config["signature"].get("forward_threshold", 0.0),
-        l1_ratio=config["signature"].get("l1_ratio", 1.0),
-        folds=config["signature"].get("cv_folds", 5),
+        pool_size=config["signature"]["pool_size"] or config["candidates"]["top_n"],
+        threshold=config["signature"]["forward_threshold"],
+        l1_ratio=config["signature"]["l1_ratio"],
+        folds=config["signature"]["cv_folds"],
         seed=config["seed"],
     script:
         "../scripts/signature_build.py"
