@@ -26,6 +26,8 @@ rule candidates:
         ),
     log:
         f"{LOGS}/candidates/candidates.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/candidates/candidates.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

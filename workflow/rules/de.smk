@@ -24,6 +24,8 @@ rule de:
         ),
     log:
         f"{LOGS}/de/{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/de/{{cohort}}.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 2

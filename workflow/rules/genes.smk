@@ -8,6 +8,8 @@ rule genes:
         mapping=f"{RESULTS}/genes/{{cohort}}/mapping.tsv",
     log:
         f"{LOGS}/genes/{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/genes/{{cohort}}.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

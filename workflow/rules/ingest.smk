@@ -7,6 +7,8 @@ rule ingest:
         excluded=f"{RESULTS}/ingest/{{cohort}}/excluded_samples.tsv",
     log:
         f"{LOGS}/ingest/{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ingest/{{cohort}}.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

@@ -28,6 +28,8 @@ rule merge:
         ),
     log:
         f"{LOGS}/merge/merge.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/merge/merge.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 2

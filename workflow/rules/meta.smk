@@ -18,6 +18,8 @@ rule meta:
         ),
     log:
         f"{LOGS}/meta/meta.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/meta/meta.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

@@ -18,6 +18,8 @@ rule qc:
         ),
     log:
         f"{LOGS}/qc/{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/qc/{{cohort}}.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

@@ -41,6 +41,8 @@ rule signature:
         ),
     log:
         f"{LOGS}/signature/signature.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/signature/signature.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
