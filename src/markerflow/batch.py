@@ -141,12 +141,13 @@ def pca(data: np.ndarray, n_components: int = 10) -> tuple[np.ndarray, np.ndarra
         raise InputError(
             "PCA: the matrix has missing values", hint="drop genes with missing values first"
         )
-    xc = (x - x.mean(axis=1, keepdims=True)).T  # samples x genes
-    u, s, _ = np.linalg.svd(xc, full_matrices=False)
-    k = max(0, min(n_components, s.size))
-    total = float(np.sum(s * s))
-    ratio = (s[:k] ** 2) / total if total > 0 else np.zeros(k)
-    scores = u[:, :k] * s[:k]
+    from markerflow.qc import top_components
+
+    # top components only (Gram matrix or truncated SVD): a full SVD of 4,000 samples x 20,000
+    # genes takes minutes (benchmarks/scale)
+    scores, var, total = top_components(x - x.mean(axis=1, keepdims=True), n_components)
+    k = scores.shape[1]
+    ratio = var / total if total > 0 else np.zeros(k)
     if k:
         pivot = np.argmax(np.abs(scores), axis=0)
         signs = np.sign(scores[pivot, np.arange(k)])
@@ -155,7 +156,9 @@ def pca(data: np.ndarray, n_components: int = 10) -> tuple[np.ndarray, np.ndarra
     return scores, ratio
 
 
-def batch_mixing(data: np.ndarray, batch, n_pcs: int = 10) -> float:
+def batch_mixing(
+    data: np.ndarray, batch, n_pcs: int = 10, scores: np.ndarray | None = None
+) -> float:
     """Mean silhouette width of the batch labels on the top ``n_pcs`` principal components.
 
     Lower = better mixed (<= 0: batches overlap). NaN when it is undefined: a single batch, or
@@ -167,7 +170,8 @@ def batch_mixing(data: np.ndarray, batch, n_pcs: int = 10) -> float:
     n_labels = np.unique(batch).size
     if n_labels < 2 or n_labels > batch.size - 1:
         return float("nan")
-    scores, _ = pca(data, n_pcs)
+    if scores is None:
+        scores, _ = pca(data, n_pcs)
     if scores.shape[1] == 0:
         return float("nan")
     return float(silhouette_score(scores, batch, metric="euclidean"))
@@ -315,8 +319,10 @@ def merge_and_correct(
         if reference_batch is not None:
             correction += f", reference batch {reference_batch}"
     corrected_df = pd.DataFrame(corrected, index=expression.index, columns=expression.columns)
-    before = batch_mixing(x, batch, n_pcs)
-    after = batch_mixing(corrected, batch, n_pcs)
+    # one PCA per matrix serves both the silhouette (n_pcs) and the plots (first two)
+    pcs_before, pcs_after = pca(x, max(n_pcs, 2)), pca(corrected, max(n_pcs, 2))
+    before = batch_mixing(x, batch, n_pcs, scores=pcs_before[0][:, :n_pcs])
+    after = batch_mixing(corrected, batch, n_pcs, scores=pcs_after[0][:, :n_pcs])
     mixing = pd.DataFrame(
         {
             "n_genes": [expression.shape[0]],
@@ -342,8 +348,8 @@ def merge_and_correct(
         uncorrected=expression,
         samples=sheet,
         mixing=mixing,
-        pca_before=pca(x, 2),
-        pca_after=pca(corrected, 2),
+        pca_before=(pcs_before[0][:, :2], pcs_before[1][:2]),
+        pca_after=(pcs_after[0][:, :2], pcs_after[1][:2]),
     )
 
 

@@ -33,15 +33,21 @@ class IngestedCohort:
 
 
 def read_plain_matrix(path: str | Path, *, integer: bool = False) -> pd.DataFrame:
-    """Read a features x samples matrix (TSV/CSV, optionally gzipped); first column = feature ID.
+    """Read a features x samples matrix (TSV/CSV, optionally gzipped, or Parquet).
 
-    Non-numeric annotation columns after the ID (e.g. ``symbol``) are dropped and logged.
+    The first column is the feature ID (for Parquet: the stored pandas index if there is one, else
+    the first column). Non-numeric annotation columns after the ID (e.g. ``symbol``) are dropped and
+    logged. Parquet (``.parquet``/``.pq``) reads a 54,675 x 200 matrix about 20x faster than gzipped
+    TSV (benchmarks/scale).
     """
     path = Path(path)
     name = path.name.lower().removesuffix(".gz")
     sep = "," if name.endswith(".csv") else "\t"
     try:
-        table = pd.read_csv(path, sep=sep, index_col=0, low_memory=False)
+        if name.endswith((".parquet", ".pq")):
+            table = _read_parquet_matrix(path)
+        else:
+            table = pd.read_csv(path, sep=sep, index_col=0, low_memory=False)
     except FileNotFoundError:
         raise InputError("matrix file does not exist", path=path) from None
     except (EOFError, OSError) as exc:
@@ -87,6 +93,24 @@ def read_plain_matrix(path: str | Path, *, integer: bool = False) -> pd.DataFram
             hint="each row must have a unique ID in the first column",
         )
     return table.astype(np.int64 if integer and not table.isna().any().any() else np.float64)
+
+
+def _read_parquet_matrix(path: Path) -> pd.DataFrame:
+    """A Parquet matrix as a DataFrame indexed by its feature IDs (see :func:`read_plain_matrix`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path).to_pandas()
+    except (pa.ArrowInvalid, OSError) as exc:
+        if not path.exists():
+            raise FileNotFoundError(path) from None
+        raise pd.errors.ParserError(f"not a readable Parquet file ({exc})") from None
+    if isinstance(table.index, pd.RangeIndex) and table.index.name is None:
+        if table.shape[1] == 0:
+            raise pd.errors.EmptyDataError("no columns")
+        table = table.set_index(table.columns[0])
+    return table
 
 
 def map_conditions(
