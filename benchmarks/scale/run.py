@@ -1,0 +1,288 @@
+"""Scale benchmark: the whole workflow on generated studies of 1, 5, 10, 20 array cohorts.
+
+For each size, a study is generated (benchmarks/scale/generate.py, seeded; reused when present),
+its results are removed, and ``snakemake --cores 2`` runs the full workflow in the study directory.
+Per-rule wall time, CPU time and peak RSS come from the Snakemake ``benchmark:`` files
+(``results/benchmarks/<rule>/<wildcards>.tsv``). Output (benchmarks/out/):
+
+- ``scale_summary.tsv``: one row per study and rule (jobs, summed / max wall, CPU, max peak RSS)
+  plus a ``TOTAL`` row per study (workflow wall time measured around snakemake);
+- ``scale_cost.png``: workflow wall time and summed job CPU time against total samples;
+- the acceptance checks, printed as PASS/FAIL.
+
+Acceptance (issue 11): (1) 20 array cohorts x 200 samples (54,675 probes) in <= 15 min wall with
+``--cores 2`` and no job above 8 GB peak RSS; (2) cost at most linear in total samples between 5
+and 20 cohorts: the log-log slope of wall time against total samples <= 1.1 (slack for timing
+noise); the linear slope (seconds per 1,000 samples) is reported.
+
+Run: ``python benchmarks/scale/run.py`` (all sizes; ~30 min on a 2-core machine),
+``python benchmarks/scale/run.py --cohorts 20`` (the headline run only),
+``python benchmarks/scale/run.py --quick`` (3 cohorts x 60 samples, 12,000 probes; a smoke test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+PROJECT_DIR = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+from generate import GPL570_PROBES, generate_study  # noqa: E402
+
+OUT = PROJECT_DIR / "benchmarks" / "out"
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+WALL_LIMIT_S = 15 * 60
+RSS_LIMIT_MB = 8 * 1024
+LOGLOG_LIMIT = 1.1
+
+
+def study_name(n_arrays: int, n_counts: int, samples: int, probes: int) -> str:
+    name = f"arrays{n_arrays}_s{samples}"
+    if n_counts:
+        name += f"_counts{n_counts}"
+    if probes != GPL570_PROBES:
+        name += f"_p{probes}"
+    return name
+
+
+def run_workflow(study: Path, cores: int, extra: list[str] | None = None) -> tuple[float, int]:
+    """Run the full workflow in ``study`` from scratch; return (wall seconds, exit status)."""
+    for stale in ("results", ".snakemake"):
+        shutil.rmtree(study / stale, ignore_errors=True)
+    cmd = [
+        SNAKEMAKE,
+        "-s",
+        str(PROJECT_DIR / "Snakefile"),
+        "--directory",
+        str(study),
+        "--configfile",
+        str(study / "config.yaml"),
+        "--cores",
+        str(cores),
+        *(extra or []),
+    ]
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    start = time.perf_counter()
+    with open(study / "snakemake.log", "w", encoding="utf-8") as log:
+        status = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+    return time.perf_counter() - start, status
+
+
+def read_benchmarks(results: Path) -> pd.DataFrame:
+    """One row per job: rule, job (wildcards), wall s, cpu s, max_rss MB."""
+    rows = []
+    for path in sorted((results / "benchmarks").glob("*/*.tsv")):
+        table = pd.read_csv(path, sep="\t")
+        if table.empty:
+            continue
+        last = table.iloc[-1]
+        rows.append(
+            {
+                "rule": path.parent.name,
+                "job": path.stem,
+                "wall_s": float(last["s"]),
+                "cpu_s": float(pd.to_numeric(last.get("cpu_time"), errors="coerce")),
+                "max_rss_mb": float(pd.to_numeric(last["max_rss"], errors="coerce")),
+            }
+        )
+    return pd.DataFrame(rows, columns=["rule", "job", "wall_s", "cpu_s", "max_rss_mb"])
+
+
+def summarise(jobs: pd.DataFrame, meta: dict, wall: float, status: int) -> pd.DataFrame:
+    per_rule = (
+        jobs.groupby("rule", sort=True)
+        .agg(
+            jobs=("job", "size"),
+            wall_sum_s=("wall_s", "sum"),
+            wall_max_s=("wall_s", "max"),
+            cpu_sum_s=("cpu_s", "sum"),
+            max_rss_mb=("max_rss_mb", "max"),
+        )
+        .reset_index()
+    )
+    total = pd.DataFrame(
+        {
+            "rule": ["TOTAL"],
+            "jobs": [len(jobs)],
+            "wall_sum_s": [wall],  # the workflow's wall time, not a sum over jobs
+            "wall_max_s": [jobs["wall_s"].max() if len(jobs) else np.nan],
+            "cpu_sum_s": [jobs["cpu_s"].sum()],
+            "max_rss_mb": [jobs["max_rss_mb"].max() if len(jobs) else np.nan],
+        }
+    )
+    table = pd.concat([per_rule, total], ignore_index=True)
+    for key, value in reversed(meta.items()):
+        table.insert(0, key, value)
+    table["exit_status"] = status
+    return table
+
+
+def plot(summary: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    total = summary[summary["rule"] == "TOTAL"].sort_values("total_samples")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    ax = axes[0]
+    ax.plot(total["total_samples"], total["wall_sum_s"] / 60, "o-", label="workflow wall")
+    ax.plot(total["total_samples"], total["cpu_sum_s"] / 60, "s--", label="sum of job CPU")
+    ax.axhline(WALL_LIMIT_S / 60, color="grey", lw=0.8, ls=":", label="15 min target")
+    ax.set_xlabel("total samples")
+    ax.set_ylabel("minutes (--cores 2)")
+    ax.set_title("Cost against total samples")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    rules = summary[summary["rule"] != "TOTAL"]
+    pivot = rules.pivot_table(index="total_samples", columns="rule", values="wall_sum_s")
+    bottom = np.zeros(len(pivot))
+    for rule in pivot.columns:
+        ax.bar(pivot.index.astype(str), pivot[rule] / 60, bottom=bottom, label=rule)
+        bottom += pivot[rule].fillna(0).to_numpy() / 60
+    ax.set_xlabel("total samples")
+    ax.set_ylabel("summed job wall time (min)")
+    ax.set_title("Per rule (jobs run 2 at a time)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def slopes(summary: pd.DataFrame, lo: int = 5, hi: int = 20) -> dict[str, float]:
+    """Linear slope (s per 1,000 samples) and log-log slope of wall time, lo..hi cohorts."""
+    total = summary[(summary["rule"] == "TOTAL") & summary["n_cohorts"].between(lo, hi)]
+    if total["n_cohorts"].nunique() < 2:
+        return {}
+    x = total["total_samples"].to_numpy(float)
+    y = total["wall_sum_s"].to_numpy(float)
+    linear = np.polyfit(x, y, 1)
+    loglog = np.polyfit(np.log(x), np.log(y), 1)
+    return {
+        "seconds_per_1000_samples": 1000 * linear[0],
+        "intercept_s": linear[1],
+        "loglog_slope": loglog[0],
+        "cpu_seconds_per_1000_samples": 1000
+        * np.polyfit(x, total["cpu_sum_s"].to_numpy(float), 1)[0],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cohorts", default="1,5,10,20", help="array cohort counts to run")
+    parser.add_argument("--samples", type=int, default=200, help="samples per cohort")
+    parser.add_argument("--probes", type=int, default=GPL570_PROBES)
+    parser.add_argument("--counts", type=int, default=0, help="RNA-seq cohorts added to each study")
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--regenerate", action="store_true", help="regenerate existing studies")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 cohorts x 60 samples, 12,000 probes (smoke test)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for the generated studies, e.g. enrichment.per_cohort=false",
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.cohorts, args.samples, args.probes = "3", 60, 12_000
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        import yaml
+
+        overrides[key] = yaml.safe_load(value)
+    sizes = [int(n) for n in args.cohorts.split(",")]
+    tables = []
+    for n in sizes:
+        name = study_name(n, args.counts, args.samples, args.probes)
+        study = args.out / "scale" / name / "study"
+        if args.regenerate or not (study / "config.yaml").exists():
+            shutil.rmtree(study, ignore_errors=True)
+            t0 = time.perf_counter()
+            generate_study(
+                study, n_arrays=n, n_counts=args.counts, samples=args.samples,
+                n_probes=args.probes, seed=args.seed, config_overrides=overrides,
+            )  # fmt: skip
+            print(f"[{name}] generated in {time.perf_counter() - t0:.0f} s", flush=True)
+        elif overrides:
+            print(f"[{name}] note: existing study reused; --set needs --regenerate", flush=True)
+        print(f"[{name}] running snakemake --cores {args.cores} ...", flush=True)
+        wall, status = run_workflow(study, args.cores)
+        jobs = read_benchmarks(study / "results")
+        jobs.to_csv(study.parent / "jobs.tsv", sep="\t", index=False)
+        n_total = n + args.counts
+        meta = {
+            "study": name,
+            "n_cohorts": n_total,
+            "total_samples": n_total * args.samples,
+            "probes": args.probes,
+        }
+        table = summarise(jobs, meta, wall, status)
+        tables.append(table)
+        top = table[table["rule"] != "TOTAL"].sort_values("wall_sum_s", ascending=False).head(4)
+        print(
+            f"[{name}] {'ok' if status == 0 else f'FAILED (exit {status})'}: "
+            f"{wall / 60:.1f} min wall, {len(jobs)} jobs, max job RSS "
+            f"{jobs['max_rss_mb'].max():.0f} MB; most time: "
+            + ", ".join(f"{r.rule} {r.wall_sum_s:.0f}s" for r in top.itertuples()),
+            flush=True,
+        )
+        if status != 0:
+            print(f"    see {study / 'snakemake.log'}", flush=True)
+    summary = pd.concat(tables, ignore_index=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary_path = args.out / "scale_summary.tsv"
+    if summary_path.exists() and not args.quick:  # keep rows of sizes not rerun now
+        old = pd.read_csv(summary_path, sep="\t")
+        old = old[~old["study"].isin(summary["study"])]
+        summary = pd.concat([old, summary], ignore_index=True)
+    summary = summary.sort_values(["total_samples", "rule"]).reset_index(drop=True)
+    summary.to_csv(summary_path, sep="\t", index=False, float_format="%.2f")
+    plot(summary, args.out / "scale_cost.png")
+    print(f"\nwrote {summary_path} and {args.out / 'scale_cost.png'}")
+    total = summary[summary["rule"] == "TOTAL"]
+    print(total[["study", "total_samples", "wall_sum_s", "cpu_sum_s", "max_rss_mb", "jobs"]]
+          .to_string(index=False))  # fmt: skip
+    verdicts = []
+    headline = total[(total["n_cohorts"] == 20) & (total["probes"] == GPL570_PROBES)]
+    if len(headline):
+        row = headline.iloc[-1]
+        ok = row["exit_status"] == 0 and row["wall_sum_s"] <= WALL_LIMIT_S
+        verdicts.append(ok)
+        print(f"(1a) 20 cohorts x {int(row['total_samples'])} samples: "
+              f"{row['wall_sum_s'] / 60:.1f} min wall (<= 15): {'PASS' if ok else 'FAIL'}")  # fmt: skip
+        ok = row["max_rss_mb"] <= RSS_LIMIT_MB
+        verdicts.append(ok)
+        print(f"(1b) max peak RSS of any job: {row['max_rss_mb']:.0f} MB (<= 8192): "
+              f"{'PASS' if ok else 'FAIL'}")  # fmt: skip
+    fit = slopes(summary[summary["probes"] == args.probes])
+    if fit:
+        ok = fit["loglog_slope"] <= LOGLOG_LIMIT
+        verdicts.append(ok)
+        print(f"(2) wall time between 5 and 20 cohorts: {fit['seconds_per_1000_samples']:.1f} s "
+              f"per 1,000 samples (intercept {fit['intercept_s']:.0f} s; job CPU "
+              f"{fit['cpu_seconds_per_1000_samples']:.1f} s per 1,000 samples); log-log slope "
+              f"{fit['loglog_slope']:.2f} (<= {LOGLOG_LIMIT}): {'PASS' if ok else 'FAIL'}")  # fmt: skip
+    failed = int((total["exit_status"] != 0).sum())
+    verdicts.append(failed == 0)
+    print(f"(3) every run completed: {'PASS' if failed == 0 else f'FAIL ({failed} failed)'}")
+    print("overall:", "PASS" if all(verdicts) else "FAIL")
+    return 0 if all(verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
