@@ -32,7 +32,8 @@ rule candidates:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        # ~4x the Parquet inputs (4.4 GB for 20 cohorts x 200 samples; docs/scaling.md)
+        mem_mb=lambda wc, input: max(4000, 5 * int(input.size_mb) + 1000),
         runtime=30,
     params:
         cohorts=DISCOVERY,

@@ -34,7 +34,8 @@ rule merge:
         "../../envs/markerflow.yaml"
     threads: 2
     resources:
-        mem_mb=6000,
+        # ~10x the Parquet inputs (5.0 GB for 20 cohorts x 200 samples; docs/scaling.md)
+        mem_mb=lambda wc, input: max(6000, 10 * int(input.size_mb) + 1000),
         runtime=30,
     params:
         cohorts=DISCOVERY,
