@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 def _components(table: pd.DataFrame) -> list[tuple[list, list]]:
     """Connected components of the bipartite graph batch -- condition (edge = count > 0)."""
     present = table.to_numpy() > 0
-    n_b, n_c = present.shape
+    n_b = present.shape[0]
     seen_b = np.zeros(n_b, dtype=bool)
     comps = []
     for start in range(n_b):
@@ -122,11 +122,42 @@ def check_confounding(batch, condition, *, samples=None) -> pd.DataFrame:
     return table
 
 
+#: above this many samples (and genes) :func:`pca` uses a truncated SVD instead of the Gram matrix
+_GRAM_MAX = 1000
+
+
+def top_components(centred: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Top-``k`` sample scores, their variances and the total variance of a gene-centred matrix.
+
+    ``centred`` is genes x samples with each gene centred. Small sample counts use the
+    eigen-decomposition of the samples x samples Gram matrix (``G = V S^2 V'``, same scores as the
+    SVD, ~50x faster than the SVD of 54,675 probes x 200 samples); thousands of samples use a
+    truncated SVD (ARPACK with a fixed start vector, so deterministic) of the top components only.
+    Signs are not fixed here.
+    """
+    k = max(0, min(k, *centred.shape))
+    total = float(np.einsum("ij,ij->", centred, centred))
+    if k == 0:
+        return np.zeros((centred.shape[1], 0)), np.zeros(0), total
+    if min(centred.shape) > _GRAM_MAX and k < min(centred.shape) - 1:
+        from scipy.sparse.linalg import svds
+
+        n = min(centred.shape)
+        _, s, vt = svds(centred, k=k, v0=np.full(n, 1.0 / np.sqrt(n)), solver="arpack", tol=1e-10)
+        order = np.argsort(s)[::-1]
+        return vt[order].T * s[order], s[order] ** 2, total
+    eigval, eigvec = np.linalg.eigh(centred.T @ centred)
+    order = np.argsort(eigval)[::-1][:k]
+    var = np.maximum(eigval[order], 0.0)
+    return eigvec[:, order] * np.sqrt(var), var, total
+
+
 def pca(data: np.ndarray, n_components: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Principal components of the samples of a genes x samples matrix.
 
     Genes are centred across samples (not scaled, as ``prcomp(t(x))``); the SVD of the centred
-    samples x genes matrix gives scores ``U S`` and explained variance ``S^2 / sum(S^2)``. Signs
+    samples x genes matrix gives scores ``U S`` and explained variance ``S^2 / sum(S^2)``, computed
+    for the top components only (:func:`top_components`). Signs
     are fixed so that the largest |score| of each component is positive (deterministic output).
 
     Returns
@@ -141,8 +172,6 @@ def pca(data: np.ndarray, n_components: int = 10) -> tuple[np.ndarray, np.ndarra
         raise InputError(
             "PCA: the matrix has missing values", hint="drop genes with missing values first"
         )
-    from markerflow.qc import top_components
-
     # top components only (Gram matrix or truncated SVD): a full SVD of 4,000 samples x 20,000
     # genes takes minutes (benchmarks/scale)
     scores, var, total = top_components(x - x.mean(axis=1, keepdims=True), n_components)
@@ -361,12 +390,7 @@ def plot_pca_panels(
     title: str,
 ) -> None:
     """Two-panel PC1/PC2 scatter (colour = batch, colour = condition), written atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from markerflow.io import atomic_path
+    from markerflow.plots import plt, save_figure
 
     if scores.shape[1] < 2:  # fewer than 2 components (e.g. 2 samples): pad for plotting
         scores = np.column_stack([scores, np.zeros((scores.shape[0], 2 - scores.shape[1]))])
@@ -386,6 +410,4 @@ def plot_pca_panels(
         ax.set_title(f"colour = {column}")
         ax.legend(fontsize=7, frameon=False, loc="best", ncol=1 if len(levels) <= 12 else 2)
     fig.suptitle(title)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path)
