@@ -254,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         summary = pd.concat([old, summary], ignore_index=True)
     summary = summary.sort_values(["total_samples", "rule"]).reset_index(drop=True)
     summary.to_csv(summary_path, sep="\t", index=False, float_format="%.2f")
-    plot(summary, args.out / "scale_cost.png")
+    this_setup = [study_name(n, args.counts, args.samples, args.probes, overrides) for n in
+                  sorted(set(summary["n_cohorts"] - args.counts) | set(sizes))]  # fmt: skip
+    plot(summary[summary["study"].isin(this_setup)], args.out / "scale_cost.png")
     print(f"\nwrote {summary_path} and {args.out / 'scale_cost.png'}")
     total = summary[summary["rule"] == "TOTAL"]
     print(total[["study", "total_samples", "wall_sum_s", "cpu_sum_s", "max_rss_mb", "jobs"]]
@@ -275,8 +277,6 @@ def main(argv: list[str] | None = None) -> int:
         verdicts.append(ok)
         print(f"(1b) max peak RSS of any job: {row['max_rss_mb']:.0f} MB (<= 8192): "
               f"{'PASS' if ok else 'FAIL'}")  # fmt: skip
-    this_setup = [study_name(n, args.counts, args.samples, args.probes, overrides) for n in
-                  sorted(set(summary["n_cohorts"] - args.counts) | set(sizes))]  # fmt: skip
     fit = slopes(summary[summary["study"].isin(this_setup)])
     if fit:
         ok = fit["loglog_slope"] <= LOGLOG_LIMIT
