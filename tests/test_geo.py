@@ -352,3 +352,11 @@ def test_apply_log2() -> None:
     assert not done and same is small
     arr, done = geo.apply_log2(frame.to_numpy())
     assert done and isinstance(arr, np.ndarray)
+
+
+def test_non_utf8_in_table(tmp_path: Path) -> None:
+    text = QUIRKY.read_text()
+    path = tmp_path / "bad_table.txt"
+    path.write_bytes(text.replace("117_at", "117_\u00e4t").encode("latin-1"))
+    with pytest.raises(InputError, match=r"bad_table.txt.*not UTF-8.*expression table"):
+        geo.read_series_matrix(path)

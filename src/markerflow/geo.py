@@ -320,24 +320,25 @@ def read_series_matrix(path: str | Path) -> SeriesMatrix:
     supplementary files), two-channel arrays, ragged rows, duplicate IDs, non-numeric values.
     """
     path = Path(path)
-    text = _decode(_read_bytes(path, "series matrix file"), path)
-    begin = text.find("\n" + TABLE_BEGIN)
-    header_text = text if begin < 0 else text[:begin]
+    data = _read_bytes(path, "series matrix file")
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    begin = data.find(("\n" + TABLE_BEGIN).encode())
+    header_text = _decode(data if begin < 0 else data[:begin], path)
     header = _parse_header(header_text.splitlines(), path)
     if begin < 0:
         _no_table(header, path, "has no !series_matrix_table_begin line")
-    start = text.find("\n", begin + 1) + 1
-    end = text.find("\n" + TABLE_END, start - 1)
+    start = data.find(b"\n", begin + 1) + 1
+    end = data.find(("\n" + TABLE_END).encode(), start - 1)
     if end < 0:
         raise InputError(
             "the expression table has no !series_matrix_table_end line (file truncated?)",
             path=path,
             hint="download the file again",
         )
-    table_text = text[start : end + 1]
-    del text
+    table_bytes = data[start : end + 1]  # the table stays bytes: pandas decodes it
+    del data
     table_line0 = header_text.count("\n") + 3  # 1-based file line of the table's header row
-    expression = _parse_table(table_text, path, table_line0)
+    expression = _parse_table(table_bytes, path, table_line0)
     if expression.shape[0] == 0:
         _no_table(header, path, "has an empty expression table")
     samples = header.samples
@@ -388,8 +389,7 @@ def _line_field_counts(data: bytes) -> np.ndarray:
     return np.where(empty, 0, per_line + 1)
 
 
-def _parse_table(table_text: str, path: Path, first_line: int) -> pd.DataFrame:
-    data = table_text.encode("utf-8")
+def _parse_table(data: bytes, path: Path, first_line: int) -> pd.DataFrame:
     counts = _line_field_counts(data)
     nonblank = np.flatnonzero(counts > 0)
     if len(nonblank) == 0:
@@ -403,7 +403,8 @@ def _parse_table(table_text: str, path: Path, first_line: int) -> pd.DataFrame:
             path=path,
             hint="the file is damaged; download it again",
         )
-    header = _split_fields(table_text[: table_text.find("\n")].rstrip("\r"))
+    first = data[: data.find(b"\n")] if b"\n" in data else data
+    header = _split_fields(_decode(first, path).rstrip("\r"))
     id_name = header[0] or "ID_REF"
     try:
         table = pd.read_csv(
@@ -417,10 +418,17 @@ def _parse_table(table_text: str, path: Path, first_line: int) -> pd.DataFrame:
             keep_default_na=False,
             skip_blank_lines=True,
             engine="c",
+            encoding="utf-8",
             low_memory=False,
         )
     except pd.errors.ParserError as exc:
         raise InputError(f"the expression table cannot be parsed: {exc}", path=path) from None
+    except UnicodeDecodeError:
+        raise InputError(
+            "is not UTF-8 text (invalid byte in the expression table)",
+            path=path,
+            hint="re-save the file as UTF-8",
+        ) from None
     ids = table.pop(id_name)
     if ids.isna().any():
         row = int(np.flatnonzero(ids.isna().to_numpy())[0])
