@@ -1,0 +1,53 @@
+# Downloads into the resources/ cache (GEO series matrices and platform tables).
+# A download is checked against resources/geo/<key>/manifest.json and never repeated once cached.
+
+GEO = {
+    "base_url": "https://ftp.ncbi.nlm.nih.gov",
+    "retries": 3,
+    "timeout_s": 60,
+    "backoff_s": 2,
+    "cache_dir": "resources/geo",
+    "symbol_columns": {},
+    **config.get("geo", {}),
+}
+GEO_CACHE = GEO["cache_dir"]
+
+
+def geo_download_files(accession, platform=None):
+    """Paths written by `geo_download` for a cohort's GSE (and GPL of a multi-platform series)."""
+    key = f"{accession}-{platform}" if platform else accession
+    return {
+        "matrix": f"{GEO_CACHE}/{key}/series_matrix.txt.gz",
+        "annotation": f"{GEO_CACHE}/{key}/annotation.tsv.gz",
+        "checksums": f"{GEO_CACHE}/{key}/checksums.tsv",
+    }
+
+
+rule geo_download:
+    output:
+        matrix=f"{GEO_CACHE}/{{accession}}/series_matrix.txt.gz",
+        annotation=f"{GEO_CACHE}/{{accession}}/annotation.tsv.gz",
+        checksums=f"{GEO_CACHE}/{{accession}}/checksums.tsv",
+    log:
+        f"{LOGS}/resources/geo_{{accession}}.log",
+    wildcard_constraints:
+        accession=r"GSE\d+(-GPL\d+)?",
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        accession=lambda w: w.accession.split("-")[0],
+        platform=lambda w: (w.accession.split("-") + [None])[1],
+        symbol_column=lambda w: GEO["symbol_columns"].get(
+            (w.accession.split("-") + [None])[1] or "", None
+        ),
+        base_url=GEO["base_url"],
+        retries=GEO["retries"],
+        timeout_s=GEO["timeout_s"],
+        backoff_s=GEO["backoff_s"],
+        cache_dir=GEO_CACHE,
+    script:
+        "../scripts/resources_geo.py"
