@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 def _components(table: pd.DataFrame) -> list[tuple[list, list]]:
     """Connected components of the bipartite graph batch -- condition (edge = count > 0)."""
     present = table.to_numpy() > 0
-    n_b, n_c = present.shape
+    n_b = present.shape[0]
     seen_b = np.zeros(n_b, dtype=bool)
     comps = []
     for start in range(n_b):
