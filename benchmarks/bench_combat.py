@@ -78,8 +78,10 @@ def main() -> None:
         print(json.dumps(run_one(args.variant, args.quick, args.threads)))
         return
     thread_settings = [args.threads] + ([1] if args.single_thread_too and args.threads != 1 else [])
-    print(f"{'variant':9} {'shape':>12} {'threads':>8} {'seconds':>8} {'target':>7} "
-          f"{'vs R':>7} {'peak RSS GB':>12}")
+    print(
+        f"{'variant':9} {'shape':>12} {'threads':>8} {'seconds':>8} {'target':>7} "
+        f"{'vs R':>7} {'peak RSS GB':>12}"
+    )
     for threads in thread_settings:
         for variant in ("param", "meanonly", "nonparam"):
             cmd = [sys.executable, __file__, "--variant", variant]
@@ -88,12 +90,16 @@ def main() -> None:
             res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
             ratio = R_PARAM_SECONDS / res["seconds"] if variant == "param" else float("nan")
             shape = "x".join(map(str, res["shape"]))
-            status = "ok" if res["seconds"] <= TARGETS[variant] and res["peak_rss_gb"] <= 3 else "SLOW"
+            status = (
+                "ok" if res["seconds"] <= TARGETS[variant] and res["peak_rss_gb"] <= 3 else "SLOW"
+            )
             if args.quick:
                 status = "(quick)"
-            print(f"{variant:9} {shape:>12} {res['threads']!s:>8} {res['seconds']:8.2f} "
-                  f"{TARGETS[variant]:7.1f} {ratio:6.1f}x {res['peak_rss_gb']:12.2f} {status}",
-                  flush=True)
+            print(
+                f"{variant:9} {shape:>12} {res['threads']!s:>8} {res['seconds']:8.2f} "
+                f"{TARGETS[variant]:7.1f} {ratio:6.1f}x {res['peak_rss_gb']:12.2f} {status}",
+                flush=True,
+            )
     print("vs R = sva::ComBat parametric time (16.5 s) / ours (parametric only)")
 
 
