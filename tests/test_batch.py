@@ -154,7 +154,7 @@ def test_batch_mixing_single_batch_is_nan():
     assert np.isnan(batch_mixing(x, ["a"] * 10))
 
 
-def test_merge_single_cohort_single_batch_writes_everything(tmp_path):
+def test_merge_single_cohort_single_batch_writes_everything(tmp_path, monkeypatch):
     """Runs workflow/scripts/merge_combat.py with a stand-in snakemake object."""
     mats, sheets = _cohorts(n=(12,))
     write_matrix(mats["C1"], tmp_path / "in.parquet")
@@ -184,7 +184,9 @@ def test_merge_single_cohort_single_batch_writes_everything(tmp_path):
         threads=1,
         rule="merge",
     )
-    runpy.run_path(str(PROJECT / "workflow" / "scripts" / "merge_combat.py"), {"snakemake": smk})
+    scripts = PROJECT / "workflow" / "scripts"
+    monkeypatch.syspath_prepend(str(scripts))  # as Snakemake runs it (helper modules beside it)
+    runpy.run_path(str(scripts / "merge_combat.py"), {"snakemake": smk})
     for path in out.values():
         assert Path(path).stat().st_size > 0, path
     for png in ("pca_before", "pca_after"):
