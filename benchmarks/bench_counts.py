@@ -68,10 +68,10 @@ def run_markerflow(counts, sheet):
     f, _ = C.filter_low_counts(m, sheet.set_index("sample")["condition"])
     times["filter"] = time.perf_counter() - t
     t = time.perf_counter()
-    v = C.vst(f)
+    v = C.vst(f, n_cpus=N_CPUS)
     times["vst"] = time.perf_counter() - t
     t = time.perf_counter()
-    de = C.deseq2(f, sheet, case="case", control="control", vst_values=v)
+    de = C.deseq2(f, sheet, case="case", control="control", vst_values=v, n_cpus=N_CPUS)
     times["deseq2"] = time.perf_counter() - t
     return time.perf_counter() - t0, times, de, f
 
@@ -99,7 +99,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="5,000 x 20 only")
     ap.add_argument("--no-r", action="store_true", help="skip the R comparison")
+    ap.add_argument("--n-cpus", type=int, default=1, help="threads for markerflow (default 1)")
     args = ap.parse_args()
+    global N_CPUS
+    N_CPUS = args.n_cpus
     sizes = [(5000, 20)] if args.quick else [(20000, 100), (60000, 100)]
     for n_genes, n_samples in sizes:
         counts, sheet = simulate(n_genes, n_samples)

@@ -53,20 +53,31 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
 def write_tsv(df: pd.DataFrame, path: str | Path, *, index: bool = False) -> None:
     """Write a table as TSV (``NA`` for missing, floats with 17 significant digits), atomically."""
     with atomic_open(path) as handle:
-        df.to_csv(handle, sep="\t", index=index, na_rep="NA", float_format=FLOAT_FORMAT,
-                  lineterminator="\n")
+        df.to_csv(
+            handle,
+            sep="\t",
+            index=index,
+            na_rep="NA",
+            float_format=FLOAT_FORMAT,
+            lineterminator="\n",
+        )
 
 
 def read_tsv(path: str | Path, **kwargs) -> pd.DataFrame:
     """Read a TSV written by :func:`write_tsv` (or by a user), with a clear error if unreadable."""
     path = Path(path)
     if not path.exists():
-        raise InputError("file does not exist", path=path, hint="check the path in the config or sheet")
+        raise InputError(
+            "file does not exist", path=path, hint="check the path in the config or sheet"
+        )
     try:
         return pd.read_csv(path, sep="\t", keep_default_na=True, na_values=["NA"], **kwargs)
     except UnicodeDecodeError as exc:
-        raise InputError(f"is not UTF-8 text ({exc.reason} at byte {exc.start})", path=path,
-                         hint="re-save the file as UTF-8") from None
+        raise InputError(
+            f"is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            path=path,
+            hint="re-save the file as UTF-8",
+        ) from None
     except pd.errors.EmptyDataError:
         raise InputError("is empty", path=path) from None
     except pd.errors.ParserError as exc:
@@ -83,8 +94,14 @@ def write_matrix(matrix: pd.DataFrame, path: str | Path) -> None:
         raise ValueError("expression matrix index must be named ('feature_id' or 'gene')")
     table = pa.Table.from_pandas(matrix, preserve_index=True)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd", write_statistics=False,
-                       store_schema=True, use_dictionary=False)
+        pq.write_table(
+            table,
+            tmp,
+            compression="zstd",
+            write_statistics=False,
+            store_schema=True,
+            use_dictionary=False,
+        )
 
 
 def read_matrix(path: str | Path) -> pd.DataFrame:

@@ -29,8 +29,12 @@ def script_context(smk: Any, name: str | None = None) -> Iterator[logging.Logger
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_files:
         handlers.append(logging.FileHandler(log_files[0], mode="w", encoding="utf-8"))
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        handlers=handlers,
+        force=True,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logger = logging.getLogger(name or f"markerflow.{getattr(smk, 'rule', 'script')}")
     try:
         yield logger
