@@ -193,7 +193,7 @@ run_snakemake() { # <workdir> <timeout> <log> <args...>
 say "SLURM run (timeout ${SLURM_TIMEOUT}s)"
 t=$(date +%s)
 if ! run_snakemake "$SCRATCH/slurm_run" "$SLURM_TIMEOUT" "$SCRATCH/slurm_run.log" \
-    --profile "$PROJECT/profiles/slurm" --slurm-keep-successful-logs ${SLURM_TEST_ARGS:-}; then
+    --profile "${SLURM_TEST_PROFILE:-$PROJECT/profiles/slurm}" --workflow-profile none --slurm-keep-successful-logs ${SLURM_TEST_ARGS:-}; then
     tail -n 60 "$SCRATCH/slurm_run.log"
     squeue -a 2>/dev/null || true
     fail "the SLURM run failed or timed out (log: $SCRATCH/slurm_run.log)"
