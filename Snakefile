@@ -10,6 +10,7 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/qc.smk"
 include: "workflow/rules/genes.smk"
 include: "workflow/rules/de.smk"
+include: "workflow/rules/merge.smk"
 
 
 rule all:

@@ -101,6 +101,19 @@ def per_cohort_outputs():
     return outputs
 
 
+def study_outputs():
+    merge = [
+        f"{RESULTS}/merge/{name}"
+        for name in (
+            "expression.parquet",
+            "batch_mixing.tsv",
+            "pca_before.png",
+            "pca_after.png",
+        )
+    ]
+    return merge
+
+
 def all_outputs():
-    """Targets of `rule all`; each stage adds its study-level outputs here."""
-    return per_cohort_outputs()
+    """Targets of `rule all`: per-cohort outputs and each stage's study-level outputs."""
+    return per_cohort_outputs() + study_outputs()

@@ -1,5 +1,7 @@
 """ORA (up/down) + preranked GSEA of one DE or meta table against one gene-set library."""
 
+import _markerflow_path  # noqa: F401  (first: use this checkout's library)
+
 from markerflow.enrichment import (
     plot_gsea_running,
     plot_ora_dotplot,
