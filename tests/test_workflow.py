@@ -7,19 +7,10 @@ import pytest
 
 from markerflow.io import read_matrix
 from markerflow.schema import DE_COLUMNS, SAMPLE_COLUMNS
-from workflow_utils import make_workdir, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
 COHORTS = ("GSE85567", "GSE27011", "GSE22528")
-
-
-@pytest.fixture(scope="session")
-def example_run(tmp_path_factory):
-    workdir = make_workdir(tmp_path_factory.mktemp("example"))
-    result = run_snakemake(workdir, "--cores", "2")
-    assert result.returncode == 0, result.stderr[-5000:]
-    return workdir / "results"
 
 
 def test_every_cohort_has_its_outputs(example_run):

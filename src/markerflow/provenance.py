@@ -233,9 +233,7 @@ def software_versions(workflow_dir: str | Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["kind", "name", "version"])
 
 
-def build_manifest(
-    results: str | Path, exclude: Sequence[str] = MANIFEST_EXCLUDE
-) -> pd.DataFrame:
+def build_manifest(results: str | Path, exclude: Sequence[str] = MANIFEST_EXCLUDE) -> pd.DataFrame:
     """Every file under ``results`` (but not the excluded top-level folders or dot-files).
 
     Columns ``path`` (relative, '/'-separated, sorted), ``size`` (bytes), ``sha256``.
@@ -312,7 +310,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for path in diff[kind]:
                     print(f"{kind}\t{path}")
             n = sum(len(v) for v in diff.values())
-            compared = len(a) if suffixes is None else int(a["path"].str.endswith(tuple(suffixes)).sum())
+            compared = (
+                len(a) if suffixes is None else int(a["path"].str.endswith(tuple(suffixes)).sum())
+            )
             print(
                 f"{'identical' if n == 0 else 'DIFFERENT'}: {compared} files in A, "
                 f"{len(diff['added'])} added, {len(diff['missing'])} missing, "
