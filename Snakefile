@@ -5,15 +5,20 @@
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/qc.smk"
 include: "workflow/rules/genes.smk"
 include: "workflow/rules/de.smk"
 include: "workflow/rules/merge.smk"
+include: "workflow/rules/provenance.smk"
 
 
 rule all:
     default_target: True
     input:
         all_outputs(),
+        provenance_outputs(),
