@@ -21,4 +21,4 @@ rule all:
     default_target: True
     input:
         all_outputs(),
-        provenance_outputs(),
+        PROVENANCE_OUTPUTS,
