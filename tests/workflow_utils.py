@@ -34,5 +34,5 @@ def run_snakemake(
         str(workdir / "config" / "config.yaml"),
         *args,
     ]
-    env = dict(os.environ, PYTHONHASHSEED="0", **(env or {}))
+    env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)

@@ -9,24 +9,24 @@ PROVENANCE = f"{RESULTS}/provenance"
 PROVENANCE_INPUTS = study_input_files(config, SPECS.values())
 
 
-def provenance_outputs():
-    """The provenance stage's targets (for `rule all`)."""
-    return [
-        f"{PROVENANCE}/config.frozen.yaml",
-        f"{PROVENANCE}/versions.tsv",
-        f"{RESULTS}/report/summary.html",
-        f"{PROVENANCE}/manifest.tsv",
-    ]
-
-
-def summary_inputs():
-    """Final outputs of every stage plus the per-cohort sample sheets (for sample counts)."""
-    ingest = [
-        f"{RESULTS}/ingest/{cohort}/{name}"
-        for cohort in SPECS
-        for name in ("samples.tsv", "excluded_samples.tsv")
-    ]
-    return list(dict.fromkeys(all_outputs() + ingest))
+#: The provenance stage's targets (for `rule all`); the manifest comes last.
+PROVENANCE_OUTPUTS = [
+    f"{PROVENANCE}/config.frozen.yaml",
+    f"{PROVENANCE}/versions.tsv",
+    f"{RESULTS}/report/summary.html",
+    f"{PROVENANCE}/manifest.tsv",
+]
+#: The summary page reads every stage's final outputs plus the per-cohort sample sheets.
+SUMMARY_INPUTS = list(
+    dict.fromkeys(
+        all_outputs()
+        + [
+            f"{RESULTS}/ingest/{cohort}/{name}"
+            for cohort in SPECS
+            for name in ("samples.tsv", "excluded_samples.tsv")
+        ]
+    )
+)
 
 
 rule provenance_config:
@@ -49,7 +49,7 @@ rule provenance_config:
     params:
         config={k: v for k, v in config.items() if k not in FROZEN_SPECIAL_KEYS},
         cohorts=cohort_records(COHORT_SHEET),
-        results=RESULTS,
+        results=lambda w, output: str(Path(output[0]).parents[1]),
     script:
         "../scripts/provenance_freeze.py"
 
@@ -79,7 +79,7 @@ rule provenance_versions:
 
 rule provenance_summary:
     input:
-        files=summary_inputs(),
+        files=SUMMARY_INPUTS,
         frozen=f"{PROVENANCE}/config.frozen.yaml",
         versions=f"{PROVENANCE}/versions.tsv",
     output:
@@ -97,7 +97,7 @@ rule provenance_summary:
         mem_mb=1000,
         runtime=10,
     params:
-        results=RESULTS,
+        results=lambda w, output: str(Path(output[0]).parents[1]),
         config={k: v for k, v in config.items() if k not in FROZEN_SPECIAL_KEYS},
         cohorts=cohort_records(COHORT_SHEET),
     script:
@@ -125,6 +125,6 @@ rule provenance_manifest:
         mem_mb=500,
         runtime=10,
     params:
-        results=RESULTS,
+        results=lambda w, output: str(Path(output[0]).parents[1]),
     script:
         "../scripts/provenance_manifest.py"
