@@ -14,6 +14,10 @@ include: "workflow/rules/qc.smk"
 include: "workflow/rules/genes.smk"
 include: "workflow/rules/de.smk"
 include: "workflow/rules/merge.smk"
+include: "workflow/rules/meta.smk"
+include: "workflow/rules/enrichment.smk"
+include: "workflow/rules/candidates.smk"
+include: "workflow/rules/signature.smk"
 include: "workflow/rules/provenance.smk"
 
 

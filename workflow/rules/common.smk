@@ -111,7 +111,19 @@ def study_outputs():
             "pca_after.png",
         )
     ]
-    return merge
+    enrichment = [
+        f"{RESULTS}/enrichment/{analysis}/{library}_{kind}"
+        for analysis in ANALYSES
+        for library in config["enrichment"]["libraries"]
+        for kind in ("ora.tsv", "gsea.tsv", "ora_dotplot.png", "gsea_plot.png")
+    ]
+    meta = [f"{RESULTS}/meta/meta.tsv", f"{RESULTS}/meta/forest_top.png"]
+    candidates = [f"{RESULTS}/candidates/candidates.tsv"]
+    signature = [
+        f"{RESULTS}/signature/{name}"
+        for name in ("signature.tsv", "performance.tsv", "roc.png", "heatmap.png")
+    ]
+    return merge + meta + enrichment + candidates + signature
 
 
 def all_outputs():
