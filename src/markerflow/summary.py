@@ -326,7 +326,12 @@ def _meta_section(files: _Files, top: int) -> str:
 
 def _enrichment_section(files: _Files, top: int, analyses: Sequence[str] = ()) -> str:
     parts = []
-    for rel, path in files.stage("enrichment", ".tsv"):
+
+    def order(item: tuple[str, Path]) -> tuple[int, str]:
+        analysis = PurePosixPath(item[0]).parts[1]
+        return (analyses.index(analysis) if analysis in analyses else len(analyses)), item[0]
+
+    for rel, path in sorted(files.stage("enrichment", ".tsv"), key=order):
         kind = "ORA" if rel.endswith("_ora.tsv") else "GSEA" if rel.endswith("_gsea.tsv") else ""
         table = _sorted_by_p(_read(path))
         wanted = (
