@@ -5,6 +5,9 @@
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/qc.smk"
@@ -15,9 +18,11 @@ include: "workflow/rules/meta.smk"
 include: "workflow/rules/enrichment.smk"
 include: "workflow/rules/candidates.smk"
 include: "workflow/rules/signature.smk"
+include: "workflow/rules/provenance.smk"
 
 
 rule all:
     default_target: True
     input:
         all_outputs(),
+        PROVENANCE_OUTPUTS,

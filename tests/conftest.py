@@ -27,3 +27,14 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def reference_dir(shared_dir: Path) -> Path:
     return shared_dir / "data" / "reference"
+
+
+@pytest.fixture(scope="session")
+def example_run(tmp_path_factory) -> Path:
+    """The example study run once per test session (shared by the workflow tests): its results/."""
+    from workflow_utils import make_workdir, run_snakemake
+
+    workdir = make_workdir(tmp_path_factory.mktemp("example"))
+    result = run_snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir / "results"

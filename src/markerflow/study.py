@@ -94,8 +94,41 @@ class CohortSpec:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
 
 
-def read_cohort_sheet(path: str | Path) -> pd.DataFrame:
-    """Read the cohort sheet as strings (empty cells -> NaN), indexed by ``cohort``."""
+def cohort_sheet_from_rows(rows: list[Any], where: str = "config `cohorts`") -> pd.DataFrame:
+    """The cohort sheet given inline in the config as a list of row mappings (as in a frozen config).
+
+    Cells become strings exactly as a TSV sheet would give them: absent/null -> NaN, a YAML list
+    -> ';'-joined, booleans -> "yes"/"no" (YAML reads an unquoted ``no`` as false).
+    """
+
+    def cell(value: Any) -> Any:
+        if value is None:
+            return float("nan")
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, (list, tuple)):
+            return LIST_SEPARATOR.join(str(v) for v in value)
+        return str(value)
+
+    if not rows:
+        raise InputError(f"{where} is an empty list", hint="list at least one cohort")
+    records = []
+    for i, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise InputError(f"{where}: item {i} is not a mapping of column -> value")
+        records.append({str(k).strip(): cell(v) for k, v in row.items()})
+    columns = list(dict.fromkeys(k for r in records for k in r))
+    return pd.DataFrame.from_records(records, columns=columns).astype(object)
+
+
+def read_cohort_sheet(path: str | Path | list[dict[str, Any]]) -> pd.DataFrame:
+    """Read the cohort sheet as strings (empty cells -> NaN), indexed by ``cohort``.
+
+    ``path`` is the TSV path, or the sheet inline as a list of row mappings (config ``cohorts:``
+    may be either; a frozen config always inlines it).
+    """
+    if isinstance(path, list):
+        return _check_sheet(cohort_sheet_from_rows(path), "config `cohorts`", first_line=1)
     path = Path(path)
     if not path.exists():
         raise InputError(
@@ -112,6 +145,12 @@ def read_cohort_sheet(path: str | Path) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         raise InputError(f"is not a valid tab-separated table: {exc}", path=path) from None
     sheet.columns = [str(c).strip() for c in sheet.columns]
+    return _check_sheet(sheet, path, first_line=2)
+
+
+def _check_sheet(sheet: pd.DataFrame, path: str | Path, first_line: int) -> pd.DataFrame:
+    """IDs present, safe and unique; index by ``cohort``. ``first_line``: number of row 1."""
+    item = "line" if first_line == 2 else "item"
     if "cohort" not in sheet.columns:
         raise InputError(
             "has no `cohort` column",
@@ -119,10 +158,10 @@ def read_cohort_sheet(path: str | Path) -> pd.DataFrame:
             hint="the first line must be the header; see config/README.md",
         )
     sheet["cohort"] = sheet["cohort"].str.strip()
-    for i, cohort in enumerate(sheet["cohort"], start=2):
+    for i, cohort in enumerate(sheet["cohort"], start=first_line):
         if not isinstance(cohort, str) or not SAFE_ID.match(cohort):
             raise InputError(
-                f"line {i}: cohort ID {cohort!r} is not allowed",
+                f"{item} {i}: cohort ID {cohort!r} is not allowed",
                 path=path,
                 hint="use letters, digits, '_', '-' and single dots; no '/', '..' or spaces",
             )

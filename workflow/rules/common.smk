@@ -18,6 +18,23 @@ from markerflow.study import check_study, read_cohort_sheet  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+# --- provenance (issue 8) ---------------------------------------------------------------------
+from markerflow.provenance import sort_config_in_place, verify_checksums  # noqa: E402
+
+# Sorted keys: params (compared by repr) are then identical in a run from config.yaml and in a
+# rerun from the sorted frozen config.
+sort_config_in_place(config)
+# A frozen config (results/provenance/config.frozen.yaml) lists the sha256 of every input file:
+# verify them now, before any job runs.
+if config.get("checksums"):
+    try:
+        verify_checksums(config["checksums"])
+    except InputError as error:
+        raise WorkflowError(
+            f"markerflow: the input files are not those of the frozen run.\n{error}"
+        ) from None
+# --- end provenance ---------------------------------------------------------------------------
+
 try:
     COHORT_SHEET = read_cohort_sheet(config["cohorts"])
     validate(COHORT_SHEET, schema="../schemas/cohorts.schema.yaml")
