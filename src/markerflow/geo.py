@@ -12,7 +12,9 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import logging
 import re
+import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,11 @@ import numpy as np
 import pandas as pd
 
 from markerflow.errors import InputError
+
+log = logging.getLogger(__name__)
+
+# Header cells (e.g. a long !Series_summary) may exceed csv's default 128 kB field limit.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 TABLE_BEGIN = "!series_matrix_table_begin"
 TABLE_END = "!series_matrix_table_end"
@@ -92,6 +99,11 @@ def _samples_from_header(rows: list[list[str]], path: Path) -> tuple[pd.DataFram
         raise InputError("has no !Sample_geo_accession line: not a GEO series matrix", path=path)
     ids = fields["geo_accession"]
     n = len(ids)
+    repeated = pd.Index(ids)[pd.Index(ids).duplicated()].unique().tolist()
+    if repeated:
+        raise InputError(
+            f"duplicate sample IDs in !Sample_geo_accession: {', '.join(repeated[:5])}", path=path
+        )
     channels = set(fields.get("channel_count", ["1"] * n))
     if channels - {"1"} or any(k.endswith("_ch2") for k in fields):
         raise InputError(
@@ -196,7 +208,17 @@ def read_series_matrix(path: str | Path) -> SeriesMatrix:
             f"{table.columns[col]!r}",
             path=path,
         )
-    expression = numeric.astype(np.float64)
+    infinite = np.isinf(numeric.to_numpy(dtype=np.float64))
+    if infinite.any():
+        row, col = np.argwhere(infinite)[0]
+        raise InputError(
+            f"infinite value {table.iat[row, col]!r} at probe {table.index[row]!r}, sample "
+            f"{table.columns[col]!r} ({int(infinite.sum())} infinite cell(s) in all)",
+            path=path,
+            hint="use null/NA for missing values; infinite intensities are not valid data",
+        )
+    # float() per cell parses exactly (pd.to_numeric's fast parser may be off by one ulp)
+    expression = table.astype(np.float64)
     return SeriesMatrix(expression=expression, samples=samples, series=series,
                         characteristic_keys=keys)
 
@@ -230,7 +252,12 @@ def read_platform_table(path: str | Path, id_column: str | None = None,
         text = text[:end] if end >= 0 else text
     else:
         text = "\n".join(line for line in text.splitlines() if not line.startswith(("#", "!", "^")))
-    table = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False)
+    try:
+        table = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise InputError("platform annotation table is empty", path=path) from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"is not a valid tab-separated table: {exc}", path=path) from None
     id_col = id_column or next((c for c in ("probe_id", "ID", "ID_REF") if c in table.columns),
                                table.columns[0])
     sym_col = symbol_column or next((c for c in SYMBOL_COLUMNS if c in table.columns), None)
@@ -244,7 +271,21 @@ def read_platform_table(path: str | Path, id_column: str | None = None,
     if sym_col == "gene_assignment":
         symbols = symbols.map(_gene_assignment_symbols)
     result = pd.Series(symbols.str.strip().to_numpy(), index=table[id_col].astype(str).str.strip())
-    result = result[~result.index.duplicated()]
+    repeated = result.index.duplicated()
+    if repeated.any():
+        n_symbols = result.groupby(level=0).nunique()
+        conflicting = n_symbols.index[n_symbols > 1]
+        if len(conflicting):
+            probe = conflicting[0]
+            raise InputError(
+                f"probe ID {probe!r} appears on several rows with different symbols "
+                f"({', '.join(sorted(map(str, result.loc[[probe]].unique())))}); "
+                f"{len(conflicting)} conflicting probe(s) in all",
+                path=path,
+                hint="keep one row per probe ID in the annotation table",
+            )
+        log.warning("%s: %d repeated identical probe rows merged", path, int(repeated.sum()))
+        result = result[~repeated]
     return result.replace({"": None, "---": None})
 
 
