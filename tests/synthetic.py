@@ -15,7 +15,8 @@ def expression_frame(n_genes: int = 30, n_case: int = 4, n_control: int = 4, see
     samples = [f"GSM{100 + i}" for i in range(n_case + n_control)]
     values = rng.normal(8.0, 1.0, size=(n_genes, len(samples)))
     expression = pd.DataFrame(
-        values, index=pd.Index([f"P{i}" for i in range(n_genes)], name="feature_id"),
+        values,
+        index=pd.Index([f"P{i}" for i in range(n_genes)], name="feature_id"),
         columns=samples,
     )
     pheno = pd.DataFrame(

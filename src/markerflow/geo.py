@@ -14,7 +14,6 @@ import gzip
 import io
 import logging
 import re
-import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +24,6 @@ import pandas as pd
 from markerflow.errors import InputError
 
 log = logging.getLogger(__name__)
-
-# Header cells (e.g. a long !Series_summary) may exceed csv's default 128 kB field limit.
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 TABLE_BEGIN = "!series_matrix_table_begin"
 TABLE_END = "!series_matrix_table_end"

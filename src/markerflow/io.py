@@ -82,6 +82,8 @@ def read_tsv(path: str | Path, **kwargs) -> pd.DataFrame:
         raise InputError("is empty", path=path) from None
     except pd.errors.ParserError as exc:
         raise InputError(f"is not a valid tab-separated table: {exc}", path=path) from None
+    except (EOFError, OSError) as exc:
+        raise InputError(f"cannot be read (corrupt or truncated gzip?): {exc}", path=path) from None
 
 
 def write_matrix(matrix: pd.DataFrame, path: str | Path) -> None:

@@ -119,7 +119,13 @@ def confined_path(value: str | Path, what: str, base: str | Path = ".") -> Path:
 #: Columns a cohort sheet may have (CohortSpec fields); anything else is most likely a typo.
 SHEET_COLUMNS = tuple(f.name for f in dataclasses.fields(CohortSpec))
 REQUIRED_SHEET_COLUMNS = (
-    "cohort", "role", "source", "data_type", "condition_column", "case_values", "control_values",
+    "cohort",
+    "role",
+    "source",
+    "data_type",
+    "condition_column",
+    "case_values",
+    "control_values",
 )
 
 

@@ -49,8 +49,9 @@ def test_not_utf8(tmp_path, good):
 
 def test_non_numeric_value_names_probe_and_sample(tmp_path, good):
     expression, chars = good
-    text = series_matrix_text(expression, chars).replace('"P3"\t' + "%.17g" % expression.iat[3, 0],
-                                                         '"P3"\tabc', 1)
+    text = series_matrix_text(expression, chars).replace(
+        '"P3"\t' + f"{expression.iat[3, 0]:.17g}", '"P3"\tabc', 1
+    )
     path = write(tmp_path, text)
     with pytest.raises(InputError, match=r"non-numeric value 'abc' at probe 'P3', sample 'GSM100'"):
         geo.read_series_matrix(path)
@@ -59,8 +60,9 @@ def test_non_numeric_value_names_probe_and_sample(tmp_path, good):
 @pytest.mark.parametrize("token", ["inf", "-Inf", "Infinity"])
 def test_infinite_value_names_probe_and_sample(tmp_path, good, token):
     expression, chars = good
-    text = series_matrix_text(expression, chars).replace('"P5"\t' + "%.17g" % expression.iat[5, 0],
-                                                         f'"P5"\t{token}', 1)
+    text = series_matrix_text(expression, chars).replace(
+        '"P5"\t' + f"{expression.iat[5, 0]:.17g}", f'"P5"\t{token}', 1
+    )
     path = write(tmp_path, text)
     with pytest.raises(InputError, match=r"infinite value .* at probe 'P5', sample 'GSM100'"):
         geo.read_series_matrix(path)
@@ -117,7 +119,9 @@ def test_ten_megabyte_header_field(tmp_path, good):
     expression, chars = good
     text = series_matrix_text(expression, chars)
     huge = "x" * (10 * 1024 * 1024)
-    text = text.replace("!Series_geo_accession", f'!Series_summary\t"{huge}"\n!Series_geo_accession')
+    text = text.replace(
+        "!Series_geo_accession", f'!Series_summary\t"{huge}"\n!Series_geo_accession'
+    )
     series = geo.read_series_matrix(write(tmp_path, text))
     assert len(series.series["summary"]) == len(huge)
     assert series.expression.shape == expression.shape
