@@ -10,6 +10,11 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/qc.smk"
 include: "workflow/rules/genes.smk"
 include: "workflow/rules/de.smk"
+include: "workflow/rules/merge.smk"
+include: "workflow/rules/meta.smk"
+include: "workflow/rules/enrichment.smk"
+include: "workflow/rules/candidates.smk"
+include: "workflow/rules/signature.smk"
 
 
 rule all:

@@ -98,6 +98,7 @@ def nan_fit(bladder: pd.DataFrame, reference_dir: Path) -> limma.LinearFit:
         cols = [(i * m) % 48 for m in (1, 5, 11)][: 1 + i % 3]
         y[i - 1, cols] = np.nan
     y[4, 5:] = np.nan  # 5 observations, 3 coefficients not estimable
+    y[11, np.setdiff1d(np.arange(48), [0, 1, 8, 9, 17])] = np.nan  # full rank, df 0
     return limma.lm_fit(y, design.to_numpy())
 
 
@@ -112,6 +113,7 @@ def test_lm_fit_nan_patterns_match_r(nan_fit: limma.LinearFit) -> None:
     # probe 5: 5 observations (all Normal, batches 2/3) -> rank 2, df 3, 3 NA coefficients (as R)
     assert nan_fit.df_residual[4] == 3
     assert np.isnan(nan_fit.coefficients[4]).sum() == 3
+    assert nan_fit.df_residual[11] == 0 and np.isnan(nan_fit.sigma[11])
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

@@ -106,16 +106,24 @@ def _fit_block(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     Returns coefficients (genes x p, NaN for aliased columns), stdev_unscaled (p, NaN aliased),
     residual sum of squares (genes), and the rank.
     """
-    n, p = x.shape
+    p = x.shape[1]
     g = y.shape[0]
-    est = _estimable_columns(x)
+    # fast path: without aliasing, dqrdc2 is plain Householder QR, and column j is kept when
+    # |R_jj| >= tol * |x_j|
+    q, r = np.linalg.qr(x)
+    norms = np.sqrt(np.einsum("ij,ij->j", x, x))
+    if x.shape[0] >= p and np.all(norms > 0) and np.all(np.abs(np.diag(r)) >= 1e-7 * norms):
+        est = np.arange(p)
+    else:
+        est = _estimable_columns(x)
+        if est.size:
+            q, r = np.linalg.qr(x[:, est])
     rank = est.size
     coef = np.full((g, p), np.nan)
     su = np.full(p, np.nan)
     if rank == 0:
         rss = np.einsum("ij,ij->i", y, y)
         return coef, su, rss, 0
-    q, r = np.linalg.qr(x[:, est])
     rinv = solve_triangular(r, np.eye(rank))
     su[est] = np.sqrt(np.einsum("ij,ij->i", rinv, rinv))
     rss = np.empty(g)
@@ -171,8 +179,6 @@ def lm_fit(y: np.ndarray, design: np.ndarray) -> LinearFit:
     sigma = np.full(g, np.nan)
     dfres = np.zeros(g)
 
-    good = np.ones(g, dtype=bool)
-    good[bad_rows] = False
     if bad_rows.size == 0:
         c, s, rss, rank = _fit_block(y, x)
         coef[:], su[:] = c, s
@@ -180,13 +186,13 @@ def lm_fit(y: np.ndarray, design: np.ndarray) -> LinearFit:
         if n - rank > 0:
             sigma[:] = np.sqrt(rss / (n - rank))
     else:
-        gi = np.flatnonzero(good)
-        if gi.size:
-            c, s, rss, rank = _fit_block(y[gi], x)
-            coef[gi], su[gi] = c, s
-            dfres[gi] = n - rank
-            if n - rank > 0:
-                sigma[gi] = np.sqrt(rss / (n - rank))
+        # complete rows: fit everything at once (no copy); incomplete rows are refitted below
+        with np.errstate(invalid="ignore"):
+            c, s, rss, rank = _fit_block(y, x)
+        coef[:], su[:] = c, s
+        dfres[:] = n - rank
+        if n - rank > 0:
+            sigma[:] = np.sqrt(rss / (n - rank))
         yb = y[bad_rows]
         present = ~np.isnan(yb)
         cnt = present.sum(axis=1)
@@ -202,6 +208,8 @@ def lm_fit(y: np.ndarray, design: np.ndarray) -> LinearFit:
             rows = bad_rows[rows_local]
             cols = obs[rows_local[0]]
             nobs = int(cols.sum())
+            dfres[rows] = 0.0
+            sigma[rows] = np.nan
             if nobs == 0:
                 coef[rows] = np.nan
                 su[rows] = np.nan
@@ -292,26 +300,149 @@ def _as_linear_fit(fit: LinearFit) -> LinearFit:
 # --------------------------------------------------------------------------------------------
 # Distribution helpers with R's conventions (df2 = Inf allowed)
 # --------------------------------------------------------------------------------------------
+_LOG_UNDERFLOW = -600.0  # below this, scipy's log tails may underflow: use the continued fraction
+
+
+def _log_betainc_small(a, b, x):
+    """log I_x(a, b) for small x (far lower tail), by the continued fraction of the regularised
+    incomplete beta function (modified Lentz), evaluated on the log scale so it cannot
+    underflow. Accurate when x < (a + 1) / (a + b + 2)."""
+    a, b, x = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, x)))
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c = np.ones_like(x)
+    d = 1.0 - qab * x / qap
+    d = np.where(np.abs(d) < tiny, tiny, d)
+    d = 1.0 / d
+    h = d.copy()
+    for m in range(1, 1000):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = np.where(np.abs(d) < tiny, tiny, d)
+        c = 1.0 + aa / c
+        c = np.where(np.abs(c) < tiny, tiny, c)
+        d = 1.0 / d
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = np.where(np.abs(d) < tiny, tiny, d)
+        c = 1.0 + aa / c
+        c = np.where(np.abs(c) < tiny, tiny, c)
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if np.all(np.abs(delta - 1.0) < 2e-16):
+            break
+    with np.errstate(divide="ignore"):
+        return a * np.log(x) + b * np.log1p(-x) - np.log(a) - special.betaln(a, b) + np.log(h)
+
+
+def _t_logsf(q, df):
+    """log P(T > q) for q >= 0, accurate far into the tail (R ``pt(q, df, FALSE, TRUE)``)."""
+    q, df = np.broadcast_arrays(np.asarray(q, dtype=np.float64), np.asarray(df, dtype=np.float64))
+    out = np.asarray(stats.t.logsf(q, df), dtype=np.float64).copy()
+    bad = (out < _LOG_UNDERFLOW) & np.isfinite(df) & (q > 0)
+    if bad.any():
+        qb, db = q[bad], df[bad]
+        x = db / (db + qb * qb)
+        out[bad] = math.log(0.5) + _log_betainc_small(db / 2, 0.5, x)
+    return out
+
+
 def _pf_log(x, df1, df2, lower: bool):
-    """log P(F <= x) (lower) or log P(F > x), like R ``pf(..., log.p = TRUE)``."""
+    """log P(F <= x) (lower) or log P(F > x), like R ``pf(..., log.p = TRUE)``; df2 = Inf gives
+    the chi-square limit. Far tails use the log-scale continued fraction."""
     x = np.asarray(x, dtype=np.float64)
-    df2 = np.asarray(df2, dtype=np.float64)
-    if np.all(np.isinf(df2)):
-        d = stats.chi2(df1)
-        return d.logcdf(x * df1) if lower else d.logsf(x * df1)
-    d = stats.f(df1, df2)
-    return d.logcdf(x) if lower else d.logsf(x)
+    x, df1, df2 = np.broadcast_arrays(
+        x, np.asarray(df1, dtype=np.float64), np.asarray(df2, dtype=np.float64)
+    )
+    out = np.empty(x.shape)
+    inf2 = np.isinf(df2)
+    if inf2.any():
+        d = stats.chi2(df1[inf2])
+        xi = x[inf2] * df1[inf2]
+        out[inf2] = d.logcdf(xi) if lower else d.logsf(xi)
+    fin = ~inf2
+    if fin.any():
+        xf, d1, d2 = x[fin], df1[fin], df2[fin]
+        d = stats.f(d1, d2)
+        val = np.asarray(d.logcdf(xf) if lower else d.logsf(xf), dtype=np.float64).copy()
+        bad = (val < _LOG_UNDERFLOW) & (xf > 0)
+        if bad.any():
+            xb, a1, a2 = xf[bad], d1[bad], d2[bad]
+            if lower:
+                val[bad] = _log_betainc_small(a1 / 2, a2 / 2, a1 * xb / (a1 * xb + a2))
+            else:
+                val[bad] = _log_betainc_small(a2 / 2, a1 / 2, a2 / (a2 + a1 * xb))
+        out[fin] = val
+    return out
+
+
+def _f_logpdf(x, d1: float, d2: float):
+    """log density of F(d1, d2), stable for very large or very small x."""
+    x = np.asarray(x, dtype=np.float64)
+    return (
+        d1 / 2 * math.log(d1 / d2)
+        + (d1 / 2 - 1) * np.log(x)
+        - (d1 + d2) / 2 * np.log1p(d1 / d2 * x)
+        - special.betaln(d1 / 2, d2 / 2)
+    )
+
+
+def _t_logpdf(q, df: float):
+    """log density of Student's t, stable far in the tails."""
+    q = np.asarray(q, dtype=np.float64)
+    return (
+        special.gammaln((df + 1) / 2)
+        - special.gammaln(df / 2)
+        - 0.5 * math.log(df * math.pi)
+        - (df + 1) / 2 * np.log1p(q * q / df)
+    )
+
+
+def _invert_log_tail(logp, start, logtail, logpdf, upper: bool):
+    """Solve logtail(q) = logp for q > 0 by Newton's method on log q (far-tail quantiles).
+
+    In the far tail log-probability is concave and asymptotically linear in log q, so Newton
+    started nearer the centre (``start``, the 1e-10 quantile) approaches the root monotonically.
+    """
+    u = np.log(np.asarray(start, dtype=np.float64))
+    for _ in range(100):
+        q = np.exp(u)
+        lt = logtail(q)
+        slope = q * np.exp(logpdf(q) - lt)  # |d logtail / d log q|
+        step = (lt - logp) / slope
+        u = u + step if upper else u - step
+        if np.all(np.abs(step) <= 1e-15 * np.maximum(1.0, np.abs(u))):
+            break
+    return np.exp(u)
 
 
 def _qf(p, df1: float, df2: float, lower: bool = True, log_p: bool = False):
-    """R ``qf`` (including its chi-square shortcut for ``df2 > 4e5``)."""
+    """R ``qf`` (including its chi-square shortcut for ``df2 > 4e5``); with ``log_p`` the far
+    tails are found by Newton iteration on the log-scale tail probability."""
     p = np.asarray(p, dtype=np.float64)
+    lp = p if log_p else None
     if log_p:
         p = np.exp(p)
     if df1 <= df2 and df2 > 4e5:
         q = stats.chi2.ppf(p, df1) if lower else stats.chi2.isf(p, df1)
         return q / df1
-    return stats.f.ppf(p, df1, df2) if lower else stats.f.isf(p, df1, df2)
+    q = np.asarray(stats.f.ppf(p, df1, df2) if lower else stats.f.isf(p, df1, df2), dtype=float)
+    if lp is not None:
+        far = lp < _LOG_UNDERFLOW
+        if far.any():
+            start = stats.f.ppf(1e-10, df1, df2) if lower else stats.f.isf(1e-10, df1, df2)
+            q = q.copy()
+            q[far] = _invert_log_tail(
+                lp[far],
+                np.full(int(far.sum()), start),
+                lambda v: _pf_log(v, df1, df2, lower=lower),
+                lambda v: _f_logpdf(v, df1, df2),
+                upper=not lower,
+            )
+    return q
 
 
 def _df_density(x, df1: float, df2: float):
@@ -900,19 +1031,17 @@ def squeeze_var(
 def _qt_upper_log(logp: np.ndarray, df: float) -> np.ndarray:
     """R ``qt(logp, df, lower.tail = FALSE, log.p = TRUE)`` for log upper-tail probabilities."""
     logp = np.asarray(logp, dtype=np.float64)
-    out = stats.t.isf(np.exp(logp), df)
-    tiny = logp < -700  # exp underflows: Newton on the log scale
-    if tiny.any():
-        q = np.full(tiny.sum(), 50.0)
-        target = logp[tiny]
-        for _ in range(200):
-            lsf = stats.t.logsf(q, df)
-            dens = stats.t.logpdf(q, df)
-            step = (lsf - target) / np.exp(dens - lsf)
-            q = q + step
-            if np.all(np.abs(step) < 1e-14 * np.abs(q)):
-                break
-        out[tiny] = q
+    out = np.asarray(stats.t.isf(np.exp(logp), df), dtype=np.float64).copy()
+    far = logp < _LOG_UNDERFLOW
+    if far.any():
+        start = stats.t.isf(1e-10, df)
+        out[far] = _invert_log_tail(
+            logp[far],
+            np.full(int(far.sum()), start),
+            lambda v: _t_logsf(v, df),
+            lambda v: _t_logpdf(v, df),
+            upper=True,
+        )
     return out
 
 
@@ -938,7 +1067,7 @@ def tmixture_vector(
     maxdf = float(df.max())
     i = df < maxdf
     if i.any():
-        tail = stats.t.logsf(tstat[i], df[i])
+        tail = _t_logsf(tstat[i], df[i])
         tstat[i] = _qt_upper_log(tail, maxdf)
         df[i] = maxdf
     o = np.argsort(-tstat, kind="stable")[:ntarget]

@@ -84,6 +84,31 @@ def per_cohort_outputs():
     return outputs
 
 
+def study_outputs():
+    merge = [
+        f"{RESULTS}/merge/{name}"
+        for name in (
+            "expression.parquet",
+            "batch_mixing.tsv",
+            "pca_before.png",
+            "pca_after.png",
+        )
+    ]
+    enrichment = [
+        f"{RESULTS}/enrichment/{analysis}/{library}_{kind}"
+        for analysis in ANALYSES
+        for library in config["enrichment"]["libraries"]
+        for kind in ("ora.tsv", "gsea.tsv", "ora_dotplot.png", "gsea_plot.png")
+    ]
+    meta = [f"{RESULTS}/meta/meta.tsv", f"{RESULTS}/meta/forest_top.png"]
+    candidates = [f"{RESULTS}/candidates/candidates.tsv"]
+    signature = [
+        f"{RESULTS}/signature/{name}"
+        for name in ("signature.tsv", "performance.tsv", "roc.png", "heatmap.png")
+    ]
+    return merge + meta + enrichment + candidates + signature
+
+
 def all_outputs():
-    """Targets of `rule all`; each stage adds its study-level outputs here."""
-    return per_cohort_outputs()
+    """Targets of `rule all`: per-cohort outputs and each stage's study-level outputs."""
+    return per_cohort_outputs() + study_outputs()

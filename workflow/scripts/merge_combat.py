@@ -1,5 +1,7 @@
 """Merge the discovery cohorts on common genes and remove batch effects with ComBat."""
 
+import _markerflow_path  # noqa: F401  (first: use this checkout's library)
+
 from markerflow.batch import merge_and_correct, plot_pca_panels
 from markerflow.io import read_matrix, read_tsv, write_matrix, write_tsv
 from markerflow.runner import script_context

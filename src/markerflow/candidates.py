@@ -1,0 +1,236 @@
+"""Transparent candidate ranking: one column per line of evidence, each scaled to [0, 1].
+
+Only discovery data enter here (meta table, discovery cohorts' log2 matrices, the ComBat-merged
+discovery matrix, discovery enrichment tables). Components:
+
+``effect_size``   min(|pooled g| / ``effect_cap``, 1) (``effect_cap`` = 2: a g of 2 is a very large
+                  standardised difference).
+``significance``  min(-log10(meta FDR) / ``significance_cap``, 1) (cap 10).
+``consistency``   sign agreement x LOO robustness, robustness =
+                  min(1, -log10(loo_max_fdr) / -log10(fdr_threshold)): 1 while the gene stays
+                  significant with any one cohort left out, decaying beyond. Without LOO (< 3
+                  cohorts) robustness is 1; with one cohort the component is not available.
+``auc``           cross-validated AUC of the gene alone within each discovery cohort, averaged:
+                  in each of K stratified folds (seeded) the direction is learned on the training
+                  part (sign of the case-control mean difference) and the held-out samples are
+                  scored; the pooled out-of-fold scores give the AUC. Scaled as
+                  clip(2 (AUC - 0.5), 0, 1): the direction is learned, so AUC < 0.5 means the
+                  direction did not replicate across folds and earns 0 (not |AUC - 0.5| x 2).
+``stability``     stability selection (Meinshausen & Bühlmann 2010): frequency with which an L1
+                  logistic model (liblinear, genes standardised) selects the gene over
+                  ``n_subsamples`` random halves of the merged discovery samples (stratified by
+                  condition, seeded); C is chosen once by seeded 5-fold CV AUC on all samples.
+``pathway``       number of significant (padj < ``pathway_padj``) ORA terms whose overlap genes
+                  contain the gene in the gene's direction, divided by the maximum over genes.
+``expression``    percentile rank of the gene's mean expression, averaged over discovery cohorts
+                  (well-expressed genes are easier to measure in an assay).
+
+``auc`` and ``stability`` are computed for the ``preselect`` genes with the smallest meta p-value
+only (the others get 0 and ``preselected = False``). A component that is unavailable for the
+study (all NaN: e.g. no enrichment tables, one cohort for consistency, no merged matrix) is left
+out and the weights of the others renormalised. ``composite`` = sum(w_c x component_c) / sum(w_c);
+``rank`` 1 is best (ties broken by meta p-value, then gene).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from markerflow.errors import InputError
+from markerflow.signature import Cohort, auc_rows
+
+log = logging.getLogger(__name__)
+
+COMPONENTS = ("effect_size", "significance", "consistency", "auc", "stability", "pathway",
+              "expression")  # fmt: skip
+
+
+def single_gene_cv_auc(
+    cohort: Cohort, genes: list[str], *, seed: int, folds: int = 5
+) -> np.ndarray:
+    """Cross-validated AUC of each gene alone (direction learned in the training folds)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    x = cohort.expression.reindex(genes).to_numpy(dtype=np.float64)
+    y = cohort.is_case
+    n_min = int(min(y.sum(), (~y).sum()))
+    if n_min < 2:
+        return np.full(len(genes), np.nan)
+    x = np.where(np.isnan(x), np.nanmean(x, axis=1, keepdims=True), x)
+    oof = np.zeros_like(x)
+    skf = StratifiedKFold(n_splits=min(folds, n_min), shuffle=True, random_state=seed)
+    for train, test in skf.split(x.T, y):
+        yt = y[train]
+        diff = x[:, train][:, yt].mean(axis=1) - x[:, train][:, ~yt].mean(axis=1)
+        oof[:, test] = np.sign(diff)[:, None] * x[:, test]
+    return auc_rows(oof, y)
+
+
+def stability_selection(merged: pd.DataFrame, is_case: np.ndarray, genes: list[str], *,
+                        seed: int, n_subsamples: int = 100) -> np.ndarray:  # fmt: skip
+    """Selection frequency of each gene by L1 logistic regression over random half-subsamples."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    x = merged.reindex(genes).to_numpy(dtype=np.float64).T
+    x = np.where(np.isnan(x), np.nanmean(x, axis=0, keepdims=True), x)
+    sd = x.std(axis=0, ddof=1)
+    x = np.nan_to_num((x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0))
+    y = np.asarray(is_case, dtype=bool).astype(int)
+    n_min = int(min(y.sum(), len(y) - y.sum()))
+    if n_min < 4:
+        return np.full(len(genes), np.nan)
+
+    def model(c: float) -> LogisticRegression:
+        return LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", random_state=seed)
+
+    cs = np.logspace(-2, 0.5, 8)
+    skf = StratifiedKFold(n_splits=min(5, n_min), shuffle=True, random_state=seed)
+    score = np.zeros(cs.size)
+    for train, test in skf.split(x, y):
+        for i, c in enumerate(cs):
+            fit = model(c).fit(x[train], y[train])
+            score[i] += auc_rows(fit.decision_function(x[test])[None], y[test] == 1)[0]
+    c_best = cs[int(np.argmax(score))]
+    rng = np.random.default_rng(seed)
+    idx_case, idx_ctrl = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    counts = np.zeros(len(genes))
+    for _ in range(n_subsamples):
+        sub = np.concatenate([rng.choice(idx_case, idx_case.size // 2, replace=False),
+                              rng.choice(idx_ctrl, idx_ctrl.size // 2, replace=False)])  # fmt: skip
+        counts += model(c_best).fit(x[sub], y[sub]).coef_[0] != 0
+    return counts / n_subsamples
+
+
+def pathway_counts(genes: pd.Series, direction: pd.Series,
+                   enrichment: Sequence[pd.DataFrame], padj: float) -> np.ndarray:  # fmt: skip
+    """Number of significant ORA terms listing each gene (in its own direction when the table
+    has a ``direction`` column with up/down)."""
+    counts = pd.Series(0.0, index=pd.Index(genes.to_numpy()))
+    for table in enrichment:
+        if table is None or table.empty:
+            continue
+        missing = [c for c in ("padj", "genes") if c not in table.columns]
+        if missing:
+            raise InputError(f"enrichment table lacks column(s) {missing}",
+                             hint="pass ORA tables written by markerflow.enrichment")  # fmt: skip
+        sig = table[table["padj"] < padj]
+        for row in sig.itertuples(index=False):
+            members = [g for g in str(row.genes).split(";") if g in counts.index]
+            d = getattr(row, "direction", None)
+            if d in ("up", "down"):
+                dirs = direction.set_axis(genes.to_numpy())
+                members = [g for g in members if dirs.get(g) == d]
+            counts.loc[members] += 1
+    return counts.to_numpy()
+
+
+def rank_candidates(
+    meta: pd.DataFrame,
+    cohorts: Mapping[str, Cohort],
+    *,
+    merged: pd.DataFrame | None = None,
+    merged_is_case: np.ndarray | None = None,
+    enrichment: Sequence[pd.DataFrame] | None = None,
+    weights: Mapping[str, float] | None = None,
+    seed: int = 0,
+    fdr_threshold: float = 0.05,
+    preselect: int = 300,
+    effect_cap: float = 2.0,
+    significance_cap: float = 10.0,
+    pathway_padj: float = 0.05,
+    n_subsamples: int = 100,
+    folds: int = 5,
+) -> pd.DataFrame:
+    """Ranked candidate table: gene, direction, the meta statistics used, one [0, 1] column per
+    component (:data:`COMPONENTS`), composite, rank. See the module docstring."""
+    weights = {c: 1.0 for c in COMPONENTS} | dict(weights or {})
+    unknown = sorted(set(weights) - set(COMPONENTS))
+    if unknown:
+        raise InputError(f"unknown candidates.weights key(s) {unknown}",
+                         hint=f"use {list(COMPONENTS)}")  # fmt: skip
+    if any(w < 0 for w in weights.values()):
+        raise InputError("candidates.weights must be >= 0")
+    m = meta.dropna(subset=["pooled_effect", "pvalue"]).reset_index(drop=True)
+    genes = m["gene"].astype(str)
+    out = pd.DataFrame({
+        "gene": genes,
+        "direction": np.where(m["pooled_effect"] > 0, "up", "down"),
+        "pooled_effect": m["pooled_effect"],
+        "fdr": m["fdr"],
+        "n_cohorts": m["n_cohorts"],
+        "sign_agreement": m["sign_agreement"],
+        "loo_max_fdr": m["loo_max_fdr"],
+    })  # fmt: skip
+    comp = pd.DataFrame(index=out.index, columns=list(COMPONENTS), dtype=np.float64)
+    comp["effect_size"] = np.minimum(m["pooled_effect"].abs() / effect_cap, 1.0)
+    with np.errstate(divide="ignore"):
+        neglog = -np.log10(np.clip(m["fdr"].to_numpy(dtype=float), 1e-300, 1.0))
+    comp["significance"] = np.minimum(neglog / significance_cap, 1.0)
+    n_cohorts = len(cohorts)
+    if n_cohorts >= 2:
+        loo = m["loo_max_fdr"].to_numpy(dtype=float)
+        with np.errstate(divide="ignore"):
+            robust = np.minimum(
+                1.0, -np.log10(np.clip(loo, 1e-300, 1.0)) / -np.log10(fdr_threshold)
+            )
+        robust = np.where(np.isnan(loo), 1.0, robust)
+        comp["consistency"] = m["sign_agreement"].to_numpy(dtype=float) * robust
+
+    order = np.argsort(m["pvalue"].to_numpy(), kind="mergesort")[:preselect]
+    pre = np.zeros(len(m), dtype=bool)
+    pre[order] = True
+    pre_genes = list(genes[pre])
+    out["preselected"] = pre
+    if cohorts:
+        aucs = np.vstack([single_gene_cv_auc(c, pre_genes, seed=seed, folds=folds)
+                          for c in cohorts.values()])  # fmt: skip
+        with np.errstate(invalid="ignore"):
+            mean_auc = np.nanmean(aucs, axis=0) if np.isfinite(aucs).any() else aucs[0]
+        out["cv_auc"] = np.nan
+        out.loc[pre, "cv_auc"] = mean_auc
+        comp["auc"] = 0.0
+        comp.loc[pre, "auc"] = np.clip(2.0 * (mean_auc - 0.5), 0.0, 1.0)
+        if np.isnan(mean_auc).all():
+            comp["auc"] = np.nan
+    if merged is not None and merged_is_case is not None and merged.shape[1] > 0:
+        freq = stability_selection(merged, merged_is_case, pre_genes, seed=seed,
+                                   n_subsamples=n_subsamples)  # fmt: skip
+        if np.isfinite(freq).any():
+            comp["stability"] = 0.0
+            comp.loc[pre, "stability"] = freq
+    if enrichment:
+        counts = pathway_counts(genes, out["direction"], enrichment, pathway_padj)
+        out["n_terms"] = counts.astype(np.int64)
+        comp["pathway"] = counts / counts.max() if counts.max() > 0 else 0.0
+    if cohorts:
+        ranks = []
+        for c in cohorts.values():
+            mean = c.expression.mean(axis=1)
+            ranks.append(mean.rank(pct=True).reindex(genes.to_numpy()).to_numpy())
+        with np.errstate(invalid="ignore"):
+            comp["expression"] = np.nanmean(np.vstack(ranks), axis=0)
+
+    available = [c for c in COMPONENTS if comp[c].notna().any() and weights[c] > 0]
+    if not available:
+        raise InputError("every candidate weight is 0 or its evidence is unavailable",
+                         hint="give a positive weight to effect_size or significance")  # fmt: skip
+    w = np.array([weights[c] for c in available])
+    values = comp[available].fillna(0.0).to_numpy()
+    out = pd.concat([out, comp], axis=1)
+    out["composite"] = values @ w / w.sum()
+    out["components_used"] = ",".join(available)
+    out["_p"] = m["pvalue"].to_numpy()
+    out = out.sort_values(["composite", "_p", "gene"], ascending=[False, True, True],
+                          kind="mergesort").drop(columns="_p")  # fmt: skip
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    log.info("candidates: %d genes, components %s", len(out), available)
+    return out.reset_index(drop=True)
+
+
+__all__ = ["COMPONENTS", "pathway_counts", "rank_candidates", "single_gene_cv_auc",
+           "stability_selection"]  # fmt: skip

@@ -1,0 +1,507 @@
+"""A small gene signature from the top candidates, its score, and its AUC in every cohort.
+
+Score (MetaIntegrator ``calculateScore``, Haynes et al. 2017; Sweeney et al. 2015)
+--------------------------------------------------------------------------------
+Within one cohort, on the expression matrix as given (log2 scale in markerflow, like the GEO series
+matrices MetaIntegrator works on):
+
+1. if the cohort's minimum value is negative, the whole matrix is shifted by ``|min| + 1`` so every
+   value is positive (MetaIntegrator shifts only when min < 0; log2 data are usually left as is);
+2. missing values of a signature gene are set to 1 (MetaIntegrator's ``.getGenesData``);
+3. ``score = geomean(up genes) - geomean(down genes)`` per sample, the geometric mean taken over
+   the *expression values themselves* (on log2 data: the geometric mean of the log2 values, not the
+   mean of the logs — that is what MetaIntegrator computes); a side with no genes contributes 0;
+4. the score is standardised within the cohort (R ``scale()``: mean 0, sd with ddof = 1).
+
+Genes of the signature that a cohort lacks are left out of that cohort's score and reported.
+
+Forward search (MetaIntegrator ``forwardSearch``)
+------------------------------------------------
+Greedy: start from the gene with the best discovery AUC, then repeatedly add the candidate (up or
+down) that most increases the sample-size-weighted mean AUC over the discovery cohorts
+(``sum n_i AUC_i / sum n_i``; MetaIntegrator uses the unnormalised sum, so its threshold is in units
+of AUC x samples, ours in AUC). Stop when the best gain is <= ``threshold`` or at ``max_genes``.
+MetaIntegrator's search scores candidates with ``geomean(up) - (n_down / n_up) geomean(down)`` but
+its final score (``calculateScore``) without that ratio; ``search_ratio=True`` reproduces that,
+the default (False) searches with the same score that is reported and validated. Candidates must be
+measured in every discovery cohort (MetaIntegrator's ``.matchAll`` requirement). The discovery AUC
+of a forward-search signature is **in-sample** (the genes were chosen on these samples).
+
+Penalised logistic alternative
+------------------------------
+Each candidate gene is standardised within its cohort (label-free), the discovery cohorts are pooled,
+and an L1 (``l1_ratio = 1``, liblinear) or elastic-net (saga) logistic regression is fitted with C
+chosen by seeded stratified K-fold CV (maximum AUC; largest C with at most ``max_genes`` non-zero
+coefficients). Discovery AUCs are out-of-fold (nested: C re-chosen inside each outer fold).
+The locked model's score in a new cohort is ``sum beta_j z_j`` (missing genes contribute 0).
+
+AUC and its 95 % CI: DeLong et al. (1988) with the fast midrank algorithm of Sun & Xu (2014), as in
+``pROC::ci.auc(method = "delong")`` (CI clipped to [0, 1]).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from markerflow.errors import AnalysisError, InputError
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_COLUMNS = ("gene", "direction", "weight", "step", "discovery_auc")
+PERFORMANCE_COLUMNS = ("cohort", "role", "n_case", "n_control", "auc", "ci_low", "ci_high",
+                       "n_genes_used", "note")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Expression (genes x samples, log2) and case flags (one per column) of one cohort."""
+
+    expression: pd.DataFrame
+    is_case: np.ndarray
+
+    def __post_init__(self) -> None:
+        flags = np.asarray(self.is_case, dtype=bool)
+        if flags.size != self.expression.shape[1]:
+            raise InputError("case flags and expression columns differ in number")
+        object.__setattr__(self, "is_case", flags)
+
+
+# --------------------------------------------------------------------------------------------- AUC
+@dataclass(frozen=True)
+class AucResult:
+    auc: float
+    var: float
+    ci_low: float
+    ci_high: float
+
+
+def auc_rows(scores: np.ndarray, is_case: np.ndarray) -> np.ndarray:
+    """AUC (Mann–Whitney, ties count 1/2) of every row of ``scores`` (k x samples), cases high."""
+    scores = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+    is_case = np.asarray(is_case, dtype=bool)
+    m, n = int(is_case.sum()), int((~is_case).sum())
+    if m == 0 or n == 0:
+        return np.full(scores.shape[0], np.nan)
+    ranks = stats.rankdata(scores, axis=1)
+    return (ranks[:, is_case].sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
+
+
+def delong_auc(scores: np.ndarray, is_case: np.ndarray, level: float = 0.95) -> AucResult:
+    """AUC with DeLong's variance and CI, by Sun & Xu's (2014) fast midrank algorithm.
+
+    V10_i = (rank of case i among all - rank among cases) / n_controls,
+    V01_j = 1 - (rank of control j among all - rank among controls) / n_cases,
+    var = var(V10) / m + var(V01) / n (ddof = 1); CI = AUC -/+ z var^(1/2), clipped to [0, 1]
+    (pROC ``ci.auc(method="delong")``).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    is_case = np.asarray(is_case, dtype=bool)
+    x, y = scores[is_case], scores[~is_case]
+    m, n = x.size, y.size
+    if m < 2 or n < 2:
+        return AucResult(np.nan, np.nan, np.nan, np.nan)
+    tz = stats.rankdata(np.concatenate([x, y]))
+    tx, ty = stats.rankdata(x), stats.rankdata(y)
+    auc = (tz[:m].sum() - m * (m + 1) / 2.0) / (m * n)
+    v10 = (tz[:m] - tx) / n
+    v01 = 1.0 - (tz[m:] - ty) / m
+    var = v10.var(ddof=1) / m + v01.var(ddof=1) / n
+    half = stats.norm.ppf(0.5 + level / 2.0) * np.sqrt(var)
+    return AucResult(float(auc), float(var), float(max(0.0, auc - half)),
+                     float(min(1.0, auc + half)))  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------- score
+def _positive(expression: pd.DataFrame) -> pd.DataFrame:
+    """MetaIntegrator's shift: the whole matrix + |min| + 1 when its minimum is negative."""
+    lo = np.nanmin(expression.to_numpy(dtype=np.float64)) if expression.size else 0.0
+    return expression + (abs(lo) + 1.0) if lo < 0 else expression
+
+
+def _scale(v: np.ndarray) -> np.ndarray:
+    sd = np.std(v, ddof=1) if v.size > 1 else 0.0
+    return (v - v.mean()) / sd if sd > 0 else np.zeros_like(v)
+
+
+def metaintegrator_score(
+    expression: pd.DataFrame, up: list[str], down: list[str]
+) -> tuple[np.ndarray, list[str]]:
+    """MetaIntegrator's ``calculateScore`` on one cohort (see module docstring).
+
+    Returns the within-cohort z-scored score (one value per column) and the signature genes that
+    were missing from the cohort (left out).
+    """
+    expr = _positive(expression)
+    present = set(expr.index)
+    missing = [g for g in [*up, *down] if g not in present]
+
+    def geomean(genes: list[str]) -> np.ndarray | float:
+        genes = [g for g in genes if g in present]
+        if not genes:
+            return 0.0
+        block = expr.loc[genes].to_numpy(dtype=np.float64)
+        block = np.where(np.isnan(block), 1.0, block)
+        return np.exp(np.log(block).mean(axis=0))
+
+    raw = np.broadcast_to(geomean(up) - geomean(down), (expr.shape[1],)).astype(np.float64)
+    return _scale(raw), missing
+
+
+# -------------------------------------------------------------------------------- forward search
+def forward_search(
+    cohorts: Mapping[str, Cohort],
+    up: list[str],
+    down: list[str],
+    *,
+    max_genes: int = 20,
+    threshold: float = 0.0,
+    search_ratio: bool = False,
+) -> pd.DataFrame:
+    """MetaIntegrator forward search over the candidate ``up`` and ``down`` genes.
+
+    Vectorised: at each step the scores of all remaining candidates are built at once
+    (candidates x samples per cohort) and their AUCs computed from ranks. Returns the signature
+    table (:data:`SIGNATURE_COLUMNS`; weight +1 for up, -1 for down; ``discovery_auc`` = the
+    weighted in-sample discovery AUC after adding the gene).
+    """
+    shared = set.intersection(*(set(c.expression.index) for c in cohorts.values()))
+    pool = [(g, +1) for g in up if g in shared] + [(g, -1) for g in down if g in shared]
+    if not pool:
+        raise AnalysisError("forward search: no candidate gene is measured in every discovery "
+                            "cohort")  # fmt: skip
+    genes = [g for g, _ in pool]
+    sign = np.array([s for _, s in pool])
+    logs, labels, sizes = [], [], []
+    for c in cohorts.values():
+        block = _positive(c.expression).loc[genes].to_numpy(dtype=np.float64)
+        logs.append(np.log(np.where(np.isnan(block), 1.0, block)))
+        labels.append(c.is_case)
+        sizes.append(c.is_case.size)
+    sizes = np.asarray(sizes, dtype=np.float64)
+    up_sum = [np.zeros(lg.shape[1]) for lg in logs]
+    dn_sum = [np.zeros(lg.shape[1]) for lg in logs]
+    n_up = n_dn = 0
+    chosen: list[int] = []
+    rows = []
+    current = -np.inf
+    remaining = np.ones(len(genes), dtype=bool)
+    while len(chosen) < max_genes and remaining.any():
+        idx = np.flatnonzero(remaining)
+        is_up = sign[idx] > 0
+        aucs = np.zeros((len(logs), idx.size))
+        for k, lg in enumerate(logs):
+            cand = lg[idx]
+            nu = n_up + is_up  # per candidate: sizes after adding it
+            nd = n_dn + ~is_up
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pos_sum = up_sum[k][None, :] + np.where(is_up[:, None], cand, 0.0)
+                neg_sum = dn_sum[k][None, :] + np.where(is_up[:, None], 0.0, cand)
+                pos = np.where(nu[:, None] > 0, np.exp(pos_sum / nu[:, None]), 0.0)
+                neg = np.where(nd[:, None] > 0, np.exp(neg_sum / nd[:, None]), 0.0)
+                ratio = np.where(nu > 0, nd / nu, 1.0)[:, None] if search_ratio else 1.0
+            aucs[k] = auc_rows(pos - ratio * neg, labels[k])
+        weighted = (sizes[:, None] * np.nan_to_num(aucs, nan=0.0)).sum(axis=0) / sizes.sum()
+        best = int(np.argmax(weighted))  # first best in candidate order on ties
+        gain = weighted[best] - current
+        if chosen and not gain > threshold:
+            break
+        gi = idx[best]
+        chosen.append(gi)
+        remaining[gi] = False
+        for k, lg in enumerate(logs):
+            if sign[gi] > 0:
+                up_sum[k] = up_sum[k] + lg[gi]
+            else:
+                dn_sum[k] = dn_sum[k] + lg[gi]
+        n_up += int(sign[gi] > 0)
+        n_dn += int(sign[gi] < 0)
+        current = weighted[best]
+        rows.append((genes[gi], "up" if sign[gi] > 0 else "down", float(sign[gi]), len(chosen),
+                     float(current)))  # fmt: skip
+    return pd.DataFrame(rows, columns=list(SIGNATURE_COLUMNS))
+
+
+# -------------------------------------------------------------------------------------- logistic
+def _zscore_genes(expression: pd.DataFrame, genes: list[str]) -> np.ndarray:
+    """Samples x genes, each gene standardised within the cohort; missing genes/values = 0."""
+    block = expression.reindex(genes).to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = np.nanmean(block, axis=1, keepdims=True) if block.size else block
+        sd = np.nanstd(block, axis=1, ddof=1, keepdims=True) if block.size else block
+        z = (block - mu) / sd
+    return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).T
+
+
+def _logreg(c: float, l1_ratio: float, seed: int):
+    from sklearn.linear_model import LogisticRegression
+
+    solver = "liblinear" if l1_ratio >= 1.0 else "saga"
+    return LogisticRegression(C=c, l1_ratio=l1_ratio, solver=solver, max_iter=5000,
+                              random_state=seed)  # fmt: skip
+
+
+def _fit_penalised(x: np.ndarray, y: np.ndarray, strata: np.ndarray, *, seed: int, folds: int,
+                   l1_ratio: float, max_genes: int, cs: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Choose C by stratified K-fold CV AUC, refit on all rows; return coefficients."""
+    from sklearn.model_selection import StratifiedKFold
+
+    n_folds = max(2, min(folds, int(np.bincount(strata).min()) if strata.size else 2))
+    skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    aucs = np.zeros(cs.size)
+    for train, test in skf.split(x, strata):
+        for i, c in enumerate(cs):
+            model = _logreg(c, l1_ratio, seed).fit(x[train], y[train])
+            aucs[i] += auc_rows(model.decision_function(x[test])[None, :], y[test] == 1)[0]
+    order = np.argsort(-aucs, kind="mergesort")
+    for i in order:  # best CV AUC first; skip Cs whose model exceeds max_genes
+        coef = _logreg(cs[i], l1_ratio, seed).fit(x, y).coef_[0]
+        if 0 < np.count_nonzero(coef) <= max_genes:
+            return coef
+    for c in cs:  # smallest C with a non-empty model
+        coef = _logreg(c, l1_ratio, seed).fit(x, y).coef_[0]
+        if np.count_nonzero(coef):
+            keep = np.argsort(-np.abs(coef), kind="mergesort")[:max_genes]
+            out = np.zeros_like(coef)
+            out[keep] = coef[keep]
+            return out
+    return np.zeros(x.shape[1])
+
+
+def logistic_signature(
+    cohorts: Mapping[str, Cohort],
+    genes: list[str],
+    *,
+    seed: int,
+    max_genes: int = 20,
+    l1_ratio: float = 1.0,
+    folds: int = 5,
+    cs: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Penalised logistic signature and out-of-fold discovery scores (see module docstring).
+
+    Returns the signature table (weight = coefficient on the within-cohort z scale) and, per
+    discovery cohort, the out-of-fold linear predictor of its samples (nested CV).
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    cs = np.logspace(-2.5, 1, 12) if cs is None else np.asarray(cs, dtype=np.float64)
+    names = list(cohorts)
+    xs = [_zscore_genes(cohorts[c].expression, genes) for c in names]
+    x = np.vstack(xs)
+    y = np.concatenate([cohorts[c].is_case for c in names]).astype(int)
+    which = np.concatenate([np.full(len(xi), i) for i, xi in enumerate(xs)])
+    strata = which * 2 + y
+    kw = {"seed": seed, "folds": folds, "l1_ratio": l1_ratio, "max_genes": max_genes, "cs": cs}
+    coef = _fit_penalised(x, y, strata, **kw)
+    oof = np.zeros(len(y))
+    n_folds = max(2, min(folds, int(np.bincount(strata).min())))
+    outer = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed + 1)
+    for train, test in outer.split(x, strata):
+        _, inv = np.unique(strata[train], return_inverse=True)
+        b = _fit_penalised(x[train], y[train], inv, **kw)
+        oof[test] = x[test] @ b
+    nz = np.flatnonzero(coef)
+    order = nz[np.argsort(-np.abs(coef[nz]), kind="mergesort")]
+    sig = pd.DataFrame({
+        "gene": [genes[i] for i in order],
+        "direction": np.where(coef[order] > 0, "up", "down"),
+        "weight": coef[order],
+        "step": np.arange(1, order.size + 1),
+        "discovery_auc": np.nan,
+    })  # fmt: skip
+    return sig, {c: oof[which == i] for i, c in enumerate(names)}
+
+
+def logistic_score(expression: pd.DataFrame, signature: pd.DataFrame) -> tuple[np.ndarray, list]:
+    """Locked logistic model applied to a cohort: sum of weight x within-cohort z (no refit)."""
+    genes = list(signature["gene"])
+    missing = [g for g in genes if g not in set(expression.index)]
+    z = _zscore_genes(expression, genes)
+    return z @ signature["weight"].to_numpy(dtype=np.float64), missing
+
+
+# ------------------------------------------------------------------------------------ pipeline
+def signature_score(expression: pd.DataFrame, signature: pd.DataFrame, method: str):
+    """Score of a locked signature in one cohort; returns (scores, missing genes)."""
+    if method == "logistic":
+        return logistic_score(expression, signature)
+    up = list(signature.loc[signature["direction"] == "up", "gene"])
+    down = list(signature.loc[signature["direction"] == "down", "gene"])
+    return metaintegrator_score(expression, up, down)
+
+
+def _perf_row(cohort, role, scores, is_case, n_genes, missing, note) -> dict:
+    res = delong_auc(scores, is_case)
+    if missing:
+        note = f"{note}; {len(missing)} gene(s) missing and dropped: {', '.join(missing)}"
+    return {"cohort": cohort, "role": role, "n_case": int(is_case.sum()),
+            "n_control": int((~is_case).sum()), "auc": res.auc, "ci_low": res.ci_low,
+            "ci_high": res.ci_high, "n_genes_used": n_genes - len(missing), "note": note}  # fmt: skip
+
+
+def build_signature(
+    candidates: pd.DataFrame,
+    discovery: Mapping[str, Cohort],
+    validation: Mapping[str, Cohort] | None = None,
+    *,
+    method: str = "forward_search",
+    max_genes: int = 20,
+    pool_size: int = 50,
+    seed: int = 0,
+    threshold: float = 0.0,
+    search_ratio: bool = False,
+    l1_ratio: float = 1.0,
+    folds: int = 5,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Select a signature from the top ``pool_size`` candidates and evaluate it everywhere.
+
+    ``candidates`` needs ``gene``, ``rank`` and ``direction`` (up/down). Returns the signature
+    table, the performance table (:data:`PERFORMANCE_COLUMNS`) and, per cohort, (scores,
+    is_case) for the ROC plot. Validation cohorts are only scored with the locked signature.
+    """
+    if method not in ("forward_search", "logistic"):
+        raise InputError(f"unknown signature.method {method!r}",
+                         hint="use 'forward_search' or 'logistic'")  # fmt: skip
+    validation = dict(validation or {})
+    top = candidates.sort_values("rank", kind="mergesort").head(pool_size)
+    up = list(top.loc[top["direction"] == "up", "gene"])
+    down = list(top.loc[top["direction"] == "down", "gene"])
+    rows, curves = [], {}
+    if method == "forward_search":
+        sig = forward_search(discovery, up, down, max_genes=max_genes, threshold=threshold,
+                             search_ratio=search_ratio)  # fmt: skip
+        for name, c in discovery.items():
+            s, miss = signature_score(c.expression, sig, method)
+            rows.append(_perf_row(name, "discovery", s, c.is_case, len(sig), miss,
+                                  "in-sample (genes selected on this cohort)"))  # fmt: skip
+            curves[name] = (s, c.is_case)
+    else:
+        sig, oof = logistic_signature(discovery, list(top["gene"]), seed=seed, max_genes=max_genes,
+                                      l1_ratio=l1_ratio, folds=folds)  # fmt: skip
+        if sig.empty:
+            raise AnalysisError("the penalised logistic model selected no gene",
+                                "try signature.method: forward_search")  # fmt: skip
+        for name, c in discovery.items():
+            rows.append(_perf_row(name, "discovery", oof[name], c.is_case, len(sig), [],
+                                  f"{folds}-fold cross-validated (nested), out-of-fold"))  # fmt: skip
+            curves[name] = (oof[name], c.is_case)
+    for name, c in validation.items():
+        s, miss = signature_score(c.expression, sig, method)
+        note = "locked signature, no refit"
+        if len(miss) == len(sig):
+            note = "no signature gene measured"
+        rows.append(_perf_row(name, "validation", s, c.is_case, len(sig), miss, note))
+        curves[name] = (s, c.is_case)
+    perf = pd.DataFrame(rows, columns=list(PERFORMANCE_COLUMNS))
+    return sig.reset_index(drop=True), perf, curves
+
+
+# ------------------------------------------------------------------------------------------ plots
+def _pyplot():
+    """matplotlib (Agg) and a deterministic, atomic PNG writer (markerflow.plots when present)."""
+    try:
+        from markerflow.plots import plt, save_figure
+    except ImportError:  # pragma: no cover - branch without the shared plots module
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from markerflow.io import atomic_path
+
+        def save_figure(fig, path) -> None:
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight",
+                            metadata={"Software": None})  # fmt: skip
+            plt.close(fig)
+
+    return plt, save_figure
+
+
+def roc_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], performance: pd.DataFrame,
+             path: str | Path, title: str = "Signature ROC") -> None:  # fmt: skip
+    """ROC curve per cohort (solid: discovery, dashed: validation), AUC [95% CI] in the legend."""
+    plt, save_figure = _pyplot()
+
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    perf = performance.set_index("cohort")
+    for i, (name, (scores, is_case)) in enumerate(curves.items()):
+        order = np.argsort(-np.asarray(scores), kind="mergesort")
+        lab = np.asarray(is_case, dtype=bool)[order]
+        tpr = np.concatenate([[0.0], np.cumsum(lab) / max(lab.sum(), 1)])
+        fpr = np.concatenate([[0.0], np.cumsum(~lab) / max((~lab).sum(), 1)])
+        row = perf.loc[name]
+        ls = "-" if row["role"] == "discovery" else "--"
+        ax.plot(fpr, tpr, ls, color=plt.get_cmap("tab10")(i % 10), lw=1.6,
+                label=f"{name} ({row['role']}): {row['auc']:.2f} "
+                f"[{row['ci_low']:.2f}, {row['ci_high']:.2f}]")  # fmt: skip
+    ax.plot([0, 1], [0, 1], ":", color="0.6")
+    ax.set_xlabel("false positive rate (1 - specificity)")
+    ax.set_ylabel("true positive rate (sensitivity)")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=7, frameon=False, title="AUC [95% CI, DeLong]",
+              title_fontsize=7)  # fmt: skip
+    save_figure(fig, path)
+
+
+def signature_heatmap(cohorts: Mapping[str, Cohort], signature: pd.DataFrame,
+                      path: str | Path, case_label: str = "case",
+                      control_label: str = "control") -> None:  # fmt: skip
+    """Signature genes (rows, up then down) x samples, z-scored within cohort; samples grouped by
+    condition (controls, then cases) and by cohort inside each condition."""
+    plt, save_figure = _pyplot()
+
+    genes = list(signature.sort_values(["direction", "step"], ascending=[False, True])["gene"])
+    blocks, groups = [], []
+    for flag, label in ((False, control_label), (True, case_label)):
+        for name, c in cohorts.items():
+            z = _zscore_genes(c.expression, genes).T[:, c.is_case == flag]
+            missing = ~np.isin(genes, c.expression.index)
+            z[missing] = np.nan
+            blocks.append(z)
+            groups.append((f"{label}\n{name}", z.shape[1]))
+    mat = np.hstack(blocks) if blocks else np.zeros((len(genes), 0))
+    fig, ax = plt.subplots(figsize=(min(14, 4 + mat.shape[1] * 0.02), 1.5 + 0.25 * len(genes)))
+    im = ax.imshow(np.clip(mat, -3, 3), aspect="auto", cmap="RdBu_r", vmin=-3, vmax=3,
+                   interpolation="nearest")  # fmt: skip
+    ax.set_yticks(range(len(genes)))
+    ax.set_yticklabels(genes, fontsize=7)
+    edges = np.cumsum([n for _, n in groups])
+    for e in edges[:-1]:
+        ax.axvline(e - 0.5, color="k", lw=0.6)
+    ax.set_xticks(edges - np.array([n for _, n in groups]) / 2.0 - 0.5)
+    ax.set_xticklabels([g for g, _ in groups], fontsize=6)
+    fig.colorbar(im, ax=ax, fraction=0.03, label="z (within cohort)")
+    ax.set_title("Signature genes (up, then down), samples by condition and cohort")
+    save_figure(fig, path)
+
+
+def load_cohort(expression: pd.DataFrame, samples: pd.DataFrame, case_label: str,
+                control_label: str, *, name: str = "") -> Cohort:  # fmt: skip
+    """Cohort from a log2 matrix (genes x samples) and its sample sheet (``sample``,
+    ``condition``). Samples of other conditions are dropped; the matrix columns are matched by id."""
+    missing = [c for c in ("sample", "condition") if c not in samples.columns]
+    if missing:
+        raise InputError(f"sample sheet of cohort {name!r} lacks column(s) {missing}")
+    sheet = samples.assign(sample=samples["sample"].astype(str)).set_index("sample")
+    keep = sheet.index[sheet["condition"].isin([case_label, control_label])]
+    absent = [s for s in keep if s not in set(map(str, expression.columns))]
+    if absent:
+        raise InputError(f"cohort {name!r}: {len(absent)} sample(s) of the sheet are not columns "
+                         f"of the expression matrix, e.g. {absent[:3]}",
+                         hint="re-run the DE stage so matrix and sheet agree")  # fmt: skip
+    expr = expression.copy()
+    expr.columns = expr.columns.astype(str)
+    expr = expr[list(keep)]
+    is_case = (sheet.loc[keep, "condition"] == case_label).to_numpy()
+    if is_case.all() or not is_case.any():
+        raise InputError(f"cohort {name!r} needs both {case_label!r} and {control_label!r} "
+                         "samples for the signature")  # fmt: skip
+    return Cohort(expr, is_case)

@@ -1,0 +1,21 @@
+"""Random-effects meta-analysis of the discovery cohorts' DE tables, and the forest plot."""
+
+import _markerflow_path  # noqa: F401  (first: use this checkout's library)
+
+from markerflow.io import read_tsv, write_tsv
+from markerflow.meta import forest_plot, meta_analysis
+from markerflow.runner import script_context
+
+with script_context(snakemake) as log:
+    p = snakemake.params
+    tables = {
+        c: read_tsv(path, dtype={"gene": str})
+        for c, path in zip(p.cohorts, snakemake.input.tables, strict=True)
+    }
+    meta = meta_analysis(
+        tables, min_cohorts=p.min_cohorts, leave_one_out=bool(p.leave_one_out), method=p.method
+    )
+    log.info("meta-analysis of %d cohort(s): %d genes", len(tables), len(meta))
+    write_tsv(meta, snakemake.output.table)
+    forest_plot(meta, snakemake.output.forest, top=int(p.forest_top),
+                title=f"Top {p.forest_top} genes by meta p-value")  # fmt: skip
