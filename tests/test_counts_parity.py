@@ -38,8 +38,9 @@ def simulated(reference_dir):
     return d, counts, cd
 
 
-@pytest.mark.parametrize("name,batch", [("deseq2_condition", False),
-                                        ("deseq2_batch+condition", True)])
+@pytest.mark.parametrize(
+    "name,batch", [("deseq2_condition", False), ("deseq2_batch+condition", True)]
+)
 def test_simulated_parity(simulated, name, batch):
     d, counts, cd = simulated
     de = C.deseq2(counts, cd, case="B", control="A", batch=batch)
@@ -49,12 +50,16 @@ def test_simulated_parity(simulated, name, batch):
     sf_err = np.max(np.abs(mine_sf - sf["sizeFactor"].to_numpy()))
     r = _corr(de["log2fc"], ref["log2FoldChange"])
     agree = _agree(ref["padj"], de["padj"])
-    lfc_rel = np.nanmax(np.abs(de["log2fc"] - ref["log2FoldChange"]) / np.abs(ref["log2FoldChange"]))
+    lfc_rel = np.nanmax(
+        np.abs(de["log2fc"] - ref["log2FoldChange"]) / np.abs(ref["log2FoldChange"])
+    )
     disp_rel = np.nanmax(np.abs(de["dispersion"] / ref["dispersion"] - 1))
     na_match = np.mean(de["padj"].isna().to_numpy() == ref["padj"].isna().to_numpy())
-    print(f"{name}: sf max abs err {sf_err:.2e}; lfc r {r:.12f}, max rel {lfc_rel:.2e}; "
-          f"dispersion max rel {disp_rel:.2e}; padj<0.1 agreement {agree:.4f}; "
-          f"padj NA pattern agreement {na_match:.4f}")
+    print(
+        f"{name}: sf max abs err {sf_err:.2e}; lfc r {r:.12f}, max rel {lfc_rel:.2e}; "
+        f"dispersion max rel {disp_rel:.2e}; padj<0.1 agreement {agree:.4f}; "
+        f"padj NA pattern agreement {na_match:.4f}"
+    )
     assert sf_err < 1e-6
     assert r >= 0.9999
     assert agree >= 0.99
@@ -65,8 +70,11 @@ def test_simulated_parity(simulated, name, batch):
     ok = ref["padj"].notna()
     assert np.allclose(de.loc[ok, "padj"], ref.loc[ok, "padj"], rtol=1e-5, atol=0)
     assert de.attrs["deseq2"]["filter_threshold"] == pytest.approx(
-        {"deseq2_condition": 2.6434356149695564,
-         "deseq2_batch+condition": 1.8490097259228784}[name], rel=1e-6)
+        {"deseq2_condition": 2.6434356149695564, "deseq2_batch+condition": 1.8490097259228784}[
+            name
+        ],
+        rel=1e-6,
+    )
     assert list(de.columns[:11]) == list(C.DE_COLUMNS)
 
 
@@ -91,9 +99,13 @@ def test_outlier_replacement_matches_r():
     de = C.deseq2(counts, cd, case="B", control="A")
     ref = pd.read_csv(FIXTURES / "A_condition_results.tsv.gz", sep="\t")
     assert de["replaced"].sum() == ref["replace"].sum() == 12
-    for mine, theirs, tol in [("log2fc", "log2FoldChange", 1e-7), ("se", "lfcSE", 1e-6),
-                              ("pvalue", "pvalue", 1e-5), ("baseMean", "baseMean", 1e-10),
-                              ("dispersion", "dispersion", 1e-6)]:
+    for mine, theirs, tol in [
+        ("log2fc", "log2FoldChange", 1e-7),
+        ("se", "lfcSE", 1e-6),
+        ("pvalue", "pvalue", 1e-5),
+        ("baseMean", "baseMean", 1e-10),
+        ("dispersion", "dispersion", 1e-6),
+    ]:
         np.testing.assert_allclose(de[mine], ref[theirs], rtol=tol, err_msg=mine)
     assert _agree(ref["padj"], de["padj"]) == 1.0
 
@@ -102,8 +114,13 @@ def test_covariates_batch_design_matches_r():
     counts, cd = _fixture()
     # R used the standardised age (age_z); markerflow standardises numeric covariates itself
     de = C.deseq2(counts, cd, case="B", control="A", covariates=["age", "sex"], batch=True)
-    assert de.attrs["deseq2"]["design"] == ["Intercept", "batch_b2", "age", "sex_M",
-                                             "condition_B_vs_A"]
+    assert de.attrs["deseq2"]["design"] == [
+        "Intercept",
+        "batch_b2",
+        "age",
+        "sex_M",
+        "condition_B_vs_A",
+    ]
     ref = pd.read_csv(FIXTURES / "B_covariates_results.tsv.gz", sep="\t")
     np.testing.assert_allclose(de["log2fc"], ref["log2FoldChange"], rtol=1e-3)  # optim rows
     np.testing.assert_allclose(de["se"], ref["lfcSE"], rtol=1e-4)

@@ -26,9 +26,9 @@ from markerflow.enrichment import (
     prepare_ranking,
     run_enrichment,
     running_score,
-    save_figure,
 )
 from markerflow.genesets import GeneSet, read_gmt
+from markerflow.plots import save_figure
 
 FIXTURES = Path(__file__).parent / "fixtures" / "enrichment"
 

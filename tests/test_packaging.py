@@ -6,7 +6,6 @@ import re
 import tomllib
 
 import yaml
-
 from workflow_utils import PROJECT_DIR
 
 
@@ -23,7 +22,9 @@ def test_lock_pins_every_direct_dependency_exactly():
     project = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["project"]
     direct = _pins(project["dependencies"] + project["optional-dependencies"]["dev"])
     lock = _pins((PROJECT_DIR / "requirements.lock").read_text().splitlines())
-    assert len(direct) == len(project["dependencies"]) + len(project["optional-dependencies"]["dev"])
+    assert len(direct) == len(project["dependencies"]) + len(
+        project["optional-dependencies"]["dev"]
+    )
     for name, version in direct.items():
         assert lock.get(name) == version, f"{name}: pyproject {version}, lock {lock.get(name)}"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from workflow_utils import make_workdir, run_snakemake
 
 from markerflow.io import read_matrix
 from markerflow.schema import DE_COLUMNS, SAMPLE_COLUMNS
-from workflow_utils import make_workdir, run_snakemake
 
 pytestmark = pytest.mark.workflow
 

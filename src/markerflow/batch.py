@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 def _components(table: pd.DataFrame) -> list[tuple[list, list]]:
     """Connected components of the bipartite graph batch -- condition (edge = count > 0)."""
     present = table.to_numpy() > 0
-    n_b, n_c = present.shape
+    n_b = present.shape[0]
     seen_b = np.zeros(n_b, dtype=bool)
     comps = []
     for start in range(n_b):
@@ -355,12 +355,7 @@ def plot_pca_panels(
     title: str,
 ) -> None:
     """Two-panel PC1/PC2 scatter (colour = batch, colour = condition), written atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from markerflow.io import atomic_path
+    from markerflow.plots import plt, save_figure
 
     if scores.shape[1] < 2:  # fewer than 2 components (e.g. 2 samples): pad for plotting
         scores = np.column_stack([scores, np.zeros((scores.shape[0], 2 - scores.shape[1]))])
@@ -380,6 +375,4 @@ def plot_pca_panels(
         ax.set_title(f"colour = {column}")
         ax.legend(fontsize=7, frameon=False, loc="best", ncol=1 if len(levels) <= 12 else 2)
     fig.suptitle(title)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path)

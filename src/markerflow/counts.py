@@ -52,9 +52,28 @@ log = logging.getLogger(__name__)
 
 #: Column names (case-insensitive) recognised as gene annotation, not samples.
 ID_COLUMNS: tuple[str, ...] = (
-    "ensembl_gene_id", "gene_id", "symbol", "gene_symbol", "gene_name", "gene", "geneid",
-    "ensembl", "entrez", "entrez_id", "entrezid", "description", "gene_type", "gene_biotype",
-    "biotype", "length", "chr", "chromosome", "start", "end", "strand", "feature_id",
+    "ensembl_gene_id",
+    "gene_id",
+    "symbol",
+    "gene_symbol",
+    "gene_name",
+    "gene",
+    "geneid",
+    "ensembl",
+    "entrez",
+    "entrez_id",
+    "entrezid",
+    "description",
+    "gene_type",
+    "gene_biotype",
+    "biotype",
+    "length",
+    "chr",
+    "chromosome",
+    "start",
+    "end",
+    "strand",
+    "feature_id",
 )
 
 _ENSEMBL_RE = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?(_PAR_Y)?$")
@@ -91,40 +110,58 @@ def read_count_matrix(
     """
     path = Path(path)
     if not path.exists():
-        raise InputError("count matrix does not exist", path=path,
-                         hint="check the cohort's path in config/cohorts.tsv")
+        raise InputError(
+            "count matrix does not exist",
+            path=path,
+            hint="check the cohort's path in config/cohorts.tsv",
+        )
     name = path.name.lower().removesuffix(".gz")
     sep = "," if name.endswith(".csv") else "\t"
     try:
         with _open_text(path) as handle:
             header = next(csv.reader(handle, delimiter=sep), None)
     except (UnicodeDecodeError, OSError, EOFError, csv.Error) as exc:
-        raise InputError(f"cannot be read as text: {exc}", path=path,
-                         hint="supply a tab-separated (or .csv) text file, optionally gzipped"
-                         ) from None
+        raise InputError(
+            f"cannot be read as text: {exc}",
+            path=path,
+            hint="supply a tab-separated (or .csv) text file, optionally gzipped",
+        ) from None
     if not header or all(not h.strip() for h in header):
-        raise InputError("is empty (no header line)", path=path,
-                         hint="the first line must hold the gene-ID column name and sample IDs")
+        raise InputError(
+            "is empty (no header line)",
+            path=path,
+            hint="the first line must hold the gene-ID column name and sample IDs",
+        )
     dup = pd.Index(header).duplicated(keep=False)
     if dup.any():
         names = sorted(set(np.asarray(header)[dup]))
-        raise InputError(f"duplicate column (sample) IDs in the header: {_examples(names)}",
-                         path=path, hint="every sample column needs a unique ID")
+        raise InputError(
+            f"duplicate column (sample) IDs in the header: {_examples(names)}",
+            path=path,
+            hint="every sample column needs a unique ID",
+        )
     try:
         raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_filter=False)
     except pd.errors.EmptyDataError:
         raise InputError("is empty", path=path) from None
     except (EOFError, OSError) as exc:  # truncated/corrupt gzip after a readable header
-        raise InputError(f"cannot be read (corrupt or truncated gzip?): {exc}", path=path,
-                         hint="download or copy the file again") from None
+        raise InputError(
+            f"cannot be read (corrupt or truncated gzip?): {exc}",
+            path=path,
+            hint="download or copy the file again",
+        ) from None
     except pd.errors.ParserError as exc:
-        raise InputError(f"is not a valid {'comma' if sep == ',' else 'tab'}-separated table: "
-                         f"{exc}", path=path) from None
+        raise InputError(
+            f"is not a valid {'comma' if sep == ',' else 'tab'}-separated table: {exc}", path=path
+        ) from None
     if raw.shape[0] == 0:
         raise InputError("has a header but no gene rows", path=path)
     if raw.shape[1] < 2:
-        raise InputError("has no sample columns (only one column found)", path=path,
-                         hint=f"columns must be separated by {'commas' if sep == ',' else 'tabs'}")
+        raise InputError(
+            "has no sample columns (only one column found)",
+            path=path,
+            hint=f"columns must be separated by {'commas' if sep == ',' else 'tabs'}",
+        )
     known = {c.lower() for c in id_columns}
     gene_col = raw.columns[0]
     ann_cols = []
@@ -147,8 +184,11 @@ def read_count_matrix(
     values = raw.drop(columns=[gene_col, *ann_cols])
     values.index = pd.Index(ids, name="feature_id")
     if values.shape[1] == 0:
-        raise InputError("has no sample columns after the gene ID and annotation columns "
-                         f"({', '.join(ann_cols)})", path=path)
+        raise InputError(
+            "has no sample columns after the gene ID and annotation columns "
+            f"({', '.join(ann_cols)})",
+            path=path,
+        )
     return validate_counts(values, str(path)), annotation
 
 
@@ -160,12 +200,17 @@ def validate_counts(matrix: pd.DataFrame, path: str) -> pd.DataFrame:
     and non-integer values (DESeq2 models integer read counts).
     """
     if matrix.shape[0] == 0 or matrix.shape[1] == 0:
-        raise InputError(f"count matrix is empty ({matrix.shape[0]} genes x {matrix.shape[1]} "
-                         "samples)", path=path)
+        raise InputError(
+            f"count matrix is empty ({matrix.shape[0]} genes x {matrix.shape[1]} samples)",
+            path=path,
+        )
     cols = pd.Index(matrix.columns.astype(str))
     if cols.duplicated().any():
-        raise InputError(f"duplicate sample IDs: {_examples(sorted(set(cols[cols.duplicated()])))}",
-                         path=path, hint="every sample column needs a unique ID")
+        raise InputError(
+            f"duplicate sample IDs: {_examples(sorted(set(cols[cols.duplicated()])))}",
+            path=path,
+            hint="every sample column needs a unique ID",
+        )
     idx = pd.Index(matrix.index.astype(str))
     if idx.duplicated().any():
         d = idx[idx.duplicated(keep=False)]
@@ -173,17 +218,28 @@ def validate_counts(matrix: pd.DataFrame, path: str) -> pd.DataFrame:
             f"{idx.duplicated().sum()} duplicate gene IDs, e.g. {_examples(sorted(set(d)))}",
             path=path,
             hint="each gene must appear once; sum or remove the duplicated rows first "
-                 "(versioned Ensembl IDs such as ENSG....12 are kept distinct here)")
+            "(versioned Ensembl IDs such as ENSG....12 are kept distinct here)",
+        )
     if all(pd.api.types.is_numeric_dtype(t) for t in matrix.dtypes):
         num = matrix.to_numpy(dtype=np.float64)
         text_bad = np.zeros(num.shape, dtype=bool)
     else:
         obj = matrix.astype(object)
-        num = obj.apply(lambda s: pd.to_numeric(
-            s.map(lambda v: v.strip() if isinstance(v, str) else v).replace({"": np.nan}),
-            errors="coerce")).to_numpy(dtype=np.float64)
-        present = obj.map(lambda v: not (v is None or (isinstance(v, float) and np.isnan(v))
-                                         or (isinstance(v, str) and v.strip() in ("", "NA"))))
+        num = obj.apply(
+            lambda s: pd.to_numeric(
+                s.map(lambda v: v.strip() if isinstance(v, str) else v).replace({"": np.nan}),
+                errors="coerce",
+            )
+        ).to_numpy(dtype=np.float64)
+        present = obj.map(
+            lambda v: (
+                not (
+                    v is None
+                    or (isinstance(v, float) and np.isnan(v))
+                    or (isinstance(v, str) and v.strip() in ("", "NA"))
+                )
+            )
+        )
         text_bad = present.to_numpy() & np.isnan(num)
 
     def cells(mask):
@@ -196,33 +252,50 @@ def validate_counts(matrix: pd.DataFrame, path: str) -> pd.DataFrame:
         raise InputError(
             f"{n} {what} (gene/sample: {', '.join(cells(mask))}"
             f"{' ...' if n > _MAX_NAMED else ''}); samples affected: {_examples(bad_samples)}",
-            path=path, hint=hint)
+            path=path,
+            hint=hint,
+        )
 
     if text_bad.any():
         fail(text_bad, "non-numeric count cell(s)", "counts must be plain integers")
     if np.isnan(num).any():
-        fail(np.isnan(num), "missing count(s) (empty/NA)",
-             "a count matrix has no missing values; use 0 only if the gene was truly not seen")
+        fail(
+            np.isnan(num),
+            "missing count(s) (empty/NA)",
+            "a count matrix has no missing values; use 0 only if the gene was truly not seen",
+        )
     if np.isinf(num).any():
         fail(np.isinf(num), "infinite count(s)", "counts must be finite integers")
     if (num < 0).any():
-        fail(num < 0, "negative count(s)",
-             "read counts cannot be negative; was the matrix log-transformed or centred?")
+        fail(
+            num < 0,
+            "negative count(s)",
+            "read counts cannot be negative; was the matrix log-transformed or centred?",
+        )
     frac = num != np.round(num)
     if frac.any():
-        fail(frac, "non-integer count(s)",
-             "DESeq2 needs integer read counts: supply raw counts (not TPM/FPKM/normalised or "
-             "log values); estimated counts from salmon/kallisto may be rounded, as "
-             "DESeqDataSetFromTximport does")
+        fail(
+            frac,
+            "non-integer count(s)",
+            "DESeq2 needs integer read counts: supply raw counts (not TPM/FPKM/normalised or "
+            "log values); estimated counts from salmon/kallisto may be rounded, as "
+            "DESeqDataSetFromTximport does",
+        )
     if (num > np.iinfo(np.int64).max).any():
         fail(num > np.iinfo(np.int64).max, "count(s) too large for int64", "check the file")
-    out = pd.DataFrame(num.astype(np.int64), index=pd.Index(idx, name="feature_id"),
-                       columns=pd.Index(cols))
+    out = pd.DataFrame(
+        num.astype(np.int64), index=pd.Index(idx, name="feature_id"), columns=pd.Index(cols)
+    )
     return out
 
 
-def check_sheet_matches(counts: pd.DataFrame, samples: pd.DataFrame, *,
-                        path: str | None = None, allow_extra: bool = False) -> pd.DataFrame:
+def check_sheet_matches(
+    counts: pd.DataFrame,
+    samples: pd.DataFrame,
+    *,
+    path: str | None = None,
+    allow_extra: bool = False,
+) -> pd.DataFrame:
     """Check that the sample sheet and the count matrix name the same samples.
 
     Returns ``counts`` with its columns in the sheet's order. Samples in the sheet but not in the
@@ -233,26 +306,38 @@ def check_sheet_matches(counts: pd.DataFrame, samples: pd.DataFrame, *,
         raise InputError("sample sheet has no 'sample' column", path=path)
     sheet = samples["sample"].astype(str)
     if sheet.duplicated().any():
-        raise InputError(f"duplicate sample IDs in the sample sheet: "
-                         f"{_examples(sorted(set(sheet[sheet.duplicated()])))}", path=path)
+        raise InputError(
+            f"duplicate sample IDs in the sample sheet: "
+            f"{_examples(sorted(set(sheet[sheet.duplicated()])))}",
+            path=path,
+        )
     cols = pd.Index(counts.columns.astype(str))
     missing = [s for s in sheet if s not in set(cols)]
     extra = [c for c in cols if c not in set(sheet)]
     if missing or (extra and not allow_extra):
         parts = []
         if missing:
-            parts.append(f"{len(missing)} sample(s) in the sheet but not in the count matrix: "
-                         f"{_examples(missing)}")
+            parts.append(
+                f"{len(missing)} sample(s) in the sheet but not in the count matrix: "
+                f"{_examples(missing)}"
+            )
         if extra:
-            parts.append(f"{len(extra)} sample(s) in the count matrix but not in the sheet: "
-                         f"{_examples(extra)}")
-        raise InputError("sample sheet and count matrix do not match: " + "; ".join(parts),
-                         path=path,
-                         hint="sample IDs must be identical (case and spaces count) in the sheet's "
-                              "'sample' column and the matrix header")
+            parts.append(
+                f"{len(extra)} sample(s) in the count matrix but not in the sheet: "
+                f"{_examples(extra)}"
+            )
+        raise InputError(
+            "sample sheet and count matrix do not match: " + "; ".join(parts),
+            path=path,
+            hint="sample IDs must be identical (case and spaces count) in the sheet's "
+            "'sample' column and the matrix header",
+        )
     if extra:
-        log.warning("dropping %d count-matrix column(s) not in the sample sheet: %s", len(extra),
-                    _examples(extra))
+        log.warning(
+            "dropping %d count-matrix column(s) not in the sample sheet: %s",
+            len(extra),
+            _examples(extra),
+        )
     out = counts.copy()
     out.columns = cols
     return out.loc[:, list(sheet)]
@@ -272,8 +357,9 @@ def _detect_id_type(ids: pd.Index) -> str:
     return "symbol"
 
 
-def map_to_symbols(counts: pd.DataFrame, gene_table: pd.DataFrame,
-                   id_type: str = "auto") -> tuple[pd.DataFrame, dict]:
+def map_to_symbols(
+    counts: pd.DataFrame, gene_table: pd.DataFrame, id_type: str = "auto"
+) -> tuple[pd.DataFrame, dict]:
     """Map gene IDs (Ensembl with or without version, Entrez, or symbols) to gene symbols.
 
     ``gene_table`` has columns ``entrez symbol ensembl genename gene_type``
@@ -289,10 +375,11 @@ def map_to_symbols(counts: pd.DataFrame, gene_table: pd.DataFrame,
     if id_type == "auto":
         id_type = _detect_id_type(counts.index)
     if id_type not in ("ensembl", "entrez", "symbol"):
-        raise InputError(f"unknown gene ID type {id_type!r}",
-                         hint="use one of: auto, ensembl, entrez, symbol")
+        raise InputError(
+            f"unknown gene ID type {id_type!r}", hint="use one of: auto, ensembl, entrez, symbol"
+        )
     ids = pd.Series(counts.index.astype(str), index=counts.index)
-    report: dict = {"id_type": id_type, "n_input": int(len(ids))}
+    report: dict = {"id_type": id_type, "n_input": len(ids)}
     if id_type == "symbol":
         symbols = ids.str.strip()
         known = set(gene_table["symbol"].dropna().astype(str))
@@ -320,21 +407,30 @@ def map_to_symbols(counts: pd.DataFrame, gene_table: pd.DataFrame,
     report["n_unmapped"] = int(unmapped.sum())
     report["unmapped_examples"] = list(ids[unmapped].iloc[:10])
     report["unmapped_read_fraction"] = (
-        float(counts.loc[unmapped.to_numpy()].to_numpy().sum()) / total if total > 0 else 0.0)
+        float(counts.loc[unmapped.to_numpy()].to_numpy().sum()) / total if total > 0 else 0.0
+    )
     if int((~unmapped).sum()) == 0:
         raise InputError(
             f"none of the {len(ids)} gene IDs could be mapped to symbols as {id_type} IDs "
             f"(e.g. {_examples(ids.iloc[:5])})",
-            hint="check the ID type (config: id_type) and that the organism is human")
+            hint="check the ID type (config: id_type) and that the organism is human",
+        )
     kept = counts.loc[~unmapped.to_numpy()]
     sym = symbols[~unmapped].to_numpy()
     summed = kept.groupby(sym, sort=True).sum()
     summed.index.name = "gene"
     report["n_collapsed"] = int(len(kept) - len(summed))
-    report["n_output"] = int(len(summed))
-    log.info("ID mapping (%s): %d IDs -> %d symbols; %d unmapped (%.2f%% of reads), %d summed "
-             "into shared symbols", id_type, report["n_input"], report["n_output"],
-             report["n_unmapped"], 100 * report["unmapped_read_fraction"], report["n_collapsed"])
+    report["n_output"] = len(summed)
+    log.info(
+        "ID mapping (%s): %d IDs -> %d symbols; %d unmapped (%.2f%% of reads), %d summed "
+        "into shared symbols",
+        id_type,
+        report["n_input"],
+        report["n_output"],
+        report["n_unmapped"],
+        100 * report["unmapped_read_fraction"],
+        report["n_collapsed"],
+    )
     return summed.astype(np.int64), report
 
 
@@ -343,8 +439,9 @@ def map_to_symbols(counts: pd.DataFrame, gene_table: pd.DataFrame,
 # ------------------------------------------------------------------------------------------------
 
 
-def filter_low_counts(counts: pd.DataFrame, condition, min_count: int = 10,
-                      min_samples: int | str = "smallest_group") -> tuple[pd.DataFrame, dict]:
+def filter_low_counts(
+    counts: pd.DataFrame, condition, min_count: int = 10, min_samples: int | str = "smallest_group"
+) -> tuple[pd.DataFrame, dict]:
     """DESeq2 vignette pre-filter: keep genes with >= ``min_samples`` samples of count >=
     ``min_count`` (raw counts). ``min_samples="smallest_group"`` uses the size of the smallest
     condition group. ``condition`` is a Series indexed by sample or a sequence aligned with the
@@ -363,8 +460,12 @@ def filter_low_counts(counts: pd.DataFrame, condition, min_count: int = 10,
     else:
         n_min = int(min_samples)
     keep = (counts.to_numpy() >= min_count).sum(axis=1) >= n_min
-    report = {"n_before": int(counts.shape[0]), "n_after": int(keep.sum()),
-              "min_count": int(min_count), "min_samples": n_min}
+    report = {
+        "n_before": int(counts.shape[0]),
+        "n_after": int(keep.sum()),
+        "min_count": int(min_count),
+        "min_samples": n_min,
+    }
     if not keep.any():
         raise AnalysisError(f"no gene has a count >= {min_count} in >= {n_min} samples")
     return counts.loc[keep], report
@@ -375,8 +476,9 @@ def filter_low_counts(counts: pd.DataFrame, condition, min_count: int = 10,
 # ------------------------------------------------------------------------------------------------
 
 
-def _design(samples: pd.DataFrame, case: str, control: str, covariates: list[str],
-            batch: bool) -> tuple[pd.DataFrame, dict]:
+def _design(
+    samples: pd.DataFrame, case: str, control: str, covariates: list[str], batch: bool
+) -> tuple[pd.DataFrame, dict]:
     """Design matrix ~ [batch +] covariates + condition (treatment coding, control reference)."""
     info: dict = {"dropped_covariates": {}}
     cols: dict[str, np.ndarray] = {"Intercept": np.ones(len(samples))}
@@ -384,15 +486,19 @@ def _design(samples: pd.DataFrame, case: str, control: str, covariates: list[str
     if batch and "batch" in samples.columns:
         b = samples["batch"].astype(str)
         if samples["batch"].isna().any():
-            raise InputError(f"missing batch for sample(s) {_examples(sample_ids[samples['batch'].isna()])}",
-                             hint="give every sample a batch (one value if there is none)")
+            raise InputError(
+                f"missing batch for sample(s) {_examples(sample_ids[samples['batch'].isna()])}",
+                hint="give every sample a batch (one value if there is none)",
+            )
         levels = sorted(b.unique())
         for lv in levels[1:]:
             cols[f"batch_{lv}"] = (b == lv).to_numpy(float)
     for cov in covariates:
         if cov not in samples.columns:
-            raise InputError(f"covariate {cov!r} is not a column of the sample sheet",
-                             hint=f"columns are: {', '.join(samples.columns)}")
+            raise InputError(
+                f"covariate {cov!r} is not a column of the sample sheet",
+                hint=f"columns are: {', '.join(samples.columns)}",
+            )
         v = samples[cov]
         if v.isna().any():
             miss = list(sample_ids[v.isna().to_numpy()])
@@ -427,9 +533,11 @@ def _design(samples: pd.DataFrame, case: str, control: str, covariates: list[str
 def _check_design(X: pd.DataFrame, samples: pd.DataFrame) -> None:
     m, p = X.shape
     if m <= p:
-        raise InputError(f"the model has {p} coefficients for {m} samples: no residual degrees of "
-                         "freedom to estimate dispersions",
-                         hint="use fewer covariates or more samples")
+        raise InputError(
+            f"the model has {p} coefficients for {m} samples: no residual degrees of "
+            "freedom to estimate dispersions",
+            hint="use fewer covariates or more samples",
+        )
     Xv = X.to_numpy()
     if np.linalg.matrix_rank(Xv) == p:
         return
@@ -438,7 +546,8 @@ def _check_design(X: pd.DataFrame, samples: pd.DataFrame) -> None:
         groups = []
         if "batch" in samples.columns:
             tab = samples.groupby(samples["batch"].astype(str))["condition"].agg(
-                lambda s: sorted(set(s)))
+                lambda s: sorted(set(s))
+            )
             for b, conds in tab.items():
                 ids = samples.loc[samples["batch"].astype(str) == b, "sample"].astype(str)
                 groups.append(f"batch {b}: {'/'.join(conds)} ({_examples(ids, 4)})")
@@ -446,17 +555,25 @@ def _check_design(X: pd.DataFrame, samples: pd.DataFrame) -> None:
             "condition is confounded with batch/covariates, so its effect cannot be estimated. "
             + ("; ".join(groups) if groups else ""),
             hint="drop the confounded batch or covariate from the model, or add samples so that "
-                 "each batch holds both conditions")
+            "each batch holds both conditions",
+        )
     dependent = []
     for j in range(1, p):
         if np.linalg.matrix_rank(np.delete(Xv, j, axis=1)) == np.linalg.matrix_rank(Xv):
             dependent.append(X.columns[j])
-    raise InputError(f"design matrix is not full rank: linearly dependent terms {dependent}",
-                     hint="remove one of these covariates or batch levels")
+    raise InputError(
+        f"design matrix is not full rank: linearly dependent terms {dependent}",
+        hint="remove one of these covariates or batch levels",
+    )
 
 
-def vst(counts: pd.DataFrame, blind: bool = True, design: pd.DataFrame | None = None,
-        fit_type: str = "parametric", size_factors: np.ndarray | None = None) -> pd.DataFrame:
+def vst(
+    counts: pd.DataFrame,
+    blind: bool = True,
+    design: pd.DataFrame | None = None,
+    fit_type: str = "parametric",
+    size_factors: np.ndarray | None = None,
+) -> pd.DataFrame:
     """DESeq2 ``varianceStabilizingTransformation`` (log2-like scale), genes x samples.
 
     ``blind=True`` (default, as R) fits the gene-wise dispersions and the parametric trend with an
@@ -480,16 +597,29 @@ def vst(counts: pd.DataFrame, blind: bool = True, design: pd.DataFrame | None = 
         a = trend.mean
         v = (2 * np.arcsinh(np.sqrt(a * q)) - np.log(a) - np.log(4)) / np.log(2)
     out = pd.DataFrame(v, index=counts.index, columns=counts.columns)
-    out.attrs["vst"] = {"fit_type": trend.fit_type, "blind": blind,
-                        "coefficients": None if trend.coefs is None else list(trend.coefs)}
+    out.attrs["vst"] = {
+        "fit_type": trend.fit_type,
+        "blind": blind,
+        "coefficients": None if trend.coefs is None else list(trend.coefs),
+    }
     return out
 
 
-def deseq2(counts: pd.DataFrame, samples: pd.DataFrame, case: str, control: str,
-           covariates: list[str] | None = None, batch: bool = False, cooks_filter: bool = True,
-           independent_filter: bool = True, alpha: float = 0.1, n_cpus: int = 1,
-           engine: str = "markerflow", vst_values: pd.DataFrame | None = None,
-           min_replicates_for_replace: int = 7) -> pd.DataFrame:
+def deseq2(
+    counts: pd.DataFrame,
+    samples: pd.DataFrame,
+    case: str,
+    control: str,
+    covariates: list[str] | None = None,
+    batch: bool = False,
+    cooks_filter: bool = True,
+    independent_filter: bool = True,
+    alpha: float = 0.1,
+    n_cpus: int = 1,
+    engine: str = "markerflow",
+    vst_values: pd.DataFrame | None = None,
+    min_replicates_for_replace: int = 7,
+) -> pd.DataFrame:
     """DESeq2 Wald test of ``case`` vs ``control`` with design ``~[batch +] covariates + condition``.
 
     ``counts``: genes x samples integer matrix (index = gene); ``samples``: sheet with columns
@@ -511,44 +641,64 @@ def deseq2(counts: pd.DataFrame, samples: pd.DataFrame, case: str, control: str,
     use = sheet["condition"].isin([case, control]).to_numpy()
     if not use.all():
         other = sheet.loc[~use, "condition"].value_counts()
-        log.info("leaving out %d sample(s) with other conditions: %s", (~use).sum(),
-                 dict(other))
+        log.info("leaving out %d sample(s) with other conditions: %s", (~use).sum(), dict(other))
     sheet = sheet.loc[use].reset_index(drop=True)
     counts = counts.loc[:, list(sheet["sample"])]
     n_case = int((sheet["condition"] == case).sum())
     n_control = int((sheet["condition"] == control).sum())
     if n_case < 2 or n_control < 2:
-        raise InputError(f"need >= 2 samples per group, found {n_case} {case!r} and "
-                         f"{n_control} {control!r}",
-                         hint="check study.case_label / control_label and the condition column")
+        raise InputError(
+            f"need >= 2 samples per group, found {n_case} {case!r} and {n_control} {control!r}",
+            hint="check study.case_label / control_label and the condition column",
+        )
     X, info = _design(sheet, case, control, covariates, batch)
     _check_design(X, sheet)
     y = counts.to_numpy(dtype=np.float64)
     if engine == "markerflow":
         res = engine_mod.run_deseq(y, X.to_numpy(), min_replicates_for_replace)
         single = X.shape[1] == 2
-        out = engine_mod.results(res, X.to_numpy(), y, alpha=alpha, cooks_filter=cooks_filter,
-                                 independent_filter=independent_filter,
-                                 single_factor_two_levels=single)
-        table = pd.DataFrame({
-            "baseMean": res.base_mean, "log2FoldChange": out["log2FoldChange"],
-            "lfcSE": out["lfcSE"], "stat": out["stat"], "pvalue": out["pvalue"],
-            "padj": out["padj"], "dispersion": res.dispersion, "disp_gene_est": res.disp_gene,
-            "disp_fit": res.disp_fit, "max_cooks": res.max_cooks,
-            "cooks_outlier": out["cooks_outlier"], "replaced": res.replace,
-            "beta_converged": res.beta_conv}, index=counts.index)
-        summary = {"size_factors": dict(zip(counts.columns, res.size_factors.tolist(),
-                                            strict=True)),
-                   "trend_type": res.trend.fit_type,
-                   "trend_coefficients": None if res.trend.coefs is None
-                   else {"asymptDisp": float(res.trend.coefs[0]),
-                         "extraPois": float(res.trend.coefs[1])},
-                   "disp_prior_var": res.prior_var, "var_log_disp_ests": res.var_log_disp,
-                   "n_replaced": int(res.replace.sum()),
-                   "filter_threshold": out["filter_threshold"]}
+        out = engine_mod.results(
+            res,
+            X.to_numpy(),
+            y,
+            alpha=alpha,
+            cooks_filter=cooks_filter,
+            independent_filter=independent_filter,
+            single_factor_two_levels=single,
+        )
+        table = pd.DataFrame(
+            {
+                "baseMean": res.base_mean,
+                "log2FoldChange": out["log2FoldChange"],
+                "lfcSE": out["lfcSE"],
+                "stat": out["stat"],
+                "pvalue": out["pvalue"],
+                "padj": out["padj"],
+                "dispersion": res.dispersion,
+                "disp_gene_est": res.disp_gene,
+                "disp_fit": res.disp_fit,
+                "max_cooks": res.max_cooks,
+                "cooks_outlier": out["cooks_outlier"],
+                "replaced": res.replace,
+                "beta_converged": res.beta_conv,
+            },
+            index=counts.index,
+        )
+        summary = {
+            "size_factors": dict(zip(counts.columns, res.size_factors.tolist(), strict=True)),
+            "trend_type": res.trend.fit_type,
+            "trend_coefficients": None
+            if res.trend.coefs is None
+            else {"asymptDisp": float(res.trend.coefs[0]), "extraPois": float(res.trend.coefs[1])},
+            "disp_prior_var": res.prior_var,
+            "var_log_disp_ests": res.var_log_disp,
+            "n_replaced": int(res.replace.sum()),
+            "filter_threshold": out["filter_threshold"],
+        }
     elif engine == "pydeseq2":
-        table, summary = _run_pydeseq2(counts, X, alpha, cooks_filter, independent_filter,
-                                       n_cpus, min_replicates_for_replace)
+        table, summary = _run_pydeseq2(
+            counts, X, alpha, cooks_filter, independent_filter, n_cpus, min_replicates_for_replace
+        )
     else:
         raise InputError(f"unknown DESeq2 engine {engine!r}", hint="use 'markerflow' or 'pydeseq2'")
     if vst_values is None:
@@ -556,25 +706,50 @@ def deseq2(counts: pd.DataFrame, samples: pd.DataFrame, case: str, control: str,
     v = vst_values.loc[counts.index, list(counts.columns)].to_numpy(dtype=np.float64)
     is_case = (sheet["condition"] == case).to_numpy()
     g, g_se = hedges_g(v, is_case)
-    de = pd.DataFrame({
-        "gene": counts.index.astype(str), "log2fc": table["log2FoldChange"].to_numpy(),
-        "ave_expr": v.mean(axis=1), "stat": table["stat"].to_numpy(),
-        "pvalue": table["pvalue"].to_numpy(), "padj": table["padj"].to_numpy(),
-        "se": table["lfcSE"].to_numpy(), "hedges_g": g, "hedges_g_se": g_se,
-        "n_case": n_case, "n_control": n_control})
+    de = pd.DataFrame(
+        {
+            "gene": counts.index.astype(str),
+            "log2fc": table["log2FoldChange"].to_numpy(),
+            "ave_expr": v.mean(axis=1),
+            "stat": table["stat"].to_numpy(),
+            "pvalue": table["pvalue"].to_numpy(),
+            "padj": table["padj"].to_numpy(),
+            "se": table["lfcSE"].to_numpy(),
+            "hedges_g": g,
+            "hedges_g_se": g_se,
+            "n_case": n_case,
+            "n_control": n_control,
+        }
+    )
     assert tuple(de.columns) == DE_COLUMNS
     extra = table.drop(columns=["log2FoldChange", "lfcSE", "stat", "pvalue", "padj"])
     extra = extra.reset_index(drop=True)
     extra["independent_filtered"] = de["pvalue"].notna() & de["padj"].isna()
     de = pd.concat([de, extra], axis=1)
-    summary.update({"design": list(X.columns), "engine": engine, "n_genes": int(len(de)),
-                    "n_padj_lt_alpha": int((de["padj"] < alpha).sum()), "alpha": alpha,
-                    "case": case, "control": control, "n_case": n_case, "n_control": n_control,
-                    "covariates_standardised": [c for c in covariates if c in X.columns],
-                    **info})
+    summary.update(
+        {
+            "design": list(X.columns),
+            "engine": engine,
+            "n_genes": len(de),
+            "n_padj_lt_alpha": int((de["padj"] < alpha).sum()),
+            "alpha": alpha,
+            "case": case,
+            "control": control,
+            "n_case": n_case,
+            "n_control": n_control,
+            "covariates_standardised": [c for c in covariates if c in X.columns],
+            **info,
+        }
+    )
     de.attrs["deseq2"] = summary
-    log.info("DESeq2 (%s engine): %d genes, %d with padj < %g; design %s", engine, len(de),
-             summary["n_padj_lt_alpha"], alpha, " + ".join(X.columns[1:]))
+    log.info(
+        "DESeq2 (%s engine): %d genes, %d with padj < %g; design %s",
+        engine,
+        len(de),
+        summary["n_padj_lt_alpha"],
+        alpha,
+        " + ".join(X.columns[1:]),
+    )
     return de
 
 
@@ -590,20 +765,42 @@ def _run_pydeseq2(counts, X, alpha, cooks_filter, independent_filter, n_cpus, mi
     meta = pd.DataFrame({"dummy": 0}, index=counts.columns)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dds = DeseqDataSet(counts=counts.T, metadata=meta, design=design, refit_cooks=True,
-                           min_replicates=min_rep, inference=inference, quiet=True)
+        dds = DeseqDataSet(
+            counts=counts.T,
+            metadata=meta,
+            design=design,
+            refit_cooks=True,
+            min_replicates=min_rep,
+            inference=inference,
+            quiet=True,
+        )
         dds.deseq2()
         contrast = np.zeros(X.shape[1])
         contrast[-1] = 1.0
-        ds = DeseqStats(dds, contrast=contrast, alpha=alpha, cooks_filter=cooks_filter,
-                        independent_filter=independent_filter, inference=inference, quiet=True)
+        ds = DeseqStats(
+            dds,
+            contrast=contrast,
+            alpha=alpha,
+            cooks_filter=cooks_filter,
+            independent_filter=independent_filter,
+            inference=inference,
+            quiet=True,
+        )
         ds.summary()
     r = ds.results_df
-    table = pd.DataFrame({
-        "baseMean": r["baseMean"].to_numpy(), "log2FoldChange": r["log2FoldChange"].to_numpy(),
-        "lfcSE": r["lfcSE"].to_numpy(), "stat": r["stat"].to_numpy(),
-        "pvalue": r["pvalue"].to_numpy(), "padj": r["padj"].to_numpy(),
-        "dispersion": dds.var["dispersions"].to_numpy()}, index=counts.index)
-    summary = {"size_factors": dict(zip(counts.columns, dds.obs["size_factors"].tolist(),
-                                        strict=True))}
+    table = pd.DataFrame(
+        {
+            "baseMean": r["baseMean"].to_numpy(),
+            "log2FoldChange": r["log2FoldChange"].to_numpy(),
+            "lfcSE": r["lfcSE"].to_numpy(),
+            "stat": r["stat"].to_numpy(),
+            "pvalue": r["pvalue"].to_numpy(),
+            "padj": r["padj"].to_numpy(),
+            "dispersion": dds.var["dispersions"].to_numpy(),
+        },
+        index=counts.index,
+    )
+    summary = {
+        "size_factors": dict(zip(counts.columns, dds.obs["size_factors"].tolist(), strict=True))
+    }
     return table, summary

@@ -120,7 +120,9 @@ def _log_posterior(la, y, mu, XX, p, prior_mean, prior_var, use_prior):
     cr = -0.5 * logdet
     a1 = 1.0 / alpha
     ll = np.sum(
-        special.gammaln(y + a1) - special.gammaln(a1) - y * np.log(mu + a1)
+        special.gammaln(y + a1)
+        - special.gammaln(a1)
+        - y * np.log(mu + a1)
         - a1 * np.log1p(mu * alpha),
         axis=1,
     )
@@ -140,7 +142,10 @@ def _dlog_posterior(la, y, mu, XX, p, prior_mean, prior_var, use_prior):
     a1 = 1.0 / alpha
     ma = mu * alpha
     ll = (1.0 / alpha1**2) * np.sum(
-        special.digamma(a1) + np.log1p(ma) - ma / (1.0 + ma) - special.digamma(y + a1)
+        special.digamma(a1)
+        + np.log1p(ma)
+        - ma / (1.0 + ma)
+        - special.digamma(y + a1)
         + y / (mu + a1),
         axis=1,
     )
@@ -156,9 +161,19 @@ class DispFit:
     last_lp: np.ndarray
 
 
-def fit_disp(y, mu, X, log_alpha, prior_mean, prior_var, use_prior,
-             min_log_alpha=np.log(MIN_DISP / 10), kappa_0=KAPPA_0, tol=DISP_TOL,
-             maxit=MAXIT) -> DispFit:
+def fit_disp(
+    y,
+    mu,
+    X,
+    log_alpha,
+    prior_mean,
+    prior_var,
+    use_prior,
+    min_log_alpha=np.log(MIN_DISP / 10),
+    kappa_0=KAPPA_0,
+    tol=DISP_TOL,
+    maxit=MAXIT,
+) -> DispFit:
     """Armijo line search on log(alpha), vectorised over genes (DESeq2 C++ ``fitDisp``)."""
     G, _ = y.shape
     p = X.shape[1]
@@ -202,8 +217,9 @@ def fit_disp(y, mu, X, log_alpha, prior_mean, prior_var, use_prior,
             jc = ja[cont]
             lp[jc] = lpnew[cont]
             if jc.size:
-                dlp[jc] = _dlog_posterior(a[jc], y[jc], mu[jc], XX, p, prior_mean[jc], prior_var,
-                                          use_prior)
+                dlp[jc] = _dlog_posterior(
+                    a[jc], y[jc], mu[jc], XX, p, prior_mean[jc], prior_var, use_prior
+                )
                 kappa[jc] = np.minimum(kappa[jc] * 1.1, kappa_0)
                 half = acc_n[jc] % 5 == 0
                 kappa[jc[half]] /= 2.0
@@ -231,10 +247,12 @@ def fit_disp_grid(y, mu, X, prior_mean, prior_var, use_prior) -> np.ndarray:
     delta = grid[1] - grid[0]
 
     def best(points):  # points: G x 20
-        lps = np.column_stack([
-            _log_posterior(points[:, t], y, mu, XX, p, prior_mean, prior_var, use_prior)
-            for t in range(points.shape[1])
-        ])
+        lps = np.column_stack(
+            [
+                _log_posterior(points[:, t], y, mu, XX, p, prior_mean, prior_var, use_prior)
+                for t in range(points.shape[1])
+            ]
+        )
         return points[np.arange(G), np.argmax(lps, axis=1)]
 
     a_hat = best(np.broadcast_to(grid, (G, grid.size)))
@@ -478,11 +496,16 @@ def fit_trend(base_mean, disp_gene, fit_type="parametric") -> Trend:
         raise FloatingPointError("all gene-wise dispersion estimates are near the minimum")
     if fit_type == "parametric":
         try:
-            return Trend("parametric", coefs=parametric_dispersion_fit(base_mean[use],
-                                                                       disp_gene[use]))
+            return Trend(
+                "parametric", coefs=parametric_dispersion_fit(base_mean[use], disp_gene[use])
+            )
         except (FloatingPointError, np.linalg.LinAlgError):
-            warnings.warn("parametric dispersion trend failed; using the mean trend instead "
-                          "(R would use a local fit)", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                "parametric dispersion trend failed; using the mean trend instead "
+                "(R would use a local fit)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     use_mean = disp_gene > 10 * MIN_DISP
     v = np.sort(disp_gene[use_mean])
     return Trend("mean", mean=float(trimmed_mean(v[None, :], 0.001)[0]))
@@ -501,8 +524,9 @@ def disp_map(y, X, mu, disp_gene, disp_fit, prior_var, var_log_disp):
     dmap = np.exp(res.log_alpha)
     refit = ~(res.iter < MAXIT)
     if refit.any():
-        dmap[refit] = fit_disp_grid(y[refit], mu[refit], X, np.log(disp_fit[refit]), prior_var,
-                                    use_prior=True)
+        dmap[refit] = fit_disp_grid(
+            y[refit], mu[refit], X, np.log(disp_fit[refit]), prior_var, use_prior=True
+        )
     dmap = np.minimum(np.maximum(dmap, MIN_DISP), max(10.0, float(m)))
     outlier = np.log(disp_gene) > np.log(disp_fit) + 2.0 * np.sqrt(var_log_disp)
     final = np.where(outlier, disp_gene, dmap)
@@ -516,9 +540,12 @@ def prior_var(disp_gene, disp_fit, m, p):
     var_log = mad(resid[above]) ** 2
     if m > p:
         if m - p <= 3:
-            warnings.warn("residual degrees of freedom <= 3: DESeq2 estimates the dispersion prior "
-                          "by simulation; markerflow uses the trigamma formula",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                "residual degrees of freedom <= 3: DESeq2 estimates the dispersion prior "
+                "by simulation; markerflow uses the trigamma formula",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return max(var_log - special.polygamma(1, (m - p) / 2), 0.25), var_log
     return var_log, var_log
 
@@ -614,14 +641,30 @@ def _core(y, sf, X, trend=None, pvar=None, var_log=None, fit_type="parametric"):
     disp, dmap, outl = disp_map(y, X, ge.mu, ge.disp, dfit, pvar, var_log)
     fit = fit_beta(y, sf, X, disp)
     cooks = cooks_distance(y, sf, X, fit)
-    return dict(base_mean=bm, base_var=norm.var(axis=1, ddof=1), disp_gene=ge.disp,
-                disp_fit=dfit, disp_map=dmap, dispersion=disp, disp_outlier=outl,
-                beta=fit.beta, beta_var=fit.beta_var, beta_conv=fit.converged, cooks=cooks,
-                trend=trend, prior_var=pvar, var_log=var_log)
+    return dict(
+        base_mean=bm,
+        base_var=norm.var(axis=1, ddof=1),
+        disp_gene=ge.disp,
+        disp_fit=dfit,
+        disp_map=dmap,
+        dispersion=disp,
+        disp_outlier=outl,
+        beta=fit.beta,
+        beta_var=fit.beta_var,
+        beta_conv=fit.converged,
+        cooks=cooks,
+        trend=trend,
+        prior_var=pvar,
+        var_log=var_log,
+    )
 
 
-def run_deseq(counts: np.ndarray, X: np.ndarray, min_replicates_for_replace: int = 7,
-              fit_type: str = "parametric") -> DESeqResult:
+def run_deseq(
+    counts: np.ndarray,
+    X: np.ndarray,
+    min_replicates_for_replace: int = 7,
+    fit_type: str = "parametric",
+) -> DESeqResult:
     """R ``DESeq(dds)`` with defaults (Wald test, parametric trend, outlier replacement)."""
     counts = np.asarray(counts, dtype=np.float64)
     G, m = counts.shape
@@ -633,8 +676,21 @@ def run_deseq(counts: np.ndarray, X: np.ndarray, min_replicates_for_replace: int
     nz = np.flatnonzero(~all_zero)
     core = _core(counts[nz], sf, X, fit_type=fit_type)
     log2e = np.log2(np.e)
-    out = {k: core[k] for k in ("base_mean", "base_var", "disp_gene", "disp_fit", "disp_map",
-                                "dispersion", "disp_outlier", "beta", "beta_var", "beta_conv")}
+    out = {
+        k: core[k]
+        for k in (
+            "base_mean",
+            "base_var",
+            "disp_gene",
+            "disp_fit",
+            "disp_map",
+            "dispersion",
+            "disp_outlier",
+            "beta",
+            "beta_var",
+            "beta_conv",
+        )
+    }
     cooks_nz = core["cooks"]
     mc_nz = max_cooks(cooks_nz, X)
     replace = np.zeros(G, dtype=bool)
@@ -659,8 +715,14 @@ def run_deseq(counts: np.ndarray, X: np.ndarray, min_replicates_for_replace: int
             refit_rows = rows[keep]
             n_refit = int(rep_nz.sum())
             if refit_rows.size:
-                sub = _core(new[keep], sf, X, trend=core["trend"], pvar=core["prior_var"],
-                            var_log=core["var_log"])
+                sub = _core(
+                    new[keep],
+                    sf,
+                    X,
+                    trend=core["trend"],
+                    pvar=core["prior_var"],
+                    var_log=core["var_log"],
+                )
                 pos = np.searchsorted(nz, refit_rows)
                 for k in out:
                     out[k][pos] = sub[k]
@@ -692,10 +754,16 @@ def run_deseq(counts: np.ndarray, X: np.ndarray, min_replicates_for_replace: int
         disp_map=_nan_vec(G, nz, out["disp_map"]),
         dispersion=_nan_vec(G, nz, out["dispersion"]),
         disp_outlier=_nan_vec(G, nz, out["disp_outlier"], fill=False, dtype=bool),
-        beta=beta, beta_se=se,
+        beta=beta,
+        beta_se=se,
         beta_conv=_nan_vec(G, nz, out["beta_conv"], fill=False, dtype=bool),
-        max_cooks=max_cooks_all, replace=replace, cooks=cooks, trend=core["trend"],
-        prior_var=float(core["prior_var"]), var_log_disp=float(core["var_log"]), n_refit=n_refit,
+        max_cooks=max_cooks_all,
+        replace=replace,
+        cooks=cooks,
+        trend=core["trend"],
+        prior_var=float(core["prior_var"]),
+        var_log_disp=float(core["var_log"]),
+        n_refit=n_refit,
     )
     res.info["new_all_zero"] = new_all_zero
     return res
@@ -723,8 +791,9 @@ def bh(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def r_lowess(x: np.ndarray, y: np.ndarray, f: float = 2 / 3, iters: int = 3,
-             delta: float | None = None) -> np.ndarray:
+def r_lowess(
+    x: np.ndarray, y: np.ndarray, f: float = 2 / 3, iters: int = 3, delta: float | None = None
+) -> np.ndarray:
     """R ``lowess`` (clowess, Cleveland 1979), for the 50-point filter curve of ``results``."""
     order = np.argsort(x, kind="stable")
     x = np.asarray(x, dtype=float)[order]
@@ -758,15 +827,15 @@ def r_lowess(x: np.ndarray, y: np.ndarray, f: float = 2 / 3, iters: int = 3,
         nrt = j - 1
         if a <= 0:
             return None
-        w[nleft:nrt + 1] /= a
+        w[nleft : nrt + 1] /= a
         if h > 0:
-            aa = np.sum(w[nleft:nrt + 1] * x[nleft:nrt + 1])
+            aa = np.sum(w[nleft : nrt + 1] * x[nleft : nrt + 1])
             b = xs - aa
-            c = np.sum(w[nleft:nrt + 1] * (x[nleft:nrt + 1] - aa) ** 2)
+            c = np.sum(w[nleft : nrt + 1] * (x[nleft : nrt + 1] - aa) ** 2)
             if np.sqrt(c) > 0.001 * rng:
                 b /= c
-                w[nleft:nrt + 1] *= b * (x[nleft:nrt + 1] - aa) + 1
-        return np.sum(w[nleft:nrt + 1] * y[nleft:nrt + 1])
+                w[nleft : nrt + 1] *= b * (x[nleft : nrt + 1] - aa) + 1
+        return np.sum(w[nleft : nrt + 1] * y[nleft : nrt + 1])
 
     for it in range(1, iters + 2):
         nleft, nright, last, i = 0, ns - 1, -1, 0
@@ -840,9 +909,16 @@ def independent_filtering(base_mean, pvalue, alpha=0.1):
     return padj_all[:, j], float(cutoffs[j]), float(theta[j])
 
 
-def results(res: DESeqResult, X: np.ndarray, counts: np.ndarray, coef: int = -1,
-            alpha: float = 0.1, cooks_filter: bool = True, independent_filter: bool = True,
-            single_factor_two_levels: bool = False) -> dict:
+def results(
+    res: DESeqResult,
+    X: np.ndarray,
+    counts: np.ndarray,
+    coef: int = -1,
+    alpha: float = 0.1,
+    cooks_filter: bool = True,
+    independent_filter: bool = True,
+    single_factor_two_levels: bool = False,
+) -> dict:
     """R ``results(dds, name=<coef>)``: Wald statistic, p-value, Cook's filter, padj."""
     m, p = X.shape
     lfc = res.beta[:, coef].copy()
@@ -871,5 +947,13 @@ def results(res: DESeqResult, X: np.ndarray, counts: np.ndarray, coef: int = -1,
         padj, thr, theta = independent_filtering(res.base_mean, pvalue, alpha)
     else:
         padj, thr, theta = bh(pvalue), np.nan, np.nan
-    return dict(log2FoldChange=lfc, lfcSE=se, stat=stat, pvalue=pvalue, padj=padj,
-                cooks_outlier=cooks_outlier, filter_threshold=thr, filter_theta=theta)
+    return dict(
+        log2FoldChange=lfc,
+        lfcSE=se,
+        stat=stat,
+        pvalue=pvalue,
+        padj=padj,
+        cooks_outlier=cooks_outlier,
+        filter_threshold=thr,
+        filter_theta=theta,
+    )

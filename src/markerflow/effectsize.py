@@ -12,6 +12,8 @@ with sample variances (ddof = 1). Genes with zero pooled variance get NaN, not +
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
@@ -28,7 +30,8 @@ def hedges_g(values: np.ndarray, is_case: np.ndarray) -> tuple[np.ndarray, np.nd
     case, ctrl = values[:, is_case], values[:, ~is_case]
     n1 = np.sum(~np.isnan(case), axis=1).astype(np.float64)
     n2 = np.sum(~np.isnan(ctrl), axis=1).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing genes give NaN, not a warning
         m1, m2 = np.nanmean(case, axis=1), np.nanmean(ctrl, axis=1)
         v1 = np.nansum((case - m1[:, None]) ** 2, axis=1) / (n1 - 1)
         v2 = np.nansum((ctrl - m2[:, None]) ** 2, axis=1) / (n2 - 1)

@@ -620,10 +620,7 @@ def run_enrichment(
 
 
 def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from markerflow.plots import plt
 
     return plt
 
@@ -755,13 +752,3 @@ def plot_gsea_running(
     fig.suptitle(title or "Preranked GSEA", fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def save_figure(fig: Figure, path) -> None:
-    """Save a figure as PNG atomically, without software metadata, and close it."""
-    from markerflow.io import atomic_path
-
-    plt = _pyplot()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None}, bbox_inches="tight")
-    plt.close(fig)

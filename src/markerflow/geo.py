@@ -62,11 +62,16 @@ def _read_header(path: Path) -> tuple[list[list[str]], bool]:
                 if not line.strip():
                     continue
                 if not line.startswith("!"):
-                    raise InputError(f"line {number} is outside the header and the table", path=path)
+                    raise InputError(
+                        f"line {number} is outside the header and the table", path=path
+                    )
                 rows.append(next(csv.reader([line.rstrip("\r\n")], delimiter="\t")))
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise InputError(f"corrupt or truncated gzip file ({exc})", path=path,
-                         hint="delete the file and download it again") from None
+        raise InputError(
+            f"corrupt or truncated gzip file ({exc})",
+            path=path,
+            hint="delete the file and download it again",
+        ) from None
     except UnicodeDecodeError as exc:
         raise InputError(f"is not UTF-8 text (byte {exc.start})", path=path) from None
     return rows, False
@@ -81,8 +86,11 @@ def _samples_from_header(rows: list[list[str]], path: Path) -> tuple[pd.DataFram
         values = [v.strip() for v in cells[1:]]
         if tag.startswith("!Series_"):
             key = tag.removeprefix("!Series_")
-            series[key] = "; ".join(v for v in values if v) if key not in series else (
-                series[key] + "; " + "; ".join(v for v in values if v))
+            series[key] = (
+                "; ".join(v for v in values if v)
+                if key not in series
+                else (series[key] + "; " + "; ".join(v for v in values if v))
+            )
         elif tag.startswith("!Sample_characteristics_ch"):
             if tag.endswith("ch2"):
                 characteristic_rows.append(values)  # handled by the two-channel check below
@@ -117,8 +125,10 @@ def _samples_from_header(rows: list[list[str]], path: Path) -> tuple[pd.DataFram
     keys: dict[str, str] = {}
     for i, values in enumerate(characteristic_rows, start=1):
         if len(values) != n:
-            raise InputError(f"a !Sample_characteristics line has {len(values)} values for {n} samples",
-                             path=path)
+            raise InputError(
+                f"a !Sample_characteristics line has {len(values)} values for {n} samples",
+                path=path,
+            )
         parsed: dict[str, list[str | None]] = {}
         for j, cell in enumerate(values):
             if ":" in cell:
@@ -131,8 +141,9 @@ def _samples_from_header(rows: list[list[str]], path: Path) -> tuple[pd.DataFram
         for column, column_values in parsed.items():
             if column in samples.columns:
                 # The same key on several lines: fill the gaps of the first occurrence.
-                samples[column] = samples[column].where(samples[column].notna(),
-                                                        pd.Series(column_values, index=samples.index))
+                samples[column] = samples[column].where(
+                    samples[column].notna(), pd.Series(column_values, index=samples.index)
+                )
             else:
                 samples[column] = column_values
     samples = samples.replace({"": None})
@@ -170,10 +181,15 @@ def read_series_matrix(path: str | Path) -> SeriesMatrix:
                     in_table = True
             else:
                 if in_table:
-                    raise InputError(f"the table has no {TABLE_END} line (truncated file?)", path=path)
+                    raise InputError(
+                        f"the table has no {TABLE_END} line (truncated file?)", path=path
+                    )
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise InputError(f"corrupt or truncated gzip file ({exc})", path=path,
-                         hint="delete the file and download it again") from None
+        raise InputError(
+            f"corrupt or truncated gzip file ({exc})",
+            path=path,
+            hint="delete the file and download it again",
+        ) from None
     del header_lines
     if len(lines) <= 1:
         raise InputError(
@@ -183,8 +199,15 @@ def read_series_matrix(path: str | Path) -> SeriesMatrix:
             hint="download the supplementary count matrix and use source `matrix` with a sample sheet",
         )
     try:
-        table = pd.read_csv(io.StringIO("".join(lines)), sep="\t", quotechar='"', index_col=0,
-                            na_values=MISSING_VALUES, keep_default_na=False, dtype=str)
+        table = pd.read_csv(
+            io.StringIO("".join(lines)),
+            sep="\t",
+            quotechar='"',
+            index_col=0,
+            na_values=MISSING_VALUES,
+            keep_default_na=False,
+            dtype=str,
+        )
     except pd.errors.ParserError as exc:
         raise InputError(f"malformed expression table: {exc}", path=path) from None
     table.index = table.index.astype(str).str.strip()
@@ -194,7 +217,9 @@ def read_series_matrix(path: str | Path) -> SeriesMatrix:
         raise InputError("the table's sample columns differ from !Sample_geo_accession", path=path)
     duplicated = table.index[table.index.duplicated()].unique().tolist()
     if duplicated:
-        raise InputError(f"duplicate probe IDs in the table: {', '.join(duplicated[:5])}", path=path)
+        raise InputError(
+            f"duplicate probe IDs in the table: {', '.join(duplicated[:5])}", path=path
+        )
     numeric = table.apply(pd.to_numeric, errors="coerce")
     bad = numeric.isna() & table.notna()
     if bad.to_numpy().any():
@@ -215,17 +240,26 @@ def read_series_matrix(path: str | Path) -> SeriesMatrix:
         )
     # float() per cell parses exactly (pd.to_numeric's fast parser may be off by one ulp)
     expression = table.astype(np.float64)
-    return SeriesMatrix(expression=expression, samples=samples, series=series,
-                        characteristic_keys=keys)
+    return SeriesMatrix(
+        expression=expression, samples=samples, series=series, characteristic_keys=keys
+    )
 
 
 #: Probe -> symbol column of GEO platform tables, by platform family (first match wins).
-SYMBOL_COLUMNS = ("symbol", "Gene Symbol", "GENE_SYMBOL", "Symbol", "ILMN_Gene", "gene_symbol",
-                  "gene_assignment")
+SYMBOL_COLUMNS = (
+    "symbol",
+    "Gene Symbol",
+    "GENE_SYMBOL",
+    "Symbol",
+    "ILMN_Gene",
+    "gene_symbol",
+    "gene_assignment",
+)
 
 
-def read_platform_table(path: str | Path, id_column: str | None = None,
-                        symbol_column: str | None = None) -> pd.Series:
+def read_platform_table(
+    path: str | Path, id_column: str | None = None, symbol_column: str | None = None
+) -> pd.Series:
     """Probe ID -> gene symbol from a two-column table or a GEO GPL/annot table.
 
     ``gene_assignment`` cells of Affymetrix Gene ST platforms ('NM_x // SYMBOL // ...') give their
@@ -243,7 +277,7 @@ def read_platform_table(path: str | Path, id_column: str | None = None,
         raise InputError(f"is not UTF-8 text (byte {exc.start})", path=path) from None
     begin = text.find("!platform_table_begin")
     if begin >= 0:
-        text = text[text.index("\n", begin) + 1:]
+        text = text[text.index("\n", begin) + 1 :]
         end = text.find("!platform_table_end")
         text = text[:end] if end >= 0 else text
     else:
@@ -254,8 +288,9 @@ def read_platform_table(path: str | Path, id_column: str | None = None,
         raise InputError("platform annotation table is empty", path=path) from None
     except pd.errors.ParserError as exc:
         raise InputError(f"is not a valid tab-separated table: {exc}", path=path) from None
-    id_col = id_column or next((c for c in ("probe_id", "ID", "ID_REF") if c in table.columns),
-                               table.columns[0])
+    id_col = id_column or next(
+        (c for c in ("probe_id", "ID", "ID_REF") if c in table.columns), table.columns[0]
+    )
     sym_col = symbol_column or next((c for c in SYMBOL_COLUMNS if c in table.columns), None)
     if sym_col is None or sym_col not in table.columns or id_col not in table.columns:
         raise InputError(

@@ -289,9 +289,7 @@ def forest_plot(meta: pd.DataFrame, path, top: int = 20, title: str = "Top candi
     """Forest plot of the ``top`` genes of ``meta`` (in its row order): per-cohort Hedges' g with
     95% CI (g -/+ 1.96 se, marker size ~ weight 1/se²) and the pooled random-effects estimate as a
     diamond spanning its 95% CI."""
-    from markerflow.signature import _pyplot
-
-    plt, save_figure = _pyplot()
+    from markerflow.plots import plt, save_figure
 
     cohorts = cohort_columns(meta)
     rows = meta.head(top).reset_index(drop=True)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from markerflow import geo
+from markerflow.batch import pca as batch_pca
 
 
 def log_cpm(counts: pd.DataFrame, prior: float = 1.0) -> pd.DataFrame:
@@ -48,18 +49,8 @@ def to_log_scale(expression: pd.DataFrame, mode: str) -> tuple[pd.DataFrame, boo
 
 
 def pca(values: np.ndarray, n_components: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """Sample scores (samples x k) and explained-variance ratios of the gene-centred matrix."""
-    complete = values[~np.isnan(values).any(axis=1)]
-    centred = complete - complete.mean(axis=1, keepdims=True)
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    k = min(n_components, len(s))
-    var = s**2
-    ratio = var[:k] / var.sum() if var.sum() > 0 else np.zeros(k)
-    # sign convention: the largest |loading| sample positive, so plots do not flip between BLAS builds
-    scores = vt[:k].T * s[:k]
-    flip = np.sign(scores[np.abs(scores).argmax(axis=0), np.arange(k)])
-    flip[flip == 0] = 1
-    return scores * flip, ratio
+    """Sample scores and explained-variance ratios over the genes without missing values."""
+    return batch_pca(values[~np.isnan(values).any(axis=1)], n_components)
 
 
 def sample_distances(values: np.ndarray) -> np.ndarray:

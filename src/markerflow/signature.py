@@ -404,31 +404,10 @@ def build_signature(
 
 
 # ------------------------------------------------------------------------------------------ plots
-def _pyplot():
-    """matplotlib (Agg) and a deterministic, atomic PNG writer (markerflow.plots when present)."""
-    try:
-        from markerflow.plots import plt, save_figure
-    except ImportError:  # pragma: no cover - branch without the shared plots module
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from markerflow.io import atomic_path
-
-        def save_figure(fig, path) -> None:
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight",
-                            metadata={"Software": None})  # fmt: skip
-            plt.close(fig)
-
-    return plt, save_figure
-
-
 def roc_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], performance: pd.DataFrame,
              path: str | Path, title: str = "Signature ROC") -> None:  # fmt: skip
     """ROC curve per cohort (solid: discovery, dashed: validation), AUC [95% CI] in the legend."""
-    plt, save_figure = _pyplot()
+    from markerflow.plots import plt, save_figure
 
     fig, ax = plt.subplots(figsize=(6, 5.5))
     perf = performance.set_index("cohort")
@@ -456,7 +435,7 @@ def signature_heatmap(cohorts: Mapping[str, Cohort], signature: pd.DataFrame,
                       control_label: str = "control") -> None:  # fmt: skip
     """Signature genes (rows, up then down) x samples, z-scored within cohort; samples grouped by
     condition (controls, then cases) and by cohort inside each condition."""
-    plt, save_figure = _pyplot()
+    from markerflow.plots import plt, save_figure
 
     genes = list(signature.sort_values(["direction", "step"], ascending=[False, True])["gene"])
     blocks, groups = [], []

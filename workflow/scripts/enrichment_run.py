@@ -2,14 +2,10 @@
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
-from markerflow.enrichment import (
-    plot_gsea_running,
-    plot_ora_dotplot,
-    run_enrichment,
-    save_figure,
-)
+from markerflow.enrichment import plot_gsea_running, plot_ora_dotplot, run_enrichment
 from markerflow.genesets import read_gmt
 from markerflow.io import read_tsv, write_tsv
+from markerflow.plots import save_figure
 from markerflow.runner import script_context
 
 with script_context(snakemake) as log:
