@@ -8,6 +8,7 @@ Writers are deterministic: fixed float format for TSV, no timestamps in Parquet 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -27,9 +28,15 @@ FLOAT_FORMAT = "%.17g"
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; move it into place only if the block succeeds."""
+    """Yield a temporary path next to ``path``; move it into place only if the block succeeds.
+
+    Temporary files of ``path`` left by an earlier writer that was killed (SIGKILL, node failure)
+    are removed first: Snakemake runs one job per output, so none of them is still being written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
