@@ -239,3 +239,17 @@ def test_python_tags_in_config_are_not_executed(tmp_path):
 def test_example_config_still_valid(config):
     validate(copy.deepcopy(config), CONFIG_SCHEMA)
     assert [s.cohort for s in check(config, SHEET)] == ["GSE85567", "GSE27011", "GSE22528"]
+
+
+def test_every_script_pins_blas_threads_before_numpy():
+    """Results must not depend on --cores: each script's first import is _markerflow_path, which
+    sets OPENBLAS_NUM_THREADS=1 etc. before numpy loads (see that module)."""
+    for script in (PROJECT_DIR / "workflow" / "scripts").glob("*.py"):
+        if script.name.startswith("_"):
+            continue
+        imports = [
+            line
+            for line in script.read_text().splitlines()
+            if line.startswith(("import ", "from "))
+        ]
+        assert imports[0].startswith("import _markerflow_path"), script.name
