@@ -120,7 +120,7 @@ def read_count_matrix(
     try:
         with _open_text(path) as handle:
             header = next(csv.reader(handle, delimiter=sep), None)
-    except (UnicodeDecodeError, OSError, EOFError) as exc:
+    except (UnicodeDecodeError, OSError, EOFError, csv.Error) as exc:
         raise InputError(
             f"cannot be read as text: {exc}",
             path=path,
@@ -144,6 +144,12 @@ def read_count_matrix(
         raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_filter=False)
     except pd.errors.EmptyDataError:
         raise InputError("is empty", path=path) from None
+    except (EOFError, OSError) as exc:  # truncated/corrupt gzip after a readable header
+        raise InputError(
+            f"cannot be read (corrupt or truncated gzip?): {exc}",
+            path=path,
+            hint="download or copy the file again",
+        ) from None
     except pd.errors.ParserError as exc:
         raise InputError(
             f"is not a valid {'comma' if sep == ',' else 'tab'}-separated table: {exc}", path=path
