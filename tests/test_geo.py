@@ -296,7 +296,7 @@ def test_platform_explicit_columns_and_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="GPL1 has no gene-symbol column"):
         geo.read_platform_table(path)
     dup = _write(tmp_path / "dup.tsv", "probe_id\tsymbol\np1\tA\np1\tB\n")
-    with pytest.raises(InputError, match=r"duplicate probe IDs.*p1"):
+    with pytest.raises(InputError, match=r"probe ID 'p1' appears with different symbols"):
         geo.read_platform_table(dup)
 
 

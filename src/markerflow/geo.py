@@ -420,6 +420,7 @@ def _parse_table(data: bytes, path: Path, first_line: int) -> pd.DataFrame:
             engine="c",
             encoding="utf-8",
             low_memory=False,
+            float_precision="round_trip",  # exact decimal -> float64, as R's read.table
         )
     except pd.errors.ParserError as exc:
         raise InputError(f"the expression table cannot be parsed: {exc}", path=path) from None
@@ -458,6 +459,15 @@ def _parse_table(data: bytes, path: Path, first_line: int) -> pd.DataFrame:
                 )
             table[column] = numeric
     table = table.astype(np.float64)
+    infinite = np.argwhere(np.isinf(table.to_numpy()))
+    if len(infinite):
+        row, col = infinite[0]
+        raise InputError(
+            f"infinite value {table.iat[row, col]} at probe {ids.iloc[row]!r}, sample "
+            f"{table.columns[col]!r} ({len(infinite)} such value(s))",
+            path=path,
+            hint="series-matrix values must be finite numbers; use null/NA for missing values",
+        )
     table.index = pd.Index(ids.str.strip().tolist(), name="feature_id")
     table.columns = [str(c).strip() for c in table.columns]
     return table
@@ -578,11 +588,23 @@ def read_platform_table(
     symbols = symbols.mask(symbols.isin(MISSING_SYMBOLS))
     keep = ids.notna() & (ids != "")
     ids, symbols = ids[keep], symbols[keep.to_numpy()]
-    dup = ids[ids.duplicated()].unique().tolist()
-    if dup:
-        raise InputError(
-            f"duplicate probe IDs in the platform table (first: {', '.join(dup[:5])})", path=path
-        )
+    pairs = pd.DataFrame({"id": ids.to_numpy(), "symbol": symbols.to_numpy()})
+    repeated = pairs[pairs["id"].duplicated(keep=False)]
+    if len(repeated):
+        conflicting = repeated.groupby("id")["symbol"].nunique(dropna=False)
+        conflicting = conflicting[conflicting > 1]
+        if len(conflicting):
+            probe = conflicting.index[0]
+            found = sorted(map(str, repeated.loc[repeated["id"] == probe, "symbol"].unique()))
+            raise InputError(
+                f"probe ID {probe!r} appears with different symbols ({', '.join(found)}); "
+                f"{len(conflicting)} such probe(s)",
+                path=path,
+                hint="keep one row per probe in the annotation table",
+            )
+        log.warning("%s: %d repeated identical probe rows merged", path, int(ids.duplicated().sum()))
+        first = ~pairs["id"].duplicated().to_numpy()
+        ids, symbols = ids[first], symbols[first]
     log.info(
         "%s: platform %s, probe column %r, symbol column %r: %d probes, %d with a symbol",
         path,

@@ -36,14 +36,14 @@ def test_empty_file(tmp_path):
 
 def test_truncated_gzip(tmp_path, good):
     path = truncated_gzip(tmp_path / "GSE1_series_matrix.txt.gz", series_matrix_text(*good))
-    with pytest.raises(InputError, match=r"GSE1_series_matrix.txt.gz: corrupt or truncated gzip"):
+    with pytest.raises(InputError, match=r"GSE1_series_matrix.txt.gz: .*corrupt or truncated gzip"):
         geo.read_series_matrix(path)
 
 
 def test_not_utf8(tmp_path, good):
     text = series_matrix_text(*good).replace("synthetic series", "s\u00e9rie")
     path = write(tmp_path, text.encode("latin-1"))
-    with pytest.raises(InputError, match=r"GSE1_series_matrix.txt: is not UTF-8 text \(byte \d+\)"):
+    with pytest.raises(InputError, match=r"GSE1_series_matrix.txt: is not UTF-8 text \(invalid byte on line \d+\)"):
         geo.read_series_matrix(path)
 
 
@@ -53,7 +53,7 @@ def test_non_numeric_value_names_probe_and_sample(tmp_path, good):
         '"P3"\t' + f"{expression.iat[3, 0]:.17g}", '"P3"\tabc', 1
     )
     path = write(tmp_path, text)
-    with pytest.raises(InputError, match=r"non-numeric value 'abc' at probe 'P3', sample 'GSM100'"):
+    with pytest.raises(InputError, match=r"non-numeric value 'abc' in sample GSM100, row 'P3'"):
         geo.read_series_matrix(path)
 
 
@@ -72,7 +72,7 @@ def test_duplicate_probe_ids(tmp_path, good):
     expression, chars = good
     expression = expression.rename(index={"P7": "P2"})
     path = write(tmp_path, series_matrix_text(expression, chars))
-    with pytest.raises(InputError, match=r"duplicate probe IDs in the table: P2"):
+    with pytest.raises(InputError, match=r"duplicate feature IDs in the table \(first: P2\)"):
         geo.read_series_matrix(path)
 
 
@@ -80,7 +80,7 @@ def test_duplicate_sample_ids(tmp_path, good):
     expression, chars = good
     expression.columns = [*expression.columns[:-1], expression.columns[0]]
     path = write(tmp_path, series_matrix_text(expression, chars))
-    with pytest.raises(InputError, match=r"duplicate sample IDs in !Sample_geo_accession: GSM100"):
+    with pytest.raises(InputError, match=r"duplicate sample accessions: GSM100"):
         geo.read_series_matrix(path)
 
 
@@ -88,7 +88,7 @@ def test_table_columns_differ_from_header(tmp_path, good):
     expression, chars = good
     text = series_matrix_text(expression, chars).replace('"ID_REF"\t"GSM100"', '"ID_REF"\t"GSM999"')
     path = write(tmp_path, text)
-    with pytest.raises(InputError, match=r"sample columns differ from !Sample_geo_accession"):
+    with pytest.raises(InputError, match=r"table column\(s\) GSM999 are not among the !Sample_geo_accession values"):
         geo.read_series_matrix(path)
 
 
@@ -96,21 +96,21 @@ def test_characteristics_line_with_missing_cell(tmp_path, good):
     expression, chars = good
     chars = {"disease": chars["disease"][:-1]}
     path = write(tmp_path, series_matrix_text(expression, chars))
-    with pytest.raises(InputError, match=r"has 7 values for 8 samples"):
+    with pytest.raises(InputError, match=r"!Sample_characteristics_ch1 has 7 values but other lines have 8"):
         geo.read_series_matrix(path)
 
 
 def test_missing_table_end_is_truncation(tmp_path, good):
     text = series_matrix_text(*good).replace("!series_matrix_table_end\n", "")
     path = write(tmp_path, text)
-    with pytest.raises(InputError, match=r"no !series_matrix_table_end line \(truncated file\?\)"):
+    with pytest.raises(InputError, match=r"no !series_matrix_table_end line \(file truncated\?\)"):
         geo.read_series_matrix(path)
 
 
 def test_empty_table_points_to_supplementary_files(tmp_path, good):
     expression, chars = good
     path = write(tmp_path, series_matrix_text(expression.iloc[:0], chars))
-    with pytest.raises(InputError, match=r"expression table is empty"):
+    with pytest.raises(InputError, match=r"(?s)empty expression table.*supplementary files"):
         geo.read_series_matrix(path)
 
 
@@ -138,14 +138,14 @@ def test_gpl_empty_file(tmp_path):
 
 def test_gpl_without_symbol_column(tmp_path):
     path = write_text(tmp_path / "GPL1.tsv", "ID\tSEQUENCE\nP1\tACGT\n")
-    with pytest.raises(InputError, match=r"GPL1.tsv: cannot find the probe ID / gene symbol"):
+    with pytest.raises(InputError, match=r"GPL1.tsv: platform table of GPL1 has no gene-symbol column"):
         geo.read_platform_table(path)
 
 
 def test_gpl_truncated_gzip(tmp_path):
     text = "ID\tGene Symbol\n" + "".join(f"P{i}\tG{i}\n" for i in range(5000))
     path = truncated_gzip(tmp_path / "GPL1.tsv.gz", text)
-    with pytest.raises(InputError, match=r"GPL1.tsv.gz: corrupt or truncated gzip"):
+    with pytest.raises(InputError, match=r"GPL1.tsv.gz: .*corrupt or truncated gzip"):
         geo.read_platform_table(path)
 
 

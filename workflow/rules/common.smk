@@ -71,17 +71,29 @@ wildcard_constraints:
 
 
 def cohort_inputs(wildcards):
-    """Matrix and, when given, sample sheet of a cohort (paths as in the cohort sheet)."""
+    """Matrix (downloaded for source `geo`) and, when given, sample sheet of a cohort."""
     spec = SPECS[wildcards.cohort]
-    inputs = {"matrix": spec.matrix}
+    if spec.source == "geo":
+        inputs = {"matrix": geo_download_files(spec.accession, spec.platform)["matrix"]}
+    else:
+        inputs = {"matrix": spec.matrix}
     if spec.samples:
         inputs["samples"] = spec.samples
     return inputs
 
 
 def annotation_input(wildcards):
+    """The sheet's annotation table; for a GEO download without one, the downloaded GPL table."""
     spec = SPECS[wildcards.cohort]
-    return {"annotation": spec.annotation} if spec.annotation else {}
+    if spec.annotation:
+        return {"annotation": spec.annotation}
+    if spec.source == "geo" and spec.data_type == "array":
+        return {
+            "annotation": geo_download_files(spec.accession, spec.platform)[
+                "annotation"
+            ]
+        }
+    return {}
 
 
 def log2_mode(cohort):

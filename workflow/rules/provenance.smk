@@ -6,7 +6,13 @@ from markerflow.provenance import FROZEN_SPECIAL_KEYS, cohort_records, study_inp
 PROVENANCE = f"{RESULTS}/provenance"
 #: Every input file the study reads (cohort matrices, sample sheets, annotation tables, gene-set
 #: libraries, any other config value naming a file); their sha256 go into the frozen config.
-PROVENANCE_INPUTS = study_input_files(config, SPECS.values())
+PROVENANCE_INPUTS = study_input_files(config, SPECS.values()) + [
+    path
+    for spec in SPECS.values()
+    if spec.source == "geo"
+    for role, path in geo_download_files(spec.accession, spec.platform).items()
+    if role != "checksums"
+]
 
 
 #: The provenance stage's targets (for `rule all`); the manifest comes last.

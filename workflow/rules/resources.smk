@@ -1,15 +1,7 @@
 # Downloads into the resources/ cache (GEO series matrices and platform tables).
 # A download is checked against resources/geo/<key>/manifest.json and never repeated once cached.
 
-GEO = {
-    "base_url": "https://ftp.ncbi.nlm.nih.gov",
-    "retries": 3,
-    "timeout_s": 60,
-    "backoff_s": 2,
-    "cache_dir": "resources/geo",
-    "symbol_columns": {},
-    **config.get("geo", {}),
-}
+GEO = config["geo"]
 GEO_CACHE = GEO["cache_dir"]
 
 

@@ -1,5 +1,7 @@
 """Download (or reuse from the cache) one GEO series matrix and its platform table."""
 
+import _markerflow_path  # noqa: F401  (first: use this checkout's library)
+
 from markerflow.fetch import FetchSettings, prepare_geo_series
 from markerflow.runner import script_context
 
