@@ -22,6 +22,16 @@ include: "workflow/rules/signature.smk"
 include: "workflow/rules/provenance.smk"
 
 
+wildcard_constraints:
+    cohort="|".join(SPECS),
+
+
+# Trivial rules run where snakemake runs, never as cluster jobs.
+localrules:
+    all,
+    enrichment_all,
+
+
 rule all:
     default_target: True
     input:

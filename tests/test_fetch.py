@@ -86,41 +86,6 @@ class GeoServer:
         self.httpd.server_close()
 
 
-@pytest.fixture(scope="module")
-def matrix_bytes(shared_dir: Path) -> bytes:
-    return (
-        shared_dir / "data/geo/GSE27011/GSE27011_series_matrix.RECONSTRUCTED.txt.gz"
-    ).read_bytes()
-
-
-@pytest.fixture(scope="module")
-def annot_bytes(shared_dir: Path) -> bytes:
-    """GPL6244 probe->symbol table in GEO's .annot layout (header block, platform_table)."""
-    table = pd.read_csv(
-        shared_dir / "data/geo/platform_annotations/GPL6244_soft.tsv.gz",
-        sep="\t",
-        dtype=str,
-        keep_default_na=False,
-    )
-    lines = [
-        "^Annotation",
-        "!Annotation_date = Jun 10 2023",
-        "!Annotation_platform = GPL6244",
-        "!Annotation_platform_title = [HuGene-1_0-st] Affymetrix Human Gene 1.0 ST Array "
-        "[transcript (gene) version]",
-        "!Annotation_platform_organism = Homo sapiens",
-        "#ID = Platform reference identifier",
-        "#Gene title = Entrez Gene name",
-        "#Gene symbol = Entrez Gene symbol",
-        "#Gene ID = Entrez Gene identifier",
-        "!platform_table_begin",
-        "ID\tGene title\tGene symbol\tGene ID",
-    ]
-    lines += [f"{p}\t\t{s}\t" for p, s in zip(table["probe_id"], table["symbol"], strict=True)]
-    lines.append("!platform_table_end")
-    return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
-
-
 def settings(tmp_path: Path, base_url: str, **kw) -> fetch.FetchSettings:
     values = dict(retries=2, timeout_s=5.0, backoff_s=0.01, cache_dir=str(tmp_path / "cache"))
     values.update(kw)
@@ -362,6 +327,10 @@ def test_geo_download_rule_through_snakemake(tmp_path, matrix_bytes, annot_bytes
         "os.environ['PYTHONPATH'] = SRC\n"
         "RESULTS = 'results'\n"
         "LOGS = 'results/logs'\n"
+        # what common.smk derives from the (schema-validated) config
+        "GEO = {'base_url': 'x', 'retries': 3, 'timeout_s': 60, 'backoff_s': 2,"
+        " 'cache_dir': 'resources/geo', 'symbol_columns': {}, **config.get('geo', {})}\n"
+        "GEO_CACHE = GEO['cache_dir']\n"
         f"include: {str(PROJECT / 'workflow/rules/resources.smk')!r}\n"
     )
     with GeoServer({MATRIX_PATH: matrix_bytes, ANNOT_PATH: annot_bytes}) as server:

@@ -8,8 +8,7 @@ import shutil
 import pandas as pd
 import pytest
 import yaml
-
-from test_fetch import ANNOT_PATH, MATRIX_PATH, GeoServer, annot_bytes, matrix_bytes  # noqa: F401
+from test_fetch import ANNOT_PATH, MATRIX_PATH, GeoServer
 from workflow_utils import make_workdir, run_snakemake
 
 pytestmark = pytest.mark.workflow
@@ -39,7 +38,11 @@ def geo_study(workdir, base_url):
     path.write_text(yaml.safe_dump(config))
 
 
-def test_geo_cohort_downloads_then_runs_offline_from_cache(tmp_path, matrix_bytes, annot_bytes):
+def test_geo_cohort_downloads_then_runs_offline_from_cache(
+    tmp_path,
+    matrix_bytes,
+    annot_bytes,
+):
     workdir = make_workdir(tmp_path / "wd")
     with GeoServer({MATRIX_PATH: matrix_bytes, ANNOT_PATH: annot_bytes}) as server:
         geo_study(workdir, server.base_url)

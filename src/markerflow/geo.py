@@ -602,7 +602,9 @@ def read_platform_table(
                 path=path,
                 hint="keep one row per probe in the annotation table",
             )
-        log.warning("%s: %d repeated identical probe rows merged", path, int(ids.duplicated().sum()))
+        log.warning(
+            "%s: %d repeated identical probe rows merged", path, int(ids.duplicated().sum())
+        )
         first = ~pairs["id"].duplicated().to_numpy()
         ids, symbols = ids[first], symbols[first]
     log.info(

@@ -43,7 +43,9 @@ def test_truncated_gzip(tmp_path, good):
 def test_not_utf8(tmp_path, good):
     text = series_matrix_text(*good).replace("synthetic series", "s\u00e9rie")
     path = write(tmp_path, text.encode("latin-1"))
-    with pytest.raises(InputError, match=r"GSE1_series_matrix.txt: is not UTF-8 text \(invalid byte on line \d+\)"):
+    with pytest.raises(
+        InputError, match=r"GSE1_series_matrix.txt: is not UTF-8 text \(invalid byte on line \d+\)"
+    ):
         geo.read_series_matrix(path)
 
 
@@ -88,7 +90,9 @@ def test_table_columns_differ_from_header(tmp_path, good):
     expression, chars = good
     text = series_matrix_text(expression, chars).replace('"ID_REF"\t"GSM100"', '"ID_REF"\t"GSM999"')
     path = write(tmp_path, text)
-    with pytest.raises(InputError, match=r"table column\(s\) GSM999 are not among the !Sample_geo_accession values"):
+    with pytest.raises(
+        InputError, match=r"table column\(s\) GSM999 are not among the !Sample_geo_accession values"
+    ):
         geo.read_series_matrix(path)
 
 
@@ -96,7 +100,9 @@ def test_characteristics_line_with_missing_cell(tmp_path, good):
     expression, chars = good
     chars = {"disease": chars["disease"][:-1]}
     path = write(tmp_path, series_matrix_text(expression, chars))
-    with pytest.raises(InputError, match=r"!Sample_characteristics_ch1 has 7 values but other lines have 8"):
+    with pytest.raises(
+        InputError, match=r"!Sample_characteristics_ch1 has 7 values but other lines have 8"
+    ):
         geo.read_series_matrix(path)
 
 
@@ -138,7 +144,9 @@ def test_gpl_empty_file(tmp_path):
 
 def test_gpl_without_symbol_column(tmp_path):
     path = write_text(tmp_path / "GPL1.tsv", "ID\tSEQUENCE\nP1\tACGT\n")
-    with pytest.raises(InputError, match=r"GPL1.tsv: platform table of GPL1 has no gene-symbol column"):
+    with pytest.raises(
+        InputError, match=r"GPL1.tsv: platform table of GPL1 has no gene-symbol column"
+    ):
         geo.read_platform_table(path)
 
 

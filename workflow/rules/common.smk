@@ -1,6 +1,7 @@
 # Config and cohort-sheet validation, wildcard constraints and input functions.
 # Everything here runs when Snakemake parses the workflow, i.e. before any job starts.
 
+import re
 import sys
 from pathlib import Path
 
@@ -64,10 +65,6 @@ def cohort_ids(role=None, data_type=None):
 DISCOVERY = cohort_ids(role="discovery")
 VALIDATION = cohort_ids(role="validation")
 ANALYSES = DISCOVERY + ["meta"] if len(DISCOVERY) > 1 else DISCOVERY
-
-
-wildcard_constraints:
-    cohort="|".join(SPECS),
 
 
 def cohort_inputs(wildcards):
@@ -139,5 +136,51 @@ def study_outputs():
 
 
 def all_outputs():
-    """Targets of `rule all`: per-cohort outputs and each stage's study-level outputs."""
+    """Targets of the `all` rule - per-cohort outputs and each stage's study-level outputs."""
     return per_cohort_outputs() + study_outputs()
+
+
+# --- GEO downloads (rule geo_download in resources.smk) ---
+GEO = config["geo"]
+GEO_CACHE = GEO["cache_dir"]
+
+
+def geo_download_files(accession, platform=None):
+    """Paths written by `geo_download` for a cohort's GSE (and GPL of a multi-platform series)."""
+    key = f"{accession}-{platform}" if platform else accession
+    return {
+        "matrix": f"{GEO_CACHE}/{key}/series_matrix.txt.gz",
+        "annotation": f"{GEO_CACHE}/{key}/annotation.tsv.gz",
+        "checksums": f"{GEO_CACHE}/{key}/checksums.tsv",
+    }
+
+
+# --- enrichment (rule enrichment in enrichment.smk) ---
+
+ENRICHMENT_LIBRARIES = dict(config["enrichment"]["libraries"])
+
+# DE tables and the meta-analysis table name their columns differently.
+ENRICHMENT_COLUMNS = {
+    "de": {
+        "gene_col": "gene",
+        "stat_col": "stat",
+        "lfc_col": "log2fc",
+        "padj_col": "padj",
+    },
+    "meta": {
+        "gene_col": "gene",
+        "stat_col": "pooled_z",
+        "lfc_col": "pooled_effect",
+        "padj_col": "fdr",
+    },
+}
+
+
+def enrichment_table(wildcards):
+    if wildcards.analysis == "meta":
+        return f"{RESULTS}/meta/meta.tsv"
+    return f"{RESULTS}/de/{wildcards.analysis}/de.tsv"
+
+
+def enrichment_columns(wildcards):
+    return ENRICHMENT_COLUMNS["meta" if wildcards.analysis == "meta" else "de"]

@@ -1,19 +1,6 @@
 # Downloads into the resources/ cache (GEO series matrices and platform tables).
 # A download is checked against resources/geo/<key>/manifest.json and never repeated once cached.
 
-GEO = config["geo"]
-GEO_CACHE = GEO["cache_dir"]
-
-
-def geo_download_files(accession, platform=None):
-    """Paths written by `geo_download` for a cohort's GSE (and GPL of a multi-platform series)."""
-    key = f"{accession}-{platform}" if platform else accession
-    return {
-        "matrix": f"{GEO_CACHE}/{key}/series_matrix.txt.gz",
-        "annotation": f"{GEO_CACHE}/{key}/annotation.tsv.gz",
-        "checksums": f"{GEO_CACHE}/{key}/checksums.tsv",
-    }
-
 
 rule geo_download:
     output:
@@ -40,6 +27,6 @@ rule geo_download:
         retries=GEO["retries"],
         timeout_s=GEO["timeout_s"],
         backoff_s=GEO["backoff_s"],
-        cache_dir=GEO_CACHE,
+        cache_dir=lambda w, output: str(Path(output.matrix).parents[1]),
     script:
         "../scripts/resources_geo.py"
