@@ -5,7 +5,11 @@
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
+include: "workflow/rules/resources.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/qc.smk"
 include: "workflow/rules/genes.smk"
@@ -15,9 +19,21 @@ include: "workflow/rules/meta.smk"
 include: "workflow/rules/enrichment.smk"
 include: "workflow/rules/candidates.smk"
 include: "workflow/rules/signature.smk"
+include: "workflow/rules/provenance.smk"
+
+
+wildcard_constraints:
+    cohort="|".join(SPECS),
+
+
+# Trivial rules run where snakemake runs, never as cluster jobs.
+localrules:
+    all,
+    enrichment_all,
 
 
 rule all:
     default_target: True
     input:
         all_outputs(),
+        PROVENANCE_OUTPUTS,

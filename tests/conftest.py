@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -27,3 +29,50 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def reference_dir(shared_dir: Path) -> Path:
     return shared_dir / "data" / "reference"
+
+
+@pytest.fixture(scope="session")
+def example_run(tmp_path_factory) -> Path:
+    """The example study run once per test session (shared by the workflow tests): its results/."""
+    from workflow_utils import make_workdir, run_snakemake
+
+    workdir = make_workdir(tmp_path_factory.mktemp("example"))
+    result = run_snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir / "results"
+
+
+# GEO files served by the local GEO stand-in (tests/test_fetch.py, tests/test_geo_workflow.py)
+@pytest.fixture(scope="session")
+def matrix_bytes(shared_dir: Path) -> bytes:
+    return (
+        shared_dir / "data/geo/GSE27011/GSE27011_series_matrix.RECONSTRUCTED.txt.gz"
+    ).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def annot_bytes(shared_dir: Path) -> bytes:
+    """GPL6244 probe->symbol table in GEO's .annot layout (header block, platform_table)."""
+    table = pd.read_csv(
+        shared_dir / "data/geo/platform_annotations/GPL6244_soft.tsv.gz",
+        sep="\t",
+        dtype=str,
+        keep_default_na=False,
+    )
+    lines = [
+        "^Annotation",
+        "!Annotation_date = Jun 10 2023",
+        "!Annotation_platform = GPL6244",
+        "!Annotation_platform_title = [HuGene-1_0-st] Affymetrix Human Gene 1.0 ST Array "
+        "[transcript (gene) version]",
+        "!Annotation_platform_organism = Homo sapiens",
+        "#ID = Platform reference identifier",
+        "#Gene title = Entrez Gene name",
+        "#Gene symbol = Entrez Gene symbol",
+        "#Gene ID = Entrez Gene identifier",
+        "!platform_table_begin",
+        "ID\tGene title\tGene symbol\tGene ID",
+    ]
+    lines += [f"{p}\t\t{s}\t" for p, s in zip(table["probe_id"], table["symbol"], strict=True)]
+    lines.append("!platform_table_end")
+    return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)

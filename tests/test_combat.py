@@ -210,3 +210,28 @@ def test_covariate_effect_is_preserved():
     assert abs(diff.mean() - 2.0) < 0.1
     shift = out[:, batch == "b"].mean() - out[:, batch == "a"].mean()
     assert abs(shift) < 0.1
+
+
+def test_int_eprior_pruned_chunks_equal_loop():
+    """Many genes, small chunks: the sorted-chunk pruning must not change the result."""
+    rng = np.random.default_rng(11)
+    sdat = rng.normal(
+        rng.normal(0, 2, size=(1500, 1)), rng.uniform(0.5, 2, size=(1500, 1)), (1500, 30)
+    )
+    g_hat = sdat.mean(axis=1)
+    d_hat = sdat.var(axis=1, ddof=1)
+    g1, d1 = _int_eprior(sdat, g_hat, d_hat, block_size=100, n_threads=2, chunk_size=50)
+    g2, d2 = _int_eprior_loop(sdat, g_hat, d_hat)
+    np.testing.assert_allclose(g1, g2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(d1, d2, rtol=1e-9, atol=1e-12)
+
+
+def test_input_not_modified_and_batch_order_irrelevant():
+    x, batch = _toy(per_batch=(5, 6, 7))
+    order = np.random.default_rng(2).permutation(x.shape[1])
+    xs, bs = x[:, order].copy(), batch[order]
+    keep = xs.copy()
+    out = combat(xs, bs)
+    np.testing.assert_array_equal(xs, keep)
+    ref = combat(x, batch)
+    np.testing.assert_allclose(out, ref[:, order], rtol=0, atol=1e-12)

@@ -160,3 +160,10 @@ def test_pydeseq2_engine_close_to_r(simulated):
     ok = de["log2fc"].notna() & ref["log2FoldChange"].notna()
     assert np.corrcoef(de.loc[ok, "log2fc"], ref.loc[ok, "log2FoldChange"])[0, 1] >= 0.9999
     assert _agree(ref["padj"], de["padj"]) >= 0.99
+
+
+def test_threaded_blocks_give_identical_results(simulated):
+    _, counts, cd = simulated
+    one = C.deseq2(counts, cd, case="B", control="A", batch=True)
+    two = C.deseq2(counts, cd, case="B", control="A", batch=True, n_cpus=2)
+    pd.testing.assert_frame_equal(one, two)

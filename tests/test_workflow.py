@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from workflow_utils import make_workdir, run_snakemake
 
 from markerflow.io import read_matrix
 from markerflow.schema import DE_COLUMNS, SAMPLE_COLUMNS
@@ -12,14 +11,6 @@ from markerflow.schema import DE_COLUMNS, SAMPLE_COLUMNS
 pytestmark = pytest.mark.workflow
 
 COHORTS = ("GSE85567", "GSE27011", "GSE22528")
-
-
-@pytest.fixture(scope="session")
-def example_run(tmp_path_factory):
-    workdir = make_workdir(tmp_path_factory.mktemp("example"))
-    result = run_snakemake(workdir, "--cores", "2")
-    assert result.returncode == 0, result.stderr[-5000:]
-    return workdir / "results"
 
 
 def test_every_cohort_has_its_outputs(example_run):

@@ -21,7 +21,9 @@ def make_workdir(tmp: Path, copy_config: bool = True) -> Path:
     return tmp
 
 
-def run_snakemake(workdir: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, *args: str, timeout: int = 1800, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     cmd = [
         SNAKEMAKE,
         "-s",
@@ -32,5 +34,5 @@ def run_snakemake(workdir: Path, *args: str, timeout: int = 1800) -> subprocess.
         str(workdir / "config" / "config.yaml"),
         *args,
     ]
-    env = dict(os.environ, PYTHONHASHSEED="0")
+    env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)

@@ -4,4 +4,11 @@ The library holds every statistic and parser of the workflow as pure functions o
 objects; `workflow/scripts/` only wire Snakemake's inputs and outputs to them.
 """
 
+import csv as _csv
+import sys as _sys
+
 __version__ = "0.1.0"
+
+# Header cells of GEO files (e.g. a long !Series_summary) and table cells may exceed the csv
+# module's default 128 kB field limit; raise it once for every parser of the package.
+_csv.field_size_limit(min(_sys.maxsize, 2**31 - 1))

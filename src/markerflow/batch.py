@@ -311,13 +311,15 @@ def merge_and_correct(
     mean_only: bool = False,
     reference_batch: str | None = None,
     n_pcs: int = 10,
+    n_threads: int | None = None,
 ) -> MergeResult:
     """Merge discovery cohorts and remove batch effects with ComBat, preserving condition.
 
     Batch = cohort (or ``cohort:batch``, see :func:`merge_cohorts`); ComBat's covariates are the
     condition dummies, so the condition difference is kept. :func:`check_confounding` runs first.
     With one batch nothing is corrected (``correction`` = ``none (single batch)`` in the table).
-    ``reference_batch`` is a merged batch label (a cohort ID or ``cohort:batch``).
+    ``reference_batch`` is a merged batch label (a cohort ID or ``cohort:batch``). ``n_threads``
+    goes to the non-parametric ComBat.
     """
     expression, sheet = merge_cohorts(matrices, samples)
     batch = sheet["batch"].to_numpy()
@@ -342,6 +344,7 @@ def merge_and_correct(
             reference_batch=reference_batch,
             genes=expression.index.tolist(),
             samples=sheet["sample"].tolist(),
+            n_threads=n_threads,
         )
         kind = "parametric" if parametric else "non-parametric"
         correction = f"ComBat {kind}{', mean only' if mean_only else ''}"

@@ -120,7 +120,7 @@ def read_count_matrix(
     try:
         with _open_text(path) as handle:
             header = next(csv.reader(handle, delimiter=sep), None)
-    except (UnicodeDecodeError, OSError, EOFError) as exc:
+    except (UnicodeDecodeError, OSError, EOFError, csv.Error) as exc:
         raise InputError(
             f"cannot be read as text: {exc}",
             path=path,
@@ -144,6 +144,12 @@ def read_count_matrix(
         raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_filter=False)
     except pd.errors.EmptyDataError:
         raise InputError("is empty", path=path) from None
+    except (EOFError, OSError) as exc:  # truncated/corrupt gzip after a readable header
+        raise InputError(
+            f"cannot be read (corrupt or truncated gzip?): {exc}",
+            path=path,
+            hint="download or copy the file again",
+        ) from None
     except pd.errors.ParserError as exc:
         raise InputError(
             f"is not a valid {'comma' if sep == ',' else 'tab'}-separated table: {exc}", path=path
@@ -567,6 +573,7 @@ def vst(
     design: pd.DataFrame | None = None,
     fit_type: str = "parametric",
     size_factors: np.ndarray | None = None,
+    n_cpus: int = 1,
 ) -> pd.DataFrame:
     """DESeq2 ``varianceStabilizingTransformation`` (log2-like scale), genes x samples.
 
@@ -579,7 +586,7 @@ def vst(
     sf = engine_mod.size_factors(y) if size_factors is None else np.asarray(size_factors, float)
     X = np.ones((y.shape[1], 1)) if (blind or design is None) else design.to_numpy(float)
     nz = y.sum(axis=1) > 0
-    ge = engine_mod.disp_gene_est(y[nz], sf, X)
+    ge = engine_mod.disp_gene_est(y[nz], sf, X, n_cpus=max(1, int(n_cpus)))
     bm = (y[nz] / sf).mean(axis=1)
     trend = engine_mod.fit_trend(bm, ge.disp, fit_type)
     q = y / sf[None, :]
@@ -620,8 +627,8 @@ def deseq2(
     ``sample``, ``condition``, ``batch`` and the covariates. Samples whose condition is neither
     ``case`` nor ``control`` are left out (logged). ``vst_values`` (genes x samples, e.g. from
     :func:`vst`) are used for ``ave_expr`` and Hedges' g; computed blind if not given.
-    ``engine="pydeseq2"`` runs pydeseq2 0.5.4 (slower; ``n_cpus`` is passed to it; the default
-    engine is single-process vectorised numpy). Returns the DE table (see module docstring) with a
+    ``n_cpus`` splits the genes into that many blocks fitted in threads (identical results);
+    ``engine="pydeseq2"`` runs pydeseq2 0.5.4 instead (slower; ``n_cpus`` is passed to it). Returns the DE table (see module docstring) with a
     run summary in ``attrs["deseq2"]``.
     """
     covariates = list(covariates or [])
@@ -649,7 +656,9 @@ def deseq2(
     _check_design(X, sheet)
     y = counts.to_numpy(dtype=np.float64)
     if engine == "markerflow":
-        res = engine_mod.run_deseq(y, X.to_numpy(), min_replicates_for_replace)
+        res = engine_mod.run_deseq(
+            y, X.to_numpy(), min_replicates_for_replace, n_cpus=max(1, int(n_cpus))
+        )
         single = X.shape[1] == 2
         out = engine_mod.results(
             res,

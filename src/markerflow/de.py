@@ -7,14 +7,18 @@ Hedges' g (:mod:`markerflow.effectsize`) is added on the log-scale values for th
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
 from markerflow import limma
 from markerflow.design import build_design
 from markerflow.effectsize import hedges_g
-from markerflow.errors import InputError
+from markerflow.errors import AnalysisError, InputError
 from markerflow.schema import DE_COLUMNS
+
+log = logging.getLogger(__name__)
 
 
 def align(expression: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
@@ -37,11 +41,39 @@ def array_de(
     proportion: float = 0.01,
     cohort: str = "",
 ) -> pd.DataFrame:
-    """limma lmFit + eBayes + topTable for case vs control, as one DE table (one row per gene)."""
+    """limma lmFit + eBayes + topTable for case vs control, as one DE table (one row per gene).
+
+    Genes with the same value in every sample are not tested (NaN log2fc/stat/pvalue/padj, logged)
+    and do not enter the eBayes prior; infinite values are an :class:`InputError`.
+    """
     expression = align(expression, samples)
     design = build_design(samples, case_label, control_label, covariates, cohort)
     values = expression.to_numpy(dtype=np.float64)
-    fit = limma.lm_fit(values, design.matrix)
+    infinite = np.isinf(values)
+    if infinite.any():
+        row, col = np.argwhere(infinite)[0]
+        raise InputError(
+            f"cohort {cohort}: infinite value in gene {expression.index[row]!r}, sample "
+            f"{expression.columns[col]!r} ({int(infinite.sum())} infinite cell(s))",
+            hint="infinite values are not valid expression data; use NA for missing values",
+        )
+    # A gene with the same value in every sample carries no information; its residual variance
+    # is rounding noise that would distort the eBayes prior. It is not tested (NaN statistics).
+    observed = ~np.isnan(values)
+    high = np.max(np.where(observed, values, -np.inf), axis=1)
+    low = np.min(np.where(observed, values, np.inf), axis=1)
+    constant = observed.any(axis=1) & (high == low)
+    if constant.all():
+        raise AnalysisError(f"cohort {cohort}: every gene has the same value in all samples")
+    if constant.any():
+        log.warning(
+            "cohort %s: %d gene(s) constant across all samples are not tested (NaN statistics)"
+            ", e.g. %s",
+            cohort,
+            int(constant.sum()),
+            ", ".join(map(str, expression.index[constant][:5])),
+        )
+    fit = limma.lm_fit(np.where(constant[:, None], np.nan, values), design.matrix)
     eb = limma.ebayes(fit, proportion=proportion, trend=trend, robust=robust)
     table = limma.top_table(eb, coef=design.condition_column)
     is_case = (samples["condition"] == case_label).to_numpy()
@@ -54,7 +86,7 @@ def array_de(
         {
             "gene": expression.index.astype(str),
             "log2fc": logfc,
-            "ave_expr": table["AveExpr"].to_numpy(),
+            "ave_expr": np.where(constant, high, table["AveExpr"].to_numpy()),
             "stat": t,
             "pvalue": table["P.Value"].to_numpy(),
             "padj": table["adj.P.Val"].to_numpy(),

@@ -33,6 +33,7 @@ from scipy.optimize import minimize
 log = logging.getLogger(__name__)
 
 MIN_DISP = 1e-8
+MIN_LOG_ALPHA = float(np.log(MIN_DISP / 10))
 KAPPA_0 = 1.0
 DISP_TOL = 1e-6
 MAXIT = 100
@@ -98,6 +99,28 @@ def nb_loglik(y: np.ndarray, mu: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         + size * np.log(size / (size + mu))
         + special.xlogy(y, mu / (size + mu)),
         axis=1,
+    )
+
+
+def _split_run(fn, n_cpus: int, per_gene: dict, shared: dict, G: int):
+    """Run ``fn`` on ``n_cpus`` contiguous gene blocks in threads (numpy/scipy ufuncs release the
+    GIL) and concatenate the dataclass results; identical to one call on all genes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, G, n_cpus + 1).astype(int)
+    blocks = [slice(bounds[i], bounds[i + 1]) for i in range(n_cpus)]
+
+    def one(sl):
+        return fn(**{k: v[sl] for k, v in per_gene.items()}, **shared, n_cpus=1)
+
+    with ThreadPoolExecutor(n_cpus) as pool:
+        parts = list(pool.map(one, blocks))
+    cls = type(parts[0])
+    return cls(
+        **{
+            f: np.concatenate([getattr(q, f) for q in parts], axis=0)
+            for f in cls.__dataclass_fields__
+        }
     )
 
 
@@ -169,13 +192,31 @@ def fit_disp(
     prior_mean,
     prior_var,
     use_prior,
-    min_log_alpha=np.log(MIN_DISP / 10),
+    min_log_alpha=MIN_LOG_ALPHA,
     kappa_0=KAPPA_0,
     tol=DISP_TOL,
     maxit=MAXIT,
+    n_cpus=1,
 ) -> DispFit:
     """Armijo line search on log(alpha), vectorised over genes (DESeq2 C++ ``fitDisp``)."""
     G, _ = y.shape
+    if n_cpus > 1 and G >= 2000:
+        pm = np.broadcast_to(np.asarray(prior_mean, dtype=float), (G,))
+        return _split_run(
+            fit_disp,
+            n_cpus,
+            dict(y=y, mu=mu, log_alpha=np.asarray(log_alpha, float), prior_mean=pm),
+            dict(
+                X=X,
+                prior_var=prior_var,
+                use_prior=use_prior,
+                min_log_alpha=min_log_alpha,
+                kappa_0=kappa_0,
+                tol=tol,
+                maxit=maxit,
+            ),
+            G,
+        )
     p = X.shape[1]
     XX = _xx(X)
     prior_mean = np.broadcast_to(np.asarray(prior_mean, dtype=float), (G,)).copy()
@@ -275,9 +316,17 @@ class BetaFit:
     converged: np.ndarray
 
 
-def fit_beta(y, sf, X, alpha, minmu=MIN_MU, tol=BETA_TOL, maxit=MAXIT) -> BetaFit:
+def fit_beta(y, sf, X, alpha, minmu=MIN_MU, tol=BETA_TOL, maxit=MAXIT, n_cpus=1) -> BetaFit:
     """IRLS for the NB GLM with ridge 1e-6 (log2 scale), vectorised (DESeq2 ``fitNbinomGLMs``)."""
-    G, n = y.shape
+    G, _n = y.shape
+    if n_cpus > 1 and G >= 2000:
+        return _split_run(
+            fit_beta,
+            n_cpus,
+            dict(y=y, alpha=np.asarray(alpha, float)),
+            dict(sf=sf, X=X, minmu=minmu, tol=tol, maxit=maxit),
+            G,
+        )
     p = X.shape[1]
     XX = _xx(X)
     lam = np.full(p, LAMBDA / np.log(2) ** 2)
@@ -394,7 +443,7 @@ class GeneEst:
     iters: np.ndarray
 
 
-def disp_gene_est(y, sf, X, minmu=MIN_MU) -> GeneEst:
+def disp_gene_est(y, sf, X, minmu=MIN_MU, n_cpus=1) -> GeneEst:
     """DESeq2 ``estimateDispersionsGeneEst`` (niter = 1) for rows with a non-zero count."""
     m, p = X.shape
     if m == p:
@@ -414,9 +463,11 @@ def disp_gene_est(y, sf, X, minmu=MIN_MU) -> GeneEst:
     if linear_mu:
         mu = linear_model_mu(norm, X) * sf[None, :]
     else:
-        mu = fit_beta(y, sf, X, alpha_init, minmu=minmu).mu
+        mu = fit_beta(y, sf, X, alpha_init, minmu=minmu, n_cpus=n_cpus).mu
     mu = np.maximum(mu, minmu)
-    res = fit_disp(y, mu, X, np.log(alpha_init), np.log(alpha_init), 1.0, use_prior=False)
+    res = fit_disp(
+        y, mu, X, np.log(alpha_init), np.log(alpha_init), 1.0, use_prior=False, n_cpus=n_cpus
+    )
     disp = np.minimum(np.exp(res.log_alpha), max_disp)
     no_increase = res.last_lp < res.initial_lp + np.abs(res.initial_lp) / 1e6
     disp[no_increase] = alpha_init[no_increase]
@@ -516,11 +567,13 @@ def mad(x):
     return 1.4826 * np.median(np.abs(x - np.median(x)))
 
 
-def disp_map(y, X, mu, disp_gene, disp_fit, prior_var, var_log_disp):
+def disp_map(y, X, mu, disp_gene, disp_fit, prior_var, var_log_disp, n_cpus=1):
     """DESeq2 ``estimateDispersionsMAP``: final dispersions (MAP, gene-wise for outliers)."""
     m = X.shape[0]
     init = np.where(disp_gene > 0.1 * disp_fit, disp_gene, disp_fit)
-    res = fit_disp(y, mu, X, np.log(init), np.log(disp_fit), prior_var, use_prior=True)
+    res = fit_disp(
+        y, mu, X, np.log(init), np.log(disp_fit), prior_var, use_prior=True, n_cpus=n_cpus
+    )
     dmap = np.exp(res.log_alpha)
     refit = ~(res.iter < MAXIT)
     if refit.any():
@@ -627,19 +680,19 @@ def _nan_vec(G, idx, values, fill=np.nan, dtype=float):
     return out
 
 
-def _core(y, sf, X, trend=None, pvar=None, var_log=None, fit_type="parametric"):
+def _core(y, sf, X, trend=None, pvar=None, var_log=None, fit_type="parametric", n_cpus=1):
     """Dispersions + Wald fit on the rows with a non-zero count. Returns a dict of row arrays."""
     m, p = X.shape
     norm = y / sf[None, :]
     bm = norm.mean(axis=1)
-    ge = disp_gene_est(y, sf, X)
+    ge = disp_gene_est(y, sf, X, n_cpus=n_cpus)
     if trend is None:
         trend = fit_trend(bm, ge.disp, fit_type)
     dfit = trend(bm)
     if pvar is None:
         pvar, var_log = prior_var(ge.disp, dfit, m, p)
-    disp, dmap, outl = disp_map(y, X, ge.mu, ge.disp, dfit, pvar, var_log)
-    fit = fit_beta(y, sf, X, disp)
+    disp, dmap, outl = disp_map(y, X, ge.mu, ge.disp, dfit, pvar, var_log, n_cpus=n_cpus)
+    fit = fit_beta(y, sf, X, disp, n_cpus=n_cpus)
     cooks = cooks_distance(y, sf, X, fit)
     return dict(
         base_mean=bm,
@@ -664,6 +717,7 @@ def run_deseq(
     X: np.ndarray,
     min_replicates_for_replace: int = 7,
     fit_type: str = "parametric",
+    n_cpus: int = 1,
 ) -> DESeqResult:
     """R ``DESeq(dds)`` with defaults (Wald test, parametric trend, outlier replacement)."""
     counts = np.asarray(counts, dtype=np.float64)
@@ -674,7 +728,7 @@ def run_deseq(
     sf = size_factors(counts)
     all_zero = counts.sum(axis=1) == 0
     nz = np.flatnonzero(~all_zero)
-    core = _core(counts[nz], sf, X, fit_type=fit_type)
+    core = _core(counts[nz], sf, X, fit_type=fit_type, n_cpus=n_cpus)
     log2e = np.log2(np.e)
     out = {
         k: core[k]
@@ -722,6 +776,7 @@ def run_deseq(
                     trend=core["trend"],
                     pvar=core["prior_var"],
                     var_log=core["var_log"],
+                    n_cpus=n_cpus,
                 )
                 pos = np.searchsorted(nz, refit_rows)
                 for k in out:
@@ -878,7 +933,8 @@ def r_lowess(
         if cmad < 1e-7 * sc:
             break
         c9, c1 = 0.999 * cmad, 0.001 * cmad
-        rw = np.where(ar <= c1, 1.0, np.where(ar <= c9, (1 - (ar / cmad) ** 2) ** 2, 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rw = np.where(ar <= c1, 1.0, np.where(ar <= c9, (1 - (ar / cmad) ** 2) ** 2, 0.0))
     out = np.empty(n)
     out[order] = ys
     return out

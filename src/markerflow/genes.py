@@ -12,8 +12,13 @@ from pathlib import Path
 import pandas as pd
 
 from markerflow import geo
+from markerflow.errors import InputError
+from markerflow.io import read_tsv
 from markerflow.probes import collapse_probes
 from markerflow.qc import to_log_scale
+
+#: Columns of the gene ID table used to map count-matrix IDs (see counts.map_to_symbols).
+GENE_TABLE_COLUMNS = ("entrez", "symbol", "ensembl", "gene_type")
 
 
 def map_cohort_genes(
@@ -41,9 +46,18 @@ def map_cohort_genes(
     else:
         from markerflow import counts as counts_mod
 
-        counts = counts_mod.validate_counts(expression, path=str(annotation or "count matrix"))
+        counts = counts_mod.validate_counts(expression, path="ingested count matrix")
         if annotation is not None:
-            gene_table = pd.read_csv(annotation, sep="\t", dtype=str)
+            gene_table = read_tsv(annotation, dtype=str)
+            missing = [c for c in GENE_TABLE_COLUMNS if c not in gene_table.columns]
+            if missing:
+                raise InputError(
+                    f"gene ID table lacks column(s) {', '.join(missing)} "
+                    f"(columns: {', '.join(map(str, gene_table.columns))})",
+                    path=annotation,
+                    hint="use resources/annotation/hs_gene_ids.tsv.gz or a table with columns "
+                    + ", ".join(GENE_TABLE_COLUMNS),
+                )
             counts, map_report = counts_mod.map_to_symbols(counts, gene_table)
             report.update(map_report)
         condition = samples.set_index("sample").loc[counts.columns, "condition"]

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 #: Batch value written when a cohort has no within-cohort batch column.
 SINGLE_BATCH = "1"
+#: Fewest samples per condition: one sample has no within-group variance (Hedges' g is undefined,
+#: DESeq2 cannot estimate dispersions).
+MIN_GROUP_SIZE = 2
 
 
 @dataclass
@@ -37,9 +40,11 @@ def read_plain_matrix(path: str | Path, *, integer: bool = False) -> pd.DataFram
 
     The first column is the feature ID (for Parquet: the stored pandas index if there is one, else
     the first column). Non-numeric annotation columns after the ID (e.g. ``symbol``) are dropped and
-    logged. Parquet (``.parquet``/``.pq``) keeps full precision in a smaller file; reading a
-    54,675 x 200 matrix takes ~1.5 s from Parquet and ~1.9 s from gzipped TSV (5 significant
-    digits), so either format is fine at scale (benchmarks/scale).
+    logged. Duplicate sample columns, infinite values and (``integer=True``) anything that is not a
+    non-negative integer count (:func:`markerflow.counts.validate_counts`) are errors. Parquet
+    (``.parquet``/``.pq``) keeps full precision in a smaller file; reading a 54,675 x 200 matrix
+    takes ~1.5 s from Parquet and ~1.9 s from gzipped TSV (5 significant digits), so either format
+    is fine at scale (benchmarks/scale).
     """
     path = Path(path)
     name = path.name.lower().removesuffix(".gz")
@@ -47,7 +52,9 @@ def read_plain_matrix(path: str | Path, *, integer: bool = False) -> pd.DataFram
     try:
         if name.endswith((".parquet", ".pq")):
             table = _read_parquet_matrix(path)
+            header = pd.Series([str(table.index.name), *map(str, table.columns)])
         else:
+            header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str).iloc[0]
             table = pd.read_csv(path, sep=sep, index_col=0, low_memory=False)
     except FileNotFoundError:
         raise InputError("matrix file does not exist", path=path) from None
@@ -80,6 +87,23 @@ def read_plain_matrix(path: str | Path, *, integer: bool = False) -> pd.DataFram
             )
         log.info("%s: annotation columns ignored: %s", path, ", ".join(map(str, text_columns)))
     table = numeric
+    header = pd.Index(header.iloc[1:].astype(str).str.strip())
+    if header.duplicated().any():  # pandas renamed the second one 'S1.1'
+        repeated = header[header.duplicated()].unique().tolist()
+        raise InputError(
+            f"duplicate sample columns: {', '.join(repeated[:10])}",
+            path=path,
+            hint="each sample must appear once in the header",
+        )
+    infinite = np.isinf(table.to_numpy(dtype=np.float64))
+    if infinite.any():
+        row, col = np.argwhere(infinite)[0]
+        raise InputError(
+            f"infinite value in row {table.index[row]!r}, sample {table.columns[col]!r} "
+            f"({int(infinite.sum())} infinite cell(s))",
+            path=path,
+            hint="use NA (or an empty cell) for missing values",
+        )
     table.index = table.index.astype(str)
     table.index.name = "feature_id"
     table.columns = [str(c).strip() for c in table.columns]
@@ -93,7 +117,11 @@ def read_plain_matrix(path: str | Path, *, integer: bool = False) -> pd.DataFram
             path=path,
             hint="each row must have a unique ID in the first column",
         )
-    return table.astype(np.int64 if integer and not table.isna().any().any() else np.float64)
+    if integer:
+        from markerflow.counts import validate_counts
+
+        return validate_counts(table, str(path))
+    return table.astype(np.float64)
 
 
 def _read_parquet_matrix(path: Path) -> pd.DataFrame:
@@ -170,10 +198,13 @@ def build_sample_sheet(
     excluded = excluded[excluded["reason"] != ""].reset_index(drop=True)
     kept = sheet[reasons == ""].reset_index(drop=True)
     for label in (case_label, control_label):
-        if not (kept["condition"] == label).any():
+        n = int((kept["condition"] == label).sum())
+        if n < MIN_GROUP_SIZE:
             raise InputError(
-                f"cohort {spec.cohort}: no {label!r} sample is left after mapping "
-                f"{spec.condition_column} (and excluding missing covariates)"
+                f"cohort {spec.cohort}: {n} {label!r} sample(s) left after mapping "
+                f"{spec.condition_column} (and excluding missing covariates); each condition "
+                f"needs at least {MIN_GROUP_SIZE} samples (within-group variance, Hedges' g)",
+                hint="check case_values/control_values, or remove the cohort from the sheet",
             )
     return kept[[*SAMPLE_COLUMNS, *spec.covariates]], excluded
 

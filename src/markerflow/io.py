@@ -8,6 +8,7 @@ Writers are deterministic: fixed float format for TSV, no timestamps in Parquet 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -25,16 +26,30 @@ from markerflow.errors import InputError
 FLOAT_FORMAT = "%.17g"
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; move it into place only if the block succeeds."""
+    """Yield a temporary path next to ``path``; move it into place only if the block succeeds.
+
+    Temporary files of ``path`` left by an earlier writer that was killed (SIGKILL, node failure)
+    are removed first: Snakemake runs one job per output, so none of them is still being written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates 0600; give the result the permissions a plain open() would (umask).
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -82,6 +97,8 @@ def read_tsv(path: str | Path, **kwargs) -> pd.DataFrame:
         raise InputError("is empty", path=path) from None
     except pd.errors.ParserError as exc:
         raise InputError(f"is not a valid tab-separated table: {exc}", path=path) from None
+    except (EOFError, OSError) as exc:
+        raise InputError(f"cannot be read (corrupt or truncated gzip?): {exc}", path=path) from None
 
 
 def write_matrix(matrix: pd.DataFrame, path: str | Path) -> None:

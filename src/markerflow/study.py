@@ -8,6 +8,8 @@ sample. Each problem is an :class:`~markerflow.errors.InputError` naming the key
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,8 +96,74 @@ class CohortSpec:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
 
 
-def read_cohort_sheet(path: str | Path) -> pd.DataFrame:
-    """Read the cohort sheet as strings (empty cells -> NaN), indexed by ``cohort``."""
+def confined_path(value: str | Path, what: str, base: str | Path = ".") -> Path:
+    """``base / value``, refusing a path that leaves the project directory ``base``.
+
+    The check is lexical (``..`` and absolute paths are normalised, symbolic links are not
+    followed), so a link placed inside the project (e.g. ``resources/`` pointing to shared storage)
+    is allowed, while ``../x`` or ``/etc/x`` is an :class:`InputError` naming ``what`` (the key or
+    cell that holds the path). Keeps every input and output of a study inside its directory
+    (DESIGN.md: a reviewer reproduces the study from the project alone).
+    """
+    root = os.path.abspath(base)
+    full = os.path.normpath(os.path.join(root, os.fspath(value)))
+    if os.path.commonpath([root, full]) != root:
+        raise InputError(
+            f"{what}: path {os.fspath(value)!r} points outside the project directory {root}",
+            hint="use a path relative to the project directory; to use data stored elsewhere, "
+            "place a symbolic link to it inside the project (e.g. under resources/)",
+        )
+    return Path(base) / value
+
+
+#: Columns a cohort sheet may have (CohortSpec fields); anything else is most likely a typo.
+SHEET_COLUMNS = tuple(f.name for f in dataclasses.fields(CohortSpec))
+REQUIRED_SHEET_COLUMNS = (
+    "cohort",
+    "role",
+    "source",
+    "data_type",
+    "condition_column",
+    "case_values",
+    "control_values",
+)
+
+
+def cohort_sheet_from_rows(rows: list[Any], where: str = "config `cohorts`") -> pd.DataFrame:
+    """The cohort sheet given inline in the config as a list of row mappings (as in a frozen config).
+
+    Cells become strings exactly as a TSV sheet would give them: absent/null -> NaN, a YAML list
+    -> ';'-joined, booleans -> "yes"/"no" (YAML reads an unquoted ``no`` as false).
+    """
+
+    def cell(value: Any) -> Any:
+        if value is None:
+            return float("nan")
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, (list, tuple)):
+            return LIST_SEPARATOR.join(str(v) for v in value)
+        return str(value)
+
+    if not rows:
+        raise InputError(f"{where} is an empty list", hint="list at least one cohort")
+    records = []
+    for i, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise InputError(f"{where}: item {i} is not a mapping of column -> value")
+        records.append({str(k).strip(): cell(v) for k, v in row.items()})
+    columns = list(dict.fromkeys(k for r in records for k in r))
+    return pd.DataFrame.from_records(records, columns=columns).astype(object)
+
+
+def read_cohort_sheet(path: str | Path | list[dict[str, Any]]) -> pd.DataFrame:
+    """Read the cohort sheet as strings (empty cells -> NaN), indexed by ``cohort``.
+
+    ``path`` is the TSV path, or the sheet inline as a list of row mappings (config ``cohorts:``
+    may be either; a frozen config always inlines it).
+    """
+    if isinstance(path, list):
+        return _check_sheet(cohort_sheet_from_rows(path), "config `cohorts`", first_line=1)
     path = Path(path)
     if not path.exists():
         raise InputError(
@@ -112,17 +180,30 @@ def read_cohort_sheet(path: str | Path) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         raise InputError(f"is not a valid tab-separated table: {exc}", path=path) from None
     sheet.columns = [str(c).strip() for c in sheet.columns]
+    return _check_sheet(sheet, path, first_line=2)
+
+
+def _check_sheet(sheet: pd.DataFrame, path: str | Path, first_line: int) -> pd.DataFrame:
+    """IDs present, safe and unique; index by ``cohort``. ``first_line``: number of row 1."""
+    item = "line" if first_line == 2 else "item"
     if "cohort" not in sheet.columns:
         raise InputError(
             "has no `cohort` column",
             path=path,
             hint="the first line must be the header; see config/README.md",
         )
+    unknown = [c for c in sheet.columns if c not in SHEET_COLUMNS]
+    if unknown:
+        raise InputError(
+            f"unknown column(s): {', '.join(map(repr, unknown))}",
+            path=path,
+            hint=f"allowed columns are {', '.join(SHEET_COLUMNS)} (see config/README.md)",
+        )
     sheet["cohort"] = sheet["cohort"].str.strip()
-    for i, cohort in enumerate(sheet["cohort"], start=2):
+    for i, cohort in enumerate(sheet["cohort"], start=first_line):
         if not isinstance(cohort, str) or not SAFE_ID.match(cohort):
             raise InputError(
-                f"line {i}: cohort ID {cohort!r} is not allowed",
+                f"{item} {i}: cohort ID {cohort!r} is not allowed",
                 path=path,
                 hint="use letters, digits, '_', '-' and single dots; no '/', '..' or spaces",
             )
@@ -133,13 +214,10 @@ def read_cohort_sheet(path: str | Path) -> pd.DataFrame:
 
 
 def _require_file(value: str | None, key: str, cohort: str, base: Path) -> Path | None:
+    """The file of a sheet cell, inside the project (:func:`confined_path`) and existing."""
     if value is None:
         return None
-    path = Path(value)
-    if path.is_absolute() or ".." in path.parts:
-        resolved = (base / path).resolve()
-    else:
-        resolved = base / path
+    resolved = confined_path(value, f"cohort {cohort}: `{key}`", base)
     if not resolved.is_file():
         raise InputError(
             f"cohort {cohort}: `{key}` file {value!r} does not exist",
@@ -205,6 +283,15 @@ def check_study(
         study.get("control_label", "control")
     ):
         raise InputError("config study.case_label and study.control_label must differ")
+    if isinstance(config.get("cohorts"), str):
+        confined_path(config["cohorts"], "config `cohorts`", base)
+    confined_path(config.get("results", "results"), "config `results`", base)
+    missing = [c for c in REQUIRED_SHEET_COLUMNS if c not in sheet.columns]
+    if missing:
+        raise InputError(
+            f"the cohort sheet lacks required column(s): {', '.join(missing)}",
+            path=config["cohorts"] if isinstance(config.get("cohorts"), str) else None,
+        )
     specs = [CohortSpec.from_row(row) for row in sheet.to_dict("records")]
     if not any(s.role == "discovery" for s in specs):
         raise InputError(
@@ -213,7 +300,7 @@ def check_study(
     for spec in specs:
         _check_cohort(spec, base)
     for name, gmt in (config.get("enrichment", {}).get("libraries") or {}).items():
-        if not (base / gmt).is_file():
+        if not confined_path(gmt, f"config enrichment.libraries.{name}", base).is_file():
             raise InputError(f"config enrichment.libraries.{name}: file {gmt!r} does not exist")
     return specs
 

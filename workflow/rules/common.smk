@@ -1,6 +1,7 @@
 # Config and cohort-sheet validation, wildcard constraints and input functions.
 # Everything here runs when Snakemake parses the workflow, i.e. before any job starts.
 
+import re
 import sys
 from pathlib import Path
 
@@ -17,6 +18,23 @@ from markerflow.errors import InputError  # noqa: E402
 from markerflow.study import check_study, read_cohort_sheet  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml")
+
+# --- provenance (issue 8) ---------------------------------------------------------------------
+from markerflow.provenance import sort_config_in_place, verify_checksums  # noqa: E402
+
+# Sorted keys: params (compared by repr) are then identical in a run from config.yaml and in a
+# rerun from the sorted frozen config.
+sort_config_in_place(config)
+# A frozen config (results/provenance/config.frozen.yaml) lists the sha256 of every input file:
+# verify them now, before any job runs.
+if config.get("checksums"):
+    try:
+        verify_checksums(config["checksums"])
+    except InputError as error:
+        raise WorkflowError(
+            f"markerflow: the input files are not those of the frozen run.\n{error}"
+        ) from None
+# --- end provenance ---------------------------------------------------------------------------
 
 try:
     COHORT_SHEET = read_cohort_sheet(config["cohorts"])
@@ -51,22 +69,30 @@ if len(DISCOVERY) > 1 and not config["enrichment"].get("per_cohort", True):
     ANALYSES = ["meta"]  # enrichment of the meta-analysis only (many cohorts)
 
 
-wildcard_constraints:
-    cohort="|".join(SPECS),
-
-
 def cohort_inputs(wildcards):
-    """Matrix and, when given, sample sheet of a cohort (paths as in the cohort sheet)."""
+    """Matrix (downloaded for source `geo`) and, when given, sample sheet of a cohort."""
     spec = SPECS[wildcards.cohort]
-    inputs = {"matrix": spec.matrix}
+    if spec.source == "geo":
+        inputs = {"matrix": geo_download_files(spec.accession, spec.platform)["matrix"]}
+    else:
+        inputs = {"matrix": spec.matrix}
     if spec.samples:
         inputs["samples"] = spec.samples
     return inputs
 
 
 def annotation_input(wildcards):
+    """The sheet's annotation table; for a GEO download without one, the downloaded GPL table."""
     spec = SPECS[wildcards.cohort]
-    return {"annotation": spec.annotation} if spec.annotation else {}
+    if spec.annotation:
+        return {"annotation": spec.annotation}
+    if spec.source == "geo" and spec.data_type == "array":
+        return {
+            "annotation": geo_download_files(spec.accession, spec.platform)[
+                "annotation"
+            ]
+        }
+    return {}
 
 
 def log2_mode(cohort):
@@ -112,5 +138,51 @@ def study_outputs():
 
 
 def all_outputs():
-    """Targets of `rule all`: per-cohort outputs and each stage's study-level outputs."""
+    """Targets of the `all` rule - per-cohort outputs and each stage's study-level outputs."""
     return per_cohort_outputs() + study_outputs()
+
+
+# --- GEO downloads (rule geo_download in resources.smk) ---
+GEO = config["geo"]
+GEO_CACHE = GEO["cache_dir"]
+
+
+def geo_download_files(accession, platform=None):
+    """Paths written by `geo_download` for a cohort's GSE (and GPL of a multi-platform series)."""
+    key = f"{accession}-{platform}" if platform else accession
+    return {
+        "matrix": f"{GEO_CACHE}/{key}/series_matrix.txt.gz",
+        "annotation": f"{GEO_CACHE}/{key}/annotation.tsv.gz",
+        "checksums": f"{GEO_CACHE}/{key}/checksums.tsv",
+    }
+
+
+# --- enrichment (rule enrichment in enrichment.smk) ---
+
+ENRICHMENT_LIBRARIES = dict(config["enrichment"]["libraries"])
+
+# DE tables and the meta-analysis table name their columns differently.
+ENRICHMENT_COLUMNS = {
+    "de": {
+        "gene_col": "gene",
+        "stat_col": "stat",
+        "lfc_col": "log2fc",
+        "padj_col": "padj",
+    },
+    "meta": {
+        "gene_col": "gene",
+        "stat_col": "pooled_z",
+        "lfc_col": "pooled_effect",
+        "padj_col": "fdr",
+    },
+}
+
+
+def enrichment_table(wildcards):
+    if wildcards.analysis == "meta":
+        return f"{RESULTS}/meta/meta.tsv"
+    return f"{RESULTS}/de/{wildcards.analysis}/de.tsv"
+
+
+def enrichment_columns(wildcards):
+    return ENRICHMENT_COLUMNS["meta" if wildcards.analysis == "meta" else "de"]

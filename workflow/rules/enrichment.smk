@@ -1,36 +1,5 @@
 # Enrichment (issue 6): ORA of up/down genes and preranked GSEA per analysis and gene-set library.
 # Names from common.smk: RESULTS, LOGS, ANALYSES. Library: markerflow.enrichment.
-import re
-
-ENRICHMENT_LIBRARIES = dict(config["enrichment"]["libraries"])
-
-# DE tables and the meta-analysis table name their columns differently.
-ENRICHMENT_COLUMNS = {
-    "de": {
-        "gene_col": "gene",
-        "stat_col": "stat",
-        "lfc_col": "log2fc",
-        "padj_col": "padj",
-    },
-    "meta": {
-        "gene_col": "gene",
-        "stat_col": "pooled_z",
-        "lfc_col": "pooled_effect",
-        "padj_col": "fdr",
-    },
-}
-
-
-def enrichment_table(wildcards):
-    if wildcards.analysis == "meta":
-        return f"{RESULTS}/meta/meta.tsv"
-    return f"{RESULTS}/de/{wildcards.analysis}/de.tsv"
-
-
-def enrichment_columns(wildcards):
-    return ENRICHMENT_COLUMNS["meta" if wildcards.analysis == "meta" else "de"]
-
-
 rule enrichment:
     input:
         table=enrichment_table,

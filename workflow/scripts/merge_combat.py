@@ -20,6 +20,7 @@ with script_context(snakemake) as log:
         parametric=bool(combat.get("parametric", True)),
         mean_only=bool(combat.get("mean_only", False)),
         reference_batch=combat.get("reference_batch"),
+        n_threads=snakemake.threads,
     )
     out = snakemake.output
     write_matrix(result.expression, out.expression)

@@ -1,0 +1,457 @@
+"""Download GEO series matrices and platform tables into a checksummed cache (standard library only).
+
+Layout (``cache_dir`` defaults to ``resources/geo``; ``key`` is ``GSExxx`` or ``GSExxx-GPLyyy``)::
+
+    {cache_dir}/{key}/raw/{key}_series_matrix.txt.gz    bytes exactly as served by GEO
+    {cache_dir}/{key}/raw/GPLyyy.annot.gz               (or GPLyyy_family.soft.gz)
+    {cache_dir}/{key}/manifest.json                      url, path, size, sha256, retrieved_at
+    {cache_dir}/{key}/series_matrix.txt.gz               workflow outputs (see prepare_geo_series)
+    {cache_dir}/{key}/annotation.tsv.gz                  probe_id, symbol (derived, deterministic)
+    {cache_dir}/{key}/checksums.tsv                      role, file, url, size, sha256 (no times)
+
+URLs follow NCBI's FTP layout (as GEOquery's ``getGEO``/``getGEOfile``):
+``{base}/geo/series/GSE27nnn/GSE27011/matrix/GSE27011_series_matrix.txt.gz`` (``GSExxx-GPLyyy_...``
+for a series on several platforms), ``{base}/geo/platforms/GPL6nnn/GPL6244/annot/GPL6244.annot.gz``
+and, when a platform has no annot file, ``.../soft/GPL6244_family.soft.gz``.
+
+Rules: a file in the manifest whose bytes still match its sha256 is never downloaded again (a warm
+cache works offline); a cached file that no longer matches is an :class:`InputError` naming it, not
+a silent re-download; a file present in ``raw/`` but not in the manifest (placed by hand) is
+adopted after a gzip check. Downloads retry on connection errors, timeouts and HTTP 5xx/429 with
+exponential backoff; 404 is not retried. Every download goes to a temporary file, is checked
+(length, gzip integrity) and only then moved into place.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gzip
+import hashlib
+import http.client
+import json
+import logging
+import os
+import re
+import shutil
+import time
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from markerflow import __version__, geo
+from markerflow.errors import InputError
+from markerflow.io import atomic_path, write_tsv
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://ftp.ncbi.nlm.nih.gov"
+MANIFEST = "manifest.json"
+RAW_DIR = "raw"
+GSE_RE = re.compile(r"^GSE\d+$")
+GPL_RE = re.compile(r"^GPL\d+$")
+KEY_RE = re.compile(r"^(GSE\d+)(?:-(GPL\d+))?$")
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """Download settings (config ``geo:``)."""
+
+    base_url: str = DEFAULT_BASE_URL
+    retries: int = 3  # extra attempts after the first one
+    timeout_s: float = 60.0  # max seconds without progress (connect or read)
+    backoff_s: float = 2.0  # wait before the 1st retry; doubles each retry
+    cache_dir: str = "resources/geo"
+
+
+class NotFound(Exception):
+    """HTTP 404/410: the file does not exist at that URL (not retried)."""
+
+
+# --------------------------------------------------------------------------------------- names
+
+
+def geo_key(accession: str, platform: str | None = None) -> str:
+    """Cache key / wildcard value of a cohort: ``GSE27011`` or ``GSE12345-GPL570``."""
+    accession = accession.strip().upper()
+    if not GSE_RE.match(accession):
+        raise InputError(f"GEO accession {accession!r} is not a series accession (GSE + digits)")
+    if platform:
+        platform = platform.strip().upper()
+        if not GPL_RE.match(platform):
+            raise InputError(
+                f"GEO platform {platform!r} is not a platform accession (GPL + digits)"
+            )
+        return f"{accession}-{platform}"
+    return accession
+
+
+def split_key(key: str) -> tuple[str, str | None]:
+    """Inverse of :func:`geo_key`."""
+    match = KEY_RE.match(key)
+    if not match:
+        raise InputError(f"{key!r} is not a GEO download key (GSExxx or GSExxx-GPLyyy)")
+    return match.group(1), match.group(2)
+
+
+def geo_stub(accession: str) -> str:
+    """NCBI FTP folder of an accession: GSE27011 -> GSE27nnn, GSE123 -> GSEnnn, GPL570 -> GPLnnn."""
+    prefix, digits = accession[:3], accession[3:]
+    return f"{prefix}{digits[:-3]}nnn"
+
+
+def series_matrix_url(accession: str, platform: str | None, base_url: str) -> str:
+    name = f"{accession}-{platform}" if platform else accession
+    return (
+        f"{base_url.rstrip('/')}/geo/series/{geo_stub(accession)}/{accession}/matrix/"
+        f"{name}_series_matrix.txt.gz"
+    )
+
+
+def platform_urls(platform: str, base_url: str) -> list[tuple[str, str]]:
+    """(url, file name) of the platform's annot table, then of its full SOFT table."""
+    root = f"{base_url.rstrip('/')}/geo/platforms/{geo_stub(platform)}/{platform}"
+    return [
+        (f"{root}/annot/{platform}.annot.gz", f"{platform}.annot.gz"),
+        (f"{root}/soft/{platform}_family.soft.gz", f"{platform}_family.soft.gz"),
+    ]
+
+
+# ------------------------------------------------------------------------------------ checking
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_gzip(path: str | Path, name: str | None = None) -> None:
+    """Decompress the whole file (CRC and length checked); InputError naming it if damaged."""
+    try:
+        with gzip.open(path, "rb") as handle:
+            while handle.read(CHUNK):
+                pass
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+        raise InputError(
+            f"{name or Path(path).name} is a truncated or corrupt gzip file ({exc})",
+            path=path,
+            hint="delete it and run again to download it anew; if it persists, the copy on the "
+            "server is damaged",
+        ) from None
+
+
+# ----------------------------------------------------------------------------------- download
+
+
+def download(
+    url: str,
+    dest: str | Path,
+    settings: FetchSettings,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Download ``url`` to ``dest`` atomically, retrying transient failures.
+
+    Retried: connection errors, timeouts (``timeout_s`` without progress), HTTP 5xx and 429, and
+    bodies shorter than their Content-Length. Not retried: 404/410 (:class:`NotFound`), other 4xx.
+    A ``.gz`` file is checked for gzip integrity before it is moved into place.
+    """
+    dest = Path(dest)
+    attempts = max(int(settings.retries), 0) + 1
+    last = "no attempt"
+    for attempt in range(attempts):
+        if attempt:
+            wait = settings.backoff_s * 2 ** (attempt - 1)
+            log.warning("retrying %s in %.1f s (attempt %d/%d): %s", url, wait, attempt + 1,
+                        attempts, last)  # fmt: skip
+            sleep(wait)
+        try:
+            with atomic_path(dest) as tmp:
+                _fetch_once(url, tmp, settings.timeout_s)
+                if dest.name.endswith(".gz"):
+                    check_gzip(tmp, name=f"{dest.name} downloaded from {url}")
+            log.info("downloaded %s -> %s (%d bytes)", url, dest, dest.stat().st_size)
+            return
+        except urllib.error.HTTPError as exc:
+            if exc.code in (404, 410):
+                raise NotFound(f"{url}: HTTP {exc.code}") from None
+            if exc.code < 500 and exc.code != 429:
+                raise InputError(
+                    f"download of {url} refused: HTTP {exc.code} {exc.reason}",
+                    path=dest,
+                    hint="check geo.base_url in the config",
+                ) from None
+            last = f"HTTP {exc.code} {exc.reason}"
+        except (
+            urllib.error.URLError,
+            TimeoutError,
+            ConnectionError,
+            http.client.HTTPException,
+            _Truncated,
+        ) as exc:
+            reason = getattr(exc, "reason", None)
+            last = f"{type(exc).__name__}: {reason if reason is not None else exc}"
+    raise InputError(
+        f"could not download {url} after {attempts} attempt(s): {last}",
+        path=dest,
+        hint="check the network and geo.base_url (geo.retries / geo.timeout_s tune the retries); "
+        "offline, copy the file into this path by hand and run again",
+    )
+
+
+class _Truncated(Exception):
+    pass
+
+
+def _fetch_once(url: str, tmp: Path, timeout_s: float) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": f"markerflow/{__version__}"})
+    with urllib.request.urlopen(request, timeout=timeout_s) as response, open(tmp, "wb") as out:
+        expected = response.headers.get("Content-Length")
+        shutil.copyfileobj(response, out, CHUNK)
+        size = out.tell()
+    if expected is not None and expected.isdigit() and int(expected) != size:
+        raise _Truncated(f"received {size} of {expected} bytes")
+
+
+# ------------------------------------------------------------------------------------ manifest
+
+
+def read_manifest(directory: Path) -> dict:
+    path = directory / MANIFEST
+    if not path.exists():
+        return {"files": {}}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"download manifest is not valid JSON ({exc})",
+            path=path,
+            hint="restore it, or delete the folder to download everything again",
+        ) from None
+    if not isinstance(manifest.get("files"), dict):
+        raise InputError("download manifest has no `files` mapping", path=path)
+    return manifest
+
+
+def write_manifest(directory: Path, manifest: dict) -> None:
+    with atomic_path(directory / MANIFEST) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def verify_cached(directory: Path, entry: dict) -> Path:
+    """The cached file of a manifest entry, after checking its size and sha256."""
+    path = directory / entry["path"]
+    size = path.stat().st_size
+    digest = sha256_file(path)
+    if size != entry["size"] or digest != entry["sha256"]:
+        raise InputError(
+            f"cached file does not match its manifest (sha256 {digest}, {size} bytes; manifest "
+            f"sha256 {entry['sha256']}, {entry['size']} bytes)",
+            path=path,
+            hint=f"the file changed after it was downloaded from {entry['url']}; delete it and its "
+            f"entry in {directory / MANIFEST} to download it again (results will then differ)",
+        )
+    return path
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
+
+
+def fetch_file(
+    directory: Path,
+    role: str,
+    candidates: list[tuple[str, str]],
+    settings: FetchSettings,
+    manifest: dict,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[Path, dict]:
+    """Cached-or-downloaded file for ``role`` (first candidate URL that exists); updates manifest.
+
+    ``candidates`` are (url, file name) in order of preference.
+    """
+    entry = manifest["files"].get(role)
+    if entry is not None:
+        path = directory / entry["path"]
+        if path.exists():
+            return verify_cached(directory, entry), entry
+        # listed but deleted: download it again; it must still have the recorded checksum
+        candidates = [(entry["url"], Path(entry["path"]).name)]
+    else:
+        for url, name in candidates:
+            path = directory / RAW_DIR / name
+            if path.exists():  # placed by hand (offline use): adopt it
+                if name.endswith(".gz"):
+                    check_gzip(path)
+                new = _entry(directory, path, url, "adopted (not downloaded)")
+                log.info("%s: using the file already present at %s", role, path)
+                manifest["files"][role] = new
+                return path, new
+    tried = []
+    for url, name in candidates:
+        path = directory / RAW_DIR / name
+        try:
+            download(url, path, settings, sleep=sleep)
+        except NotFound as exc:
+            tried.append(str(exc))
+            continue
+        new = _entry(directory, path, url, _now())
+        if entry is not None and new["sha256"] != entry["sha256"]:
+            raise InputError(
+                f"downloaded again from {url}, but its sha256 {new['sha256']} differs from the one "
+                f"recorded in the manifest ({entry['sha256']}): the file changed upstream",
+                path=path,
+                hint=f"to accept the new version, delete {directory / MANIFEST} and run again",
+            )
+        manifest["files"][role] = new
+        return path, new
+    raise NotFound("; ".join(tried))
+
+
+def _entry(directory: Path, path: Path, url: str, retrieved_at: str) -> dict:
+    return {
+        "url": url,
+        "path": path.relative_to(directory).as_posix(),
+        "size": path.stat().st_size,
+        "sha256": sha256_file(path),
+        "retrieved_at": retrieved_at,
+    }
+
+
+# ------------------------------------------------------------------------------------- series
+
+
+@dataclass
+class GeoDownload:
+    key: str
+    accession: str
+    platform: str
+    directory: Path
+    series_matrix: Path  # raw file in the cache
+    platform_table: Path  # raw file in the cache
+    manifest: dict
+
+
+def fetch_geo_series(
+    accession: str,
+    platform: str | None = None,
+    settings: FetchSettings | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> GeoDownload:
+    """Series matrix + platform table of a GEO series, from the cache or downloaded into it.
+
+    ``platform`` is required for a series on several platforms (GEO then only has
+    ``GSExxx-GPLyyy_series_matrix.txt.gz``); for a single-platform series it is checked against
+    the file. The platform comes from the series matrix' ``!Sample_platform_id``.
+    """
+    settings = settings or FetchSettings()
+    key = geo_key(accession, platform)
+    accession, platform = split_key(key)
+    directory = Path(settings.cache_dir) / key
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(directory)
+    manifest.setdefault("accession", accession)
+    base = settings.base_url
+    matrix_name = f"{key}_series_matrix.txt.gz"
+    candidates = [(series_matrix_url(accession, platform, base), matrix_name)]
+    if platform:  # a single-platform series has only the plain file name
+        candidates.append((series_matrix_url(accession, None, base), matrix_name))
+    try:
+        try:
+            matrix, _ = fetch_file(directory, "series_matrix", candidates, settings, manifest,
+                                   sleep=sleep)  # fmt: skip
+        except NotFound as exc:
+            raise InputError(
+                f"GEO series {accession} has no series matrix"
+                f"{f' for platform {platform}' if platform else ''} ({exc})",
+                hint="check the accession; a series on several platforms needs `platform` "
+                "(GPLxxx) in the cohort sheet; RNA-seq series often have no matrix at all (use "
+                "the supplementary count file with source `matrix`)",
+            ) from None
+        platform = _platform_of(matrix, platform)
+        manifest["platform"] = platform
+        try:
+            table, _ = fetch_file(directory, "platform_table", platform_urls(platform, base),
+                                  settings, manifest, sleep=sleep)  # fmt: skip
+        except NotFound as exc:
+            raise InputError(
+                f"no annotation table found for platform {platform} ({exc})",
+                hint="give a local probe->symbol table in the cohort sheet's `annotation` column",
+            ) from None
+    finally:
+        write_manifest(directory, manifest)
+    return GeoDownload(key, accession, platform, directory, matrix, table, manifest)
+
+
+def _platform_of(matrix: Path, wanted: str | None) -> str:
+    samples = geo.read_series_matrix_header(matrix)
+    platforms = sorted(set(samples.get("platform_id", pd.Series(dtype=object)).dropna()))
+    if wanted:
+        if platforms and wanted not in platforms:
+            raise InputError(
+                f"series matrix is for platform(s) {', '.join(platforms)}, not {wanted}",
+                path=matrix,
+                hint="fix the `platform` cell of the cohort sheet",
+            )
+        return wanted
+    if len(platforms) != 1:
+        raise InputError(
+            f"series matrix lists {len(platforms)} platforms ({', '.join(platforms) or 'none'})",
+            path=matrix,
+            hint="set `platform` (GPLxxx) in the cohort sheet",
+        )
+    return platforms[0]
+
+
+def prepare_geo_series(
+    accession: str,
+    platform: str | None,
+    settings: FetchSettings,
+    *,
+    matrix_out: str | Path,
+    annotation_out: str | Path,
+    checksums_out: str | Path,
+    symbol_column: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> GeoDownload:
+    """Fetch (or reuse) a series and write the workflow's files, all deterministic.
+
+    ``matrix_out``: the series matrix (hard link to / copy of the raw bytes); ``annotation_out``:
+    probe_id -> symbol TSV (gzip without timestamp) from :func:`markerflow.geo.read_platform_table`
+    with the platform's symbol column; ``checksums_out``: role, file, url, size, sha256 of the raw
+    files (no retrieval times, so reruns give identical bytes).
+    """
+    result = fetch_geo_series(accession, platform, settings, sleep=sleep)
+    table = geo.read_platform_table(result.platform_table, symbol_column=symbol_column)
+    frame = table.rename_axis("probe_id").reset_index()
+    text = frame.to_csv(sep="\t", index=False, na_rep="", lineterminator="\n")
+    with atomic_path(annotation_out) as tmp:
+        tmp.write_bytes(gzip.compress(text.encode("utf-8"), mtime=0))
+    with atomic_path(matrix_out) as tmp:
+        tmp.unlink()
+        try:
+            os.link(result.series_matrix, tmp)
+        except OSError:
+            shutil.copyfile(result.series_matrix, tmp)
+    rows = [
+        {
+            "role": role,
+            "file": entry["path"],
+            "url": entry["url"],
+            "size": entry["size"],
+            "sha256": entry["sha256"],
+        }
+        for role, entry in sorted(result.manifest["files"].items())
+    ]
+    write_tsv(pd.DataFrame(rows), checksums_out)
+    return result

@@ -1,0 +1,493 @@
+"""A one-page, self-contained HTML summary of a study run, for a person (``report/summary.html``).
+
+Built from whichever stage outputs the run produced (the files handed in; nothing else on disk is
+read): study design, cohorts with sample counts, QC verdicts, DE summaries and top genes, merge,
+meta-analysis, enrichment, candidates with their evidence columns, the signature and its validation
+AUCs, and the provenance of the run. Figures are embedded as base64 PNG; there are no external
+links, scripts or timestamps, so the page is byte-reproducible when its inputs are.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pandas as pd
+import yaml
+
+log = logging.getLogger(__name__)
+
+#: Stage order on the page (folders under the results directory); unknown stages follow.
+STAGE_ORDER = ("qc", "de", "merge", "meta", "enrichment", "candidates", "signature")
+STAGE_TITLES = {
+    "qc": "Quality control",
+    "de": "Differential expression",
+    "merge": "Merged discovery cohorts (ComBat)",
+    "meta": "Meta-analysis",
+    "enrichment": "Enrichment",
+    "candidates": "Candidate biomarkers",
+    "signature": "Signature and validation",
+}
+#: Folders whose files feed other sections but are not sections themselves.
+NOT_SECTIONS = ("ingest", "genes", "provenance", "report", "logs")
+KEY_PACKAGES = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "scikit-learn",
+    "pydeseq2",
+    "matplotlib",
+    "snakemake",
+)
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
+max-width:1100px;color:#222;line-height:1.4;padding:0 1em}
+h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2em}
+table{border-collapse:collapse;margin:.5em 0 1em;font-size:.85em}
+th,td{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
+th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
+figure{display:inline-block;margin:.5em 1em 1em 0;max-width:100%}
+figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.85em;color:#555}
+.ok{color:#1e7b34;font-weight:bold}.warn{color:#b35900;font-weight:bold}
+.note{color:#777;font-style:italic}code,pre{background:#f6f6f6;padding:1px 3px}
+"""
+
+
+# --- formatting ----------------------------------------------------------------------------------
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _cell(value: Any, max_chars: int = 80) -> tuple[str, bool]:
+    """Text of one table cell and whether it is numeric (4 significant digits for floats)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "NA", False
+    if isinstance(value, bool):
+        return str(value), False
+    if isinstance(value, int) or (
+        hasattr(value, "dtype") and getattr(value.dtype, "kind", "") in "iu"
+    ):
+        return str(int(value)), True
+    if isinstance(value, float) or (
+        hasattr(value, "dtype") and getattr(value.dtype, "kind", "") == "f"
+    ):
+        return f"{float(value):.4g}", True
+    text = str(value)
+    if len(text) > max_chars:
+        text = text[: max_chars - 1] + "…"
+    return text, False
+
+
+def table_html(df: pd.DataFrame, max_rows: int | None = None, index: bool = False) -> str:
+    """A plain HTML table (escaped, floats to 4 significant digits, at most ``max_rows`` rows)."""
+    if index:
+        df = df.reset_index()
+    shown = df if max_rows is None else df.head(max_rows)
+    head = "".join(f"<th>{_esc(c)}</th>" for c in shown.columns)
+    rows = []
+    for record in shown.itertuples(index=False, name=None):
+        cells = []
+        for value in record:
+            text, numeric = _cell(value)
+            cells.append(
+                f'<td class="num">{_esc(text)}</td>' if numeric else f"<td>{_esc(text)}</td>"
+            )
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    more = ""
+    if max_rows is not None and len(df) > max_rows:
+        more = f'<p class="note">First {max_rows} of {len(df)} rows.</p>'
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
+
+
+def figure_html(path: str | Path, caption: str) -> str:
+    """A PNG embedded as a base64 data URI, with its caption."""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return (
+        f'<figure><img alt="{_esc(caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{_esc(caption)}</figcaption></figure>"
+    )
+
+
+def _read(path: str | Path, **kwargs: Any) -> pd.DataFrame:
+    options = {"keep_default_na": True, "na_values": ["NA"], **kwargs}
+    return pd.read_csv(path, sep="\t", **options)
+
+
+def _metric_table(path: str | Path) -> dict[str, str]:
+    """A two-column ``metric``/``value`` summary as a dict."""
+    table = _read(path, dtype=str, keep_default_na=False)
+    return dict(zip(table.iloc[:, 0], table.iloc[:, 1], strict=True))
+
+
+def _columns(df: pd.DataFrame, wanted: Sequence[str]) -> pd.DataFrame:
+    present = [c for c in wanted if c in df.columns]
+    return df[present] if present else df
+
+
+def _sorted_by_p(df: pd.DataFrame, column: str = "pvalue") -> pd.DataFrame:
+    if column in df.columns:
+        return df.sort_values(column, kind="mergesort", na_position="last")
+    return df
+
+
+# --- the page ------------------------------------------------------------------------------------
+
+
+class _Files:
+    """The run's output files, addressed by their path relative to the results directory."""
+
+    def __init__(self, files: Sequence[str | Path], results: str | Path):
+        root = Path(results)
+        self.by_rel: dict[str, Path] = {}
+        for file in files:
+            path = Path(file)
+            try:
+                rel = path.relative_to(root).as_posix()
+            except ValueError:
+                continue
+            if path.is_file():
+                self.by_rel[rel] = path
+
+    def get(self, rel: str) -> Path | None:
+        return self.by_rel.get(rel)
+
+    def stage(self, stage: str, suffix: str = "") -> list[tuple[str, Path]]:
+        return sorted(
+            (rel, path)
+            for rel, path in self.by_rel.items()
+            if rel.startswith(f"{stage}/") and rel.endswith(suffix)
+        )
+
+    def stages(self) -> list[str]:
+        present = {PurePosixPath(rel).parts[0] for rel in self.by_rel if "/" in rel}
+        known = [s for s in STAGE_ORDER if s in present]
+        return known + sorted(present - set(STAGE_ORDER) - set(NOT_SECTIONS))
+
+
+def _figure_caption(rel: str) -> str:
+    parts = PurePosixPath(rel).parts
+    name = PurePosixPath(rel).stem
+    captions = {
+        ("qc", "pca"): "QC PCA of {0} (outliers marked)",
+        ("de", "volcano"): "Volcano plot of {0}",
+        ("merge", "pca_before"): "Discovery cohorts before ComBat (PCA)",
+        ("merge", "pca_after"): "Discovery cohorts after ComBat (PCA)",
+    }
+    key = (parts[0], name)
+    if key in captions:
+        return captions[key].format(parts[1] if len(parts) > 2 else "")
+    where = " / ".join(parts[1:-1])
+    return f"{STAGE_TITLES.get(parts[0], parts[0])}: {name.replace('_', ' ')}" + (
+        f" ({where})" if where else ""
+    )
+
+
+def _figures(files: _Files, stage: str, cohorts: Sequence[str] = ()) -> str:
+    """Every PNG of a stage: per-cohort figures in cohort-sheet order, "before" ahead of "after"."""
+
+    def key(item: tuple[str, Path]) -> tuple[int, str]:
+        parts = PurePosixPath(item[0]).parts
+        order = cohorts.index(parts[1]) if len(parts) > 2 and parts[1] in cohorts else len(cohorts)
+        return order, item[0].replace("_before", "_0").replace("_after", "_1")
+
+    pngs = sorted(files.stage(stage, ".png"), key=key)
+    figures = [figure_html(path, _figure_caption(rel)) for rel, path in pngs]
+    return "<div>" + "".join(figures) + "</div>" if figures else ""
+
+
+def _cohort_section(
+    files: _Files, cohorts: Sequence[Mapping[str, Any]], case: str, control: str
+) -> str:
+    rows = []
+    for row in cohorts:
+        c = row["cohort"]
+        record = {
+            "cohort": c,
+            "role": row.get("role", ""),
+            "data type": row.get("data_type", ""),
+            "source": row.get("source", ""),
+        }
+        samples = files.get(f"ingest/{c}/samples.tsv")
+        if samples is not None:
+            counts = _read(samples, dtype=str)["condition"].value_counts()
+            record.update(
+                {
+                    "samples": int(counts.sum()),
+                    case: int(counts.get(case, 0)),
+                    control: int(counts.get(control, 0)),
+                }
+            )
+        excluded = files.get(f"ingest/{c}/excluded_samples.tsv")
+        if excluded is not None:
+            record["excluded"] = len(_read(excluded, dtype=str))
+        record["description"] = row.get("description", "")
+        rows.append(record)
+    return table_html(pd.DataFrame(rows))
+
+
+def _qc_section(files: _Files, cohorts: Sequence[str]) -> str:
+    rows = []
+    for c in cohorts:
+        path = files.get(f"qc/{c}/summary.tsv")
+        if path is None:
+            continue
+        m = _metric_table(path)
+        outliers = [s for s in m.get("outlier_samples", "none").split(";") if s and s != "none"]
+        missing = m.get("missing_values", "0")
+        problems = []
+        if outliers:
+            problems.append(f"{len(outliers)} outlier sample(s) flagged")
+        if missing not in ("0", ""):
+            problems.append(f"{missing} missing values")
+        rows.append(
+            {
+                "cohort": c,
+                "verdict": "; ".join(problems) if problems else "ok",
+                "features": m.get("features", ""),
+                "samples": m.get("samples", ""),
+                "log2 applied": m.get("log2_applied", ""),
+                "outliers": ", ".join(outliers) or "none",
+            }
+        )
+    text = (
+        "<p>Outlier samples are flagged (robust z of their distance to the other samples) and "
+        "reported, not removed.</p>"
+    )
+    return text + (table_html(pd.DataFrame(rows)) if rows else "") + _figures(files, "qc", cohorts)
+
+
+def _de_section(files: _Files, cohorts: Sequence[str], top: int) -> str:
+    summaries = {}
+    for c in cohorts:
+        path = files.get(f"de/{c}/summary.tsv")
+        if path is not None:
+            summaries[c] = _metric_table(path)
+    parts = []
+    if summaries:
+        wide = pd.DataFrame(summaries).drop(index="cohort", errors="ignore")
+        wide.index.name = "metric"
+        parts.append(table_html(wide, index=True))
+    for c in cohorts:
+        path = files.get(f"de/{c}/de.tsv")
+        if path is None:
+            continue
+        de = _sorted_by_p(_read(path))
+        parts.append(f"<h3>{_esc(c)}: top {top} genes by p-value</h3>")
+        parts.append(
+            table_html(
+                _columns(de, ["gene", "log2fc", "ave_expr", "pvalue", "padj", "hedges_g"]), top
+            )
+        )
+    return "".join(parts) + _figures(files, "de", cohorts)
+
+
+def _merge_section(files: _Files, top: int) -> str:
+    parts = []
+    path = files.get("merge/batch_mixing.tsv")
+    if path is not None:
+        parts.append(table_html(_read(path), top))
+    return "".join(parts) + _figures(files, "merge")
+
+
+def _meta_section(files: _Files, top: int) -> str:
+    path = files.get("meta/meta.tsv")
+    parts = []
+    if path is not None:
+        meta = _sorted_by_p(_read(path))
+        if "fdr" in meta.columns:
+            parts.append(
+                f"<p>{int((meta['fdr'] < 0.05).sum())} of {len(meta)} genes with random-effects "
+                "FDR &lt; 0.05.</p>"
+            )
+        wanted = [
+            "gene",
+            "pooled_effect",
+            "pooled_se",
+            "pvalue",
+            "fdr",
+            "i2",
+            "n_cohorts",
+            "sign_agreement",
+            "loo_max_fdr",
+        ]
+        parts.append(f"<h3>Top {top} genes by pooled p-value</h3>")
+        parts.append(table_html(_columns(meta, wanted), top))
+    return "".join(parts) + _figures(files, "meta")
+
+
+def _enrichment_section(files: _Files, top: int, analyses: Sequence[str] = ()) -> str:
+    parts = []
+
+    def order(item: tuple[str, Path]) -> tuple[int, str]:
+        analysis = PurePosixPath(item[0]).parts[1]
+        return (analyses.index(analysis) if analysis in analyses else len(analyses)), item[0]
+
+    for rel, path in sorted(files.stage("enrichment", ".tsv"), key=order):
+        kind = "ORA" if rel.endswith("_ora.tsv") else "GSEA" if rel.endswith("_gsea.tsv") else ""
+        table = _sorted_by_p(_read(path))
+        wanted = (
+            ["term_name", "direction", "set_size", "overlap", "fold_enrichment", "padj"]
+            if kind == "ORA"
+            else ["term_name", "direction", "set_size", "nes", "padj"]
+        )
+        name = PurePosixPath(rel)
+        parts.append(f"<h3>{_esc(name.parent.name)} · {_esc(name.stem)} (top {min(top, 10)})</h3>")
+        parts.append(table_html(_columns(table, wanted), min(top, 10)))
+    return "".join(parts) + _figures(files, "enrichment", analyses)
+
+
+def _candidates_section(files: _Files, top: int) -> str:
+    path = files.get("candidates/candidates.tsv")
+    parts = []
+    if path is not None:
+        table = _read(path)
+        parts.append(
+            "<p>Every evidence component is a column (normalised to [0, 1]) so the ranking can be "
+            f"traced; the top {top} genes:</p>"
+        )
+        parts.append(table_html(table, top))
+    others = [
+        (r, p) for r, p in files.stage("candidates", ".tsv") if r != "candidates/candidates.tsv"
+    ]
+    for rel, other in others:
+        parts.append(f"<h3>{_esc(rel)}</h3>" + table_html(_read(other), top))
+    return "".join(parts) + _figures(files, "candidates")
+
+
+def _signature_section(files: _Files, top: int) -> str:
+    parts = []
+    path = files.get("signature/performance.tsv")
+    if path is not None:
+        parts.append("<h3>Validation performance (AUC with 95% CI)</h3>")
+        parts.append(table_html(_read(path)))
+    for rel, other in files.stage("signature", ".tsv"):
+        if rel != "signature/performance.tsv":
+            parts.append(f"<h3>{_esc(rel)}</h3>" + table_html(_read(other), top))
+    return "".join(parts) + _figures(files, "signature")
+
+
+def _generic_section(files: _Files, stage: str, top: int) -> str:
+    parts = [
+        f"<h3>{_esc(rel)}</h3>" + table_html(_read(path), min(top, 10))
+        for rel, path in files.stage(stage, ".tsv")
+    ]
+    return "".join(parts) + _figures(files, stage)
+
+
+def _provenance_section(frozen: Path | None, versions: Path | None, results: str, seed: Any) -> str:
+    parts = [f"<p>Seed: <code>{_esc(seed)}</code>.</p>"]
+    if versions is not None:
+        table = _read(versions, dtype=str, keep_default_na=False)
+        runtime = table[table["kind"] != "package"]
+        packages = table[
+            (table["kind"] == "package") & table["name"].str.lower().isin(KEY_PACKAGES)
+        ]
+        parts.append(table_html(pd.concat([runtime, packages])))
+        parts.append(
+            f'<p class="note">All {int((table["kind"] == "package").sum())} installed packages: '
+            f"<code>{_esc(results)}/provenance/versions.tsv</code>.</p>"
+        )
+    if frozen is not None:
+        with open(frozen, encoding="utf-8") as handle:
+            checksums = (yaml.safe_load(handle) or {}).get("checksums") or {}
+        rows = pd.DataFrame(sorted(checksums.items()), columns=["input file", "sha256"])
+        parts.append(f"<h3>Input files ({len(rows)}, sha256)</h3>" + table_html(rows))
+    parts.append(
+        "<h3>Reproduce</h3><pre>"
+        f"snakemake --cores N --configfile {_esc(results)}/provenance/config.frozen.yaml\n"
+        f"python -m markerflow.provenance verify {_esc(results)}/provenance/manifest.tsv "
+        "NEW_RESULTS/provenance/manifest.tsv</pre>"
+    )
+    return "".join(parts)
+
+
+def summary_page(
+    files: Sequence[str | Path],
+    results: str | Path,
+    config: Mapping[str, Any],
+    cohorts: Sequence[Mapping[str, Any]],
+    *,
+    frozen_config: str | Path | None = None,
+    versions: str | Path | None = None,
+    top: int = 15,
+) -> str:
+    """The HTML text of the summary page.
+
+    ``files``: the run's outputs (paths under ``results``) the page may use; ``cohorts``: the
+    cohort sheet rows (as in the frozen config); ``frozen_config``/``versions``: provenance files.
+    A section whose table cannot be read is replaced by a note naming the file, not an exception.
+    """
+    index = _Files(files, results)
+    study = config.get("study", {})
+    case, control = study.get("case_label", "case"), study.get("control_label", "control")
+    ids = [str(row["cohort"]) for row in cohorts]
+    discovery = [str(r["cohort"]) for r in cohorts if r.get("role") == "discovery"]
+    validation = [str(r["cohort"]) for r in cohorts if r.get("role") == "validation"]
+    name = study.get("name", "markerflow study")
+
+    def section(title: str, anchor: str, build: Callable[[], str]) -> str:
+        try:
+            body = build()
+        except Exception as error:  # a report page must not fail the run; say what is missing
+            log.warning("summary section %s could not be built: %s", title, error)
+            body = f'<p class="note">This section could not be built: {_esc(error)}</p>'
+        return f'<h2 id="{anchor}">{_esc(title)}</h2>{body}'
+
+    design = (
+        f"<p>Comparison: <b>{_esc(case)}</b> vs <b>{_esc(control)}</b>. "
+        f"{len(discovery)} discovery cohort(s) ({_esc(', '.join(discovery))}) find and rank "
+        f"candidates; {len(validation)} validation cohort(s) "
+        f"({_esc(', '.join(validation) or 'none')}) are used only to test the signature. "
+        "Per cohort: ingest, QC, probe/gene mapping, differential expression "
+        "(arrays: limma moderated t; counts: DESeq2). Across discovery cohorts: ComBat-merged "
+        "matrix, random-effects meta-analysis of Hedges' g, enrichment, candidate score, "
+        "signature.</p>"
+    )
+    body = [f"<h1>{_esc(name)}</h1>", section("Study design", "design", lambda: design)]
+    body.append(
+        section("Cohorts", "cohorts", lambda: _cohort_section(index, cohorts, case, control))
+    )
+    builders: dict[str, Callable[[], str]] = {
+        "qc": lambda: _qc_section(index, ids),
+        "de": lambda: _de_section(index, ids, top),
+        "merge": lambda: _merge_section(index, top),
+        "meta": lambda: _meta_section(index, top),
+        "enrichment": lambda: _enrichment_section(index, top, [*discovery, "meta"]),
+        "candidates": lambda: _candidates_section(index, top),
+        "signature": lambda: _signature_section(index, top),
+    }
+    for stage in index.stages():
+        build = builders.get(stage, lambda s=stage: _generic_section(index, s, top))
+        body.append(section(STAGE_TITLES.get(stage, stage), stage, build))
+    body.append(
+        section(
+            "Provenance",
+            "provenance",
+            lambda: _provenance_section(
+                None if frozen_config is None else Path(frozen_config),
+                None if versions is None else Path(versions),
+                str(results),
+                config.get("seed"),
+            ),
+        )
+    )
+    toc = " · ".join(
+        f'<a href="#{a}">{_esc(t)}</a>'
+        for a, t in [("design", "Design"), ("cohorts", "Cohorts")]
+        + [(s, STAGE_TITLES.get(s, s)) for s in index.stages()]
+        + [("provenance", "Provenance")]
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{_esc(name)}: markerflow summary</title><style>{CSS}</style></head>"
+        f"<body><nav>{toc}</nav>\n" + "\n".join(body) + "\n</body></html>\n"
+    )

@@ -1,0 +1,200 @@
+"""Confounding checks, PCA, batch mixing, cohort merging and the merge workflow script."""
+
+from __future__ import annotations
+
+import logging
+import runpy
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from markerflow.batch import (
+    batch_mixing,
+    check_confounding,
+    merge_and_correct,
+    merge_cohorts,
+    pca,
+)
+from markerflow.errors import AnalysisError, InputError
+from markerflow.io import read_matrix, read_tsv, write_matrix, write_tsv
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def test_full_confounding_names_batches_and_counts():
+    batch = ["A"] * 3 + ["B"] * 2 + ["C"] * 4
+    cond = ["case"] * 5 + ["control"] * 4
+    samples = [f"S{i}" for i in range(9)]
+    with pytest.raises(AnalysisError) as exc:
+        check_confounding(batch, cond, samples=samples)
+    msg = str(exc.value)
+    assert "confounded" in msg
+    assert "A (3 case), B (2 case)" in msg
+    assert "C (4 control)" in msg
+    assert "S0" in msg
+
+
+def test_partial_confounding_warns_with_table(caplog):
+    batch = ["A"] * 4 + ["B"] * 4 + ["C"] * 3
+    cond = ["case", "control"] * 2 + ["case"] * 4 + ["control"] * 3
+    with caplog.at_level(logging.WARNING, logger="markerflow.batch"):
+        table = check_confounding(batch, cond)
+    assert table.loc["B", "case"] == 4 and table.loc["B", "control"] == 0
+    assert "partly confounded" in caplog.text and "B, C" in caplog.text
+    assert "control" in caplog.text  # the table is in the message
+
+
+def test_balanced_design_is_silent(caplog):
+    with caplog.at_level(logging.WARNING):
+        table = check_confounding(["A", "A", "B", "B"], ["x", "y", "x", "y"])
+    assert caplog.text == ""
+    assert table.to_numpy().tolist() == [[1, 1], [1, 1]]
+
+
+def test_bladderbatch_is_partial_not_full(reference_dir, caplog):
+    pheno = pd.read_csv(reference_dir / "bladderbatch" / "pheno.tsv", sep="\t")
+    with caplog.at_level(logging.WARNING):
+        table = check_confounding(pheno["batch"], pheno["cancer"])
+    # README: Cancer 11/14/0/0/15, Normal 0/4/4/0/0, Biopsy 0/0/0/5/4
+    assert table["Cancer"].tolist() == [11, 14, 0, 0, 15]
+    assert table["Normal"].tolist() == [0, 4, 4, 0, 0]
+    assert "partly confounded" in caplog.text
+
+
+def test_missing_condition_is_an_input_error():
+    with pytest.raises(InputError, match="no condition: s2"):
+        check_confounding(["a", "a", "b"], ["x", None, "y"], samples=["s1", "s2", "s3"])
+
+
+def test_pca_matches_sklearn():
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 40)) + rng.normal(size=(500, 1)) * np.linspace(-2, 2, 40)
+    scores, ratio = pca(x, 5)
+    sk = PCA(n_components=5, svd_solver="full").fit(x.T)
+    ref = sk.transform(x.T)
+    np.testing.assert_allclose(np.abs(scores), np.abs(ref), atol=1e-9)
+    np.testing.assert_allclose(ratio, sk.explained_variance_ratio_, rtol=1e-10)
+    assert scores.shape == (40, 5)
+
+
+def _cohorts(seed=0, shift=3.0, n=(12, 10), genes=200, two_batches_in_first=False):
+    rng = np.random.default_rng(seed)
+    names = [f"G{i}" for i in range(genes)]
+    mats, sheets = {}, {}
+    for k, m in enumerate(n):
+        cohort = f"C{k + 1}"
+        samples = [f"{cohort}_s{j}" for j in range(m)]
+        cond = np.array(["asthma", "control"] * (m // 2))
+        x = rng.normal(8, 1, size=(genes, 1)) + rng.normal(0, 0.5, size=(genes, m))
+        x += 1.0 * (cond == "asthma") * (np.arange(genes) < 20)[:, None]
+        x += shift * k * rng.uniform(0.5, 1.5, size=(genes, 1))
+        batch = ["b1"] * m
+        if two_batches_in_first and k == 0:
+            batch = ["b1", "b1", "b2", "b2"] * (m // 4) + ["b1"] * (m % 4)
+        gene_idx = names if k == 0 else [*names[5:], "EXTRA"]
+        if k > 0:
+            x = np.vstack([x[5:], rng.normal(8, 1, size=(1, m))])
+        mats[cohort] = pd.DataFrame(x, index=pd.Index(gene_idx, name="gene"), columns=samples)
+        sheets[cohort] = pd.DataFrame(
+            {"sample": samples, "cohort": cohort, "condition": cond, "batch": batch}
+        )
+    return mats, sheets
+
+
+def test_merge_cohorts_common_genes_and_batch_labels(caplog):
+    mats, sheets = _cohorts(two_batches_in_first=True)
+    with caplog.at_level(logging.INFO, logger="markerflow.batch"):
+        expr, samples = merge_cohorts(mats, sheets)
+    assert expr.shape == (195, 22) and expr.index.name == "gene"
+    assert "EXTRA" not in expr.index and "G0" not in expr.index
+    assert "genes common to all 2 cohort(s): 195" in caplog.text
+    assert set(samples.loc[samples.cohort == "C1", "batch"]) == {"C1:b1", "C1:b2"}
+    assert set(samples.loc[samples.cohort == "C2", "batch"]) == {"C2"}
+    assert list(samples["sample"]) == list(expr.columns)
+    assert list(samples.columns[:5]) == ["sample", "cohort", "condition", "batch", "cohort_batch"]
+
+
+def test_merge_cohorts_rejects_duplicate_samples():
+    mats, sheets = _cohorts()
+    mats["C2"].columns = mats["C1"].columns[:10]
+    sheets["C2"]["sample"] = list(mats["C1"].columns[:10])
+    with pytest.raises(InputError, match="occur in more than one cohort"):
+        merge_cohorts(mats, sheets)
+
+
+def test_merge_cohorts_sample_missing_from_sheet():
+    mats, sheets = _cohorts()
+    sheets["C1"] = sheets["C1"].iloc[1:]
+    with pytest.raises(InputError, match="C1_s0 of the expression matrix are not in the sample"):
+        merge_cohorts(mats, sheets)
+
+
+def test_merge_and_correct_improves_mixing():
+    mats, sheets = _cohorts(shift=4.0)
+    res = merge_and_correct(mats, sheets)
+    row = res.mixing.iloc[0]
+    assert row["silhouette_before"] > 0.5
+    assert row["silhouette_after"] < 0.1
+    assert row["correction"] == "ComBat parametric"
+    # condition difference kept on the 15 true DE genes shared by both cohorts
+    asthma = res.samples["condition"].to_numpy() == "asthma"
+    de = res.expression.loc[[f"G{i}" for i in range(5, 20)]].to_numpy()
+    diff = de[:, asthma].mean(axis=1) - de[:, ~asthma].mean(axis=1)
+    assert 0.7 < diff.mean() < 1.3
+    assert res.uncorrected.shape == res.expression.shape
+
+
+def test_batch_mixing_single_batch_is_nan():
+    x = np.random.default_rng(1).normal(size=(50, 10))
+    assert np.isnan(batch_mixing(x, ["a"] * 10))
+
+
+def test_merge_single_cohort_single_batch_writes_everything(tmp_path, monkeypatch):
+    """Runs workflow/scripts/merge_combat.py with a stand-in snakemake object."""
+    mats, sheets = _cohorts(n=(12,))
+    write_matrix(mats["C1"], tmp_path / "in.parquet")
+    write_tsv(sheets["C1"], tmp_path / "samples_in.tsv")
+    out = {
+        k: str(tmp_path / "merge" / v)
+        for k, v in {
+            "expression": "expression.parquet",
+            "samples": "samples.tsv",
+            "uncorrected": "uncorrected.parquet",
+            "mixing": "batch_mixing.tsv",
+            "pca_before": "pca_before.png",
+            "pca_after": "pca_after.png",
+        }.items()
+    }
+    smk = SimpleNamespace(
+        input=SimpleNamespace(
+            expression=[str(tmp_path / "in.parquet")], samples=[str(tmp_path / "samples_in.tsv")]
+        ),
+        output=SimpleNamespace(**out),
+        params=SimpleNamespace(
+            cohorts=["C1"],
+            combat={"parametric": True, "mean_only": False, "reference_batch": None},
+        ),
+        log=[str(tmp_path / "merge.log")],
+        wildcards={},
+        threads=1,
+        rule="merge",
+    )
+    scripts = PROJECT / "workflow" / "scripts"
+    monkeypatch.syspath_prepend(str(scripts))  # as Snakemake runs it (helper modules beside it)
+    runpy.run_path(str(scripts / "merge_combat.py"), {"snakemake": smk})
+    for path in out.values():
+        assert Path(path).stat().st_size > 0, path
+    for png in ("pca_before", "pca_after"):
+        assert Path(out[png]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    expr = read_matrix(out["expression"])
+    assert expr.index.name == "gene"
+    np.testing.assert_array_equal(expr.to_numpy(), mats["C1"].to_numpy())
+    mixing = read_tsv(out["mixing"])
+    assert mixing.loc[0, "correction"] == "none (single batch)"
+    assert mixing.loc[0, "n_genes"] == 200 and mixing.loc[0, "n_samples"] == 12
+    assert np.isnan(mixing.loc[0, "silhouette_after"])

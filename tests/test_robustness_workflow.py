@@ -1,0 +1,245 @@
+"""End to end through Snakemake: bad input fails cleanly, runs are deterministic, and a killed run
+resumes to the same bytes.
+
+- Bad input (fast): the message names the file/key/sample, the exit status is non-zero and no
+  output of the failed job remains (Snakemake deletes them; scripts write atomically).
+- Determinism (slow): sha256 of every TSV/Parquet under results/ is identical across two runs and
+  across ``--cores 1`` / ``--cores 2``.
+- Interrupt safety (slow): SIGKILL of snakemake's whole process group after a seeded number of
+  finished jobs (+ a seeded delay), ``--unlock``, rerun with ``--rerun-incomplete``: the outputs
+  equal an uninterrupted run's, and no temporary file is left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from workflow_utils import PROJECT_DIR, SNAKEMAKE, make_workdir, run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+GSE22528 = PROJECT_DIR / "resources" / "example" / "GSE22528"
+
+
+def edit_sheet(workdir: Path, which: str, **cells: str) -> None:
+    path = workdir / "config" / "cohorts.tsv"
+    sheet = pd.read_csv(path, sep="\t", dtype=str)
+    for column, value in cells.items():
+        sheet.loc[sheet["cohort"] == which, column] = value
+    sheet.to_csv(path, sep="\t", index=False)
+
+
+def files_under(directory: Path) -> list[str]:
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+
+
+# ----------------------------------------------------------------------------- bad input, parse
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda wd: _config(wd, "seed: 20261123", "seed: twenty"),
+            r"'twenty' is not of type 'integer'[\s\S]*\['seed'\]",
+        ),
+        (
+            lambda wd: edit_sheet(wd, "GSE22528", cohort="../GSE22528"),
+            r"cohorts.tsv: line 4: cohort ID '../GSE22528' is not allowed",
+        ),
+        (
+            lambda wd: edit_sheet(wd, "GSE22528", samples="../../etc/passwd"),
+            r"cohort GSE22528: `samples`: path '../../etc/passwd' points outside the project",
+        ),
+        (
+            lambda wd: _config(wd, "results: results", "results: /tmp/markerflow-results"),
+            r"config `results`: path '/tmp/markerflow-results' points outside",
+        ),
+    ],
+    ids=["config-wrong-type", "cohort-id-traversal", "sheet-path-outside", "results-outside"],
+)
+def test_study_errors_stop_before_any_job(tmp_path, edit, expected):
+    workdir = make_workdir(tmp_path / "wd")
+    edit(workdir)
+    result = run_snakemake(workdir, "--cores", "1", timeout=300)
+    assert result.returncode != 0
+    assert re.search(expected, result.stderr), result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert not (workdir / "results").exists()
+
+
+def _config(workdir: Path, old: str, new: str) -> None:
+    path = workdir / "config" / "config.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+# --------------------------------------------------------------------------- bad input, at run
+
+
+def _bad_matrix(workdir: Path, edit) -> str:
+    matrix = pd.read_csv(GSE22528 / "GSE22528_subset_1000genes.tsv", sep="\t", dtype=str)
+    matrix = edit(matrix)
+    (workdir / "data").mkdir()
+    matrix.to_csv(workdir / "data" / "matrix.tsv", sep="\t", index=False)
+    edit_sheet(workdir, "GSE22528", matrix="data/matrix.tsv")
+    return "data/matrix.tsv"
+
+
+def _set_cell(matrix, row, column, value):
+    matrix.loc[row, column] = value
+    return matrix
+
+
+def test_infinite_value_fails_ingest_without_outputs(tmp_path):
+    workdir = make_workdir(tmp_path / "wd")
+    _bad_matrix(workdir, lambda m: _set_cell(m, 2, "norm3", "Inf"))
+    result = run_snakemake(
+        workdir, "--cores", "1", "results/ingest/GSE22528/samples.tsv", timeout=600
+    )
+    assert result.returncode != 0
+    message = "data/matrix.tsv: infinite value in row 'HSPA6', sample 'norm3'"
+    assert message in result.stderr, result.stderr[-3000:]
+    assert message in (workdir / "results/logs/ingest/GSE22528.log").read_text()
+    assert "Traceback" not in result.stderr
+    assert files_under(workdir / "results" / "ingest") == []
+
+
+def test_one_sample_group_fails_ingest_without_outputs(tmp_path):
+    workdir = make_workdir(tmp_path / "wd")
+    sheet = pd.read_csv(GSE22528 / "GSE22528_samples.tsv", sep="\t", dtype=str)
+    sheet.loc[sheet["sample"].isin(["norm2", "norm3", "norm4", "norm5"]), "group"] = "smoker"
+    (workdir / "data").mkdir()
+    sheet.to_csv(workdir / "data" / "samples.tsv", sep="\t", index=False)
+    edit_sheet(workdir, "GSE22528", samples="data/samples.tsv")
+    result = run_snakemake(
+        workdir, "--cores", "1", "results/ingest/GSE22528/samples.tsv", timeout=600
+    )
+    assert result.returncode != 0
+    assert "cohort GSE22528: 1 'control' sample(s) left" in result.stderr, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert files_under(workdir / "results" / "ingest") == []
+
+
+def test_analysis_error_in_de_removes_all_its_outputs(tmp_path):
+    """A constant matrix passes ingest, QC and gene mapping; DE fails and leaves none of its four
+    outputs (table, matrix, plot, summary), while the upstream outputs stay complete."""
+    workdir = make_workdir(tmp_path / "wd")
+    _bad_matrix(workdir, lambda m: m.assign(**{c: "5.0" for c in m.columns[1:]}))
+    result = run_snakemake(workdir, "--cores", "1", "results/de/GSE22528/de.tsv", timeout=600)
+    assert result.returncode != 0
+    assert "cohort GSE22528: every gene has the same value in all samples" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (
+        not (workdir / "results/de/GSE22528").exists()
+        or files_under(workdir / "results/de/GSE22528") == []
+    )
+    assert "expression.parquet" in files_under(workdir / "results/genes/GSE22528")
+    assert not list((workdir / "results").rglob("*.tmp"))
+
+
+# ----------------------------------------------------------------- determinism and interrupts
+
+
+def result_hashes(workdir: Path) -> dict[str, str]:
+    """sha256 of every TSV and Parquet under results/ (logs and figures excluded)."""
+    results = workdir / "results"
+    hashes = {}
+    for path in sorted(results.rglob("*")):
+        if path.suffix in (".tsv", ".parquet") and "logs" not in path.relative_to(results).parts:
+            hashes[str(path.relative_to(results))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes
+
+
+def full_run(workdir: Path, cores: int) -> dict[str, str]:
+    result = run_snakemake(workdir, "--cores", str(cores), timeout=3600)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return result_hashes(workdir)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict[str, str]:
+    hashes = full_run(make_workdir(tmp_path_factory.mktemp("reference")), cores=2)
+    assert len(hashes) > 20
+    return hashes
+
+
+def diff(a: dict[str, str], b: dict[str, str]) -> list[str]:
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cores", [2, 1])
+def test_outputs_are_identical_across_runs_and_core_counts(reference, tmp_path, cores):
+    assert diff(reference, full_run(make_workdir(tmp_path / "wd"), cores)) == []
+
+
+def _finished_jobs(stderr_path: Path) -> tuple[int, int]:
+    found = re.findall(r"(\d+) of (\d+) steps", stderr_path.read_text(errors="replace"))
+    return (int(found[-1][0]), int(found[-1][1])) if found else (0, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_killed_run_resumes_to_identical_outputs(reference, tmp_path, seed):
+    rng = random.Random(seed)
+    workdir = make_workdir(tmp_path / "wd")
+    n_total = _dry_run_jobs(workdir)
+    kill_after = rng.randint(1, max(1, n_total - 3))
+    delay = rng.uniform(0.0, 2.0)
+    stderr_path = tmp_path / "interrupted.stderr"
+    cmd = [
+        SNAKEMAKE,
+        "-s",
+        str(PROJECT_DIR / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config" / "config.yaml"),
+        "--cores",
+        "2",
+    ]
+    with open(stderr_path, "w") as err:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=dict(os.environ, PYTHONHASHSEED="0"),
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 3600
+        while proc.poll() is None and _finished_jobs(stderr_path)[0] < kill_after:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        time.sleep(delay)
+        killed = proc.poll() is None
+        if killed:
+            os.killpg(proc.pid, signal.SIGKILL)  # snakemake and every job it started
+        proc.wait()
+    assert killed, f"the run finished before the kill after {kill_after} jobs (seed {seed})"
+    done_before = _finished_jobs(stderr_path)[0]
+    assert done_before < n_total
+    unlock = run_snakemake(workdir, "--unlock", timeout=300)
+    assert unlock.returncode == 0, unlock.stderr[-3000:]
+    rerun = run_snakemake(workdir, "--cores", "2", "--rerun-incomplete", timeout=3600)
+    assert rerun.returncode == 0, rerun.stderr[-5000:]
+    assert diff(reference, result_hashes(workdir)) == [], (seed, kill_after, delay, done_before)
+    assert not list((workdir / "results").rglob("*.tmp"))
+
+
+def _dry_run_jobs(workdir: Path) -> int:
+    result = run_snakemake(workdir, "-n", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    match = re.search(r"^total\s+(\d+)", result.stdout + result.stderr, flags=re.M)
+    assert match, (result.stdout + result.stderr)[-3000:]
+    return int(match.group(1))

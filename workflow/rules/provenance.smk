@@ -1,0 +1,136 @@
+# Provenance and the person-readable summary (issue 8). Include this file LAST: its rules consume
+# every other stage's outputs through all_outputs() (common.smk).
+# Names from common.smk: RESULTS, LOGS, SPECS, COHORT_SHEET, all_outputs.
+from markerflow.provenance import FROZEN_SPECIAL_KEYS, cohort_records, study_input_files
+
+PROVENANCE = f"{RESULTS}/provenance"
+#: Every input file the study reads (cohort matrices, sample sheets, annotation tables, gene-set
+#: libraries, any other config value naming a file); their sha256 go into the frozen config.
+PROVENANCE_INPUTS = study_input_files(config, SPECS.values()) + [
+    path
+    for spec in SPECS.values()
+    if spec.source == "geo"
+    for role, path in geo_download_files(spec.accession, spec.platform).items()
+    if role != "checksums"
+]
+
+
+#: The provenance stage's targets (for `rule all`); the manifest comes last.
+PROVENANCE_OUTPUTS = [
+    f"{PROVENANCE}/config.frozen.yaml",
+    f"{PROVENANCE}/versions.tsv",
+    f"{RESULTS}/report/summary.html",
+    f"{PROVENANCE}/manifest.tsv",
+]
+#: The summary page reads every stage's final outputs plus the per-cohort sample sheets.
+SUMMARY_INPUTS = list(
+    dict.fromkeys(
+        all_outputs()
+        + [
+            f"{RESULTS}/ingest/{cohort}/{name}"
+            for cohort in SPECS
+            for name in ("samples.tsv", "excluded_samples.tsv")
+        ]
+    )
+)
+
+
+rule provenance_config:
+    input:
+        PROVENANCE_INPUTS,
+    output:
+        report(
+            f"{PROVENANCE}/config.frozen.yaml",
+            caption="../report/provenance_config.rst",
+            category="Provenance",
+        ),
+    log:
+        f"{LOGS}/provenance/config.log",
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    params:
+        config={k: v for k, v in config.items() if k not in FROZEN_SPECIAL_KEYS},
+        cohorts=cohort_records(COHORT_SHEET),
+        results=lambda w, output: str(Path(output[0]).parents[1]),
+    script:
+        "../scripts/provenance_freeze.py"
+
+
+rule provenance_versions:
+    input:
+        all_outputs(),
+    output:
+        report(
+            f"{PROVENANCE}/versions.tsv",
+            caption="../report/provenance_versions.rst",
+            category="Provenance",
+        ),
+    log:
+        f"{LOGS}/provenance/versions.log",
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    params:
+        workflow_dir=workflow.basedir,
+    script:
+        "../scripts/provenance_versions.py"
+
+
+rule provenance_summary:
+    input:
+        files=SUMMARY_INPUTS,
+        frozen=f"{PROVENANCE}/config.frozen.yaml",
+        versions=f"{PROVENANCE}/versions.tsv",
+    output:
+        report(
+            f"{RESULTS}/report/summary.html",
+            caption="../report/provenance_summary.rst",
+            category="Summary",
+        ),
+    log:
+        f"{LOGS}/provenance/summary.log",
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        results=lambda w, output: str(Path(output[0]).parents[1]),
+        config={k: v for k, v in config.items() if k not in FROZEN_SPECIAL_KEYS},
+        cohorts=cohort_records(COHORT_SHEET),
+    script:
+        "../scripts/provenance_summary.py"
+
+
+rule provenance_manifest:
+    input:
+        all_outputs(),
+        f"{PROVENANCE}/config.frozen.yaml",
+        f"{PROVENANCE}/versions.tsv",
+        f"{RESULTS}/report/summary.html",
+    output:
+        report(
+            f"{PROVENANCE}/manifest.tsv",
+            caption="../report/provenance_manifest.rst",
+            category="Provenance",
+        ),
+    log:
+        f"{LOGS}/provenance/manifest.log",
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    params:
+        results=lambda w, output: str(Path(output[0]).parents[1]),
+    script:
+        "../scripts/provenance_manifest.py"
