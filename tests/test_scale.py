@@ -37,7 +37,7 @@ def test_reduced_scale_run(tmp_path: Path) -> None:
     results = study / "results"
 
     jobs = read_benchmarks(results)
-    assert set(jobs["rule"]) == RULES
+    assert RULES <= set(jobs["rule"])  # plus provenance_*
     assert (jobs["max_rss_mb"] < 4000).all()
     assert len(jobs[jobs["rule"] == "ingest"]) == 4  # 3 discovery + 1 validation cohort
 

@@ -3,7 +3,7 @@
 For each size, a study is generated (benchmarks/scale/generate.py, seeded; reused when present),
 its results are removed, and ``snakemake --cores 2`` runs the full workflow in the study directory.
 Per-rule wall time, CPU time and peak RSS come from the Snakemake ``benchmark:`` files
-(``results/benchmarks/<rule>/<wildcards>.tsv``). Output (benchmarks/out/):
+(``results/logs/benchmarks/<rule>/<wildcards>.tsv``). Output (benchmarks/out/):
 
 - ``scale_summary.tsv``: one row per study and rule (jobs, summed / max wall, CPU, max peak RSS)
   plus a ``TOTAL`` row per study (workflow wall time measured around snakemake);
@@ -84,7 +84,7 @@ def run_workflow(study: Path, cores: int, extra: list[str] | None = None) -> tup
 def read_benchmarks(results: Path) -> pd.DataFrame:
     """One row per job: rule, job (wildcards), wall s, cpu s, max_rss MB."""
     rows = []
-    for path in sorted((results / "benchmarks").glob("*/*.tsv")):
+    for path in sorted((results / "logs" / "benchmarks").glob("*/*.tsv")):
         table = pd.read_csv(path, sep="\t")
         if table.empty:
             continue

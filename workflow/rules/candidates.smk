@@ -27,7 +27,7 @@ rule candidates:
     log:
         f"{LOGS}/candidates/candidates.log",
     benchmark:
-        f"{RESULTS}/benchmarks/candidates/candidates.tsv"
+        f"{LOGS}/benchmarks/candidates/candidates.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

@@ -25,7 +25,7 @@ rule de:
     log:
         f"{LOGS}/de/{{cohort}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/de/{{cohort}}.tsv"
+        f"{LOGS}/benchmarks/de/{{cohort}}.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 2

@@ -32,7 +32,7 @@ rule enrichment:
     log:
         f"{LOGS}/enrichment/{{analysis}}/{{library}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/enrichment/{{analysis}}_{{library}}.tsv"
+        f"{LOGS}/benchmarks/enrichment/{{analysis}}_{{library}}.tsv"
     wildcard_constraints:
         library="|".join(re.escape(name) for name in ENRICHMENT_LIBRARIES) or "(?!x)x",
         analysis="|".join(re.escape(a) for a in ANALYSES),

@@ -9,7 +9,7 @@ rule genes:
     log:
         f"{LOGS}/genes/{{cohort}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/genes/{{cohort}}.tsv"
+        f"{LOGS}/benchmarks/genes/{{cohort}}.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

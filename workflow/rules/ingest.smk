@@ -8,7 +8,7 @@ rule ingest:
     log:
         f"{LOGS}/ingest/{{cohort}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/ingest/{{cohort}}.tsv"
+        f"{LOGS}/benchmarks/ingest/{{cohort}}.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

@@ -29,7 +29,7 @@ rule merge:
     log:
         f"{LOGS}/merge/merge.log",
     benchmark:
-        f"{RESULTS}/benchmarks/merge/merge.tsv"
+        f"{LOGS}/benchmarks/merge/merge.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 2

@@ -19,7 +19,7 @@ rule meta:
     log:
         f"{LOGS}/meta/meta.log",
     benchmark:
-        f"{RESULTS}/benchmarks/meta/meta.tsv"
+        f"{LOGS}/benchmarks/meta/meta.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

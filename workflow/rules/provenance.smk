@@ -46,6 +46,8 @@ rule provenance_config:
         ),
     log:
         f"{LOGS}/provenance/config.log",
+    benchmark:
+        f"{LOGS}/benchmarks/provenance_config/provenance_config.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
@@ -71,6 +73,8 @@ rule provenance_versions:
         ),
     log:
         f"{LOGS}/provenance/versions.log",
+    benchmark:
+        f"{LOGS}/benchmarks/provenance_versions/provenance_versions.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
@@ -96,6 +100,8 @@ rule provenance_summary:
         ),
     log:
         f"{LOGS}/provenance/summary.log",
+    benchmark:
+        f"{LOGS}/benchmarks/provenance_summary/provenance_summary.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
@@ -124,6 +130,8 @@ rule provenance_manifest:
         ),
     log:
         f"{LOGS}/provenance/manifest.log",
+    benchmark:
+        f"{LOGS}/benchmarks/provenance_manifest/provenance_manifest.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

@@ -19,7 +19,7 @@ rule qc:
     log:
         f"{LOGS}/qc/{{cohort}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/qc/{{cohort}}.tsv"
+        f"{LOGS}/benchmarks/qc/{{cohort}}.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

@@ -9,6 +9,8 @@ rule geo_download:
         checksums=f"{GEO_CACHE}/{{accession}}/checksums.tsv",
     log:
         f"{LOGS}/resources/geo_{{accession}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/geo_download/{{accession}}.tsv"
     wildcard_constraints:
         accession=r"GSE\d+(-GPL\d+)?",
     conda:

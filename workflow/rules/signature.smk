@@ -42,7 +42,7 @@ rule signature:
     log:
         f"{LOGS}/signature/signature.log",
     benchmark:
-        f"{RESULTS}/benchmarks/signature/signature.tsv"
+        f"{LOGS}/benchmarks/signature/signature.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
