@@ -26,7 +26,7 @@ rule de:
         f"{LOGS}/de/{{cohort}}.log",
     conda:
         "../../envs/markerflow.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,

@@ -30,7 +30,7 @@ rule merge:
         f"{LOGS}/merge/merge.log",
     conda:
         "../../envs/markerflow.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=6000,
         runtime=30,
