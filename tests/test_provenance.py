@@ -221,7 +221,8 @@ def test_software_versions_lists_python_and_packages():
 
     assert rows["python"] == platform.python_version()
     assert rows["numpy"] == numpy.__version__
-    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?|unknown", rows["markerflow"])
+    workflow = versions[versions["kind"] == "workflow"].set_index("name")["version"]
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?|unknown", workflow["markerflow"])
     packages = versions[versions["kind"] == "package"]["name"].str.lower().tolist()
     assert packages == sorted(packages) and len(packages) == len(set(packages))
 

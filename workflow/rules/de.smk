@@ -28,7 +28,7 @@ rule de:
         f"{LOGS}/benchmarks/de/{{cohort}}.tsv"
     conda:
         "../../envs/markerflow.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,

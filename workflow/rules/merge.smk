@@ -32,7 +32,7 @@ rule merge:
         f"{LOGS}/benchmarks/merge/merge.tsv"
     conda:
         "../../envs/markerflow.yaml"
-    threads: 2
+    threads: 1
     resources:
         # ~10x the Parquet inputs (5.0 GB for 20 cohorts x 200 samples; docs/scaling.md)
         mem_mb=lambda wc, input: max(6000, 10 * int(input.size_mb) + 1000),
