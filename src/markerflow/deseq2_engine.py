@@ -30,6 +30,8 @@ import numpy as np
 from scipy import special, stats
 from scipy.optimize import minimize
 
+from markerflow.multitest import p_adjust_bh
+
 log = logging.getLogger(__name__)
 
 MIN_DISP = 1e-8
@@ -830,20 +832,8 @@ def run_deseq(
 
 
 def bh(p: np.ndarray) -> np.ndarray:
-    """R ``p.adjust(p, "BH")`` with NAs kept (n = number of non-NA p-values)."""
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    pv = p[ok]
-    n = pv.size
-    if n == 0:
-        return out
-    order = np.argsort(pv)[::-1]
-    ranks = np.arange(n, 0, -1)
-    adj = np.minimum.accumulate(pv[order] * n / ranks)
-    res = np.empty(n)
-    res[order] = np.minimum(adj, 1.0)
-    out[ok] = res
-    return out
+    """R ``p.adjust(p, "BH")`` with NAs kept (:func:`markerflow.multitest.p_adjust_bh`)."""
+    return p_adjust_bh(p)
 
 
 def r_lowess(

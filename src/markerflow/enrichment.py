@@ -57,6 +57,7 @@ from scipy import stats as sps
 
 from markerflow.errors import InputError
 from markerflow.genesets import GeneSet, filter_sets
+from markerflow.multitest import p_adjust_bh
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -92,11 +93,8 @@ GSEA_COLUMNS = [
 
 
 def bh_adjust(pvalues: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (R ``p.adjust(method = "BH")``); empty input allowed."""
-    p = np.asarray(pvalues, dtype=np.float64)
-    if p.size == 0:
-        return p.copy()
-    return sps.false_discovery_control(p, method="bh")
+    """Benjamini–Hochberg adjusted p-values (:func:`markerflow.multitest.p_adjust_bh`)."""
+    return p_adjust_bh(pvalues)
 
 
 def _membership(sets: Mapping[str, GeneSet], universe: pd.Index) -> sp.csr_matrix:

@@ -30,6 +30,7 @@ from scipy.interpolate import BSpline
 from scipy.linalg import solve_triangular
 
 from markerflow.errors import AnalysisError, InputError
+from markerflow.multitest import p_adjust_bh
 
 __all__ = [
     "EBayesFit",
@@ -1172,25 +1173,6 @@ def ebayes(
 # --------------------------------------------------------------------------------------------
 # topTable / p.adjust
 # --------------------------------------------------------------------------------------------
-def p_adjust_bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (R ``p.adjust(p, "BH")``); NaN stays NaN and does
-    not count towards the number of tests."""
-    p = np.asarray(p, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    pv = p[ok]
-    n = pv.size
-    if n == 0:
-        return out
-    o = np.argsort(-pv, kind="stable")
-    i = np.arange(n, 0, -1)
-    adj = np.minimum(1.0, np.minimum.accumulate(n / i * pv[o]))
-    res = np.empty(n)
-    res[o] = adj
-    out[ok] = res
-    return out
-
-
 def top_table(fit: EBayesFit, coef: int) -> pd.DataFrame:
     """Per-gene table for one coefficient (``limma::topTable(fit, coef, number = Inf,
     sort.by = "none")``): logFC, AveExpr, t, P.Value, adj.P.Val (BH), B, in input order."""

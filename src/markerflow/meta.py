@@ -51,6 +51,7 @@ import pandas as pd
 from scipy import stats
 
 from markerflow.errors import InputError
+from markerflow.multitest import p_adjust_bh
 
 log = logging.getLogger(__name__)
 
@@ -65,22 +66,8 @@ REQUIRED_DE = ("gene", "log2fc", "pvalue", "hedges_g", "hedges_g_se")
 
 
 def bh_adjust(pvalues: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (R ``p.adjust(method="BH")``); NaN stays NaN and is not
-    counted in the number of tests."""
-    p = np.asarray(pvalues, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    m = int(ok.sum())
-    if m == 0:
-        return out
-    pv = p[ok]
-    order = np.argsort(pv, kind="mergesort")[::-1]
-    ranks = np.arange(m, 0, -1, dtype=np.float64)
-    adj = np.minimum.accumulate(pv[order] * m / ranks)
-    res = np.empty(m)
-    res[order] = np.minimum(adj, 1.0)
-    out[ok] = res
-    return out
+    """Benjamini–Hochberg adjusted p-values (:func:`markerflow.multitest.p_adjust_bh`)."""
+    return p_adjust_bh(pvalues)
 
 
 def dersimonian_laird(
