@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from workflow_utils import PROJECT_DIR, SNAKEMAKE, make_workdir, run_snakemake
+from workflow_utils import PROJECT_DIR, make_workdir, run_snakemake, snakemake_command
 
 pytestmark = pytest.mark.workflow
 
@@ -198,17 +198,7 @@ def test_killed_run_resumes_to_identical_outputs(reference, tmp_path, seed):
     kill_after = rng.randint(1, max(1, n_total - 3))
     delay = rng.uniform(0.0, 2.0)
     stderr_path = tmp_path / "interrupted.stderr"
-    cmd = [
-        SNAKEMAKE,
-        "-s",
-        str(PROJECT_DIR / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config" / "config.yaml"),
-        "--cores",
-        "2",
-    ]
+    cmd = snakemake_command(workdir, "--cores", "2")
     with open(stderr_path, "w") as err:
         proc = subprocess.Popen(
             cmd,

@@ -21,10 +21,9 @@ def make_workdir(tmp: Path, copy_config: bool = True) -> Path:
     return tmp
 
 
-def run_snakemake(
-    workdir: Path, *args: str, timeout: int = 1800, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    cmd = [
+def snakemake_command(workdir: Path, *args: str) -> list[str]:
+    """The project's Snakefile run in ``workdir`` with that directory's config."""
+    return [
         SNAKEMAKE,
         "-s",
         str(PROJECT_DIR / "Snakefile"),
@@ -34,5 +33,11 @@ def run_snakemake(
         str(workdir / "config" / "config.yaml"),
         *args,
     ]
+
+
+def run_snakemake(
+    workdir: Path, *args: str, timeout: int = 1800, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    cmd = snakemake_command(workdir, *args)
     env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
