@@ -240,8 +240,9 @@ LOCAL_SECONDS=$(($(date +%s) - t))
 say "local run done in ${LOCAL_SECONDS}s"
 
 # --- 5. identical results -------------------------------------------------------------------------------
+# Every result table; results/logs (logs and benchmark timings) is not a result.
 checksums() {
-    (cd "$1" && find results -type f \( -name '*.tsv' -o -name '*.parquet' \) -print0 | sort -z |
+    (cd "$1" && find results -path results/logs -prune -o -type f \( -name '*.tsv' -o -name '*.parquet' \) -print0 | sort -z |
         xargs -0 sha256sum)
 }
 checksums "$SCRATCH/slurm_run" >"$SCRATCH/slurm.sha256"
