@@ -65,7 +65,7 @@ def cohort_ids(role=None, data_type=None):
 DISCOVERY = cohort_ids(role="discovery")
 VALIDATION = cohort_ids(role="validation")
 ANALYSES = DISCOVERY + ["meta"] if len(DISCOVERY) > 1 else DISCOVERY
-if len(DISCOVERY) > 1 and not config["enrichment"].get("per_cohort", True):
+if len(DISCOVERY) > 1 and not config["enrichment"]["per_cohort"]:
     ANALYSES = ["meta"]  # enrichment of the meta-analysis only (many cohorts)
 
 
