@@ -1,4 +1,4 @@
-"""Benchmark markerflow.combat.combat on a GEO-sized merged matrix.
+"""Benchmark markerflow.engines.combat.combat on a GEO-sized merged matrix.
 
 54,675 genes (HG-U133 Plus 2) x 600 samples, 6 batches of 100, a 2-group condition covariate,
 synthetic log2 data with additive and multiplicative batch effects (fixed seed).
@@ -43,7 +43,7 @@ def make_data(n_genes: int, n_samples: int, n_batches: int, seed: int = 20261123
 def run_one(variant: str, quick: bool, threads: int | None) -> dict:
     from threadpoolctl import threadpool_limits
 
-    from markerflow.combat import combat
+    from markerflow.engines.combat import combat
 
     shape = (5_000, 120) if quick else (54_675, 600)
     x, batch, cond = make_data(*shape, n_batches=6)

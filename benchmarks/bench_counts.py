@@ -25,7 +25,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from markerflow import counts as C
+from markerflow.stages import counts as C
 
 R_SCRIPT = r"""
 suppressPackageStartupMessages(library(DESeq2))

@@ -21,8 +21,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from markerflow.enrichment import gsea_prerank, ora_up_down  # noqa: E402
-from markerflow.genesets import read_gmt  # noqa: E402
+from markerflow.io.gmt import read_gmt  # noqa: E402
+from markerflow.stages.enrichment import gsea_prerank, ora_up_down  # noqa: E402
 
 TARGET_S = 60.0
 TARGET_GB = 4.0

@@ -1,4 +1,4 @@
-"""Benchmark markerflow.limma: lm_fit + ebayes + top_table on a GEO-sized array study.
+"""Benchmark markerflow.engines.limma: lm_fit + ebayes + top_table on a GEO-sized array study.
 
 Synthetic 54,675 probes x 600 samples (HG-U133 Plus 2 size), 6 batches, 2 groups, design
 ~group + batch, fixed seed; one BLAS thread. Timed: lm_fit + ebayes + top_table (data
@@ -24,7 +24,7 @@ import tracemalloc  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from markerflow import limma  # noqa: E402
+from markerflow.engines import limma  # noqa: E402
 
 R_REFERENCE_S = 4.5
 TARGET_S = 1.1

@@ -11,15 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from markerflow.batch import (
+from markerflow.errors import AnalysisError, InputError
+from markerflow.io.tables import read_matrix, read_tsv, write_matrix, write_tsv
+from markerflow.stages.merge import (
     batch_mixing,
     check_confounding,
     merge_and_correct,
     merge_cohorts,
     pca,
 )
-from markerflow.errors import AnalysisError, InputError
-from markerflow.io import read_matrix, read_tsv, write_matrix, write_tsv
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def test_full_confounding_names_batches_and_counts():
 def test_partial_confounding_warns_with_table(caplog):
     batch = ["A"] * 4 + ["B"] * 4 + ["C"] * 3
     cond = ["case", "control"] * 2 + ["case"] * 4 + ["control"] * 3
-    with caplog.at_level(logging.WARNING, logger="markerflow.batch"):
+    with caplog.at_level(logging.WARNING, logger="markerflow.stages.merge"):
         table = check_confounding(batch, cond)
     assert table.loc["B", "case"] == 4 and table.loc["B", "control"] == 0
     assert "partly confounded" in caplog.text and "B, C" in caplog.text
@@ -108,7 +108,7 @@ def _cohorts(seed=0, shift=3.0, n=(12, 10), genes=200, two_batches_in_first=Fals
 
 def test_merge_cohorts_common_genes_and_batch_labels(caplog):
     mats, sheets = _cohorts(two_batches_in_first=True)
-    with caplog.at_level(logging.INFO, logger="markerflow.batch"):
+    with caplog.at_level(logging.INFO, logger="markerflow.stages.merge"):
         expr, samples = merge_cohorts(mats, sheets)
     assert expr.shape == (195, 22) and expr.index.name == "gene"
     assert "EXTRA" not in expr.index and "G0" not in expr.index

@@ -3,7 +3,7 @@
 4 cohorts (3 discovery, 1 validation), 10,000 genes, 30 planted markers (15 up, 15 down) whose
 standardised effect varies between genes (0.8-2.0) and between cohorts (sd 0.25); every cohort has
 its own global shift, per-gene offsets and scale (the batch effect). DE tables: Hedges' g
-(markerflow.effectsize) and a Welch t-test. The merged matrix is each discovery cohort standardised
+(markerflow.model.effectsize) and a Welch t-test. The merged matrix is each discovery cohort standardised
 per gene (a stand-in for ComBat, which lands in another branch).
 """
 
@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from markerflow.candidates import rank_candidates
-from markerflow.effectsize import hedges_g
-from markerflow.meta import meta_analysis
-from markerflow.signature import Cohort, build_signature
+from markerflow.model.effectsize import hedges_g
+from markerflow.stages.candidates import rank_candidates
+from markerflow.stages.meta import meta_analysis
+from markerflow.stages.signature import Cohort, build_signature
 
 N_MARKERS = 30
 

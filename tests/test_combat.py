@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from markerflow.combat import _int_eprior, combat
+from markerflow.engines.combat import _int_eprior, combat
 from markerflow.errors import AnalysisError, InputError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "combat"

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from markerflow import counts as C
 from markerflow.errors import InputError
+from markerflow.stages import counts as C
 
 
 def _write(path, text, gz=False):

@@ -1,4 +1,4 @@
-"""Parity of markerflow.counts.deseq2 / vst with R DESeq2 1.38.3.
+"""Parity of markerflow.stages.counts.deseq2 / vst with R DESeq2 1.38.3.
 
 References: ../shared/data/reference/rnaseq_simulated (makeExampleDESeqDataSet 5000 x 12, designs
 ~condition and ~batch + condition) and tests/fixtures/counts (make_fixture.R: outlier replacement
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from markerflow import counts as C
-from markerflow import deseq2_engine as E
+from markerflow.engines import deseq2 as E
+from markerflow.stages import counts as C
 
 FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures" / "counts"
 
@@ -141,7 +141,7 @@ def test_hedges_g_and_ave_expr_use_vst():
     counts, cd = _fixture()
     v = C.vst(counts)
     de = C.deseq2(counts, cd, case="B", control="A", vst_values=v)
-    from markerflow.effectsize import hedges_g
+    from markerflow.model.effectsize import hedges_g
 
     g, _ = hedges_g(v.to_numpy(), (cd["condition"] == "B").to_numpy())
     np.testing.assert_allclose(de["hedges_g"], g)

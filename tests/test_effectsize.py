@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from markerflow.effectsize import hedges_g
+from markerflow.model.effectsize import hedges_g
 
 
 def test_hedges_g_hand_worked():

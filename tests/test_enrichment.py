@@ -1,4 +1,4 @@
-"""Tests for markerflow.enrichment: ORA against R's phyper, background handling, preranked GSEA
+"""Tests for markerflow.stages.enrichment: ORA against R's phyper, background handling, preranked GSEA
 (exact ES, determinism, calibration, planted-set recovery) and offline operation."""
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from markerflow.enrichment import (
+from markerflow.io.gmt import GeneSet, read_gmt
+from markerflow.plots.figure import save_figure
+from markerflow.stages.enrichment import (
     GSEA_COLUMNS,
     ORA_COLUMNS,
     gsea_prerank,
@@ -27,8 +29,6 @@ from markerflow.enrichment import (
     run_enrichment,
     running_score,
 )
-from markerflow.genesets import GeneSet, read_gmt
-from markerflow.plots import save_figure
 
 FIXTURES = Path(__file__).parent / "fixtures" / "enrichment"
 

@@ -1,4 +1,4 @@
-"""GEO downloads through a local HTTP server: cache, manifest, retries, faults (markerflow.fetch)."""
+"""GEO downloads through a local HTTP server: cache, manifest, retries, faults (markerflow.io.fetch)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from markerflow import fetch, geo
 from markerflow.errors import InputError
+from markerflow.io import fetch, geo
 
 FIXTURES = Path(__file__).parent / "fixtures" / "geo"
 PROJECT = Path(__file__).resolve().parents[1]

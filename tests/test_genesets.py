@@ -1,4 +1,4 @@
-"""Tests for markerflow.genesets: GMT parsing (both layouts, .gz, errors) and size filtering."""
+"""Tests for markerflow.io.gmt: GMT parsing (both layouts, .gz, errors) and size filtering."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from markerflow.errors import InputError
-from markerflow.genesets import filter_sets, read_gmt
+from markerflow.io.gmt import filter_sets, read_gmt
 
 FIXTURES = Path(__file__).parent / "fixtures" / "enrichment"
 
@@ -46,7 +46,7 @@ def test_duplicate_id_names_both_lines(tmp_path: Path) -> None:
 def test_empty_sets_skipped_and_counted(tmp_path: Path, caplog) -> None:
     p = tmp_path / "empty.gmt"
     p.write_text("S1\td\tA\nS2\td\t\t\nS3\td\n\n# comment\nS4\t\tB\n")
-    with caplog.at_level(logging.INFO, logger="markerflow.genesets"):
+    with caplog.at_level(logging.INFO, logger="markerflow.io.gmt"):
         sets = read_gmt(p)
     assert list(sets) == ["S1", "S4"]
     assert "skipped 2 empty gene set(s)" in caplog.text

@@ -1,4 +1,4 @@
-"""Series matrix / platform table parsing and GEO2R's log2 rule (markerflow.geo)."""
+"""Series matrix / platform table parsing and GEO2R's log2 rule (markerflow.io.geo)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from markerflow import geo
 from markerflow.errors import InputError
+from markerflow.io import geo
 
 FIXTURES = Path(__file__).parent / "fixtures" / "geo"
 QUIRKY = FIXTURES / "quirky_series_matrix.txt"

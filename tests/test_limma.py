@@ -1,4 +1,4 @@
-"""Unit tests of markerflow.limma edge cases (missing values, constant genes, pure noise,
+"""Unit tests of markerflow.engines.limma edge cases (missing values, constant genes, pure noise,
 contrasts, BH adjustment). Parity with R on real data: tests/test_limma_parity.py."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from markerflow import limma
+from markerflow.engines import limma
 from markerflow.errors import AnalysisError, InputError
 
 

@@ -1,4 +1,4 @@
-"""Parity of markerflow.limma with R limma 3.54.1 on bladderbatch (22,283 probes x 48 samples).
+"""Parity of markerflow.engines.limma with R limma 3.54.1 on bladderbatch (22,283 probes x 48 samples).
 
 References: shared/data/reference/bladderbatch/limma (design ~cancer+batch: all four eBayes variants;
 ~cancer: default) and tests/fixtures/limma (the ~cancer trend/robust/trend+robust variants and a
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from markerflow import limma
+from markerflow.engines import limma
 
 FIXTURES = Path(__file__).parent / "fixtures" / "limma"
 VARIANTS = {

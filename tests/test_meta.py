@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from markerflow.effectsize import hedges_g
 from markerflow.errors import InputError
-from markerflow.meta import META_COLUMNS, bh_adjust, dersimonian_laird, meta_analysis
+from markerflow.model.effectsize import hedges_g
+from markerflow.stages.meta import META_COLUMNS, bh_adjust, dersimonian_laird, meta_analysis
 
 FIX = Path(__file__).parent / "fixtures" / "meta"
 GENES = [f"G{i}" for i in range(1, 7)]

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from markerflow.errors import InputError
-from markerflow.probes import collapse_probes
+from markerflow.stages.probes import collapse_probes
 
 
 @pytest.fixture

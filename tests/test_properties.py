@@ -10,11 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from synthetic import series_matrix_text, write_text
 
-from markerflow import counts, geo, limma
-from markerflow.combat import combat
-from markerflow.de import array_de
-from markerflow.effectsize import hedges_g
-from markerflow.probes import collapse_probes
+from markerflow.engines import limma
+from markerflow.engines.combat import combat
+from markerflow.io import geo
+from markerflow.model.effectsize import hedges_g
+from markerflow.stages import counts
+from markerflow.stages.de import array_de
+from markerflow.stages.probes import collapse_probes
 
 FAST = settings(
     max_examples=25,

@@ -23,7 +23,9 @@ import yaml
 from workflow_utils import PROJECT_DIR, make_workdir, run_snakemake
 
 from markerflow.errors import InputError
-from markerflow.provenance import (
+from markerflow.io.study import check_study, read_cohort_sheet
+from markerflow.report.summary import summary_page
+from markerflow.stages.provenance import (
     build_manifest,
     canonical,
     checksums,
@@ -37,8 +39,6 @@ from markerflow.provenance import (
     study_input_files,
     verify_checksums,
 )
-from markerflow.study import check_study, read_cohort_sheet
-from markerflow.summary import summary_page
 
 COHORT_SHEET = PROJECT_DIR / "config" / "cohorts.tsv"
 CONFIG_SCHEMA = PROJECT_DIR / "workflow" / "schemas" / "config.schema.yaml"
@@ -260,7 +260,7 @@ def _png(path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from markerflow.plots import save_figure
+    from markerflow.plots.figure import save_figure
 
     fig, ax = plt.subplots(figsize=(2, 2))
     ax.plot([0, 1], [0, 1])

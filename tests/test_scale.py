@@ -70,7 +70,7 @@ def test_parquet_matrix_input_matches_tsv(tmp_path: Path) -> None:
     import numpy as np
 
     from markerflow.errors import InputError
-    from markerflow.ingest import read_plain_matrix
+    from markerflow.stages.ingest import read_plain_matrix
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(8, 1, (50, 4)), columns=[f"S{i}" for i in range(4)])

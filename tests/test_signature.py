@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from markerflow.meta import forest_plot, meta_analysis
-from markerflow.signature import (
+from markerflow.stages.meta import forest_plot, meta_analysis
+from markerflow.stages.signature import (
     Cohort,
     auc_rows,
     delong_auc,
@@ -138,7 +138,7 @@ def test_plots(tmp_path):
     signature_heatmap(cohorts, sig, tmp_path / "heat.png")
     de = {}
     for name, c in cohorts.items():
-        from markerflow.effectsize import hedges_g
+        from markerflow.model.effectsize import hedges_g
 
         g, se = hedges_g(c.expression.to_numpy(), c.is_case)
         de[name] = pd.DataFrame({"gene": c.expression.index, "log2fc": g, "pvalue": 0.5,

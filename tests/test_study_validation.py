@@ -8,7 +8,7 @@ import yaml
 from workflow_utils import PROJECT_DIR, make_workdir, run_snakemake
 
 from markerflow.errors import InputError
-from markerflow.study import check_study, read_cohort_sheet
+from markerflow.io.study import check_study, read_cohort_sheet
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from markerflow.io import read_matrix
-from markerflow.schema import DE_COLUMNS, SAMPLE_COLUMNS
+from markerflow.contracts import DE_COLUMNS, SAMPLE_COLUMNS
+from markerflow.io.tables import read_matrix
 
 pytestmark = pytest.mark.workflow
 

@@ -1,7 +1,7 @@
 """Broken config (config/config.yaml) and cohort sheets (config/cohorts.tsv), checked before any job.
 
 Config keys are validated by the JSON schema (Snakemake's ``validate``: the message names the key);
-what a schema cannot see (files, paths, phenotype values) by :func:`markerflow.study.check_study`.
+what a schema cannot see (files, paths, phenotype values) by :func:`markerflow.io.study.check_study`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from snakemake.utils import validate
 from workflow_utils import PROJECT_DIR
 
 from markerflow.errors import InputError
-from markerflow.study import check_study, confined_path, read_cohort_sheet
+from markerflow.io.study import check_study, confined_path, read_cohort_sheet
 
 CONFIG_SCHEMA = str(PROJECT_DIR / "workflow" / "schemas" / "config.schema.yaml")
 SHEET = PROJECT_DIR / "config" / "cohorts.tsv"

@@ -6,7 +6,7 @@ import pytest
 from synthetic import truncated_gzip, write_text
 
 from markerflow.errors import InputError
-from markerflow.genesets import filter_sets, read_gmt
+from markerflow.io.gmt import filter_sets, read_gmt
 
 
 def test_empty_gmt(tmp_path):

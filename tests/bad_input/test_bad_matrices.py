@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from synthetic import expression_frame, truncated_gzip, write_text
 
-from markerflow import counts, de, ingest
 from markerflow.errors import AnalysisError, InputError
-from markerflow.genes import map_cohort_genes
-from markerflow.study import CohortSpec, read_sample_sheet
+from markerflow.io.study import CohortSpec, read_sample_sheet
+from markerflow.stages import counts, de, ingest
+from markerflow.stages.genes import map_cohort_genes
 
 READERS = {
     "array": lambda p: ingest.read_plain_matrix(p),

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from synthetic import expression_frame, series_matrix_text, truncated_gzip, write_text
 
-from markerflow import geo
 from markerflow.errors import InputError
+from markerflow.io import geo
 
 
 @pytest.fixture

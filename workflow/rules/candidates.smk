@@ -1,5 +1,5 @@
 # Candidate ranking (issue 7): transparent evidence components per gene, discovery data only.
-# Names from common.smk: RESULTS, LOGS, DISCOVERY, CASE, CONTROL. Library: markerflow.candidates.
+# Names from common.smk: RESULTS, LOGS, DISCOVERY, CASE, CONTROL. Library: markerflow.stages.candidates.
 
 # enrichment of the study-level analysis: the meta-analysis, or the single discovery cohort
 CANDIDATE_ANALYSIS = "meta" if len(DISCOVERY) > 1 else DISCOVERY[0]

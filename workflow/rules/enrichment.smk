@@ -1,5 +1,5 @@
 # Enrichment (issue 6): ORA of up/down genes and preranked GSEA per analysis and gene-set library.
-# Names from common.smk: RESULTS, LOGS, ANALYSES. Library: markerflow.enrichment.
+# Names from common.smk: RESULTS, LOGS, ANALYSES. Library: markerflow.stages.enrichment.
 rule enrichment:
     input:
         table=enrichment_table,

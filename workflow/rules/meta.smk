@@ -1,5 +1,5 @@
 # Meta-analysis (issue 7): DerSimonian-Laird random effects over the discovery cohorts' DE tables.
-# Names from common.smk: RESULTS, LOGS, DISCOVERY. Library: markerflow.meta.
+# Names from common.smk: RESULTS, LOGS, DISCOVERY. Library: markerflow.stages.meta.
 
 
 rule meta:

@@ -2,10 +2,10 @@
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
-from markerflow.de import cohort_de, summarise_de
-from markerflow.io import read_matrix, read_tsv, write_matrix, write_tsv
-from markerflow.plots import volcano
+from markerflow.io.tables import read_matrix, read_tsv, write_matrix, write_tsv
+from markerflow.plots.figure import volcano
 from markerflow.runner import script_context
+from markerflow.stages.de import cohort_de, summarise_de
 
 with script_context(snakemake) as log:
     p = snakemake.params

@@ -2,11 +2,11 @@
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
-from markerflow.enrichment import plot_gsea_running, plot_ora_dotplot, run_enrichment
-from markerflow.genesets import read_gmt
-from markerflow.io import read_tsv, write_tsv
-from markerflow.plots import save_figure
+from markerflow.io.gmt import read_gmt
+from markerflow.io.tables import read_tsv, write_tsv
+from markerflow.plots.figure import save_figure
 from markerflow.runner import script_context
+from markerflow.stages.enrichment import plot_gsea_running, plot_ora_dotplot, run_enrichment
 
 with script_context(snakemake) as log:
     ora_p, gsea_p, cols = snakemake.params.ora, snakemake.params.gsea, snakemake.params.columns

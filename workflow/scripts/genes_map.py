@@ -2,9 +2,9 @@
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
-from markerflow.genes import map_cohort_genes
-from markerflow.io import read_matrix, read_tsv, write_matrix, write_tsv
+from markerflow.io.tables import read_matrix, read_tsv, write_matrix, write_tsv
 from markerflow.runner import script_context
+from markerflow.stages.genes import map_cohort_genes
 
 with script_context(snakemake) as log:
     genes, report = map_cohort_genes(

@@ -2,10 +2,10 @@
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
-from markerflow.ingest import ingest_cohort
-from markerflow.io import write_matrix, write_tsv
+from markerflow.io.study import CohortSpec
+from markerflow.io.tables import write_matrix, write_tsv
 from markerflow.runner import script_context
-from markerflow.study import CohortSpec
+from markerflow.stages.ingest import ingest_cohort
 
 with script_context(snakemake) as log:
     spec = CohortSpec.from_params(snakemake.params.spec)

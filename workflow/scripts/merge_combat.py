@@ -2,9 +2,9 @@
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
-from markerflow.batch import merge_and_correct, plot_pca_panels
-from markerflow.io import read_matrix, read_tsv, write_matrix, write_tsv
+from markerflow.io.tables import read_matrix, read_tsv, write_matrix, write_tsv
 from markerflow.runner import script_context
+from markerflow.stages.merge import merge_and_correct, plot_pca_panels
 
 with script_context(snakemake) as log:
     cohorts = list(snakemake.params.cohorts)

@@ -2,9 +2,9 @@
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
-from markerflow.io import read_tsv, write_tsv
-from markerflow.meta import forest_plot, meta_analysis
+from markerflow.io.tables import read_tsv, write_tsv
 from markerflow.runner import script_context
+from markerflow.stages.meta import forest_plot, meta_analysis
 
 with script_context(snakemake) as log:
     p = snakemake.params

@@ -2,9 +2,9 @@
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
-from markerflow.io import atomic_open
-from markerflow.provenance import checksums, freeze_config
+from markerflow.io.tables import atomic_open
 from markerflow.runner import script_context
+from markerflow.stages.provenance import checksums, freeze_config
 
 with script_context(snakemake) as log:
     p = snakemake.params

@@ -2,9 +2,9 @@
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
-from markerflow.io import write_tsv
-from markerflow.provenance import build_manifest
+from markerflow.io.tables import write_tsv
 from markerflow.runner import script_context
+from markerflow.stages.provenance import build_manifest
 
 with script_context(snakemake) as log:
     manifest = build_manifest(snakemake.params.results)

@@ -2,9 +2,9 @@
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
-from markerflow.io import atomic_open
+from markerflow.io.tables import atomic_open
+from markerflow.report.summary import summary_page
 from markerflow.runner import script_context
-from markerflow.summary import summary_page
 
 with script_context(snakemake) as log:
     p = snakemake.params

@@ -2,9 +2,9 @@
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
-from markerflow.io import write_tsv
-from markerflow.provenance import software_versions
+from markerflow.io.tables import write_tsv
 from markerflow.runner import script_context
+from markerflow.stages.provenance import software_versions
 
 with script_context(snakemake) as log:
     versions = software_versions(snakemake.params.workflow_dir)

@@ -2,10 +2,10 @@
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
-from markerflow.io import read_matrix, read_tsv, write_tsv
-from markerflow.plots import pca_scatter
-from markerflow.qc import cohort_qc
+from markerflow.io.tables import read_matrix, read_tsv, write_tsv
+from markerflow.plots.figure import pca_scatter
 from markerflow.runner import script_context
+from markerflow.stages.qc import cohort_qc
 
 with script_context(snakemake) as log:
     samples = read_tsv(snakemake.input.samples, dtype={"sample": str, "batch": str})

@@ -2,7 +2,7 @@
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
-from markerflow.fetch import FetchSettings, prepare_geo_series
+from markerflow.io.fetch import FetchSettings, prepare_geo_series
 from markerflow.runner import script_context
 
 with script_context(snakemake) as log:

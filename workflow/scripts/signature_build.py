@@ -2,9 +2,9 @@
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
-from markerflow.io import read_matrix, read_tsv, write_tsv
+from markerflow.io.tables import read_matrix, read_tsv, write_tsv
 from markerflow.runner import script_context
-from markerflow.signature import build_signature, load_cohort, roc_plot, signature_heatmap
+from markerflow.stages.signature import build_signature, load_cohort, roc_plot, signature_heatmap
 
 with script_context(snakemake) as log:
     p, inp = snakemake.params, snakemake.input

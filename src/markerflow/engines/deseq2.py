@@ -10,7 +10,7 @@ converged. The result matches R to numerical precision (see tests/test_counts_pa
 several times faster than pydeseq2 0.5.4, whose per-gene scipy optimisers dominate its run time.
 
 Reused from pydeseq2 (the reference Python port): nothing numerically essential, so this module
-has no hidden dependency on pydeseq2's internals; :func:`markerflow.counts.deseq2` can run
+has no hidden dependency on pydeseq2's internals; :func:`markerflow.stages.counts.deseq2` can run
 pydeseq2's own ``DeseqDataSet`` instead (``engine="pydeseq2"``).
 
 Layout: counts are genes x samples (as in R); the design matrix is samples x coefficients.
@@ -30,7 +30,7 @@ import numpy as np
 from scipy import special, stats
 from scipy.optimize import minimize
 
-from markerflow.multitest import p_adjust_bh
+from markerflow.rcompat.padjust import p_adjust_bh
 
 log = logging.getLogger(__name__)
 
@@ -832,7 +832,7 @@ def run_deseq(
 
 
 def bh(p: np.ndarray) -> np.ndarray:
-    """R ``p.adjust(p, "BH")`` with NAs kept (:func:`markerflow.multitest.p_adjust_bh`)."""
+    """R ``p.adjust(p, "BH")`` with NAs kept (:func:`markerflow.rcompat.padjust.p_adjust_bh`)."""
     return p_adjust_bh(p)
 
 

@@ -6,7 +6,7 @@ Methods and references
   parametric dispersion trend, MAP shrinkage, Wald test on the condition coefficient, Cook's
   distance outlier filtering / replacement (>= 7 replicates), independent filtering on the mean of
   normalised counts (Bourgon et al. 2010) and BH adjustment. Computed by
-  :mod:`markerflow.deseq2_engine`, a vectorised re-implementation of R's code path (parity with R
+  :mod:`markerflow.engines.deseq2`, a vectorised re-implementation of R's code path (parity with R
   in tests/test_counts_parity.py); ``engine="pydeseq2"`` runs pydeseq2 0.5.4's DeseqDataSet instead.
 - Variance-stabilising transformation: DESeq2 ``varianceStabilizingTransformation`` (parametric
   trend, ``blind=True`` by default: dispersions fitted with an intercept-only design).
@@ -22,7 +22,7 @@ with a smaller model; the table's ``attrs["deseq2"]["dropped_covariates"]`` reco
 covariate confounded with the condition is an :class:`~markerflow.errors.InputError` naming the
 samples.
 
-DE table (``markerflow.schema.DE_COLUMNS`` first): ``log2fc`` = DESeq2 log2FoldChange (MLE, no
+DE table (``markerflow.contracts.DE_COLUMNS`` first): ``log2fc`` = DESeq2 log2FoldChange (MLE, no
 shrinkage), ``ave_expr`` = mean of the VST values of the gene over the samples tested (log2 scale,
 comparable to limma's AveExpr), ``stat`` = Wald statistic, ``se`` = lfcSE, ``pvalue``/``padj`` as
 DESeq2's ``results()`` (NA p-value for Cook's outliers, NA padj for genes removed by independent
@@ -43,10 +43,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from markerflow import deseq2_engine as engine_mod
-from markerflow.effectsize import hedges_g
+from markerflow.contracts import DE_COLUMNS
+from markerflow.engines import deseq2 as engine_mod
 from markerflow.errors import AnalysisError, InputError
-from markerflow.schema import DE_COLUMNS
+from markerflow.model.effectsize import hedges_g
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ input file the run read. When a config carries ``checksums:``, the workflow veri
 parses (:func:`verify_checksums`) and stops before any job runs if a file changed.
 
 ``manifest.tsv`` lists every output under the results directory with its size and SHA-256;
-``python -m markerflow.provenance verify A B`` compares two manifests.
+``python -m markerflow.stages.provenance verify A B`` compares two manifests.
 
 Checksums are SHA-256 (FIPS 180-4, :mod:`hashlib`); versions come from :mod:`importlib.metadata`.
 """
@@ -132,7 +132,7 @@ def study_input_files(config: Mapping[str, Any], specs: Iterable[Any]) -> list[s
     """Every input file the study reads, as written in the config and cohort sheet, sorted.
 
     Cohort matrices, sample sheets and annotation tables of every cohort spec
-    (:class:`markerflow.study.CohortSpec`), the gene-set libraries, and any other config value
+    (:class:`markerflow.io.study.CohortSpec`), the gene-set libraries, and any other config value
     that names an existing file (so a future ``resources/...`` key is covered without code
     changes). The cohort sheet itself is not listed: the frozen config inlines its rows.
     """
@@ -285,7 +285,7 @@ def compare_manifests(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m markerflow.provenance",
+        prog="python -m markerflow.stages.provenance",
         description="Compare two runs' manifests, or check input files against a frozen config.",
     )
     sub = parser.add_subparsers(dest="command", required=True)

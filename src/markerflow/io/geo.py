@@ -499,7 +499,7 @@ def symbol_from_gene_assignment(values: pd.Series) -> pd.Series:
     A cell is ``///``-separated assignments ``NM_x // SYMBOL // title // cytoband // EntrezID``;
     the 2nd field of each is a symbol. Distinct symbols are kept in order and joined by ``' /// '``
     (one gene -> that symbol; several genes -> a multi-mapping probe, dropped by
-    :func:`markerflow.probes.collapse_probes` by default); ``---`` -> missing.
+    :func:`markerflow.stages.probes.collapse_probes` by default); ``---`` -> missing.
     """
     parts = values.astype("string").str.split("///", regex=False).explode()
     symbols = parts.str.split("//", n=2, regex=False).str[1].str.strip()

@@ -404,7 +404,7 @@ def _provenance_section(frozen: Path | None, versions: Path | None, results: str
     parts.append(
         "<h3>Reproduce</h3><pre>"
         f"snakemake --cores N --configfile {_esc(results)}/provenance/config.frozen.yaml\n"
-        f"python -m markerflow.provenance verify {_esc(results)}/provenance/manifest.tsv "
+        f"python -m markerflow.stages.provenance verify {_esc(results)}/provenance/manifest.tsv "
         "NEW_RESULTS/provenance/manifest.tsv</pre>"
     )
     return "".join(parts)

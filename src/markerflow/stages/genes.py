@@ -1,8 +1,8 @@
 """The genes stage: one row per gene symbol for every cohort.
 
-Arrays: values brought to log2 scale (see :func:`markerflow.qc.to_log_scale`), then probes mapped
-to symbols and collapsed (:mod:`markerflow.probes`). Counts: identifiers mapped to symbols and
-low-count genes filtered (:mod:`markerflow.counts`).
+Arrays: values brought to log2 scale (see :func:`markerflow.stages.qc.to_log_scale`), then probes mapped
+to symbols and collapsed (:mod:`markerflow.stages.probes`). Counts: identifiers mapped to symbols and
+low-count genes filtered (:mod:`markerflow.stages.counts`).
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from markerflow import geo
 from markerflow.errors import InputError
-from markerflow.io import read_tsv
-from markerflow.probes import collapse_probes
-from markerflow.qc import to_log_scale
+from markerflow.io import geo
+from markerflow.io.tables import read_tsv
+from markerflow.stages.probes import collapse_probes
+from markerflow.stages.qc import to_log_scale
 
 #: Columns of the gene ID table used to map count-matrix IDs (see counts.map_to_symbols).
 GENE_TABLE_COLUMNS = ("entrez", "symbol", "ensembl", "gene_type")
@@ -44,7 +44,7 @@ def map_cohort_genes(
         report.update(collapse_report.__dict__)
         report["collapse"] = collapse
     else:
-        from markerflow import counts as counts_mod
+        from markerflow.stages import counts as counts_mod
 
         counts = counts_mod.validate_counts(expression, path="ingested count matrix")
         if annotation is not None:

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from markerflow.errors import InputError
-from markerflow.signature import Cohort, auc_rows
+from markerflow.stages.signature import Cohort, auc_rows
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def pathway_counts(genes: pd.Series, direction: pd.Series,
         missing = [c for c in ("padj", "genes") if c not in table.columns]
         if missing:
             raise InputError(f"enrichment table lacks column(s) {missing}",
-                             hint="pass ORA tables written by markerflow.enrichment")  # fmt: skip
+                             hint="pass ORA tables written by markerflow.stages.enrichment")  # fmt: skip
         sig = table[table["padj"] < padj]
         for row in sig.itertuples(index=False):
             members = [g for g in str(row.genes).split(";") if g in counts.index]

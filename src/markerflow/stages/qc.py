@@ -1,12 +1,12 @@
 """Per-cohort quality control: value scale, missing values, outlier samples, PCA.
 
-- Scale: GEO2R's quantile rule (:func:`markerflow.geo.needs_log2`) decides whether array values need
+- Scale: GEO2R's quantile rule (:func:`markerflow.io.geo.needs_log2`) decides whether array values need
   log2; a sheet/config override wins. Counts are shown as log2(CPM + 1).
 - Outlier samples: the distance between arrays of arrayQualityMetrics (Kauffmann et al. 2009) —
   for each sample, the mean root-mean-square difference to every other sample; a sample is flagged
   when its robust z-score (median/MAD) exceeds ``outlier_z``. Flagged samples are reported, not
   removed: removing samples is the analyst's decision.
-- PCA: of the gene-centred matrix over genes without missing values (:func:`markerflow.batch.pca`:
+- PCA: of the gene-centred matrix over genes without missing values (:func:`markerflow.stages.merge.pca`:
   top components from the samples x samples Gram matrix, or a truncated SVD for many samples).
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from markerflow import geo
-from markerflow.batch import pca as batch_pca
+from markerflow.io import geo
+from markerflow.stages.merge import pca as batch_pca
 
 
 def log_cpm(counts: pd.DataFrame, prior: float = 1.0) -> pd.DataFrame:

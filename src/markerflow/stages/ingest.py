@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from markerflow.contracts import SAMPLE_COLUMNS
 from markerflow.errors import InputError
-from markerflow.schema import SAMPLE_COLUMNS
-from markerflow.study import CohortSpec, load_phenotypes, normalise_value
+from markerflow.io.study import CohortSpec, load_phenotypes, normalise_value
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def read_plain_matrix(path: str | Path, *, integer: bool = False) -> pd.DataFram
     The first column is the feature ID (for Parquet: the stored pandas index if there is one, else
     the first column). Non-numeric annotation columns after the ID (e.g. ``symbol``) are dropped and
     logged. Duplicate sample columns, infinite values and (``integer=True``) anything that is not a
-    non-negative integer count (:func:`markerflow.counts.validate_counts`) are errors. Parquet
+    non-negative integer count (:func:`markerflow.stages.counts.validate_counts`) are errors. Parquet
     (``.parquet``/``.pq``) keeps full precision in a smaller file; reading a 54,675 x 200 matrix
     takes ~1.5 s from Parquet and ~1.9 s from gzipped TSV (5 significant digits), so either format
     is fine at scale (benchmarks/scale).
@@ -118,7 +118,7 @@ def read_plain_matrix(path: str | Path, *, integer: bool = False) -> pd.DataFram
             hint="each row must have a unique ID in the first column",
         )
     if integer:
-        from markerflow.counts import validate_counts
+        from markerflow.stages.counts import validate_counts
 
         return validate_counts(table, str(path))
     return table.astype(np.float64)
@@ -217,7 +217,7 @@ def ingest_cohort(
     Samples in the matrix but absent from the phenotype table are excluded (and reported); samples
     in the phenotype table but absent from the matrix are an error naming them.
     """
-    from markerflow import geo
+    from markerflow.io import geo
 
     matrix_path = Path(matrix_path or spec.matrix)
     if spec.source in ("series_matrix", "geo"):

@@ -3,7 +3,7 @@
 Methods
 -------
 Per gene, the cohorts' Hedges' g (``hedges_g``, ``hedges_g_se`` of the DE tables; see
-:mod:`markerflow.effectsize`) are pooled with the DerSimonian & Laird (1986) random-effects model,
+:mod:`markerflow.model.effectsize`) are pooled with the DerSimonian & Laird (1986) random-effects model,
 exactly as MetaIntegrator does through ``rmeta::meta.summaries(method="random")`` (Haynes et al.
 2017) and as ``metafor::rma(yi, sei=se, method="DL")`` reports it:
 
@@ -51,7 +51,7 @@ import pandas as pd
 from scipy import stats
 
 from markerflow.errors import InputError
-from markerflow.multitest import p_adjust_bh
+from markerflow.rcompat.padjust import p_adjust_bh
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ REQUIRED_DE = ("gene", "log2fc", "pvalue", "hedges_g", "hedges_g_se")
 
 
 def bh_adjust(pvalues: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (:func:`markerflow.multitest.p_adjust_bh`)."""
+    """Benjamini–Hochberg adjusted p-values (:func:`markerflow.rcompat.padjust.p_adjust_bh`)."""
     return p_adjust_bh(pvalues)
 
 
@@ -130,7 +130,7 @@ def _stack(tables: Mapping[str, pd.DataFrame]) -> tuple[list[str], dict[str, np.
         if missing:
             raise InputError(
                 f"DE table of cohort {cohort!r} lacks column(s) {missing}",
-                hint="meta-analysis needs the DE table contract (markerflow.schema)",
+                hint="meta-analysis needs the DE table contract (markerflow.contracts)",
             )
         dup = table["gene"][table["gene"].duplicated()]
         if len(dup):
@@ -276,7 +276,7 @@ def forest_plot(meta: pd.DataFrame, path, top: int = 20, title: str = "Top candi
     """Forest plot of the ``top`` genes of ``meta`` (in its row order): per-cohort Hedges' g with
     95% CI (g -/+ 1.96 se, marker size ~ weight 1/se²) and the pooled random-effects estimate as a
     diamond spanning its 95% CI."""
-    from markerflow.plots import plt, save_figure
+    from markerflow.plots.figure import plt, save_figure
 
     cohorts = cohort_columns(meta)
     rows = meta.head(top).reset_index(drop=True)

@@ -1,8 +1,8 @@
 """Per-cohort differential expression into the common DE table (../shared/DESIGN.md).
 
 Arrays: limma's linear model + empirical-Bayes moderated t (Smyth 2004, SAGMB 3:3), implemented in
-:mod:`markerflow.limma`; counts: DESeq2's negative-binomial Wald test via :mod:`markerflow.counts`.
-Hedges' g (:mod:`markerflow.effectsize`) is added on the log-scale values for the meta-analysis.
+:mod:`markerflow.engines.limma`; counts: DESeq2's negative-binomial Wald test via :mod:`markerflow.stages.counts`.
+Hedges' g (:mod:`markerflow.model.effectsize`) is added on the log-scale values for the meta-analysis.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import logging
 import numpy as np
 import pandas as pd
 
-from markerflow import limma
-from markerflow.design import build_design
-from markerflow.effectsize import hedges_g
+from markerflow.contracts import DE_COLUMNS
+from markerflow.engines import limma
 from markerflow.errors import AnalysisError, InputError
-from markerflow.schema import DE_COLUMNS
+from markerflow.model.design import build_design
+from markerflow.model.effectsize import hedges_g
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def cohort_de(
             cohort=cohort,
         )
         return table, align(expression, samples).astype(np.float64)
-    from markerflow import counts as counts_mod
+    from markerflow.stages import counts as counts_mod
 
     counts_matrix = align(expression, samples)
     batch = samples["batch"].astype(str).nunique() > 1

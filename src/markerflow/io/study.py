@@ -231,7 +231,7 @@ def load_phenotypes(spec: CohortSpec, base: Path = Path(".")) -> pd.DataFrame | 
 
     For a series matrix this reads only the header lines, so it is cheap at DAG-build time.
     """
-    from markerflow import geo
+    from markerflow.io import geo
 
     if spec.samples is not None:
         return read_sample_sheet(base / spec.samples, spec.sample_column)

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from markerflow.io import atomic_path
+from markerflow.io.tables import atomic_path
 
 #: No creation date or software version in PNG metadata, so figures are byte-reproducible.
 PNG_METADATA = {"Software": None}

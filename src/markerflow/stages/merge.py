@@ -9,7 +9,7 @@
   below = batches well mixed; near 1 = samples cluster by batch.
 * :func:`merge_cohorts` - join cohorts on their common genes, one batch label per sample.
 * :func:`merge_and_correct` - the merge stage: merge, check, ComBat (Johnson et al. 2007, via
-  :func:`markerflow.combat.combat`) preserving condition, mixing before/after.
+  :func:`markerflow.engines.combat.combat`) preserving condition, mixing before/after.
 * :func:`plot_pca_panels` - PCA figure, coloured by batch and by condition.
 
 Within a cohort, batch stays a covariate of the DE model instead (Nygaard et al. 2016,
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from markerflow.combat import combat
+from markerflow.engines.combat import combat
 from markerflow.errors import AnalysisError, InputError
 
 log = logging.getLogger(__name__)
@@ -393,7 +393,7 @@ def plot_pca_panels(
     title: str,
 ) -> None:
     """Two-panel PC1/PC2 scatter (colour = batch, colour = condition), written atomically as PNG."""
-    from markerflow.plots import plt, save_figure
+    from markerflow.plots.figure import plt, save_figure
 
     if scores.shape[1] < 2:  # fewer than 2 components (e.g. 2 samples): pad for plotting
         scores = np.column_stack([scores, np.zeros((scores.shape[0], 2 - scores.shape[1]))])

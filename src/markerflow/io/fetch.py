@@ -43,9 +43,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from markerflow import __version__, geo
+from markerflow import __version__
 from markerflow.errors import InputError
-from markerflow.io import atomic_path, write_tsv
+from markerflow.io import geo
+from markerflow.io.tables import atomic_path, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -427,7 +428,7 @@ def prepare_geo_series(
     """Fetch (or reuse) a series and write the workflow's files, all deterministic.
 
     ``matrix_out``: the series matrix (hard link to / copy of the raw bytes); ``annotation_out``:
-    probe_id -> symbol TSV (gzip without timestamp) from :func:`markerflow.geo.read_platform_table`
+    probe_id -> symbol TSV (gzip without timestamp) from :func:`markerflow.io.geo.read_platform_table`
     with the platform's symbol column; ``checksums_out``: role, file, url, size, sha256 of the raw
     files (no retrieval times, so reruns give identical bytes).
     """

@@ -262,7 +262,7 @@ def _check_rank(design: np.ndarray, n_batch: int, levels: np.ndarray) -> None:
     raise AnalysisError(
         "ComBat: the covariates are confounded with batch (batches "
         f"{', '.join(map(str, levels))}): the condition effect cannot be separated from the batch "
-        "effect, so ComBat would remove real biology. Use markerflow.batch.check_confounding to "
+        "effect, so ComBat would remove real biology. Use markerflow.stages.merge.check_confounding to "
         "see the batch x condition table; drop confounded batches or do not batch-correct"
     )
 

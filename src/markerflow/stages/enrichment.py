@@ -56,8 +56,8 @@ import scipy.sparse as sp
 from scipy import stats as sps
 
 from markerflow.errors import InputError
-from markerflow.genesets import GeneSet, filter_sets
-from markerflow.multitest import p_adjust_bh
+from markerflow.io.gmt import GeneSet, filter_sets
+from markerflow.rcompat.padjust import p_adjust_bh
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -93,7 +93,7 @@ GSEA_COLUMNS = [
 
 
 def bh_adjust(pvalues: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (:func:`markerflow.multitest.p_adjust_bh`)."""
+    """Benjamini–Hochberg adjusted p-values (:func:`markerflow.rcompat.padjust.p_adjust_bh`)."""
     return p_adjust_bh(pvalues)
 
 
@@ -130,7 +130,7 @@ def ora(
     genes: the selected genes (e.g. significantly up-regulated). Genes outside ``background`` are
         ignored (logged).
     background: every gene that could have been selected (genes measured and tested).
-    sets: gene sets from :func:`markerflow.genesets.read_gmt` (unfiltered).
+    sets: gene sets from :func:`markerflow.io.gmt.read_gmt` (unfiltered).
     min_size, max_size: set sizes allowed after intersecting with the background.
     direction: value written to the ``direction`` column (``up``/``down`` from
         :func:`ora_up_down`).
@@ -618,7 +618,7 @@ def run_enrichment(
 
 
 def _pyplot():
-    from markerflow.plots import plt
+    from markerflow.plots.figure import plt
 
     return plt
 

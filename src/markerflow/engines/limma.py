@@ -30,7 +30,7 @@ from scipy.interpolate import BSpline
 from scipy.linalg import solve_triangular
 
 from markerflow.errors import AnalysisError, InputError
-from markerflow.multitest import p_adjust_bh
+from markerflow.rcompat.padjust import p_adjust_bh
 
 __all__ = [
     "EBayesFit",

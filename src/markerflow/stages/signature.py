@@ -407,7 +407,7 @@ def build_signature(
 def roc_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], performance: pd.DataFrame,
              path: str | Path, title: str = "Signature ROC") -> None:  # fmt: skip
     """ROC curve per cohort (solid: discovery, dashed: validation), AUC [95% CI] in the legend."""
-    from markerflow.plots import plt, save_figure
+    from markerflow.plots.figure import plt, save_figure
 
     fig, ax = plt.subplots(figsize=(6, 5.5))
     perf = performance.set_index("cohort")
@@ -435,7 +435,7 @@ def signature_heatmap(cohorts: Mapping[str, Cohort], signature: pd.DataFrame,
                       control_label: str = "control") -> None:  # fmt: skip
     """Signature genes (rows, up then down) x samples, z-scored within cohort; samples grouped by
     condition (controls, then cases) and by cohort inside each condition."""
-    from markerflow.plots import plt, save_figure
+    from markerflow.plots.figure import plt, save_figure
 
     genes = list(signature.sort_values(["direction", "step"], ascending=[False, True])["gene"])
     blocks, groups = [], []

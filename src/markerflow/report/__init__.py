@@ -1,0 +1,1 @@
+"""The human-readable summary page of a run."""
