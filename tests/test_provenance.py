@@ -347,6 +347,7 @@ def frozen_rerun(example_run, tmp_path_factory):
     return workdir / "results"
 
 
+@pytest.mark.slow
 @pytest.mark.workflow
 def test_frozen_rerun_reproduces_every_table(example_run, frozen_rerun):
     first, second = _digests(example_run), _digests(frozen_rerun)
@@ -356,6 +357,7 @@ def test_frozen_rerun_reproduces_every_table(example_run, frozen_rerun):
     assert not differing, differing
 
 
+@pytest.mark.slow
 @pytest.mark.workflow
 def test_frozen_rerun_manifests_are_identical(example_run, frozen_rerun, capsys):
     """Every output, figures and the summary page included, has the same bytes."""
@@ -372,6 +374,7 @@ def test_frozen_rerun_manifests_are_identical(example_run, frozen_rerun, capsys)
     assert dict(zip(manifest["path"], manifest["sha256"], strict=True)) == on_disk
 
 
+@pytest.mark.slow
 @pytest.mark.workflow
 def test_frozen_config_is_complete_and_a_fixed_point(example_run, frozen_rerun, project_dir):
     text = (example_run / "provenance" / "config.frozen.yaml").read_bytes()
