@@ -12,7 +12,7 @@ from importlib.metadata import version as _version
 
 try:
     __version__ = _version("markerflow")  # one source of truth: pyproject.toml
-except _PackageNotFoundError:  # a checkout used without installing (workflow scripts put src/ first)
+except _PackageNotFoundError:  # a checkout used uninstalled (scripts put src/ first)
     __version__ = "0+unknown"
 
 # Header cells of GEO files (e.g. a long !Series_summary) and table cells may exceed the csv
