@@ -136,7 +136,7 @@ def test_confounded_batch_names_samples():
             "batch": ["x"] * 3 + ["y"] * 3,
         }
     )
-    with pytest.raises(InputError, match=r"confounded.*batch x: a \(s0, s1, s2\)"):
+    with pytest.raises(InputError, match=r"confounded.*batch x: 3 a \(s0, s1, s2\)"):
         C.deseq2(counts, sheet, case="b", control="a", batch=True)
 
 
