@@ -165,9 +165,11 @@ def _check_finite(
         )
 
 
-def _batch_layout(batch: Sequence, n_samples: int, reference_batch, mean_only: bool) -> BatchLayout:
+def _batch_layout(
+    labels: Sequence, n_samples: int, reference_batch, mean_only: bool
+) -> BatchLayout:
     """Batch labels checked (one per sample, known reference, no single-sample batch unless mean-only)."""
-    batch = np.asarray(batch)
+    batch = np.asarray(labels)
     if batch.ndim != 1 or batch.size != n_samples:
         raise InputError(
             f"ComBat: {batch.size} batch labels for {n_samples} samples",

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,7 +77,7 @@ class Design:
         return pd.DataFrame(self.matrix, index=self.samples, columns=self.columns)
 
 
-def _some(items: Sequence, n: int = _MAX_NAMED) -> str:
+def _some(items: Iterable, n: int = _MAX_NAMED) -> str:
     items = list(items)
     shown = ", ".join(str(x) for x in items[:n])
     return shown + (f" (and {len(items) - n} more)" if len(items) > n else "")
