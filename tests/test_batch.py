@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from markerflow.errors import AnalysisError, InputError
+from markerflow.errors import InputError
 from markerflow.io.tables import read_matrix, read_tsv, write_matrix, write_tsv
+from markerflow.model.design import check_confounding
 from markerflow.stages.merge import (
     batch_mixing,
-    check_confounding,
     merge_and_correct,
     merge_cohorts,
     pca,
@@ -28,19 +28,18 @@ def test_full_confounding_names_batches_and_counts():
     batch = ["A"] * 3 + ["B"] * 2 + ["C"] * 4
     cond = ["case"] * 5 + ["control"] * 4
     samples = [f"S{i}" for i in range(9)]
-    with pytest.raises(AnalysisError) as exc:
+    with pytest.raises(InputError) as exc:
         check_confounding(batch, cond, samples=samples)
     msg = str(exc.value)
     assert "confounded" in msg
-    assert "A (3 case), B (2 case)" in msg
-    assert "C (4 control)" in msg
-    assert "S0" in msg
+    assert "[batch A: 3 case (S0, S1, S2); batch B: 2 case (S3, S4)]" in msg
+    assert "[batch C: 4 control (S5, S6, S7, S8)]" in msg
 
 
 def test_partial_confounding_warns_with_table(caplog):
     batch = ["A"] * 4 + ["B"] * 4 + ["C"] * 3
     cond = ["case", "control"] * 2 + ["case"] * 4 + ["control"] * 3
-    with caplog.at_level(logging.WARNING, logger="markerflow.stages.merge"):
+    with caplog.at_level(logging.WARNING, logger="markerflow.model.design"):
         table = check_confounding(batch, cond)
     assert table.loc["B", "case"] == 4 and table.loc["B", "control"] == 0
     assert "partly confounded" in caplog.text and "B, C" in caplog.text

@@ -34,6 +34,7 @@ import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -120,17 +121,37 @@ def combat(
     dat = np.asarray(data, dtype=np.float64)
     if dat.ndim != 2:
         raise InputError(f"ComBat needs a genes x samples matrix, got {dat.ndim} dimension(s)")
-    n_genes, n_samples = dat.shape
-    batch = np.asarray(batch)
-    if batch.ndim != 1 or batch.size != n_samples:
-        raise InputError(
-            f"ComBat: {batch.size} batch labels for {n_samples} samples",
-            hint="give exactly one batch label per sample (column)",
+    # names are for messages only: ignore them when they do not fit the matrix
+    genes = genes if genes is not None and len(genes) == dat.shape[0] else None
+    samples = samples if samples is not None and len(samples) == dat.shape[1] else None
+    _check_finite(dat, genes, samples)
+    if parametric not in (True, False) or mean_only not in (True, False):
+        raise InputError("ComBat: parametric and mean_only must be true or false")
+    layout = _batch_layout(batch, dat.shape[1], reference_batch, mean_only)
+    if layout.levels.size < 2:
+        log.info(
+            "ComBat: one batch only (%s); data returned unchanged",
+            layout.levels[0] if layout.levels.size else "-",
         )
-    if samples is not None and len(samples) != n_samples:
-        samples = None
-    if genes is not None and len(genes) != n_genes:
-        genes = None
+        return dat.copy()
+    design = _design(layout, covariates, dat.shape[1])
+    return _fit_adjust(dat, design, layout, parametric, mean_only, genes, block_size, n_threads)
+
+
+@dataclass(frozen=True)
+class BatchLayout:
+    """The batches of a ComBat run, in R's factor order."""
+
+    levels: np.ndarray  #: batch labels, sorted (R's factor levels)
+    index: list[np.ndarray]  #: sample (column) indices of each batch
+    sizes: np.ndarray  #: samples per batch (float64)
+    reference: int | None  #: position of the reference batch in :attr:`levels`
+
+
+def _check_finite(
+    dat: np.ndarray, genes: Sequence[str] | None, samples: Sequence[str] | None
+) -> None:
+    """Missing or infinite values are an InputError naming genes and samples."""
     bad = ~np.isfinite(dat)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1))
@@ -142,22 +163,23 @@ def combat(
             hint="remove or impute these genes before batch correction (the merge keeps only "
             "genes measured in every sample)",
         )
-    if parametric not in (True, False) or mean_only not in (True, False):
-        raise InputError("ComBat: parametric and mean_only must be true or false")
 
-    levels = _batch_levels(batch)
-    if levels.size < 2:
-        log.info(
-            "ComBat: one batch only (%s); data returned unchanged",
-            levels[0] if levels.size else "-",
+
+def _batch_layout(
+    labels: Sequence, n_samples: int, reference_batch, mean_only: bool
+) -> BatchLayout:
+    """Batch labels checked (one per sample, known reference, no single-sample batch unless mean-only)."""
+    batch = np.asarray(labels)
+    if batch.ndim != 1 or batch.size != n_samples:
+        raise InputError(
+            f"ComBat: {batch.size} batch labels for {n_samples} samples",
+            hint="give exactly one batch label per sample (column)",
         )
-        return dat.copy()
-    batches = [np.flatnonzero(batch == lev) for lev in levels]
-    n_batches = np.array([b.size for b in batches], dtype=np.float64)
-    n_batch = levels.size
-
+    levels = _batch_levels(batch)
+    index = [np.flatnonzero(batch == lev) for lev in levels]
+    sizes = np.array([b.size for b in index], dtype=np.float64)
     ref = None
-    if reference_batch is not None:
+    if reference_batch is not None and levels.size >= 2:
         hits = np.flatnonzero(levels.astype(str) == str(reference_batch))
         if hits.size != 1:
             raise InputError(
@@ -166,21 +188,28 @@ def combat(
                 hint="set merge.combat.reference_batch to one of these labels, or null",
             )
         ref = int(hits[0])
-
-    single = [str(levels[i]) for i in range(n_batch) if n_batches[i] == 1]
-    if single and not mean_only:
+    single = [str(levels[i]) for i in range(levels.size) if sizes[i] == 1]
+    if single and not mean_only and levels.size >= 2:
         raise InputError(
             f"ComBat: batch(es) {', '.join(single)} have a single sample, so their variance "
             "cannot be estimated",
             hint="use mean_only: true (merge.combat.mean_only), or drop/merge these samples",
         )
+    return BatchLayout(levels=levels, index=index, sizes=sizes, reference=ref)
 
-    # Design: batch indicators (reference batch column = intercept) + covariates.
+
+def _design(layout: BatchLayout, covariates: np.ndarray | None, n_samples: int) -> np.ndarray:
+    """sva's design: batch indicators (reference batch column = intercept) + covariates.
+
+    Only a numpy rank guard here: the stage checks batch x condition confounding with
+    :func:`markerflow.model.design.check_confounding` before calling ComBat.
+    """
+    n_batch = layout.levels.size
     batchmod = np.zeros((n_samples, n_batch))
-    for i, idx in enumerate(batches):
+    for i, idx in enumerate(layout.index):
         batchmod[idx, i] = 1.0
-    if ref is not None:
-        batchmod[:, ref] = 1.0
+    if layout.reference is not None:
+        batchmod[:, layout.reference] = 1.0
     cov = np.zeros((n_samples, 0))
     if covariates is not None:
         cov = np.asarray(covariates, dtype=np.float64)
@@ -196,11 +225,33 @@ def combat(
     # sva drops every all-ones column (an intercept; a batch spanning all samples cannot occur here).
     design = np.hstack([batchmod, cov])
     keep_col = ~np.all(design == 1.0, axis=0)
-    if ref is not None:
-        keep_col[ref] = True
+    if layout.reference is not None:
+        keep_col[layout.reference] = True
     design = design[:, keep_col]
-    _check_rank(design, n_batch, levels)
+    if np.linalg.matrix_rank(design) < design.shape[1]:
+        raise AnalysisError(
+            "ComBat: the covariates are confounded with batch or with each other (batch + "
+            f"covariate design of rank < {design.shape[1]}; batches "
+            f"{', '.join(map(str, layout.levels))}); ComBat would remove real biology. Check the "
+            "batch x condition table with markerflow.model.design.check_confounding"
+        )
+    return design
 
+
+def _fit_adjust(
+    dat: np.ndarray,
+    design: np.ndarray,
+    layout: BatchLayout,
+    parametric: bool,
+    mean_only: bool,
+    genes: Sequence[str] | None,
+    block_size: int,
+    n_threads: int | None,
+) -> np.ndarray:
+    """Order samples by batch, leave out genes constant within a batch, run ComBat, restore order."""
+    n_genes, n_samples = dat.shape
+    batches, ref = layout.index, layout.reference
+    n_batch = layout.levels.size
     # Samples ordered by batch, so each batch is a contiguous column slice (no copies per batch).
     perm = np.concatenate(batches)
     identity = bool(np.all(perm == np.arange(n_samples)))
@@ -228,7 +279,7 @@ def combat(
 
     with np.errstate(divide="ignore", invalid="ignore"):
         adjusted = _combat_core(
-            x_fit, design, cols, n_batches, ref, parametric, mean_only, block_size, n_threads
+            x_fit, design, cols, layout.sizes, ref, parametric, mean_only, block_size, n_threads
         )
     bad_rows = ~np.isfinite(adjusted).all(axis=1)
     if bad_rows.any():  # e.g. a zero pooled variance after removing covariate effects
@@ -248,23 +299,34 @@ def combat(
     return out
 
 
-def _check_rank(design: np.ndarray, n_batch: int, levels: np.ndarray) -> None:
-    rank = np.linalg.matrix_rank(design)
-    if rank == design.shape[1]:
-        return
-    n_cov = design.shape[1] - n_batch
-    cov = design[:, n_batch:]
-    if n_cov > 0 and np.linalg.matrix_rank(cov) < n_cov:
-        raise AnalysisError(
-            "ComBat: the covariates are confounded with each other (their model matrix is not of "
-            "full rank); remove redundant covariate columns"
-        )
-    raise AnalysisError(
-        "ComBat: the covariates are confounded with batch (batches "
-        f"{', '.join(map(str, levels))}): the condition effect cannot be separated from the batch "
-        "effect, so ComBat would remove real biology. Use markerflow.stages.merge.check_confounding to "
-        "see the batch x condition table; drop confounded batches or do not batch-correct"
-    )
+@dataclass
+class Standardised:
+    """Data standardised gene-wise (sva: ``s.data``) and what undoes it."""
+
+    data: np.ndarray  #: genes x samples, (x - stand_mean) / sd
+    stand_mean: np.ndarray  #: genes x samples: grand mean + covariate part of the fit
+    sd: np.ndarray  #: per gene, sqrt of the pooled variance
+
+
+@dataclass
+class BatchMoments:
+    """Per-batch estimates on the standardised scale (rows = batches, columns = genes)."""
+
+    gamma_hat: np.ndarray  #: batch location effects
+    delta_hat: np.ndarray  #: batch scale effects (within-batch variances; 1 when mean-only)
+    xbar: np.ndarray  #: within-batch means
+    ss: np.ndarray  #: within-batch centred sums of squares
+    n: np.ndarray  #: samples per batch
+
+
+@dataclass
+class Priors:
+    """Empirical-Bayes hyperparameters per batch (sva: ``gamma.bar``, ``t2``, ``a.prior``, ``b.prior``)."""
+
+    gamma_bar: np.ndarray
+    t2: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
 
 
 def _combat_core(
@@ -285,10 +347,24 @@ def _combat_core(
     then stand.mean) and the result (standardised data, adjusted in place), plus one buffer the
     size of the largest batch.
     """
-    n_genes, n_array = x.shape
     n_batch = len(cols)
+    std = _standardise(x, design, cols, n_batches, ref)
+    bdes = design[:, :n_batch]
+    moments = _batch_moments(std.data, bdes, cols, mean_only)
+    priors = _priors(moments)
+    gamma_star, delta_star = _posteriors(
+        std.data, moments, priors, cols, ref, parametric, mean_only, block_size, n_threads
+    )
+    return _adjust(x, std, bdes, gamma_star, delta_star, cols, ref)
 
-    # Standardise: B_hat = (X'X)^-1 X' Y (genes as columns of Y).
+
+def _standardise(
+    x: np.ndarray, design: np.ndarray, cols: list[slice], n_batches: np.ndarray, ref: int | None
+) -> Standardised:
+    """sva's standardisation: fit batch + covariates, pooled variance, subtract stand.mean."""
+    n_array = x.shape[1]
+    n_batch = len(cols)
+    # B_hat = (X'X)^-1 X' Y (genes as columns of Y).
     b_hat = np.linalg.solve(design.T @ design, (x @ design).T)  # p x G
     work = np.empty_like(x)
     if ref is not None:
@@ -313,9 +389,15 @@ def _combat_core(
     sd = np.sqrt(var_pooled)
     s_data = np.subtract(x, stand_mean)
     s_data /= sd[:, None]
+    return Standardised(data=s_data, stand_mean=stand_mean, sd=sd)
 
-    # Batch effects on the standardised scale.
-    bdes = design[:, :n_batch]
+
+def _batch_moments(
+    s_data: np.ndarray, bdes: np.ndarray, cols: list[slice], mean_only: bool
+) -> BatchMoments:
+    """Batch effects on the standardised scale: ``gamma.hat``, ``delta.hat`` and batch moments."""
+    n_genes = s_data.shape[0]
+    n_batch = len(cols)
     gamma_hat = np.linalg.solve(bdes.T @ bdes, (s_data @ bdes).T)  # n_batch x G
     # within-batch mean and sum of squares of the standardised data
     xbar = np.empty((n_batch, n_genes))
@@ -332,13 +414,34 @@ def _combat_core(
         delta_hat = np.ones((n_batch, n_genes))
     else:
         delta_hat = ss / (n_b - 1)[:, None]  # rowVars
-    gamma_bar = gamma_hat.mean(axis=1)
-    t2 = gamma_hat.var(axis=1, ddof=1)
-    m = delta_hat.mean(axis=1)
-    s2 = delta_hat.var(axis=1, ddof=1)
-    a_prior = (2 * s2 + m**2) / s2
-    b_prior = (m * s2 + m**3) / s2
+    return BatchMoments(gamma_hat=gamma_hat, delta_hat=delta_hat, xbar=xbar, ss=ss, n=n_b)
 
+
+def _priors(m: BatchMoments) -> Priors:
+    """Method-of-moments hyperparameters (sva's ``aprior``/``bprior``, normal prior of gamma)."""
+    mean = m.delta_hat.mean(axis=1)
+    s2 = m.delta_hat.var(axis=1, ddof=1)
+    return Priors(
+        gamma_bar=m.gamma_hat.mean(axis=1),
+        t2=m.gamma_hat.var(axis=1, ddof=1),
+        a=(2 * s2 + mean**2) / s2,
+        b=(mean * s2 + mean**3) / s2,
+    )
+
+
+def _posteriors(
+    s_data: np.ndarray,
+    m: BatchMoments,
+    pr: Priors,
+    cols: list[slice],
+    ref: int | None,
+    parametric: bool,
+    mean_only: bool,
+    block_size: int,
+    n_threads: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``gamma.star`` and ``delta.star`` (batches x genes); the reference batch keeps 0 and 1."""
+    n_batch, n_genes = m.gamma_hat.shape
     gamma_star = np.zeros((n_batch, n_genes))
     delta_star = np.ones((n_batch, n_genes))
     for i, c in enumerate(cols):
@@ -346,24 +449,37 @@ def _combat_core(
             continue  # sva computes it, then sets gamma* = 0, delta* = 1
         if parametric:
             if mean_only:
-                gamma_star[i] = _postmean(gamma_hat[i], gamma_bar[i], 1.0, 1.0, t2[i])
+                gamma_star[i] = _postmean(m.gamma_hat[i], pr.gamma_bar[i], 1.0, 1.0, pr.t2[i])
             else:
                 gamma_star[i], delta_star[i] = _it_sol(
-                    xbar[i], ss[i], n_b[i], gamma_hat[i], delta_hat[i], gamma_bar[i], t2[i],
-                    a_prior[i], b_prior[i],
+                    m.xbar[i], m.ss[i], m.n[i], m.gamma_hat[i], m.delta_hat[i], pr.gamma_bar[i],
+                    pr.t2[i], pr.a[i], pr.b[i],
                 )  # fmt: skip
         else:
             gamma_star[i], delta_star[i] = _int_eprior(
-                s_data[:, c], gamma_hat[i], delta_hat[i], block_size, n_threads
+                s_data[:, c], m.gamma_hat[i], m.delta_hat[i], block_size, n_threads
             )
+    return gamma_star, delta_star
 
-    # Adjust, in place on s_data. All samples of a batch share one row of the batch design.
+
+def _adjust(
+    x: np.ndarray,
+    std: Standardised,
+    bdes: np.ndarray,
+    gamma_star: np.ndarray,
+    delta_star: np.ndarray,
+    cols: list[slice],
+    ref: int | None,
+) -> np.ndarray:
+    """Remove the batch effects and undo the standardisation, in place on ``std.data``."""
+    s_data = std.data
+    # All samples of a batch share one row of the batch design.
     for i, c in enumerate(cols):
         block = s_data[:, c]
         block -= (bdes[c.start] @ gamma_star)[:, None]
         block /= np.sqrt(delta_star[i])[:, None]
-    s_data *= sd[:, None]
-    s_data += stand_mean
+    s_data *= std.sd[:, None]
+    s_data += std.stand_mean
     if ref is not None:
         s_data[:, cols[ref]] = x[:, cols[ref]]
     return s_data

@@ -31,6 +31,7 @@ from scipy.linalg import solve_triangular
 
 from markerflow.errors import AnalysisError, InputError
 from markerflow.rcompat.padjust import p_adjust_bh
+from markerflow.rcompat.qr import estimable_columns
 
 __all__ = [
     "EBayesFit",
@@ -81,26 +82,6 @@ class EBayesFit(LinearFit):
     proportion: float = 0.01
 
 
-def _estimable_columns(x: np.ndarray, tol: float = 1e-7) -> np.ndarray:
-    """Columns of ``x`` kept by R's ``lm.fit`` (LINPACK dqrdc2 limited pivoting, tol 1e-7).
-
-    A column is aliased when its norm after projecting out the kept columns to its left is below
-    ``tol`` times its original norm; aliased columns go to the end and get NA coefficients.
-    """
-    keep: list[int] = []
-    for j in range(x.shape[1]):
-        col = x[:, j]
-        norm0 = float(np.sqrt(col @ col))
-        if norm0 == 0.0:
-            continue
-        if keep:
-            q, _ = np.linalg.qr(x[:, keep])
-            col = col - q @ (q.T @ col)
-        if float(np.sqrt(col @ col)) >= tol * norm0:
-            keep.append(j)
-    return np.asarray(keep, dtype=np.intp)
-
-
 def _fit_block(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """OLS of every row of ``y`` (genes x n, all finite) on ``x`` (n x p) via one QR.
 
@@ -116,7 +97,7 @@ def _fit_block(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     if x.shape[0] >= p and np.all(norms > 0) and np.all(np.abs(np.diag(r)) >= 1e-7 * norms):
         est = np.arange(p)
     else:
-        est = _estimable_columns(x)
+        est = estimable_columns(x)
         if est.size:
             q, r = np.linalg.qr(x[:, est])
     rank = est.size
@@ -166,7 +147,7 @@ def lm_fit(y: np.ndarray, design: np.ndarray) -> LinearFit:
     if y.shape[0] == 0:
         raise InputError("expression matrix has zero rows")
     p = x.shape[1]
-    if _estimable_columns(x).size < p:
+    if estimable_columns(x).size < p:
         raise AnalysisError(
             "design matrix is not of full column rank: some coefficients are not estimable "
             "(a covariate is constant or confounded with another)"

@@ -14,13 +14,11 @@ Methods and references
   ``smallest group size`` samples have a count >= 10).
 
 Design of the DE model: ``~ [batch +] covariates + condition`` with the control level as
-reference. Numeric covariates are standardised (centred, unit SD): this leaves the condition
-coefficient unchanged and keeps the IRLS well conditioned. Categorical covariates become treatment-
-coded factors (first level in sorted order is the reference). A covariate with missing values, or
-with a single value, is dropped with a logged warning that names the samples (the run continues
-with a smaller model; the table's ``attrs["deseq2"]["dropped_covariates"]`` records it). A batch or
-covariate confounded with the condition is an :class:`~markerflow.errors.InputError` naming the
-samples.
+reference, built by :func:`markerflow.model.design.build_design` (the same rule as for arrays:
+numeric covariates standardised, categorical ones treatment-coded, a covariate with missing values
+or a single value dropped with a warning naming the samples, recorded in the table's
+``attrs["deseq2"]["dropped_covariates"]``; a confounded batch or covariate is an
+:class:`~markerflow.errors.InputError` naming the column and the samples).
 
 DE table (``markerflow.contracts.DE_COLUMNS`` first): ``log2fc`` = DESeq2 log2FoldChange (MLE, no
 shrinkage), ``ave_expr`` = mean of the VST values of the gene over the samples tested (log2 scale,
@@ -46,6 +44,7 @@ import pandas as pd
 from markerflow.contracts import DE_COLUMNS
 from markerflow.engines import deseq2 as engine_mod
 from markerflow.errors import AnalysisError, InputError
+from markerflow.model.design import build_design
 from markerflow.model.effectsize import hedges_g
 
 log = logging.getLogger(__name__)
@@ -476,97 +475,6 @@ def filter_low_counts(
 # ------------------------------------------------------------------------------------------------
 
 
-def _design(
-    samples: pd.DataFrame, case: str, control: str, covariates: list[str], batch: bool
-) -> tuple[pd.DataFrame, dict]:
-    """Design matrix ~ [batch +] covariates + condition (treatment coding, control reference)."""
-    info: dict = {"dropped_covariates": {}}
-    cols: dict[str, np.ndarray] = {"Intercept": np.ones(len(samples))}
-    sample_ids = samples["sample"].astype(str).to_numpy()
-    if batch and "batch" in samples.columns:
-        b = samples["batch"].astype(str)
-        if samples["batch"].isna().any():
-            raise InputError(
-                f"missing batch for sample(s) {_examples(sample_ids[samples['batch'].isna()])}",
-                hint="give every sample a batch (one value if there is none)",
-            )
-        levels = sorted(b.unique())
-        for lv in levels[1:]:
-            cols[f"batch_{lv}"] = (b == lv).to_numpy(float)
-    for cov in covariates:
-        if cov not in samples.columns:
-            raise InputError(
-                f"covariate {cov!r} is not a column of the sample sheet",
-                hint=f"columns are: {', '.join(samples.columns)}",
-            )
-        v = samples[cov]
-        if v.isna().any():
-            miss = list(sample_ids[v.isna().to_numpy()])
-            msg = f"covariate {cov!r} is missing for {len(miss)} sample(s): {_examples(miss)}"
-            log.warning("%s; dropped from the model", msg)
-            warnings.warn(msg + "; dropped from the model", RuntimeWarning, stacklevel=3)
-            info["dropped_covariates"][cov] = "missing values: " + _examples(miss)
-            continue
-        num = pd.to_numeric(v, errors="coerce")
-        if num.notna().all() and not pd.api.types.is_bool_dtype(v):
-            sd = float(num.std(ddof=1))
-            if not sd > 0:
-                log.warning("covariate %r is constant; dropped from the model", cov)
-                info["dropped_covariates"][cov] = "constant"
-                continue
-            cols[cov] = ((num - num.mean()) / sd).to_numpy(float)
-        else:
-            s = v.astype(str)
-            levels = sorted(s.unique())
-            if len(levels) < 2:
-                log.warning("covariate %r has one level; dropped from the model", cov)
-                info["dropped_covariates"][cov] = "one level"
-                continue
-            for lv in levels[1:]:
-                cols[f"{cov}_{lv}"] = (s == lv).to_numpy(float)
-    cond = samples["condition"].astype(str)
-    cols[f"condition_{case}_vs_{control}"] = (cond == case).to_numpy(float)
-    X = pd.DataFrame(cols, index=sample_ids)
-    return X, info
-
-
-def _check_design(X: pd.DataFrame, samples: pd.DataFrame) -> None:
-    m, p = X.shape
-    if m <= p:
-        raise InputError(
-            f"the model has {p} coefficients for {m} samples: no residual degrees of "
-            "freedom to estimate dispersions",
-            hint="use fewer covariates or more samples",
-        )
-    Xv = X.to_numpy()
-    if np.linalg.matrix_rank(Xv) == p:
-        return
-    rank_wo = np.linalg.matrix_rank(Xv[:, :-1])
-    if rank_wo == np.linalg.matrix_rank(Xv):
-        groups = []
-        if "batch" in samples.columns:
-            tab = samples.groupby(samples["batch"].astype(str))["condition"].agg(
-                lambda s: sorted(set(s))
-            )
-            for b, conds in tab.items():
-                ids = samples.loc[samples["batch"].astype(str) == b, "sample"].astype(str)
-                groups.append(f"batch {b}: {'/'.join(conds)} ({_examples(ids, 4)})")
-        raise InputError(
-            "condition is confounded with batch/covariates, so its effect cannot be estimated. "
-            + ("; ".join(groups) if groups else ""),
-            hint="drop the confounded batch or covariate from the model, or add samples so that "
-            "each batch holds both conditions",
-        )
-    dependent = []
-    for j in range(1, p):
-        if np.linalg.matrix_rank(np.delete(Xv, j, axis=1)) == np.linalg.matrix_rank(Xv):
-            dependent.append(X.columns[j])
-    raise InputError(
-        f"design matrix is not full rank: linearly dependent terms {dependent}",
-        hint="remove one of these covariates or batch levels",
-    )
-
-
 def vst(
     counts: pd.DataFrame,
     blind: bool = True,
@@ -652,8 +560,8 @@ def deseq2(
             f"need >= 2 samples per group, found {n_case} {case!r} and {n_control} {control!r}",
             hint="check study.case_label / control_label and the condition column",
         )
-    X, info = _design(sheet, case, control, covariates, batch)
-    _check_design(X, sheet)
+    design = build_design(sheet, case, control, covariates, batch=batch)
+    X = design.frame()
     y = counts.to_numpy(dtype=np.float64)
     if engine == "markerflow":
         res = engine_mod.run_deseq(
@@ -740,8 +648,8 @@ def deseq2(
             "control": control,
             "n_case": n_case,
             "n_control": n_control,
-            "covariates_standardised": [c for c in covariates if c in X.columns],
-            **info,
+            "covariates_standardised": design.standardised,
+            "dropped_covariates": design.dropped,
         }
     )
     de.attrs["deseq2"] = summary

@@ -43,11 +43,13 @@ def array_de(
 ) -> pd.DataFrame:
     """limma lmFit + eBayes + topTable for case vs control, as one DE table (one row per gene).
 
+    The design is :func:`markerflow.model.design.build_design` (``~ [batch +] covariates +
+    condition``, batch when the sheet has more than one; the same rule as for counts).
     Genes with the same value in every sample are not tested (NaN log2fc/stat/pvalue/padj, logged)
     and do not enter the eBayes prior; infinite values are an :class:`InputError`.
     """
     expression = align(expression, samples)
-    design = build_design(samples, case_label, control_label, covariates, cohort)
+    design = build_design(samples, case_label, control_label, covariates, cohort=cohort)
     values = expression.to_numpy(dtype=np.float64)
     infinite = np.isinf(values)
     if infinite.any():
@@ -75,7 +77,7 @@ def array_de(
         )
     fit = limma.lm_fit(np.where(constant[:, None], np.nan, values), design.matrix)
     eb = limma.ebayes(fit, proportion=proportion, trend=trend, robust=robust)
-    table = limma.top_table(eb, coef=design.condition_column)
+    table = limma.top_table(eb, coef=design.coefficient)
     is_case = (samples["condition"] == case_label).to_numpy()
     g, g_se = hedges_g(values, is_case)
     logfc = table["logFC"].to_numpy()

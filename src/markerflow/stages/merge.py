@@ -1,8 +1,7 @@
 """Merging discovery cohorts and checking batch effects: confounding, PCA, batch mixing.
 
-* :func:`check_confounding` - batch x condition table; an error when condition cannot be separated
-  from batch (the ComBat / linear-model design would be rank deficient), a warning when some batch
-  lacks a condition (the design is estimable, but only through the other batches).
+* confounding of batch and condition is checked by :func:`markerflow.model.design.check_confounding`
+  (the one check shared with the per-cohort designs) before ComBat runs.
 * :func:`pca` - principal components of a genes x samples matrix (SVD of the gene-centred matrix).
 * :func:`batch_mixing` - silhouette width of the batch labels on the top PCs (Rousseeuw 1987;
   used for batch-effect assessment e.g. by Buttner et al. 2019, Nat Methods 16:43). Near 0 or
@@ -26,100 +25,10 @@ import numpy as np
 import pandas as pd
 
 from markerflow.engines.combat import combat
-from markerflow.errors import AnalysisError, InputError
+from markerflow.errors import InputError
+from markerflow.model.design import check_confounding
 
 log = logging.getLogger(__name__)
-
-
-def _components(table: pd.DataFrame) -> list[tuple[list, list]]:
-    """Connected components of the bipartite graph batch -- condition (edge = count > 0)."""
-    present = table.to_numpy() > 0
-    n_b = present.shape[0]
-    seen_b = np.zeros(n_b, dtype=bool)
-    comps = []
-    for start in range(n_b):
-        if seen_b[start]:
-            continue
-        bs, cs = {start}, set()
-        frontier_b = {start}
-        while frontier_b:
-            new_c = set(np.flatnonzero(present[list(frontier_b)].any(axis=0))) - cs
-            cs |= new_c
-            new_b = (
-                set(np.flatnonzero(present[:, list(new_c)].any(axis=1))) - bs if new_c else set()
-            )
-            bs |= new_b
-            frontier_b = new_b
-        seen_b[list(bs)] = True
-        comps.append(([table.index[i] for i in sorted(bs)], [table.columns[j] for j in sorted(cs)]))
-    return comps
-
-
-def check_confounding(batch, condition, *, samples=None) -> pd.DataFrame:
-    """Batch x condition contingency table, raising when batch and condition are confounded.
-
-    Condition is *fully confounded* with batch when the batches split into groups that share no
-    condition (the bipartite batch--condition graph is disconnected): then a batch effect and a
-    condition effect are the same column space and ComBat (or any batch adjustment) would remove
-    the biology. This raises :class:`~markerflow.errors.AnalysisError` naming the batches, their
-    conditions and sample counts. When the design is estimable but some batch lacks a condition
-    (partial confounding, e.g. bladderbatch), a ``logging.warning`` shows the table.
-
-    Parameters
-    ----------
-    batch, condition
-        One label per sample.
-    samples
-        Optional sample IDs (for the error message).
-
-    Returns
-    -------
-    DataFrame: rows = batches, columns = conditions, values = sample counts (sorted labels).
-    """
-    batch = pd.Series(np.asarray(batch), name="batch").astype(str)
-    condition = pd.Series(np.asarray(condition), name="condition")
-    if batch.size != condition.size:
-        raise InputError(f"{batch.size} batch labels but {condition.size} condition labels")
-    if condition.isna().any():
-        where = np.flatnonzero(condition.isna().to_numpy())
-        names = [str(samples[i]) if samples is not None else f"#{i + 1}" for i in where[:5]]
-        raise InputError(
-            f"{where.size} sample(s) have no condition: {', '.join(names)}",
-            hint="every merged sample needs a condition label",
-        )
-    condition = condition.astype(str)
-    table = pd.crosstab(batch, condition).sort_index().sort_index(axis=1)
-    if table.shape[0] < 2 or table.shape[1] < 2:
-        return table
-    comps = _components(table)
-    if len(comps) > 1:
-        parts = []
-        for bs, cs in comps:
-            counts = ", ".join(
-                f"{b} ({', '.join(f'{int(table.loc[b, c])} {c}' for c in cs)})" for b in bs
-            )
-            parts.append(f"[{counts}]")
-        example = ""
-        if samples is not None:
-            first = np.flatnonzero(batch.to_numpy() == str(comps[0][0][0]))[:3]
-            example = f"; e.g. samples {', '.join(str(samples[i]) for i in first)} in batch {comps[0][0][0]}"
-        raise AnalysisError(
-            "batch is confounded with condition: these groups of batches share no condition, so "
-            f"a batch effect cannot be told apart from the condition effect: {' vs '.join(parts)}"
-            f"{example}. Batch x condition table:\n{table.to_string()}\n"
-            "Drop or combine the confounded batches, or add cohorts/batches that contain both "
-            "conditions; batch correction here would remove the biology"
-        )
-    lacking = table.index[(table.to_numpy() == 0).any(axis=1)].tolist()
-    if lacking:
-        log.warning(
-            "batch partly confounded with condition: batch(es) %s lack at least one condition; "
-            "their batch effect is estimated through the other batches only. Batch x condition "
-            "table:\n%s",
-            ", ".join(map(str, lacking)),
-            table.to_string(),
-        )
-    return table
 
 
 #: above this many samples (and genes) :func:`pca` uses a truncated SVD instead of the Gram matrix
@@ -316,7 +225,8 @@ def merge_and_correct(
     """Merge discovery cohorts and remove batch effects with ComBat, preserving condition.
 
     Batch = cohort (or ``cohort:batch``, see :func:`merge_cohorts`); ComBat's covariates are the
-    condition dummies, so the condition difference is kept. :func:`check_confounding` runs first.
+    condition dummies, so the condition difference is kept. :func:`markerflow.model.design.check_confounding` runs first
+    (an :class:`~markerflow.errors.InputError` when batch and condition are confounded).
     With one batch nothing is corrected (``correction`` = ``none (single batch)`` in the table).
     ``reference_batch`` is a merged batch label (a cohort ID or ``cohort:batch``). ``n_threads``
     goes to the non-parametric ComBat.
