@@ -4,7 +4,7 @@ VENV ?= .venv
 CORES ?= 2
 BIN := $(VENV)/bin
 
-.PHONY: example test test-slow lint report clean
+.PHONY: example test test-slow lint report clean fixtures
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,23 @@ test: $(VENV)/.installed  ## install, then run lint + the default test suite
 
 test-slow: $(VENV)/.installed  ## the slow tests named in issues' acceptance (SLURM, scale)
 	$(BIN)/python -m pytest -m slow -q
+
+# Every fixture script under tests/fixtures (make*.R / make*.py, plus signature/delong_proc.R), each with
+# its interpreter. Scripts documented as "run from the repo root" run from here; the others in their own
+# folder (Python before R within a folder: enrichment's R script reads what its Python script writes).
+# Needs R 4.2 with limma, sva, DESeq2, metafor, pROC (see tests/README.md).
+FIXTURES_FROM_ROOT := tests/fixtures/combat/make_fixtures.R tests/fixtures/limma/make_fixtures.R \
+	tests/fixtures/rcompat/make_fixtures.R
+fixtures: $(VENV)/.installed  ## regenerate every test fixture from its script
+	@set -e; for s in $$(find tests/fixtures -name 'make*.py' | sort) \
+	    $$(find tests/fixtures \( -name 'make*.R' -o -name 'delong_proc.R' \) | sort); do \
+	  case $$s in *.py) run="$(CURDIR)/$(BIN)/python";; *.R) run=Rscript;; esac; \
+	  echo "== $$run $$s"; \
+	  case " $(FIXTURES_FROM_ROOT) " in \
+	    *" $$s "*) $$run $$s;; \
+	    *) (cd $$(dirname $$s) && $$run $$(basename $$s));; \
+	  esac; \
+	done
 
 report: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES) --report report.html

@@ -16,7 +16,8 @@ from scipy import stats
 
 from markerflow.errors import InputError
 from markerflow.model.effectsize import hedges_g
-from markerflow.stages.meta import META_COLUMNS, bh_adjust, dersimonian_laird, meta_analysis
+from markerflow.rcompat.padjust import p_adjust_bh
+from markerflow.stages.meta import META_COLUMNS, dersimonian_laird, meta_analysis
 
 FIX = Path(__file__).parent / "fixtures" / "meta"
 GENES = [f"G{i}" for i in range(1, 7)]
@@ -89,7 +90,7 @@ def test_bh_matches_r_p_adjust():
     # R: p.adjust(c(0.01, 0.04, 0.03, 0.2, NA, 0.5), "BH")
     p = np.array([0.01, 0.04, 0.03, 0.2, np.nan, 0.5])
     expected = [0.05, 0.2 / 3, 0.2 / 3, 0.25, np.nan, 0.5]
-    np.testing.assert_allclose(bh_adjust(p), expected, rtol=1e-12)
+    np.testing.assert_allclose(p_adjust_bh(p), expected, rtol=1e-12)
 
 
 def test_columns_fisher_and_sign(fixture_tables):
@@ -137,7 +138,7 @@ def test_min_cohorts_and_single_cohort(fixture_tables):
     np.testing.assert_array_equal(single["pooled_se"], t["hedges_g_se"])
     np.testing.assert_allclose(single["pooled_z"], t["hedges_g"] / t["hedges_g_se"])
     np.testing.assert_array_equal(single["pvalue"], t["pvalue"])
-    np.testing.assert_allclose(single["fdr"], bh_adjust(t["pvalue"].to_numpy()))
+    np.testing.assert_allclose(single["fdr"], p_adjust_bh(t["pvalue"].to_numpy()))
     assert single[["tau2", "q", "i2", "loo_max_fdr"]].isna().all().all()
     assert (single["n_cohorts"] == 1).all() and (single["sign_agreement"] == 1).all()
 

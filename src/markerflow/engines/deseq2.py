@@ -30,7 +30,9 @@ import numpy as np
 from scipy import special, stats
 from scipy.optimize import minimize
 
+from markerflow.rcompat.lowess import lowess
 from markerflow.rcompat.padjust import p_adjust_bh
+from markerflow.rcompat.summaries import mad, trimmed_mean
 
 log = logging.getLogger(__name__)
 
@@ -73,16 +75,6 @@ def n_or_more_in_cell(X: np.ndarray, n: int) -> np.ndarray:
     """R ``nOrMoreInCell``: samples whose design row occurs at least ``n`` times."""
     g = model_groups(X)
     return np.bincount(g)[g] >= n
-
-
-def trimmed_mean(x: np.ndarray, trim: float, axis: int = 1) -> np.ndarray:
-    """R ``mean(x, trim=)`` along ``axis`` (drops floor(n*trim) values at each end)."""
-    n = x.shape[axis]
-    lo = int(np.floor(n * trim))
-    if trim >= 0.5:
-        return np.median(x, axis=axis)
-    xs = np.sort(x, axis=axis)
-    return np.take(xs, np.arange(lo, n - lo), axis=axis).mean(axis=axis)
 
 
 def linear_model_mu(y: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -564,11 +556,6 @@ def fit_trend(base_mean, disp_gene, fit_type="parametric") -> Trend:
     return Trend("mean", mean=float(trimmed_mean(v[None, :], 0.001)[0]))
 
 
-def mad(x):
-    """R ``mad`` (constant 1.4826)."""
-    return 1.4826 * np.median(np.abs(x - np.median(x)))
-
-
 def disp_map(y, X, mu, disp_gene, disp_fit, prior_var, var_log_disp, n_cpus=1):
     """DESeq2 ``estimateDispersionsMAP``: final dispersions (MAP, gene-wise for outliers)."""
     m = X.shape[0]
@@ -831,105 +818,6 @@ def run_deseq(
 # --------------------------------------------------------------------------------------------
 
 
-def bh(p: np.ndarray) -> np.ndarray:
-    """R ``p.adjust(p, "BH")`` with NAs kept (:func:`markerflow.rcompat.padjust.p_adjust_bh`)."""
-    return p_adjust_bh(p)
-
-
-def r_lowess(
-    x: np.ndarray, y: np.ndarray, f: float = 2 / 3, iters: int = 3, delta: float | None = None
-) -> np.ndarray:
-    """R ``lowess`` (clowess, Cleveland 1979), for the 50-point filter curve of ``results``."""
-    order = np.argsort(x, kind="stable")
-    x = np.asarray(x, dtype=float)[order]
-    y = np.asarray(y, dtype=float)[order]
-    n = x.size
-    if delta is None:
-        delta = 0.01 * (x[-1] - x[0])
-    ys = np.zeros(n)
-    if n < 2:
-        return y.copy()
-    ns = max(2, min(n, int(f * n + 1e-7)))
-    rw = np.ones(n)
-    rng = x[-1] - x[0]
-
-    def lowest(xs, nleft, nright, userw):
-        h = max(xs - x[nleft], x[nright] - xs)
-        h9, h1 = 0.999 * h, 0.001 * h
-        w = np.zeros(n)
-        a = 0.0
-        j = nleft
-        while j < n:
-            r = abs(x[j] - xs)
-            if r <= h9:
-                w[j] = 1.0 if r <= h1 else (1 - (r / h) ** 3) ** 3
-                if userw:
-                    w[j] *= rw[j]
-                a += w[j]
-            elif x[j] > xs:
-                break
-            j += 1
-        nrt = j - 1
-        if a <= 0:
-            return None
-        w[nleft : nrt + 1] /= a
-        if h > 0:
-            aa = np.sum(w[nleft : nrt + 1] * x[nleft : nrt + 1])
-            b = xs - aa
-            c = np.sum(w[nleft : nrt + 1] * (x[nleft : nrt + 1] - aa) ** 2)
-            if np.sqrt(c) > 0.001 * rng:
-                b /= c
-                w[nleft : nrt + 1] *= b * (x[nleft : nrt + 1] - aa) + 1
-        return np.sum(w[nleft : nrt + 1] * y[nleft : nrt + 1])
-
-    for it in range(1, iters + 2):
-        nleft, nright, last, i = 0, ns - 1, -1, 0
-        while True:
-            if nright < n - 1:
-                d1 = x[i] - x[nleft]
-                d2 = x[nright + 1] - x[i]
-                if d1 > d2:
-                    nleft += 1
-                    nright += 1
-                    continue
-            v = lowest(x[i], nleft, nright, it > 1)
-            ys[i] = y[i] if v is None else v
-            if last < i - 1:
-                denom = x[i] - x[last]
-                for j in range(last + 1, i):
-                    al = (x[j] - x[last]) / denom
-                    ys[j] = al * ys[i] + (1 - al) * ys[last]
-            last = i
-            cut = x[last] + delta
-            i = last + 1
-            while i < n:
-                if x[i] > cut:
-                    break
-                if x[i] == x[last]:
-                    ys[i] = ys[last]
-                    last = i
-                i += 1
-            i = max(last + 1, i - 1)
-            if last >= n - 1:
-                break
-        res = y - ys
-        sc = np.sum(np.abs(res)) / n
-        if it > iters:
-            break
-        ar = np.abs(res)
-        srt = np.sort(ar)
-        m1 = n // 2
-        cmad = 3 * (srt[m1] + srt[n - m1 - 1]) if n % 2 == 0 else 6 * srt[m1]
-        if cmad < 1e-7 * sc:
-            break
-        c9, c1 = 0.999 * cmad, 0.001 * cmad
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rw = np.where(ar <= c1, 1.0, np.where(ar <= c9, (1 - (ar / cmad) ** 2) ** 2, 0.0))
-    out = np.empty(n)
-    out[order] = ys
-    return out
-
-
 def independent_filtering(base_mean, pvalue, alpha=0.1):
     """DESeq2 ``pvalueAdjustment`` with genefilter ``filtered_p``: returns (padj, threshold)."""
     filt = base_mean
@@ -941,9 +829,9 @@ def independent_filtering(base_mean, pvalue, alpha=0.1):
     for j, c in enumerate(cutoffs):  # 50 thresholds
         use = filt >= c
         if use.any():
-            padj_all[use, j] = bh(pvalue[use])
+            padj_all[use, j] = p_adjust_bh(pvalue[use])
     num_rej = np.sum(padj_all < alpha, axis=0)
-    fit = r_lowess(theta, num_rej.astype(float), f=1 / 5)
+    fit = lowess(theta, num_rej.astype(float), f=1 / 5)
     if num_rej.max() <= 10:
         j = 0
     else:
@@ -992,7 +880,7 @@ def results(
     if independent_filter:
         padj, thr, theta = independent_filtering(res.base_mean, pvalue, alpha)
     else:
-        padj, thr, theta = bh(pvalue), np.nan, np.nan
+        padj, thr, theta = p_adjust_bh(pvalue), np.nan, np.nan
     return dict(
         log2FoldChange=lfc,
         lfcSE=se,

@@ -21,17 +21,31 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 from scipy import special, stats
-from scipy.interpolate import BSpline
 from scipy.linalg import solve_triangular
 
 from markerflow.errors import AnalysisError, InputError
+from markerflow.rcompat.distributions import (
+    df_density,
+    pf_log,
+    pt_two_sided,
+    qf,
+    qt_upper_log,
+    t_logsf,
+)
+from markerflow.rcompat.interpolate import approx_rule2_ties_mean
+from markerflow.rcompat.lowess import lowess
 from markerflow.rcompat.padjust import p_adjust_bh
 from markerflow.rcompat.qr import estimable_columns
+from markerflow.rcompat.quadrature import gauss_quad_prob_uniform
+from markerflow.rcompat.roots import zeroin
+from markerflow.rcompat.special import trigamma, trigamma_inverse
+from markerflow.rcompat.splines import NaturalSpline
+from markerflow.rcompat.summaries import mean as r_mean
+from markerflow.rcompat.summaries import mean_trim
 
 __all__ = [
     "EBayesFit",
@@ -41,7 +55,6 @@ __all__ = [
     "fit_f_dist",
     "fit_f_dist_robustly",
     "lm_fit",
-    "p_adjust_bh",
     "squeeze_var",
     "tmixture_vector",
     "top_table",
@@ -280,254 +293,6 @@ def _as_linear_fit(fit: LinearFit) -> LinearFit:
 
 
 # --------------------------------------------------------------------------------------------
-# Distribution helpers with R's conventions (df2 = Inf allowed)
-# --------------------------------------------------------------------------------------------
-_LOG_UNDERFLOW = -600.0  # below this, scipy's log tails may underflow: use the continued fraction
-
-
-def _log_betainc_small(a, b, x):
-    """log I_x(a, b) for small x (far lower tail), by the continued fraction of the regularised
-    incomplete beta function (modified Lentz), evaluated on the log scale so it cannot
-    underflow. Accurate when x < (a + 1) / (a + b + 2)."""
-    a, b, x = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, x)))
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c = np.ones_like(x)
-    d = 1.0 - qab * x / qap
-    d = np.where(np.abs(d) < tiny, tiny, d)
-    d = 1.0 / d
-    h = d.copy()
-    for m in range(1, 1000):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = np.where(np.abs(d) < tiny, tiny, d)
-        c = 1.0 + aa / c
-        c = np.where(np.abs(c) < tiny, tiny, c)
-        d = 1.0 / d
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = np.where(np.abs(d) < tiny, tiny, d)
-        c = 1.0 + aa / c
-        c = np.where(np.abs(c) < tiny, tiny, c)
-        d = 1.0 / d
-        delta = d * c
-        h *= delta
-        if np.all(np.abs(delta - 1.0) < 2e-16):
-            break
-    with np.errstate(divide="ignore"):
-        return a * np.log(x) + b * np.log1p(-x) - np.log(a) - special.betaln(a, b) + np.log(h)
-
-
-def _t_logsf(q, df):
-    """log P(T > q) for q >= 0, accurate far into the tail (R ``pt(q, df, FALSE, TRUE)``)."""
-    q, df = np.broadcast_arrays(np.asarray(q, dtype=np.float64), np.asarray(df, dtype=np.float64))
-    out = np.asarray(stats.t.logsf(q, df), dtype=np.float64).copy()
-    bad = (out < _LOG_UNDERFLOW) & np.isfinite(df) & (q > 0)
-    if bad.any():
-        qb, db = q[bad], df[bad]
-        x = db / (db + qb * qb)
-        out[bad] = math.log(0.5) + _log_betainc_small(db / 2, 0.5, x)
-    return out
-
-
-def _pf_log(x, df1, df2, lower: bool):
-    """log P(F <= x) (lower) or log P(F > x), like R ``pf(..., log.p = TRUE)``; df2 = Inf gives
-    the chi-square limit. Far tails use the log-scale continued fraction."""
-    x = np.asarray(x, dtype=np.float64)
-    x, df1, df2 = np.broadcast_arrays(
-        x, np.asarray(df1, dtype=np.float64), np.asarray(df2, dtype=np.float64)
-    )
-    out = np.empty(x.shape)
-    inf2 = np.isinf(df2)
-    if inf2.any():
-        d = stats.chi2(df1[inf2])
-        xi = x[inf2] * df1[inf2]
-        out[inf2] = d.logcdf(xi) if lower else d.logsf(xi)
-    fin = ~inf2
-    if fin.any():
-        xf, d1, d2 = x[fin], df1[fin], df2[fin]
-        d = stats.f(d1, d2)
-        val = np.asarray(d.logcdf(xf) if lower else d.logsf(xf), dtype=np.float64).copy()
-        bad = (val < _LOG_UNDERFLOW) & (xf > 0)
-        if bad.any():
-            xb, a1, a2 = xf[bad], d1[bad], d2[bad]
-            if lower:
-                val[bad] = _log_betainc_small(a1 / 2, a2 / 2, a1 * xb / (a1 * xb + a2))
-            else:
-                val[bad] = _log_betainc_small(a2 / 2, a1 / 2, a2 / (a2 + a1 * xb))
-        out[fin] = val
-    return out
-
-
-def _f_logpdf(x, d1: float, d2: float):
-    """log density of F(d1, d2), stable for very large or very small x."""
-    x = np.asarray(x, dtype=np.float64)
-    return (
-        d1 / 2 * math.log(d1 / d2)
-        + (d1 / 2 - 1) * np.log(x)
-        - (d1 + d2) / 2 * np.log1p(d1 / d2 * x)
-        - special.betaln(d1 / 2, d2 / 2)
-    )
-
-
-def _t_logpdf(q, df: float):
-    """log density of Student's t, stable far in the tails."""
-    q = np.asarray(q, dtype=np.float64)
-    return (
-        special.gammaln((df + 1) / 2)
-        - special.gammaln(df / 2)
-        - 0.5 * math.log(df * math.pi)
-        - (df + 1) / 2 * np.log1p(q * q / df)
-    )
-
-
-def _invert_log_tail(logp, start, logtail, logpdf, upper: bool):
-    """Solve logtail(q) = logp for q > 0 by Newton's method on log q (far-tail quantiles).
-
-    In the far tail log-probability is concave and asymptotically linear in log q, so Newton
-    started nearer the centre (``start``, the 1e-10 quantile) approaches the root monotonically.
-    """
-    u = np.log(np.asarray(start, dtype=np.float64))
-    for _ in range(100):
-        q = np.exp(u)
-        lt = logtail(q)
-        slope = q * np.exp(logpdf(q) - lt)  # |d logtail / d log q|
-        step = (lt - logp) / slope
-        u = u + step if upper else u - step
-        if np.all(np.abs(step) <= 1e-15 * np.maximum(1.0, np.abs(u))):
-            break
-    return np.exp(u)
-
-
-def _qf(p, df1: float, df2: float, lower: bool = True, log_p: bool = False):
-    """R ``qf`` (including its chi-square shortcut for ``df2 > 4e5``); with ``log_p`` the far
-    tails are found by Newton iteration on the log-scale tail probability."""
-    p = np.asarray(p, dtype=np.float64)
-    lp = p if log_p else None
-    if log_p:
-        p = np.exp(p)
-    if df1 <= df2 and df2 > 4e5:
-        q = stats.chi2.ppf(p, df1) if lower else stats.chi2.isf(p, df1)
-        return q / df1
-    q = np.asarray(stats.f.ppf(p, df1, df2) if lower else stats.f.isf(p, df1, df2), dtype=float)
-    if lp is not None:
-        far = lp < _LOG_UNDERFLOW
-        if far.any():
-            start = stats.f.ppf(1e-10, df1, df2) if lower else stats.f.isf(1e-10, df1, df2)
-            q = q.copy()
-            q[far] = _invert_log_tail(
-                lp[far],
-                np.full(int(far.sum()), start),
-                lambda v: _pf_log(v, df1, df2, lower=lower),
-                lambda v: _f_logpdf(v, df1, df2),
-                upper=not lower,
-            )
-    return q
-
-
-def _df_density(x, df1: float, df2: float):
-    """R ``df`` (F density); ``df2 = Inf`` gives the scaled chi-square density."""
-    if math.isinf(df2):
-        return stats.gamma.pdf(x, df1 / 2.0, scale=2.0 / df1)
-    return stats.f.pdf(x, df1, df2)
-
-
-def _trigamma(x):
-    return special.polygamma(1, x)
-
-
-def _trigamma_inverse(x: float) -> float:
-    """Inverse of the trigamma function by Newton's method (``limma::trigammaInverse``)."""
-    x = float(x)
-    if math.isnan(x):
-        return math.nan
-    if x < 0:
-        return math.nan
-    if x > 1e7:
-        return 1.0 / math.sqrt(x)
-    if x < 1e-6:
-        return 1.0 / x
-    y = 0.5 + 1.0 / x
-    it = 0
-    while True:
-        it += 1
-        tri = float(_trigamma(y))
-        dif = tri * (1.0 - tri / x) / float(special.polygamma(2, y))
-        y = y + dif
-        if -dif / y < 1e-8 or it > 50:
-            break
-    return y
-
-
-def _r_mean_trim(z: np.ndarray, trim: float) -> float:
-    """R ``mean(z, trim = trim)``."""
-    n = z.size
-    if trim >= 0.5:
-        return float(np.median(z))
-    lo = math.floor(n * trim) + 1
-    hi = n + 1 - lo
-    zs = np.sort(z)[lo - 1 : hi]
-    return _r_mean(zs)
-
-
-def _r_mean(z: np.ndarray) -> float:
-    """R's two-pass mean (sum/n, then corrected by the mean residual)."""
-    m = float(np.sum(z)) / z.size
-    return m + float(np.sum(z - m)) / z.size
-
-
-# --------------------------------------------------------------------------------------------
-# Natural cubic spline basis (splines::ns with intercept = TRUE)
-# --------------------------------------------------------------------------------------------
-class _NaturalSpline:
-    """``splines::ns(x, df, intercept = TRUE)`` basis; ``basis(newx)`` = ``predict(ns, newx)``.
-
-    The basis spans the same space as R's (B-splines times an orthonormal basis of the null
-    space of the second-derivative constraints at the boundary knots); fitted values of a least
-    squares fit on it are therefore identical to R's.
-    """
-
-    def __init__(self, x: np.ndarray, df: int):
-        n_iknots = df - 2
-        self.boundary = (float(np.min(x)), float(np.max(x)))
-        if n_iknots > 0:
-            probs = np.linspace(0.0, 1.0, n_iknots + 2)[1:-1]
-            knots = np.quantile(x, probs)
-        else:
-            knots = np.empty(0)
-        self.t = np.sort(np.concatenate([np.repeat(self.boundary, 4), knots]))
-        self.nb = self.t.size - 4
-        const = self._bspline(np.asarray(self.boundary), deriv=2)  # 2 x nb
-        qfull, _ = np.linalg.qr(const.T, mode="complete")
-        self.null = qfull[:, 2:]
-
-    def _bspline(self, x: np.ndarray, deriv: int = 0) -> np.ndarray:
-        out = np.empty((x.size, self.nb))
-        for j in range(self.nb):
-            cj = np.zeros(self.nb)
-            cj[j] = 1.0
-            spl = BSpline(self.t, cj, 3, extrapolate=True)
-            out[:, j] = spl(x, nu=deriv)
-        return out
-
-    def basis(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        lo, hi = self.boundary
-        b = np.empty((x.size, self.nb))
-        inside = (x >= lo) & (x <= hi)
-        if inside.any():
-            b[inside] = BSpline.design_matrix(x[inside], self.t, 3).toarray()
-        for side, k in (((x < lo), lo), ((x > hi), hi)):
-            if side.any():
-                kk = np.array([k])
-                tt = np.vstack([self._bspline(kk, 0), self._bspline(kk, 1)])
-                b[side] = np.column_stack([np.ones(side.sum()), x[side] - k]) @ tt
-        return b @ self.null
-
-
-# --------------------------------------------------------------------------------------------
 # fitFDist / fitFDistRobustly / squeezeVar
 # --------------------------------------------------------------------------------------------
 def fit_f_dist(
@@ -590,10 +355,10 @@ def fit_f_dist(
     z = np.log(x)
     e = z - special.digamma(df1a / 2) + np.log(df1a / 2)
     if cov is None:
-        emean = _r_mean(e)
+        emean = r_mean(e)
         evar = float(np.sum((e - emean) ** 2)) / (nok - 1)
     else:
-        ns = _NaturalSpline(cov, splinedf)
+        ns = NaturalSpline(cov, splinedf)
         basis = ns.basis(cov)
         qb, rb = np.linalg.qr(basis)
         fitted = qb @ (qb.T @ e)
@@ -606,194 +371,21 @@ def fit_f_dist(
             emean[~ok] = ns.basis(cov_notok) @ coef
         else:
             emean = fitted
-    evar = evar - _r_mean(_trigamma(df1a / 2))
+    evar = evar - r_mean(trigamma(df1a / 2))
     if evar > 0:
-        df2 = 2 * _trigamma_inverse(evar)
+        df2 = 2 * trigamma_inverse(evar)
         s20 = np.exp(emean + special.digamma(df2 / 2) - np.log(df2 / 2))
     else:
         df2 = math.inf
-        s20 = _r_mean(x) if cov is None else np.exp(emean)
+        s20 = r_mean(x) if cov is None else np.exp(emean)
     if np.ndim(s20) == 0:
         s20 = float(s20)
     return s20, float(df2)
 
 
-def _lowess(x: np.ndarray, y: np.ndarray, f: float, nsteps: int, delta: float) -> np.ndarray:
-    """R ``stats::lowess`` (Cleveland's clowess) for sorted ``x``; returns fitted values.
-
-    The order of fitting points and the neighbourhoods depend only on ``x`` and are computed
-    once; each local weighted linear fit is a vectorised numpy operation.
-    """
-    n = x.size
-    if n < 2:
-        return y.copy()
-    ns = max(2, min(n, int(f * n + 1e-7)))
-    rng = x[-1] - x[0]
-    # schedule (0-based): list of (i, nleft, nright, nrt, h, last_before, ties)
-    sched = []
-    nleft, nright, last, i = 0, ns - 1, -1, 0
-    while True:
-        if nright < n - 1:
-            d1 = x[i] - x[nleft]
-            d2 = x[nright + 1] - x[i]
-            if d1 > d2:
-                nleft += 1
-                nright += 1
-                continue
-        xs = x[i]
-        h = max(xs - x[nleft], x[nright] - xs)
-        h9 = 0.999 * h
-        # rightmost point (ties on the right included): the first j >= nleft with
-        # |x_j - xs| > h9 and x_j > xs ends the window; same comparisons as the C code
-        j0 = max(nleft, int(np.searchsorted(x, xs + h9, side="right")) - 3)
-        j1 = min(n, j0 + 8)
-        while True:
-            seg = x[j0:j1]
-            hit = np.flatnonzero((np.abs(seg - xs) > h9) & (seg > xs))
-            if hit.size or j1 == n:
-                break
-            j1 = min(n, j1 + 64)
-        if j0 > nleft and not (np.abs(x[j0 - 1] - xs) <= h9 or x[j0 - 1] <= xs):
-            raise AssertionError("lowess window search started too late")
-        nrt = (j0 + int(hit[0]) if hit.size else n) - 1
-        ties = []
-        prev_last = last
-        last = i
-        cut = x[last] + delta
-        ii = last + 1
-        while ii < n:
-            if x[ii] > cut:
-                break
-            if x[ii] == x[last]:
-                ties.append(ii)
-                last = ii
-            ii += 1
-        sched.append((i, nleft, nright, nrt, h, prev_last, ties))
-        i = max(last + 1, ii - 1)
-        if last >= n - 1:
-            break
-    ys = np.empty(n)
-    rw = np.ones(n)
-    it = 1
-    while it <= nsteps + 1:
-        for i, nl, _nr, nrt, h, prev_last, ties in sched:
-            xs = x[i]
-            xx = x[nl : nrt + 1]
-            r = np.abs(xx - xs)
-            w = np.zeros(r.size)
-            inc = r <= 0.999 * h
-            with np.errstate(invalid="ignore", divide="ignore"):
-                w[inc] = np.where(r[inc] <= 0.001 * h, 1.0, (1.0 - (r[inc] / h) ** 3) ** 3)
-            if it > 1:
-                w = w * rw[nl : nrt + 1]
-            a = w.sum()
-            if a <= 0:
-                ys[i] = y[i]
-            else:
-                w = w / a
-                if h > 0:
-                    a = np.sum(w * xx)
-                    b = xs - a
-                    c = np.sum(w * (xx - a) ** 2)
-                    if math.sqrt(c) > 0.001 * rng:
-                        b /= c
-                        w = w * (b * (xx - a) + 1.0)
-                ys[i] = np.sum(w * y[nl : nrt + 1])
-            if prev_last < i - 1:
-                denom = x[i] - x[prev_last]
-                js = np.arange(prev_last + 1, i)
-                alpha = (x[js] - x[prev_last]) / denom
-                ys[js] = alpha * ys[i] + (1.0 - alpha) * ys[prev_last]
-            for t in ties:
-                ys[t] = ys[i]
-        res = y - ys
-        sc = np.sum(np.abs(res)) / n
-        if it > nsteps:
-            break
-        ar = np.abs(res)
-        m1 = n // 2
-        if n % 2 == 0:
-            part = np.partition(ar, [n - m1 - 1, m1])
-            cmad = 3.0 * (part[m1] + part[n - m1 - 1])
-        else:
-            cmad = 6.0 * np.partition(ar, m1)[m1]
-        if cmad < 1e-7 * sc:
-            break
-        rw = np.where(ar <= 0.001 * cmad, 1.0, (1.0 - (ar / cmad) ** 2) ** 2)
-        rw[ar > 0.999 * cmad] = 0.0
-        it += 1
-    return ys
-
-
 def _loess_fit(y: np.ndarray, x: np.ndarray, span: float) -> np.ndarray:
     """``limma::loessFit(y, x, span)`` without weights: ``lowess(x, y, f = span, iter = 3)``."""
-    o = np.argsort(x, kind="stable")
-    xs = x[o]
-    fitted = np.empty_like(y)
-    fitted[o] = _lowess(xs, y[o], span, 3, 0.01 * (xs[-1] - xs[0]))
-    return fitted
-
-
-def _gauss_quad_uniform(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``statmod::gauss.quad.prob(n, dist = "uniform")``: nodes on [0, 1], weights sum to 1."""
-    nodes, weights = np.polynomial.legendre.leggauss(n)
-    return (nodes + 1) / 2, weights / 2
-
-
-def _zeroin(f: Callable[[float], float], ax, bx, fa, fb, tol, maxit=1000) -> float:
-    """Brent's root finder exactly as R's ``R_zeroin2`` (used by ``uniroot``)."""
-    eps = np.finfo(float).eps
-    a, b = ax, bx
-    c, fc = a, fa
-    if fa == 0.0:
-        return a
-    if fb == 0.0:
-        return b
-    maxit = maxit + 1
-    while maxit:
-        maxit -= 1
-        prev_step = b - a
-        if abs(fc) < abs(fb):
-            a, b, c = b, c, b
-            fa, fb, fc = fb, fc, fb
-        tol_act = 2 * eps * abs(b) + tol / 2
-        new_step = (c - b) / 2
-        if abs(new_step) <= tol_act or fb == 0:
-            return b
-        if abs(prev_step) >= tol_act and abs(fa) > abs(fb):
-            cb = c - b
-            if a == c:
-                t1 = fb / fa
-                p = cb * t1
-                q = 1.0 - t1
-            else:
-                q = fa / fc
-                t1 = fb / fc
-                t2 = fb / fa
-                p = t2 * (cb * q * (q - t1) - (b - a) * (t1 - 1.0))
-                q = (q - 1.0) * (t1 - 1.0) * (t2 - 1.0)
-            if p > 0:
-                q = -q
-            else:
-                p = -p
-            if p < (0.75 * cb * q - abs(tol_act * q) / 2) and p < abs(prev_step * q / 2):
-                new_step = p / q
-        if abs(new_step) < tol_act:
-            new_step = tol_act if new_step > 0 else -tol_act
-        a, fa = b, fb
-        b += new_step
-        fb = f(b)
-        if (fb > 0 and fc > 0) or (fb < 0 and fc < 0):
-            c, fc = a, fa
-    return b
-
-
-def _approx_rule2_ties_mean(x: np.ndarray, y: np.ndarray, xout: np.ndarray) -> np.ndarray:
-    """R ``approx(x, y, xout, rule = 2, ties = mean)``."""
-    ux, inv = np.unique(x, return_inverse=True)
-    sums = np.bincount(inv, weights=y)
-    cnt = np.bincount(inv)
-    return np.interp(xout, ux, sums / cnt)
+    return lowess(x, y, f=span, iter=3)
 
 
 def fit_f_dist_robustly(
@@ -835,7 +427,7 @@ def fit_f_dist_robustly(
         else:
             scale = np.empty(n)
             scale[ok] = sub["scale"]
-            scale[~ok] = np.exp(_approx_rule2_ties_mean(cov[ok], np.log(sub["scale"]), cov[~ok]))
+            scale[~ok] = np.exp(approx_rule2_ties_mean(cov[ok], np.log(sub["scale"]), cov[~ok]))
         return {"scale": scale, "df2": sub["df2"], "df2_shrunk": df2_shrunk}
     m = float(np.median(x))
     if m <= 0:
@@ -854,14 +446,14 @@ def fit_f_dist_robustly(
         if i.any():
             s = nr_scale if cov is None else np.asarray(nr_scale)[i]
             fq = x[i] / s
-            pupper = _pf_log(fq, df1a[i], nr_df2, lower=False)
-            plower = _pf_log(fq, df1a[i], nr_df2, lower=True)
+            pupper = pf_log(fq, df1a[i], nr_df2, lower=False)
+            plower = pf_log(fq, df1a[i], nr_df2, lower=True)
             up = pupper < plower
             fq = np.asarray(fq, dtype=np.float64).copy()
             if up.any():
-                fq[up] = _qf(pupper[up], df1max, nr_df2, lower=False, log_p=True)
+                fq[up] = qf(pupper[up], df1max, nr_df2, lower=False, log_p=True)
             if (~up).any():
-                fq[~up] = _qf(plower[~up], df1max, nr_df2, lower=True, log_p=True)
+                fq[~up] = qf(plower[~up], df1max, nr_df2, lower=True, log_p=True)
             x[i] = fq * s
             d1 = df1max
         else:
@@ -870,16 +462,16 @@ def fit_f_dist_robustly(
         d1 = float(df1)
     z = np.log(x)
     if cov is None:
-        ztrend = _r_mean_trim(z, wp[1])
+        ztrend = mean_trim(z, wp[1])
         zresid = z - ztrend
     else:
         ztrend = _loess_fit(z, cov, 0.4)
         zresid = z - ztrend
     zrq = np.quantile(zresid, prob)
     zwins = np.minimum(np.maximum(zresid, zrq[0]), zrq[1])
-    zwmean = _r_mean(zwins)
-    zwvar = _r_mean((zwins - zwmean) ** 2) * n / (n - 1)
-    gn, gw = _gauss_quad_uniform(128)
+    zwmean = r_mean(zwins)
+    zwvar = r_mean((zwins - zwmean) ** 2) * n / (n - 1)
+    gn, gw = gauss_quad_prob_uniform(128)
 
     def linkfun(v):
         return v / (1 + v)
@@ -888,13 +480,13 @@ def fit_f_dist_robustly(
         return v / (1 - v)
 
     def winsorized_moments(df2: float) -> tuple[float, float]:
-        fq = _qf(np.array([wp[0], 1 - wp[1]]), d1, df2)
+        fq = qf(np.array([wp[0], 1 - wp[1]]), d1, df2)
         zq = np.log(fq)
         q = linkfun(fq)
         nodes = q[0] + (q[1] - q[0]) * gn
         fnodes = linkinv(nodes)
         znodes = np.log(fnodes)
-        fd = _df_density(fnodes, d1, df2) / (1 - nodes) ** 2
+        fd = df_density(fnodes, d1, df2) / (1 - nodes) ** 2
         q21 = q[1] - q[0]
         mm = q21 * np.sum(gw * fd * znodes) + np.sum(zq * wp)
         vv = q21 * np.sum(gw * fd * (znodes - mm) ** 2) + np.sum((zq - mm) ** 2 * wp)
@@ -930,12 +522,12 @@ def fit_f_dist_robustly(
     if funval_low >= 0:
         df2 = nr_df2
     else:
-        df2 = linkinv(_zeroin(fun, rbx, 1.0, funval_low, funval_inf, 1e-8))
+        df2 = linkinv(zeroin(fun, rbx, 1.0, funval_low, funval_inf, 1e-8))
     mom_mean, _ = winsorized_moments(df2)
     ztc = ztrend + zwmean - mom_mean
     s20 = np.exp(ztc)
     fstat = np.exp(z - ztc)
-    log_tail_p = _pf_log(fstat, d1, df2, lower=False)
+    log_tail_p = pf_log(fstat, d1, df2, lower=False)
     r = stats.rankdata(fstat)
     log_emp = np.log(n - r + 0.5) - math.log(n)
     log_pno = np.minimum(log_tail_p - log_emp, 0)
@@ -947,7 +539,7 @@ def fit_f_dist_robustly(
             df2_shrunk = prob_not_outlier * df2
         else:
             df2_outlier = math.log(0.5) / min_ltp * df2
-            new_ltp = float(_pf_log(np.max(fstat), d1, df2_outlier, lower=False))
+            new_ltp = float(pf_log(np.max(fstat), d1, df2_outlier, lower=False))
             df2_outlier = math.log(0.5) / new_ltp * df2_outlier
             df2_shrunk = prob_not_outlier * df2 + prob_outlier * df2_outlier
         o = np.argsort(log_tail_p, kind="stable")
@@ -1010,23 +602,6 @@ def squeeze_var(
 # --------------------------------------------------------------------------------------------
 # tmixture (var.prior for the B statistic)
 # --------------------------------------------------------------------------------------------
-def _qt_upper_log(logp: np.ndarray, df: float) -> np.ndarray:
-    """R ``qt(logp, df, lower.tail = FALSE, log.p = TRUE)`` for log upper-tail probabilities."""
-    logp = np.asarray(logp, dtype=np.float64)
-    out = np.asarray(stats.t.isf(np.exp(logp), df), dtype=np.float64).copy()
-    far = logp < _LOG_UNDERFLOW
-    if far.any():
-        start = stats.t.isf(1e-10, df)
-        out[far] = _invert_log_tail(
-            logp[far],
-            np.full(int(far.sum()), start),
-            lambda v: _t_logsf(v, df),
-            lambda v: _t_logpdf(v, df),
-            upper=True,
-        )
-    return out
-
-
 def tmixture_vector(
     tstat: np.ndarray,
     stdev_unscaled: np.ndarray,
@@ -1049,8 +624,8 @@ def tmixture_vector(
     maxdf = float(df.max())
     i = df < maxdf
     if i.any():
-        tail = _t_logsf(tstat[i], df[i])
-        tstat[i] = _qt_upper_log(tail, maxdf)
+        tail = t_logsf(tstat[i], df[i])
+        tstat[i] = qt_upper_log(tail, maxdf)
         df[i] = maxdf
     o = np.argsort(-tstat, kind="stable")[:ntarget]
     tstat = tstat[o]
@@ -1065,18 +640,12 @@ def tmixture_vector(
         v0[pos] = v1[pos] * ((tstat[pos] / qtarget) ** 2 - 1)
     if v0_lim is not None:
         v0 = np.minimum(np.maximum(v0, v0_lim[0]), v0_lim[1])
-    return _r_mean(v0)
+    return r_mean(v0)
 
 
 # --------------------------------------------------------------------------------------------
 # eBayes
 # --------------------------------------------------------------------------------------------
-def _pt_two_sided(t: np.ndarray, df: np.ndarray) -> np.ndarray:
-    """``2 * pt(-abs(t), df)``; ``df = inf`` gives the normal tail."""
-    with np.errstate(invalid="ignore"):
-        return 2 * special.stdtr(df, -np.abs(t))
-
-
 def ebayes(
     fit: LinearFit,
     proportion: float = 0.01,
@@ -1116,7 +685,7 @@ def ebayes(
     with np.errstate(invalid="ignore", divide="ignore"):
         t = coef / su / np.sqrt(s2_post)[:, None]
     df_total = np.minimum(dfres + dfp, np.nansum(dfres))
-    p_value = _pt_two_sided(t, df_total[:, None])
+    p_value = pt_two_sided(t, df_total[:, None])
     var_prior_lim = np.asarray(stdev_coef_lim, dtype=np.float64) ** 2 / float(np.median(s2p))
     var_prior = np.array(
         [

@@ -1,27 +1,22 @@
-"""Multiple-testing correction shared by every stage."""
+"""Multiple-testing correction shared by every stage and engine."""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 
 def p_adjust_bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values, as R ``p.adjust(p, "BH")``.
+    """Benjamini-Hochberg adjusted p-values, as R ``p.adjust(p, "BH")`` (Benjamini & Hochberg 1995).
 
-    Computed in R's order of operations (``pmin(1, cummin(n / i * p[o]))``) so results agree to
-    the last bit; NaN stays NaN and does not count towards the number of tests.
+    ``scipy.stats.false_discovery_control`` computes R's ``pmin(1, cummin(n / i * p[o]))`` in the
+    same order of operations and agrees with R to the last bit on NaN-free input
+    (tests/test_rcompat.py); this wrapper keeps NaN as NaN and, like R's ``na.rm``, does not count
+    it towards the number of tests. An all-NaN or empty input gives all NaN.
     """
     p = np.asarray(p, dtype=np.float64)
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
-    pv = p[ok]
-    n = pv.size
-    if n == 0:
-        return out
-    o = np.argsort(-pv, kind="stable")
-    i = np.arange(n, 0, -1)
-    adj = np.minimum(1.0, np.minimum.accumulate(n / i * pv[o]))
-    res = np.empty(n)
-    res[o] = adj
-    out[ok] = res
+    if ok.any():
+        out[ok] = stats.false_discovery_control(p[ok], method="bh")
     return out

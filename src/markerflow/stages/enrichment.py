@@ -92,11 +92,6 @@ GSEA_COLUMNS = [
 ]
 
 
-def bh_adjust(pvalues: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (:func:`markerflow.rcompat.padjust.p_adjust_bh`)."""
-    return p_adjust_bh(pvalues)
-
-
 def _membership(sets: Mapping[str, GeneSet], universe: pd.Index) -> sp.csr_matrix:
     """Boolean sets x universe CSR matrix (column indices sorted) of sets already inside universe."""
     sizes = np.fromiter((len(s.genes) for s in sets.values()), dtype=np.int64, count=len(sets))
@@ -192,7 +187,7 @@ def ora(
             "expected": expected,
             "fold_enrichment": fold,
             "pvalue": pvalue,
-            "padj": bh_adjust(pvalue),
+            "padj": p_adjust_bh(pvalue),
             "genes": gene_str,
         }
     )
@@ -479,7 +474,7 @@ def gsea_prerank(
             "es": es,
             "nes": nes,
             "pvalue": pval,
-            "padj": bh_adjust(pval),
+            "padj": p_adjust_bh(pval),
             "fdr_gsea": fdr,
             "rank_at_max": rank_at_max,
             "leading_edge_size": le_size,

@@ -65,11 +65,6 @@ META_COLUMNS: tuple[str, ...] = (
 REQUIRED_DE = ("gene", "log2fc", "pvalue", "hedges_g", "hedges_g_se")
 
 
-def bh_adjust(pvalues: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (:func:`markerflow.rcompat.padjust.p_adjust_bh`)."""
-    return p_adjust_bh(pvalues)
-
-
 def dersimonian_laird(
     g: np.ndarray, se: np.ndarray, *, random: bool = True
 ) -> dict[str, np.ndarray]:
@@ -225,7 +220,7 @@ def meta_analysis(
     genes_kept = [genes[i] for i in sel]
     res = {key: val[sel] for key, val in res.items()}
     g, se, p_up, p_down = g[sel], se[sel], p_up[sel], p_down[sel]
-    fdr = bh_adjust(res["pvalue"])
+    fdr = p_adjust_bh(res["pvalue"])
 
     loo = np.full(len(sel), np.nan)
     if leave_one_out and n_k >= 3:
@@ -233,7 +228,7 @@ def meta_analysis(
         for drop in range(n_k):
             cols = [c for c in range(n_k) if c != drop]
             r = pool(g[:, cols], se[:, cols])
-            f = bh_adjust(r["pvalue"])
+            f = p_adjust_bh(r["pvalue"])
             flipped = np.sign(r["effect"]) != np.sign(res["effect"])
             f = np.where(np.isfinite(f) & ~flipped, f, 1.0)
             loo = np.maximum(loo, f)
@@ -255,9 +250,9 @@ def meta_analysis(
         "sign_agreement": _sign_agreement(g, res["effect"]),
         "loo_max_fdr": loo,
         "fisher_up_p": fisher_up,
-        "fisher_up_fdr": bh_adjust(fisher_up),
+        "fisher_up_fdr": p_adjust_bh(fisher_up),
         "fisher_down_p": fisher_down,
-        "fisher_down_fdr": bh_adjust(fisher_down),
+        "fisher_down_fdr": p_adjust_bh(fisher_down),
     })  # fmt: skip
     for j, cohort in enumerate(cohorts):
         out[f"g_{cohort}"] = g[:, j]
