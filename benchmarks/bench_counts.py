@@ -25,7 +25,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from markerflow.io.matrices import validate_counts
 from markerflow.stages import counts as C
+from markerflow.stages.genes import filter_low_counts
 
 R_SCRIPT = r"""
 suppressPackageStartupMessages(library(DESeq2))
@@ -62,10 +64,10 @@ def simulate(n_genes: int, n_samples: int, seed: int = 1) -> tuple[pd.DataFrame,
 def run_markerflow(counts, sheet):
     t0 = time.perf_counter()
     times = {}
-    m = C.validate_counts(counts, "synthetic")
+    m = validate_counts(counts, "synthetic")
     times["validate"] = time.perf_counter() - t0
     t = time.perf_counter()
-    f, _ = C.filter_low_counts(m, sheet.set_index("sample")["condition"])
+    f, _ = filter_low_counts(m, sheet.set_index("sample")["condition"])
     times["filter"] = time.perf_counter() - t
     t = time.perf_counter()
     v = C.vst(f, n_cpus=N_CPUS)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from markerflow.engines import deseq2 as E
+from markerflow.io.matrices import read_feature_matrix
 from markerflow.stages import counts as C
 
 FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures" / "counts"
@@ -33,7 +34,7 @@ def _agree(ref_padj, padj, alpha=0.1):
 @pytest.fixture(scope="module")
 def simulated(reference_dir):
     d = reference_dir / "rnaseq_simulated"
-    counts, _ = C.read_count_matrix(d / "counts.tsv.gz")
+    counts = read_feature_matrix(d / "counts.tsv.gz", integer=True).matrix
     cd = pd.read_csv(d / "coldata.tsv", sep="\t").rename(columns={"sample_id": "sample"})
     return d, counts, cd
 
@@ -89,7 +90,7 @@ def test_dispersion_trend_matches_r(simulated):
 
 
 def _fixture():
-    counts, _ = C.read_count_matrix(FIXTURES / "counts.tsv.gz")
+    counts = read_feature_matrix(FIXTURES / "counts.tsv.gz", integer=True).matrix
     cd = pd.read_csv(FIXTURES / "coldata.tsv", sep="\t")
     return counts, cd
 

@@ -19,6 +19,7 @@ import pytest
 
 from markerflow.errors import InputError
 from markerflow.io import fetch, geo
+from markerflow.io.tables import sha256_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "geo"
 PROJECT = Path(__file__).resolve().parents[1]
@@ -217,7 +218,7 @@ def test_http_500_is_retried(tmp_path, matrix_bytes, annot_bytes) -> None:
         )
         assert server.requests[MATRIX_PATH] == 3 and server.requests[ANNOT_PATH] == 2
     assert waits == [0.5, 1.0, 0.5]  # exponential backoff per file
-    assert fetch.sha256_file(result.series_matrix) == hashlib.sha256(matrix_bytes).hexdigest()
+    assert sha256_file(result.series_matrix) == hashlib.sha256(matrix_bytes).hexdigest()
 
 
 def test_http_500_exhausts_retries(tmp_path, annot_bytes) -> None:

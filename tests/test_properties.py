@@ -12,11 +12,11 @@ from synthetic import series_matrix_text, write_text
 
 from markerflow.engines.combat import combat
 from markerflow.io import geo
+from markerflow.io.matrices import read_feature_matrix
 from markerflow.model.effectsize import hedges_g
 from markerflow.rcompat.padjust import p_adjust_bh
-from markerflow.stages import counts
 from markerflow.stages.de import array_de
-from markerflow.stages.probes import collapse_probes
+from markerflow.stages.genes import collapse_probes
 
 FAST = settings(
     max_examples=25,
@@ -236,7 +236,8 @@ def test_count_matrix_round_trip(tmp_path_factory, data, n_genes, n_samples):
     frame = pd.DataFrame(values, index=pd.Index(genes, name="gene_id"), columns=samples)
     path = tmp_path_factory.mktemp("cm") / "counts.tsv.gz"
     frame.to_csv(path, sep="\t")
-    got, annotation = counts.read_count_matrix(path)
+    read = read_feature_matrix(path, integer=True)
+    got, annotation = read.matrix, read.annotation
     np.testing.assert_array_equal(got.to_numpy(), values)
     assert list(got.index) == genes and list(got.columns) == samples
     assert annotation.shape[1] == 0

@@ -24,6 +24,7 @@ from workflow_utils import PROJECT_DIR, make_workdir, run_snakemake
 
 from markerflow.errors import InputError
 from markerflow.io.study import check_study, read_cohort_sheet
+from markerflow.io.tables import sha256_file
 from markerflow.report.summary import summary_page
 from markerflow.stages.provenance import (
     build_manifest,
@@ -33,7 +34,6 @@ from markerflow.stages.provenance import (
     compare_manifests,
     freeze_config,
     main,
-    sha256_file,
     software_versions,
     sort_config_in_place,
     study_input_files,

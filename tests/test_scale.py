@@ -63,28 +63,3 @@ def test_reduced_scale_run(tmp_path: Path) -> None:
     performance = pd.read_csv(results / "signature" / "performance.tsv", sep="\t")
     validation = performance[performance["role"] == "validation"]
     assert len(validation) == 1 and validation["auc"].iloc[0] > 0.7  # seed 7: 0.83
-
-
-def test_parquet_matrix_input_matches_tsv(tmp_path: Path) -> None:
-    """read_plain_matrix reads a Parquet matrix (first column = IDs) like the same TSV."""
-    import numpy as np
-
-    from markerflow.errors import InputError
-    from markerflow.stages.ingest import read_plain_matrix
-
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(rng.normal(8, 1, (50, 4)), columns=[f"S{i}" for i in range(4)])
-    frame.insert(0, "ID_REF", [f"{1000 + i}_at" for i in range(50)])
-    frame.to_csv(tmp_path / "m.tsv", sep="\t", index=False, float_format="%.17g")
-    frame.to_parquet(tmp_path / "m.parquet", index=False)
-    frame.set_index("ID_REF").to_parquet(tmp_path / "indexed.parquet")  # pandas index stored
-    expected = read_plain_matrix(tmp_path / "m.tsv")
-    for name in ("m.parquet", "indexed.parquet"):
-        got = read_plain_matrix(tmp_path / name)
-        pd.testing.assert_frame_equal(got, expected)
-        assert got.index.name == "feature_id"
-    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
-    with pytest.raises(InputError, match=r"broken\.parquet"):
-        read_plain_matrix(tmp_path / "broken.parquet")
-    with pytest.raises(InputError, match="does not exist"):
-        read_plain_matrix(tmp_path / "absent.parquet")

@@ -7,7 +7,11 @@ rule's log and exit non-zero without a traceback (see :mod:`markerflow.runner`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+
+#: How many offending items an error message names before it says "and N more".
+MAX_NAMED = 5
 
 
 class InputError(Exception):
@@ -24,3 +28,13 @@ class InputError(Exception):
 
 class AnalysisError(Exception):
     """The data are valid but the analysis cannot proceed (e.g. a design without residual df)."""
+
+
+def name_first(items: Iterable[object], n: int = MAX_NAMED) -> str:
+    """The first ``n`` items joined with ", ", then "(and K more)" if there are more.
+
+    Used by every error message that names offending genes, samples, rows or lines.
+    """
+    items = list(items)
+    shown = ", ".join(str(x) for x in items[:n])
+    return shown + (f" (and {len(items) - n} more)" if len(items) > n else "")

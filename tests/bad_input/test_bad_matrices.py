@@ -12,14 +12,14 @@ import pytest
 from synthetic import expression_frame, truncated_gzip, write_text
 
 from markerflow.errors import AnalysisError, InputError
+from markerflow.io.matrices import read_feature_matrix
 from markerflow.io.study import CohortSpec, read_sample_sheet
-from markerflow.stages import counts, de, ingest
+from markerflow.stages import de, ingest
 from markerflow.stages.genes import map_cohort_genes
 
 READERS = {
-    "array": lambda p: ingest.read_plain_matrix(p),
-    "counts-ingest": lambda p: ingest.read_plain_matrix(p, integer=True),
-    "counts-reader": lambda p: counts.read_count_matrix(p)[0],
+    "array": lambda p: read_feature_matrix(p).matrix,
+    "counts": lambda p: read_feature_matrix(p, integer=True).matrix,
 }
 
 
@@ -91,7 +91,7 @@ def test_non_numeric_cell_names_row_and_sample(tmp_path, reader):
         READERS[reader](path)
 
 
-@pytest.mark.parametrize("reader", ["counts-ingest", "counts-reader"])
+@pytest.mark.parametrize("reader", ["counts"])
 @pytest.mark.parametrize(
     ("cell", "what"), [("-1", "negative"), ("1.5", "non-integer"), ("NA", "missing")]
 )
@@ -105,15 +105,15 @@ def test_invalid_counts_are_named(tmp_path, reader, cell, what):
 def test_ten_megabyte_row_id_is_read(tmp_path):
     huge = "G" * (10 * 1024 * 1024)
     path = write_text(tmp_path / "m.tsv", matrix_text({**GOOD, huge: [1, 2, 3]}))
-    assert ingest.read_plain_matrix(path).shape == (4, 3)
-    assert counts.read_count_matrix(path)[0].shape == (4, 3)
+    for read in READERS.values():
+        assert read(path).shape == (4, 3)
 
 
 def test_ten_megabyte_header_cell_is_read(tmp_path):
     """A 10 MB sample ID is read (no csv field-limit traceback); matching it to the sheet fails."""
     path = write_text(tmp_path / "m.tsv", matrix_text(GOOD, ("S1", "S2", "S" * 10_000_000)))
-    assert counts.read_count_matrix(path)[0].shape == (3, 3)
-    assert ingest.read_plain_matrix(path).shape == (3, 3)
+    for read in READERS.values():
+        assert read(path).shape == (3, 3)
 
 
 # ----------------------------------------------------------------------------------- sample sheet

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import gzip
-import hashlib
 import http.client
 import json
 import logging
@@ -46,7 +45,7 @@ import pandas as pd
 from markerflow import __version__
 from markerflow.errors import InputError
 from markerflow.io import geo
-from markerflow.io.tables import atomic_path, write_tsv
+from markerflow.io.tables import atomic_path, sha256_file, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -124,14 +123,6 @@ def platform_urls(platform: str, base_url: str) -> list[tuple[str, str]]:
 
 
 # ------------------------------------------------------------------------------------ checking
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_gzip(path: str | Path, name: str | None = None) -> None:

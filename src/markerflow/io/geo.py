@@ -26,14 +26,14 @@ import gzip
 import io
 import logging
 import re
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from markerflow.errors import InputError
+from markerflow.errors import InputError, name_first
+from markerflow.io.tables import reading, utf8_error_line
 
 log = logging.getLogger(__name__)
 
@@ -108,30 +108,19 @@ def _is_gzip(path: Path) -> bool:
 
 def _read_bytes(path: Path, what: str) -> bytes:
     """Whole (decompressed) file content; errors name the file."""
-    try:
+    with reading(path, what):
         if _is_gzip(path):
             with gzip.open(path, "rb") as handle:
                 return handle.read()
         return path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{what} does not exist", path=path) from None
-    except IsADirectoryError:
-        raise InputError(f"{what} is a directory, not a file", path=path) from None
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-        raise InputError(
-            f"{what} is a corrupt or truncated gzip file ({exc})",
-            path=path,
-            hint="download the file again (and check its checksum)",
-        ) from None
 
 
 def _decode(data: bytes, path: Path) -> str:
     try:
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+    except UnicodeDecodeError:
         raise InputError(
-            f"is not UTF-8 text (invalid byte on line {line})",
+            f"is not UTF-8 text (invalid byte on line {utf8_error_line(data)})",
             path=path,
             hint="re-save the file as UTF-8",
         ) from None
@@ -139,23 +128,13 @@ def _decode(data: bytes, path: Path) -> str:
 
 def _iter_header_lines(path: Path, stop: str):
     """Yield lines (without newline) until a line starting with ``stop`` (streamed; cheap)."""
-    try:
+    with reading(path, "series matrix file"):
         opener = gzip.open if _is_gzip(path) else open
         with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
             for line in handle:
                 if line.startswith(stop):
                     return
                 yield line.rstrip("\r\n")
-    except FileNotFoundError:
-        raise InputError("series matrix file does not exist", path=path) from None
-    except UnicodeDecodeError:
-        raise InputError("is not UTF-8 text", path=path, hint="re-save as UTF-8") from None
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-        raise InputError(
-            f"is a corrupt or truncated gzip file ({exc})",
-            path=path,
-            hint="download the file again (and check its checksum)",
-        ) from None
 
 
 def _split_fields(line: str) -> list[str]:
@@ -297,7 +276,7 @@ def _sample_table(
         raise InputError("empty !Sample_geo_accession value", path=path)
     dup = ids[ids.duplicated()].unique().tolist()
     if dup:
-        raise InputError(f"duplicate sample accessions: {', '.join(dup[:10])}", path=path)
+        raise InputError(f"duplicate sample accessions: {name_first(dup)}", path=path)
     samples.index = pd.Index(ids.astype(str).tolist(), name="sample")
     samples.attrs["characteristic_keys"] = dict(characteristics)
     return samples, characteristics
@@ -345,14 +324,13 @@ def read_series_matrix(path: str | Path) -> SeriesMatrix:
     missing = [s for s in expression.columns if s not in samples.index]
     if missing:
         raise InputError(
-            f"table column(s) {', '.join(missing[:10])} are not among the !Sample_geo_accession "
-            "values",
+            f"table column(s) {name_first(missing)} are not among the !Sample_geo_accession values",
             path=path,
         )
     absent = [s for s in samples.index if s not in expression.columns]
     if absent:
         raise InputError(
-            f"sample(s) {', '.join(absent[:10])} of the header have no column in the table",
+            f"sample(s) {name_first(absent)} of the header have no column in the table",
             path=path,
         )
     samples = samples.loc[list(expression.columns)]
@@ -406,7 +384,7 @@ def _parse_table(data: bytes, path: Path, first_line: int) -> pd.DataFrame:
     first = data[: data.find(b"\n")] if b"\n" in data else data
     header = _split_fields(_decode(first, path).rstrip("\r"))
     id_name = header[0] or "ID_REF"
-    try:
+    with reading(path, "expression table"):
         table = pd.read_csv(
             io.BytesIO(data),
             sep="\t",
@@ -422,14 +400,6 @@ def _parse_table(data: bytes, path: Path, first_line: int) -> pd.DataFrame:
             low_memory=False,
             float_precision="round_trip",  # exact decimal -> float64, as R's read.table
         )
-    except pd.errors.ParserError as exc:
-        raise InputError(f"the expression table cannot be parsed: {exc}", path=path) from None
-    except UnicodeDecodeError:
-        raise InputError(
-            "is not UTF-8 text (invalid byte in the expression table)",
-            path=path,
-            hint="re-save the file as UTF-8",
-        ) from None
     ids = table.pop(id_name)
     if ids.isna().any():
         row = int(np.flatnonzero(ids.isna().to_numpy())[0])
@@ -437,7 +407,7 @@ def _parse_table(data: bytes, path: Path, first_line: int) -> pd.DataFrame:
     dup = ids[ids.duplicated()].unique().tolist()
     if dup:
         raise InputError(
-            f"duplicate feature IDs in the table (first: {', '.join(dup[:5])})",
+            f"duplicate feature IDs in the table (first: {name_first(dup)})",
             path=path,
             hint="each row must have a unique ID_REF",
         )
@@ -499,7 +469,7 @@ def symbol_from_gene_assignment(values: pd.Series) -> pd.Series:
     A cell is ``///``-separated assignments ``NM_x // SYMBOL // title // cytoband // EntrezID``;
     the 2nd field of each is a symbol. Distinct symbols are kept in order and joined by ``' /// '``
     (one gene -> that symbol; several genes -> a multi-mapping probe, dropped by
-    :func:`markerflow.stages.probes.collapse_probes` by default); ``---`` -> missing.
+    :func:`markerflow.stages.genes.collapse_probes` by default); ``---`` -> missing.
     """
     parts = values.astype("string").str.split("///", regex=False).explode()
     symbols = parts.str.split("//", n=2, regex=False).str[1].str.strip()
@@ -539,7 +509,7 @@ def read_platform_table(
         ]
         body = "\n".join(line for line in text.splitlines() if not line.startswith(("!", "^", "#")))
     del text
-    try:
+    with reading(path, "platform table"):
         table = pd.read_csv(
             io.StringIO(body),
             sep="\t",
@@ -548,10 +518,6 @@ def read_platform_table(
             quoting=csv.QUOTE_MINIMAL,
             low_memory=False,
         )
-    except pd.errors.EmptyDataError:
-        raise InputError("platform table is empty", path=path) from None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"platform table cannot be parsed: {exc}", path=path) from None
     columns = [str(c).strip() for c in table.columns]
     table.columns = columns
     platform = _platform_id(header_lines, path)

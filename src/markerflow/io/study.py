@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from markerflow.errors import InputError
+from markerflow.errors import InputError, name_first
+from markerflow.io.tables import reading
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
 LIST_SEPARATOR = ";"
@@ -171,14 +172,8 @@ def read_cohort_sheet(path: str | Path | list[dict[str, Any]]) -> pd.DataFrame:
             path=path,
             hint="set `cohorts:` in the config to the TSV listing your cohorts",
         )
-    try:
+    with reading(path):
         sheet = pd.read_csv(path, sep="\t", dtype=str, comment=None, skip_blank_lines=True)
-    except UnicodeDecodeError:
-        raise InputError("is not UTF-8 text", path=path) from None
-    except pd.errors.EmptyDataError:
-        raise InputError("is empty", path=path) from None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"is not a valid tab-separated table: {exc}", path=path) from None
     sheet.columns = [str(c).strip() for c in sheet.columns]
     return _check_sheet(sheet, path, first_line=2)
 
@@ -244,16 +239,8 @@ def read_sample_sheet(path: str | Path, sample_column: str | None = None) -> pd.
     """Read a user sample sheet (TSV/CSV) indexed by its sample-ID column, as strings."""
     path = Path(path)
     sep = "," if path.suffix.lower() == ".csv" else "\t"
-    try:
+    with reading(path, "sample sheet", sep=sep):
         table = pd.read_csv(path, sep=sep, dtype=str)
-    except FileNotFoundError:
-        raise InputError("sample sheet does not exist", path=path) from None
-    except UnicodeDecodeError:
-        raise InputError("is not UTF-8 text", path=path) from None
-    except pd.errors.EmptyDataError:
-        raise InputError("sample sheet is empty", path=path) from None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"is not a valid table: {exc}", path=path) from None
     table.columns = [str(c).strip() for c in table.columns]
     column = sample_column or "sample"
     if column not in table.columns:
@@ -268,7 +255,7 @@ def read_sample_sheet(path: str | Path, sample_column: str | None = None) -> pd.
         raise InputError(f"empty sample ID on line(s) {', '.join(rows)}", path=path)
     dup = ids[ids.duplicated()].unique().tolist()
     if dup:
-        raise InputError(f"duplicate sample IDs: {', '.join(dup[:10])}", path=path)
+        raise InputError(f"duplicate sample IDs: {name_first(dup)}", path=path)
     table.index = pd.Index(ids, name="sample")
     return table
 

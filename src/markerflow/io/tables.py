@@ -8,9 +8,13 @@ Writers are deterministic: fixed float format for TSV, no timestamps in Parquet 
 from __future__ import annotations
 
 import contextlib
+import csv
 import glob
+import gzip
+import hashlib
 import os
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -78,27 +82,91 @@ def write_tsv(df: pd.DataFrame, path: str | Path, *, index: bool = False) -> Non
         )
 
 
-def read_tsv(path: str | Path, **kwargs) -> pd.DataFrame:
-    """Read a TSV written by :func:`write_tsv` (or by a user), with a clear error if unreadable."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(
-            "file does not exist", path=path, hint="check the path in the config or sheet"
-        )
+def utf8_error_line(data: bytes) -> int | None:
+    """1-based line of the first byte of ``data`` that is not valid UTF-8 (None if all valid)."""
     try:
-        return pd.read_csv(path, sep="\t", keep_default_na=True, na_values=["NA"], **kwargs)
+        data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        return data[: exc.start].count(b"\n") + 1
+    return None
+
+
+def _bad_utf8_where(path: Path) -> str:
+    """Where a file stops being UTF-8, for the error message (read again: error path only)."""
+    try:
+        with open(path, "rb") as handle:
+            gzipped = handle.read(2) == b"\x1f\x8b"
+        data = gzip.decompress(path.read_bytes()) if gzipped else path.read_bytes()
+    except (OSError, EOFError, zlib.error):
+        return "invalid byte"
+    line = utf8_error_line(data)
+    return "invalid byte" if line is None else f"invalid byte on line {line}"
+
+
+@contextlib.contextmanager
+def reading(
+    path: str | Path,
+    what: str = "",
+    *,
+    sep: str = "\t",
+    missing_hint: str | None = None,
+) -> Iterator[Path]:
+    """Translate the errors of reading a (possibly gzipped) text table into an InputError.
+
+    The one place where pandas/csv/gzip/decoding errors become messages naming the file:
+    missing file or directory, not UTF-8 (with the line of the first invalid byte), empty file,
+    unparsable table, csv field errors, and corrupt or truncated gzip data. ``what`` names the
+    file's role ("sample sheet", "platform table") in the messages where it reads naturally; ``sep``
+    names the expected separator in the parse error. Use as ``with reading(path, "sample sheet"):``
+    around the ``pd.read_csv`` (or ``open``) call.
+    """
+    path = Path(path)
+    subject = f"{what} " if what else ""
+    kind = {"\t": "tab-separated ", ",": "comma-separated "}.get(sep, "")
+    try:
+        yield path
+    except FileNotFoundError:
         raise InputError(
-            f"is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            f"{what or 'file'} does not exist",
+            path=path,
+            hint=missing_hint or "check the path in the config or sheet",
+        ) from None
+    except IsADirectoryError:
+        raise InputError(f"{what or 'path'} is a directory, not a file", path=path) from None
+    except UnicodeDecodeError:
+        raise InputError(
+            f"is not UTF-8 text ({_bad_utf8_where(path)}{', in the ' + what if what else ''})",
             path=path,
             hint="re-save the file as UTF-8",
         ) from None
     except pd.errors.EmptyDataError:
-        raise InputError("is empty", path=path) from None
+        raise InputError(f"{subject}is empty", path=path) from None
     except pd.errors.ParserError as exc:
-        raise InputError(f"is not a valid tab-separated table: {exc}", path=path) from None
-    except (EOFError, OSError) as exc:
-        raise InputError(f"cannot be read (corrupt or truncated gzip?): {exc}", path=path) from None
+        raise InputError(f"{subject}is not a valid {kind}table: {exc}", path=path) from None
+    except csv.Error as exc:
+        raise InputError(
+            f"{subject}cannot be read as text: {exc}",
+            path=path,
+            hint="supply a tab-separated (or .csv) text file, optionally gzipped",
+        ) from None
+    except (EOFError, zlib.error, OSError) as exc:  # gzip.BadGzipFile is an OSError
+        raise InputError(
+            f"cannot be read: corrupt or truncated gzip file ({exc})",
+            path=path,
+            hint="download or copy the file again (and check its checksum)",
+        ) from None
+
+
+def read_tsv(path: str | Path, **kwargs) -> pd.DataFrame:
+    """Read a TSV written by :func:`write_tsv` (or by a user), with a clear error if unreadable."""
+    with reading(path):
+        return pd.read_csv(path, sep="\t", keep_default_na=True, na_values=["NA"], **kwargs)
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 digest of a file's bytes (:func:`hashlib.file_digest`, streamed)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def write_matrix(matrix: pd.DataFrame, path: str | Path) -> None:

@@ -1,23 +1,43 @@
 """The genes stage: one row per gene symbol for every cohort.
 
-Arrays: values brought to log2 scale (see :func:`markerflow.stages.qc.to_log_scale`), then probes mapped
-to symbols and collapsed (:mod:`markerflow.stages.probes`). Counts: identifiers mapped to symbols and
-low-count genes filtered (:mod:`markerflow.stages.counts`).
+Arrays: values brought to log2 scale (see :func:`markerflow.stages.qc.to_log_scale`), then probes
+mapped to symbols and collapsed (:func:`collapse_probes`). Counts: identifiers mapped to symbols
+(:func:`map_to_symbols`) and low-count genes filtered (:func:`filter_low_counts`).
+
+Probe -> gene mapping for arrays: probes annotated with several genes (GEO's ``///`` separator) are
+dropped by default, probes without a symbol are dropped, and several probes of one gene are
+collapsed (Miller et al. 2011, WGCNA's ``collapseRows``):
+
+- ``maxmean`` (default): keep the probe with the highest mean expression (ties: first probe in order);
+- ``maxvar``: keep the probe with the highest variance across samples;
+- ``mean`` / ``median``: per-sample mean / median of the gene's probes.
+
+Count IDs: Ensembl (with or without version), Entrez or symbols, mapped with org.Hs.eg.db's table
+(see :func:`map_to_symbols`). Low-count filter: the DESeq2 vignette's pre-filter (a gene is kept if
+at least ``smallest group size`` samples have a count >= 10).
 """
 
 from __future__ import annotations
 
+import logging
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from markerflow.errors import InputError
+from markerflow.errors import AnalysisError, InputError, name_first
 from markerflow.io import geo
+from markerflow.io.matrices import validate_counts
 from markerflow.io.tables import read_tsv
-from markerflow.stages.probes import collapse_probes
 from markerflow.stages.qc import to_log_scale
 
-#: Columns of the gene ID table used to map count-matrix IDs (see counts.map_to_symbols).
+log = logging.getLogger(__name__)
+
+_ENSEMBL_RE = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?(_PAR_Y)?$")
+
+#: Columns of the gene ID table used to map count-matrix IDs (see map_to_symbols).
 GENE_TABLE_COLUMNS = ("entrez", "symbol", "ensembl", "gene_type")
 
 
@@ -44,9 +64,7 @@ def map_cohort_genes(
         report.update(collapse_report.__dict__)
         report["collapse"] = collapse
     else:
-        from markerflow.stages import counts as counts_mod
-
-        counts = counts_mod.validate_counts(expression, path="ingested count matrix")
+        counts = validate_counts(expression, path="ingested count matrix")
         if annotation is not None:
             gene_table = read_tsv(annotation, dtype=str)
             missing = [c for c in GENE_TABLE_COLUMNS if c not in gene_table.columns]
@@ -58,12 +76,241 @@ def map_cohort_genes(
                     hint="use resources/annotation/hs_gene_ids.tsv.gz or a table with columns "
                     + ", ".join(GENE_TABLE_COLUMNS),
                 )
-            counts, map_report = counts_mod.map_to_symbols(counts, gene_table)
+            counts, map_report = map_to_symbols(counts, gene_table)
             report.update(map_report)
         condition = samples.set_index("sample").loc[counts.columns, "condition"]
-        genes, filter_report = counts_mod.filter_low_counts(
-            counts, condition, min_count, min_samples
-        )
+        genes, filter_report = filter_low_counts(counts, condition, min_count, min_samples)
         report.update(filter_report)
     genes.index.name = "gene"
     return genes, pd.DataFrame({"metric": list(report), "value": [str(v) for v in report.values()]})
+
+
+# ------------------------------------------------------------------------------------------------
+# probes -> genes (arrays)
+# ------------------------------------------------------------------------------------------------
+
+MULTI_GENE_SEPARATOR = "///"
+COLLAPSE_METHODS = ("maxmean", "mean", "median", "maxvar")
+
+
+@dataclass
+class CollapseReport:
+    probes_in: int
+    probes_unannotated: int
+    probes_multimapping: int
+    probes_used: int
+    genes_out: int
+    genes_from_several_probes: int
+
+    def as_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"metric": list(self.__dict__), "value": list(self.__dict__.values())})
+
+
+def clean_symbols(annotation: pd.Series) -> pd.Series:
+    """Strip symbols; empty, '---' and NA become missing."""
+    symbols = annotation.astype("string").str.strip()
+    return symbols.mask(symbols.isin(["", "---", "NA", "nan"]))
+
+
+def collapse_probes(
+    expression: pd.DataFrame,
+    annotation: pd.Series | None,
+    method: str = "maxmean",
+    drop_multimapping: bool = True,
+) -> tuple[pd.DataFrame, CollapseReport]:
+    """Map probes (rows of ``expression``) to gene symbols and collapse duplicates.
+
+    ``annotation`` maps probe ID -> symbol; ``None`` means the rows are already symbols (only
+    duplicates are collapsed). With ``drop_multimapping=False`` a ``///`` probe counts for its first
+    gene. Returns a genes x samples matrix (index ``gene``, sorted) and a report.
+    """
+    if method not in COLLAPSE_METHODS:
+        raise InputError(f"unknown collapse method {method!r}; choose one of {COLLAPSE_METHODS}")
+    n_in = expression.shape[0]
+    if annotation is None:
+        symbols = clean_symbols(pd.Series(expression.index, index=expression.index))
+    else:
+        annotation = annotation[~annotation.index.duplicated()]
+        symbols = clean_symbols(annotation.reindex(expression.index.astype(str)))
+        symbols.index = expression.index
+    unannotated = symbols.isna()
+    multi = symbols.str.contains(MULTI_GENE_SEPARATOR, regex=False).fillna(False).astype(bool)
+    if not drop_multimapping:
+        symbols = symbols.str.split(MULTI_GENE_SEPARATOR).str[0].str.strip()
+        multi[:] = False
+    keep = ~unannotated & ~multi
+    if not keep.any():
+        raise InputError(
+            "no probe has a gene symbol after mapping",
+            hint="check that the annotation table matches the platform of the matrix",
+        )
+    data = expression.loc[keep.to_numpy()]
+    genes = symbols[keep].to_numpy()
+    values = data.to_numpy(dtype=np.float64)
+    if method in ("maxmean", "maxvar"):
+        with np.errstate(invalid="ignore"):
+            score = (
+                np.nanmean(values, axis=1)
+                if method == "maxmean"
+                else np.nanvar(values, axis=1, ddof=1)
+            )
+        order = pd.DataFrame(
+            {
+                "gene": genes,
+                "score": np.nan_to_num(score, nan=-np.inf),
+                "pos": np.arange(len(genes)),
+            }
+        )
+        # stable sort: highest score first, earliest probe wins ties
+        order = order.sort_values(
+            ["gene", "score", "pos"], ascending=[True, False, True], kind="mergesort"
+        )
+        chosen = order.drop_duplicates("gene", keep="first")
+        collapsed = pd.DataFrame(
+            values[chosen["pos"].to_numpy()], index=chosen["gene"].to_numpy(), columns=data.columns
+        )
+    else:
+        frame = pd.DataFrame(values, columns=data.columns)
+        frame["gene"] = genes
+        grouped = frame.groupby("gene", sort=True)
+        collapsed = grouped.mean() if method == "mean" else grouped.median()
+    collapsed = collapsed.sort_index()
+    collapsed.index.name = "gene"
+    counts = pd.Series(genes).value_counts()
+    report = CollapseReport(
+        probes_in=n_in,
+        probes_unannotated=int(unannotated.sum()),
+        probes_multimapping=int((multi & ~unannotated).sum()),
+        probes_used=int(keep.sum()),
+        genes_out=int(collapsed.shape[0]),
+        genes_from_several_probes=int((counts > 1).sum()),
+    )
+    return collapsed, report
+
+
+# ------------------------------------------------------------------------------------------------
+# ID mapping
+# ------------------------------------------------------------------------------------------------
+
+
+def _detect_id_type(ids: pd.Index) -> str:
+    s = pd.Series(ids.astype(str))
+    if s.str.match(_ENSEMBL_RE).mean() > 0.5:
+        return "ensembl"
+    if s.str.fullmatch(r"\d+").mean() > 0.5:
+        return "entrez"
+    return "symbol"
+
+
+def map_to_symbols(
+    counts: pd.DataFrame, gene_table: pd.DataFrame, id_type: str = "auto"
+) -> tuple[pd.DataFrame, dict]:
+    """Map gene IDs (Ensembl with or without version, Entrez, or symbols) to gene symbols.
+
+    ``gene_table`` has columns ``entrez symbol ensembl genename gene_type``
+    (resources/annotation/hs_gene_ids.tsv.gz, from org.Hs.eg.db 3.16). Ensembl version suffixes
+    (``ENSG00000141510.17``) and GENCODE ``_PAR_Y`` suffixes are removed before the look-up.
+    An ID that maps to several symbols takes the symbol of a protein-coding gene if there is one,
+    then the lowest Entrez ID (deterministic; counted as ``n_ambiguous``). Unmapped IDs are dropped
+    (counted, with examples and their share of all reads). Several IDs with the same symbol are
+    summed: counts of one gene from several annotation records add up (counted as
+    ``n_collapsed``). ``id_type="symbol"`` keeps the IDs as they are (only summing duplicates).
+    Returns ``(counts_by_symbol, report)``; the index is named ``gene``.
+    """
+    if id_type == "auto":
+        id_type = _detect_id_type(counts.index)
+    if id_type not in ("ensembl", "entrez", "symbol"):
+        raise InputError(
+            f"unknown gene ID type {id_type!r}", hint="use one of: auto, ensembl, entrez, symbol"
+        )
+    ids = pd.Series(counts.index.astype(str), index=counts.index)
+    report: dict = {"id_type": id_type, "n_input": len(ids)}
+    if id_type == "symbol":
+        symbols = ids.str.strip()
+        known = set(gene_table["symbol"].dropna().astype(str))
+        report["n_known_symbols"] = int(symbols.isin(known).sum())
+        unmapped = symbols.eq("") | symbols.isna()
+    else:
+        table = gene_table.dropna(subset=["symbol"]).copy()
+        key_col = "ensembl" if id_type == "ensembl" else "entrez"
+        table = table.dropna(subset=[key_col])
+        table["key"] = table[key_col].astype(str)
+        if id_type == "entrez":
+            table["key"] = table["key"].str.replace(r"\.0$", "", regex=True)
+        table["pc"] = (table["gene_type"] != "protein-coding").astype(int)
+        table = table.sort_values(["key", "pc", "entrez"], kind="mergesort")
+        n_sym = table.groupby("key")["symbol"].nunique()
+        lookup = table.drop_duplicates("key").set_index("key")["symbol"]
+        keys = ids.str.strip()
+        if id_type == "ensembl":
+            keys = keys.str.replace(r"\.\d+(_PAR_Y)?$", "", regex=True)
+        symbols = keys.map(lookup)
+        unmapped = symbols.isna()
+        amb = keys[~unmapped].map(n_sym) > 1
+        report["n_ambiguous"] = int(amb.sum())
+    total = float(counts.to_numpy().sum())
+    report["n_unmapped"] = int(unmapped.sum())
+    report["unmapped_examples"] = list(ids[unmapped].iloc[:10])
+    report["unmapped_read_fraction"] = (
+        float(counts.loc[unmapped.to_numpy()].to_numpy().sum()) / total if total > 0 else 0.0
+    )
+    if int((~unmapped).sum()) == 0:
+        raise InputError(
+            f"none of the {len(ids)} gene IDs could be mapped to symbols as {id_type} IDs "
+            f"(e.g. {name_first(ids.iloc[:5])})",
+            hint="check the ID type (config: id_type) and that the organism is human",
+        )
+    kept = counts.loc[~unmapped.to_numpy()]
+    sym = symbols[~unmapped].to_numpy()
+    summed = kept.groupby(sym, sort=True).sum()
+    summed.index.name = "gene"
+    report["n_collapsed"] = int(len(kept) - len(summed))
+    report["n_output"] = len(summed)
+    log.info(
+        "ID mapping (%s): %d IDs -> %d symbols; %d unmapped (%.2f%% of reads), %d summed "
+        "into shared symbols",
+        id_type,
+        report["n_input"],
+        report["n_output"],
+        report["n_unmapped"],
+        100 * report["unmapped_read_fraction"],
+        report["n_collapsed"],
+    )
+    return summed.astype(np.int64), report
+
+
+# ------------------------------------------------------------------------------------------------
+# low-count filter
+# ------------------------------------------------------------------------------------------------
+
+
+def filter_low_counts(
+    counts: pd.DataFrame, condition, min_count: int = 10, min_samples: int | str = "smallest_group"
+) -> tuple[pd.DataFrame, dict]:
+    """DESeq2 vignette pre-filter: keep genes with >= ``min_samples`` samples of count >=
+    ``min_count`` (raw counts). ``min_samples="smallest_group"`` uses the size of the smallest
+    condition group. ``condition`` is a Series indexed by sample or a sequence aligned with the
+    columns. Returns ``(filtered, report)``.
+    """
+    if isinstance(condition, pd.Series) and set(counts.columns) <= set(condition.index.astype(str)):
+        cond = condition.copy()
+        cond.index = cond.index.astype(str)
+        cond = cond.loc[list(counts.columns.astype(str))]
+    else:
+        cond = pd.Series(list(condition), index=counts.columns)
+    if len(cond) != counts.shape[1]:
+        raise InputError(f"condition has {len(cond)} labels for {counts.shape[1]} samples")
+    if min_samples == "smallest_group":
+        n_min = int(cond.value_counts().min())
+    else:
+        n_min = int(min_samples)
+    keep = (counts.to_numpy() >= min_count).sum(axis=1) >= n_min
+    report = {
+        "n_before": int(counts.shape[0]),
+        "n_after": int(keep.sum()),
+        "min_count": int(min_count),
+        "min_samples": n_min,
+    }
+    if not keep.any():
+        raise AnalysisError(f"no gene has a count >= {min_count} in >= {n_min} samples")
+    return counts.loc[keep], report

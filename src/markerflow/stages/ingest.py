@@ -1,5 +1,7 @@
 """Ingest one cohort: expression (or count) matrix + a standard sample sheet.
 
+The matrix is read by :func:`markerflow.io.matrices.read_feature_matrix`.
+
 Phenotype mapping is explicit: the cohort sheet lists which raw values of ``condition_column`` mean
 case and which mean control (e.g. "Mild asthma;Severe asthma" -> asthma). Values are compared after
 stripping whitespace and case-folding; nothing else is guessed. Samples with any other value, a
@@ -12,11 +14,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from markerflow.contracts import SAMPLE_COLUMNS
-from markerflow.errors import InputError
+from markerflow.errors import InputError, name_first
+from markerflow.io.matrices import read_feature_matrix
 from markerflow.io.study import CohortSpec, load_phenotypes, normalise_value
 
 log = logging.getLogger(__name__)
@@ -35,111 +37,58 @@ class IngestedCohort:
     excluded: pd.DataFrame  # sample, raw_condition, reason
 
 
-def read_plain_matrix(path: str | Path, *, integer: bool = False) -> pd.DataFrame:
-    """Read a features x samples matrix (TSV/CSV, optionally gzipped, or Parquet).
+def check_sheet_matches(
+    counts: pd.DataFrame,
+    samples: pd.DataFrame,
+    *,
+    path: str | None = None,
+    allow_extra: bool = False,
+) -> pd.DataFrame:
+    """Check that the sample sheet and the count matrix name the same samples.
 
-    The first column is the feature ID (for Parquet: the stored pandas index if there is one, else
-    the first column). Non-numeric annotation columns after the ID (e.g. ``symbol``) are dropped and
-    logged. Duplicate sample columns, infinite values and (``integer=True``) anything that is not a
-    non-negative integer count (:func:`markerflow.stages.counts.validate_counts`) are errors. Parquet
-    (``.parquet``/``.pq``) keeps full precision in a smaller file; reading a 54,675 x 200 matrix
-    takes ~1.5 s from Parquet and ~1.9 s from gzipped TSV (5 significant digits), so either format
-    is fine at scale (benchmarks/scale).
+    Returns ``counts`` with its columns in the sheet's order. Samples in the sheet but not in the
+    matrix are always an error; samples in the matrix but not in the sheet are an error unless
+    ``allow_extra`` (then they are dropped with a warning). Both lists are named in the message.
     """
-    path = Path(path)
-    name = path.name.lower().removesuffix(".gz")
-    sep = "," if name.endswith(".csv") else "\t"
-    try:
-        if name.endswith((".parquet", ".pq")):
-            table = _read_parquet_matrix(path)
-            header = pd.Series([str(table.index.name), *map(str, table.columns)])
-        else:
-            header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str).iloc[0]
-            table = pd.read_csv(path, sep=sep, index_col=0, low_memory=False)
-    except FileNotFoundError:
-        raise InputError("matrix file does not exist", path=path) from None
-    except (EOFError, OSError) as exc:
-        raise InputError(f"cannot be read (corrupt or truncated gzip?): {exc}", path=path) from None
-    except UnicodeDecodeError:
-        raise InputError("is not UTF-8 text", path=path) from None
-    except pd.errors.EmptyDataError:
-        raise InputError("matrix file is empty", path=path) from None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"is not a valid table: {exc}", path=path) from None
-    if table.shape[0] == 0 or table.shape[1] == 0:
-        raise InputError("matrix has no rows or no sample columns", path=path)
-    text_columns = [c for c in table.columns if table[c].dtype == object]
-    numeric = table.drop(columns=text_columns)
-    if text_columns:
-        # A text column among numeric ones is either annotation (symbol) or a broken value.
-        broken = [
-            c for c in text_columns if pd.to_numeric(table[c], errors="coerce").notna().mean() > 0.5
-        ]
-        if broken:
-            column = broken[0]
-            bad = table.index[
-                pd.to_numeric(table[column], errors="coerce").isna() & table[column].notna()
-            ]
-            raise InputError(
-                f"non-numeric value {table.at[bad[0], column]!r} in sample {column!r}, row {bad[0]!r}",
-                path=path,
-                hint="matrix values must be numbers; use NA (or leave empty) for missing values",
+    if "sample" not in samples.columns:
+        raise InputError("sample sheet has no 'sample' column", path=path)
+    sheet = samples["sample"].astype(str)
+    if sheet.duplicated().any():
+        raise InputError(
+            f"duplicate sample IDs in the sample sheet: "
+            f"{name_first(sorted(set(sheet[sheet.duplicated()])))}",
+            path=path,
+        )
+    cols = pd.Index(counts.columns.astype(str))
+    missing = [s for s in sheet if s not in set(cols)]
+    extra = [c for c in cols if c not in set(sheet)]
+    if missing or (extra and not allow_extra):
+        parts = []
+        if missing:
+            parts.append(
+                f"{len(missing)} sample(s) in the sheet but not in the count matrix: "
+                f"{name_first(missing)}"
             )
-        log.info("%s: annotation columns ignored: %s", path, ", ".join(map(str, text_columns)))
-    table = numeric
-    header = pd.Index(header.iloc[1:].astype(str).str.strip())
-    if header.duplicated().any():  # pandas renamed the second one 'S1.1'
-        repeated = header[header.duplicated()].unique().tolist()
+        if extra:
+            parts.append(
+                f"{len(extra)} sample(s) in the count matrix but not in the sheet: "
+                f"{name_first(extra)}"
+            )
         raise InputError(
-            f"duplicate sample columns: {', '.join(repeated[:10])}",
+            "sample sheet and count matrix do not match: " + "; ".join(parts),
             path=path,
-            hint="each sample must appear once in the header",
+            hint="sample IDs must be identical (case and spaces count) in the sheet's "
+            "'sample' column and the matrix header",
         )
-    infinite = np.isinf(table.to_numpy(dtype=np.float64))
-    if infinite.any():
-        row, col = np.argwhere(infinite)[0]
-        raise InputError(
-            f"infinite value in row {table.index[row]!r}, sample {table.columns[col]!r} "
-            f"({int(infinite.sum())} infinite cell(s))",
-            path=path,
-            hint="use NA (or an empty cell) for missing values",
+    if extra:
+        log.warning(
+            "dropping %d count-matrix column(s) not in the sample sheet: %s",
+            len(extra),
+            name_first(extra),
         )
-    table.index = table.index.astype(str)
-    table.index.name = "feature_id"
-    table.columns = [str(c).strip() for c in table.columns]
-    dup_samples = table.columns[table.columns.duplicated()].unique().tolist()
-    if dup_samples:
-        raise InputError(f"duplicate sample columns: {', '.join(dup_samples)}", path=path)
-    dup_rows = table.index[table.index.duplicated()].unique().tolist()
-    if dup_rows:
-        raise InputError(
-            f"duplicate feature IDs (first: {', '.join(dup_rows[:5])})",
-            path=path,
-            hint="each row must have a unique ID in the first column",
-        )
-    if integer:
-        from markerflow.stages.counts import validate_counts
-
-        return validate_counts(table, str(path))
-    return table.astype(np.float64)
-
-
-def _read_parquet_matrix(path: Path) -> pd.DataFrame:
-    """A Parquet matrix as a DataFrame indexed by its feature IDs (see :func:`read_plain_matrix`)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path).to_pandas()
-    except (pa.ArrowInvalid, OSError) as exc:
-        if not path.exists():
-            raise FileNotFoundError(path) from None
-        raise pd.errors.ParserError(f"not a readable Parquet file ({exc})") from None
-    if isinstance(table.index, pd.RangeIndex) and table.index.name is None:
-        if table.shape[1] == 0:
-            raise pd.errors.EmptyDataError("no columns")
-        table = table.set_index(table.columns[0])
-    return table
+    out = counts.copy()
+    out.columns = cols
+    return out.loc[:, list(sheet)]
 
 
 def map_conditions(
@@ -227,14 +176,14 @@ def ingest_cohort(
         if spec.samples is not None:
             pheno = load_phenotypes(spec)
     else:
-        expression = read_plain_matrix(matrix_path, integer=spec.data_type == "counts")
+        expression = read_feature_matrix(matrix_path, integer=spec.data_type == "counts").matrix
         pheno = load_phenotypes(spec)
     assert pheno is not None
     missing = [s for s in pheno.index if s not in expression.columns]
     if missing:
         raise InputError(
             f"cohort {spec.cohort}: {len(missing)} sample(s) of the sample sheet are not columns "
-            f"of the matrix: {', '.join(map(str, missing[:10]))}",
+            f"of the matrix: {name_first(missing)}",
             path=matrix_path,
             hint="sample IDs in the sheet must equal the matrix column names",
         )

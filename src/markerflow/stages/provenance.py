@@ -15,7 +15,6 @@ Checksums are SHA-256 (FIPS 180-4, :mod:`hashlib`); versions come from :mod:`imp
 from __future__ import annotations
 
 import argparse
-import hashlib
 import math
 import platform
 import subprocess
@@ -29,22 +28,13 @@ import pandas as pd
 import yaml
 
 from markerflow.errors import InputError
+from markerflow.io.tables import sha256_file
 
 #: Top-level config keys that are not copied into the frozen config as they are.
 FROZEN_SPECIAL_KEYS = ("cohorts", "checksums")
 #: Subdirectories of the results directory that the manifest leaves out (its own files, logs).
 MANIFEST_EXCLUDE = ("provenance", "logs")
 MANIFEST_COLUMNS = ("path", "size", "sha256")
-_CHUNK = 1 << 20
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 digest of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def checksums(paths: Iterable[str | Path], base: str | Path = ".") -> dict[str, str]:
