@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from markerflow.errors import AnalysisError, InputError
+from markerflow.errors import AnalysisError, InputError, name_first
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,9 @@ PRUNE = 60.0
 MAX_ITER = 10_000
 
 
-def _names(labels: Sequence[str] | None, idx: np.ndarray, kind: str, limit: int = 5) -> str:
-    idx = np.asarray(idx)
-    shown = [str(labels[i]) if labels is not None else f"{kind} #{i + 1}" for i in idx[:limit]]
-    more = f" and {idx.size - limit} more" if idx.size > limit else ""
-    return ", ".join(shown) + more
+def _names(labels: Sequence[str] | None, idx: np.ndarray, kind: str) -> str:
+    """The labels of the items at ``idx`` (or "kind #i" when unlabelled), first few named."""
+    return name_first(str(labels[i]) if labels is not None else f"{kind} #{i + 1}" for i in idx)
 
 
 def _batch_levels(batch: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,13 +47,12 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from markerflow.errors import InputError
+from markerflow.errors import InputError, name_first
 from markerflow.rcompat.qr import R_QR_TOL, estimable_columns
 
 log = logging.getLogger(__name__)
 
 #: how many sample IDs an error message names before "(and N more)"
-_MAX_NAMED = 5
 
 
 @dataclass(frozen=True)
@@ -75,12 +74,6 @@ class Design:
     def frame(self) -> pd.DataFrame:
         """The matrix as a DataFrame (index = samples, columns = column names)."""
         return pd.DataFrame(self.matrix, index=self.samples, columns=self.columns)
-
-
-def _some(items: Iterable, n: int = _MAX_NAMED) -> str:
-    items = list(items)
-    shown = ", ".join(str(x) for x in items[:n])
-    return shown + (f" (and {len(items) - n} more)" if len(items) > n else "")
 
 
 def _prefix(cohort: str) -> str:
@@ -137,7 +130,7 @@ def build_design(
         missing = samples["batch"].isna().to_numpy()
         if missing.any():
             raise InputError(
-                f"{_prefix(cohort)}missing batch for sample(s) {_some(sample_ids[missing])}",
+                f"{_prefix(cohort)}missing batch for sample(s) {name_first(sample_ids[missing])}",
                 hint="give every sample a batch (one value if there is none)",
             )
         if check:
@@ -158,9 +151,9 @@ def build_design(
             _drop(
                 dropped,
                 cov,
-                "missing values: " + _some(miss),
+                "missing values: " + name_first(miss),
                 f"{_prefix(cohort)}covariate {cov!r} is missing for {len(miss)} sample(s): "
-                f"{_some(miss)}",
+                f"{name_first(miss)}",
             )
             continue
         num = pd.to_numeric(values, errors="coerce")
@@ -234,7 +227,9 @@ def check_estimable(design: Design, *, cohort: str = "", tol: float = R_QR_TOL) 
         terms = [names[k] for k, c in zip(left, coef, strict=True) if abs(c) > tol]
         where = np.flatnonzero(x[:, j] != 0)
         indicator = bool(np.all((x[:, j] == 0) | (x[:, j] == 1)))
-        carriers = f" (samples {_some([design.samples[i] for i in where])})" if indicator else ""
+        carriers = (
+            f" (samples {name_first([design.samples[i] for i in where])})" if indicator else ""
+        )
         combo = " + ".join(terms) if terms else "nothing (all zero)"
         parts.append(f"{names[j]!r}{carriers} is a linear combination of {combo}")
     condition = design.coefficient in aliased
@@ -283,7 +278,7 @@ def check_confounding(
     if cond_s.isna().any():
         where = np.flatnonzero(cond_s.isna().to_numpy())
         raise InputError(
-            f"{_prefix(cohort)}{where.size} sample(s) have no condition: {_some(ids[where])}",
+            f"{_prefix(cohort)}{where.size} sample(s) have no condition: {name_first(ids[where])}",
             hint="every sample needs a condition label",
         )
     cond_s = cond_s.astype(str)
@@ -303,7 +298,7 @@ def check_confounding(
                 row = table.loc[b]
                 counts = ", ".join(f"{int(k)} {c}" for c, k in row.items() if k)
                 members = ids[(batch_s == b).to_numpy()]
-                parts.append(f"batch {b}: {counts} ({_some(members, 4)})")
+                parts.append(f"batch {b}: {counts} ({name_first(members, 4)})")
             groups.append("[" + "; ".join(parts) + "]")
         raise InputError(
             f"{_prefix(cohort)}batch is confounded with condition: these groups of batches share "
