@@ -530,6 +530,7 @@ class Trend:
 
     def __call__(self, means):
         if self.fit_type == "parametric":
+            assert self.coefs is not None
             return self.coefs[0] + self.coefs[1] / means
         return np.full_like(np.asarray(means, dtype=float), self.mean)
 

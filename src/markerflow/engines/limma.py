@@ -334,7 +334,7 @@ def fit_f_dist(
     if nok == 1:
         return float(x[ok][0]), 0.0
     notallok = nok < n
-    cov_notok = None
+    cov_notok: np.ndarray | None = None
     if notallok:
         x = x[ok]
         df1a = df1a[ok]
@@ -355,7 +355,7 @@ def fit_f_dist(
     z = np.log(x)
     e = z - special.digamma(df1a / 2) + np.log(df1a / 2)
     if cov is None:
-        emean = r_mean(e)
+        emean: float | np.ndarray = r_mean(e)
         evar = float(np.sum((e - emean) ** 2)) / (nok - 1)
     else:
         ns = NaturalSpline(cov, splinedf)
@@ -366,9 +366,11 @@ def fit_f_dist(
         resid = e - fitted
         evar = float(resid @ resid) / (nok - basis.shape[1])
         if notallok:
-            emean = np.zeros(n)
-            emean[ok] = fitted
-            emean[~ok] = ns.basis(cov_notok) @ coef
+            emean_all = np.zeros(n)
+            emean_all[ok] = fitted
+            assert cov_notok is not None
+            emean_all[~ok] = ns.basis(cov_notok) @ coef
+            emean = emean_all
         else:
             emean = fitted
     evar = evar - r_mean(trigamma(df1a / 2))
@@ -462,7 +464,7 @@ def fit_f_dist_robustly(
         d1 = float(df1)
     z = np.log(x)
     if cov is None:
-        ztrend = mean_trim(z, wp[1])
+        ztrend: float | np.ndarray = mean_trim(z, wp[1])
         zresid = z - ztrend
     else:
         ztrend = _loess_fit(z, cov, 0.4)
@@ -552,7 +554,7 @@ def fit_f_dist_robustly(
     else:
         df2_shrunk = np.full(n, df2)
     if cov is None:
-        s20 = float(s20) if np.ndim(s20) == 0 else s20
+        s20 = float(s20) if np.ndim(s20) == 0 else s20  # type: ignore[assignment]
     return {"scale": s20, "df2": df2, "df2_shrunk": df2_shrunk}
 
 

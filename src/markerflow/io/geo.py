@@ -257,13 +257,13 @@ def _sample_table(
         while name in columns:  # repeated single fields: description, description_2, ...
             name, k = f"{base}_{k}", k + 1
         columns[name] = [np.nan if _missing(v) else v.strip() for v in values]
-    for name, values in char_values.items():
+    for name, char_column in char_values.items():
         target, k = name, 2
         while target in columns:
             target, k = f"{name}_{k}", k + 1
         if target != name:
             characteristics[target] = characteristics.pop(name)
-        columns[target] = values
+        columns[target] = list(char_column)
     if "geo_accession" not in columns:
         raise InputError(
             "series matrix has no !Sample_geo_accession line",

@@ -90,7 +90,8 @@ class CohortSpec:
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> CohortSpec:
         """Inverse of :meth:`as_params` (what a script receives through Snakemake ``params``)."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+        return cls(**fields)  # type: ignore[arg-type]  # the keys are as_params() output
 
     def as_params(self) -> dict[str, Any]:
         """A plain dict for Snakemake ``params:`` (tuples as lists)."""

@@ -77,10 +77,12 @@ def vst(
     trend = engine_mod.fit_trend(bm, ge.disp, fit_type)
     q = y / sf[None, :]
     if trend.fit_type == "parametric":
+        assert trend.coefs is not None
         a0, a1 = trend.coefs
         v = np.log((1 + a1 + 2 * a0 * q + 2 * np.sqrt(a0 * q * (1 + a1 + a0 * q))) / (4 * a0))
         v /= np.log(2)
     else:
+        assert trend.mean is not None
         a = trend.mean
         v = (2 * np.arcsinh(np.sqrt(a * q)) - np.log(a) - np.log(4)) / np.log(2)
     out = pd.DataFrame(v, index=counts.index, columns=counts.columns)

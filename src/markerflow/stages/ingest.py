@@ -168,7 +168,12 @@ def ingest_cohort(
     """
     from markerflow.io import geo
 
-    matrix_path = Path(matrix_path or spec.matrix)
+    matrix_file = matrix_path or spec.matrix
+    if matrix_file is None:
+        raise InputError(
+            f"cohort {spec.cohort}: no matrix file given", hint="set the sheet's matrix column"
+        )
+    matrix_path = Path(matrix_file)
     if spec.source in ("series_matrix", "geo"):
         series = geo.read_series_matrix(matrix_path)
         expression = series.expression

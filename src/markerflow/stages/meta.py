@@ -135,7 +135,12 @@ def _stack(tables: Mapping[str, pd.DataFrame]) -> tuple[list[str], dict[str, np.
             )
     genes = sorted(set().union(*(t["gene"].astype(str) for t in tables.values())))
     index = pd.Index(genes, name="gene")
-    cols = {"hedges_g": [], "hedges_g_se": [], "pvalue": [], "log2fc": []}
+    cols: dict[str, list[np.ndarray]] = {
+        "hedges_g": [],
+        "hedges_g_se": [],
+        "pvalue": [],
+        "log2fc": [],
+    }
     for table in tables.values():
         t = table.assign(gene=table["gene"].astype(str)).set_index("gene").reindex(index)
         for c in cols:
