@@ -11,15 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from markerflow.engines.pca import batch_mixing, pca
 from markerflow.errors import AnalysisError, InputError
 from markerflow.io.tables import read_matrix, read_tsv, write_matrix, write_tsv
-from markerflow.stages.merge import (
-    batch_mixing,
-    check_confounding,
-    merge_and_correct,
-    merge_cohorts,
-    pca,
-)
+from markerflow.stages.merge import check_confounding, merge_and_correct, merge_cohorts
 
 PROJECT = Path(__file__).resolve().parents[1]
 
