@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from matplotlib.collections import PathCollection
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 def _dot_panel(
     ax, df: pd.DataFrame, x: str, fdr_col: str, size_col: str, title: str, top_n: int, norm
-) -> object | None:
+) -> PathCollection | None:
     ax.set_title(title, fontsize=10)
     if df.empty:
         ax.text(0.5, 0.5, "no terms", ha="center", va="center", transform=ax.transAxes)
