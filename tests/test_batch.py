@@ -11,15 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from markerflow.engines.pca import batch_mixing, pca
 from markerflow.errors import InputError
 from markerflow.io.tables import read_matrix, read_tsv, write_matrix, write_tsv
 from markerflow.model.design import check_confounding
-from markerflow.stages.merge import (
-    batch_mixing,
-    merge_and_correct,
-    merge_cohorts,
-    pca,
-)
+from markerflow.stages.merge import merge_and_correct, merge_cohorts
 
 PROJECT = Path(__file__).resolve().parents[1]
 

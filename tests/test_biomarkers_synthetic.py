@@ -18,8 +18,9 @@ from scipy import stats
 
 from markerflow.model.effectsize import hedges_g
 from markerflow.stages.candidates import rank_candidates
+from markerflow.stages.cohorts import Cohort
 from markerflow.stages.meta import meta_analysis
-from markerflow.stages.signature import Cohort, build_signature
+from markerflow.stages.signature import build_signature
 
 N_MARKERS = 30
 

@@ -15,6 +15,7 @@ import pytest
 from scipy import stats as sps
 
 from markerflow.io.gmt import GeneSet, read_gmt
+from markerflow.plots.enrichment import gsea_dotplot, gsea_running, ora_dotplot
 from markerflow.plots.figure import save_figure
 from markerflow.stages.enrichment import (
     GSEA_COLUMNS,
@@ -22,11 +23,9 @@ from markerflow.stages.enrichment import (
     gsea_prerank,
     ora,
     ora_up_down,
-    plot_gsea_dotplot,
-    plot_gsea_running,
-    plot_ora_dotplot,
     prepare_ranking,
     run_enrichment,
+    running_panels,
     running_score,
 )
 
@@ -256,9 +255,11 @@ def _run_all(tmp: Path, project_dir: Path) -> None:
     assert len(kegg) == 320
     res = run_enrichment(de, sets, gsea_permutations=200, seed=1)
     assert len(res.ora) and len(res.gsea)
-    save_figure(plot_ora_dotplot(res.ora, "test"), tmp / "ora.png")
-    save_figure(plot_gsea_running(res.ranked, sets, res.gsea), tmp / "gsea.png")
-    save_figure(plot_gsea_dotplot(res.gsea), tmp / "gsea_dot.png")
+    panels = running_panels(res.ranked, sets, res.gsea)
+    assert 0 < len(panels) <= 6 and all(p.score.size == len(res.ranked) for p in panels)
+    save_figure(ora_dotplot(res.ora, "test"), tmp / "ora.png")
+    save_figure(gsea_running(panels), tmp / "gsea.png")
+    save_figure(gsea_dotplot(res.gsea), tmp / "gsea_dot.png")
     for name in ("ora.png", "gsea.png", "gsea_dot.png"):
         assert (tmp / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

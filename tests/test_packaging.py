@@ -35,3 +35,16 @@ def test_conda_env_matches_lock():
     lock = _pins((PROJECT_DIR / "requirements.lock").read_text().splitlines())
     for name, version in _pins(pip_section).items():
         assert lock.get(name) == version, f"{name}: env {version}, lock {lock.get(name)}"
+
+
+def test_summary_template_ships_in_the_package():
+    """The summary page's skeleton is package data: declared in pyproject and loadable."""
+    from fnmatch import fnmatch
+
+    from markerflow.report.summary import TEMPLATE, page_template
+
+    data = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["tool"]["setuptools"]
+    globs = data["package-data"]["markerflow.report"]
+    assert any(fnmatch(f"templates/{TEMPLATE}", g) for g in globs)
+    text = page_template().template
+    assert all(f"${key}" in text for key in ("title", "toc", "body"))

@@ -12,16 +12,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from markerflow.stages.meta import forest_plot, meta_analysis
-from markerflow.stages.signature import (
-    Cohort,
-    auc_rows,
-    delong_auc,
-    forward_search,
-    metaintegrator_score,
-    roc_plot,
-    signature_heatmap,
-)
+from markerflow.engines.roc import auc_rows, delong_auc, roc_curve
+from markerflow.plots.figure import save_figure
+from markerflow.plots.meta import forest_plot
+from markerflow.plots.signature import roc_plot, signature_heatmap
+from markerflow.stages.cohorts import Cohort
+from markerflow.stages.meta import meta_analysis
+from markerflow.stages.signature import forward_search, heatmap_matrix, metaintegrator_score
 
 FIX = Path(__file__).parent / "fixtures" / "signature"
 
@@ -134,8 +131,11 @@ def test_plots(tmp_path):
         curves[name] = (s, c.is_case)
         rows.append({"cohort": name, "role": "discovery", "auc": r.auc, "ci_low": r.ci_low,
                      "ci_high": r.ci_high})  # fmt: skip
-    roc_plot(curves, pd.DataFrame(rows), tmp_path / "roc.png")
-    signature_heatmap(cohorts, sig, tmp_path / "heat.png")
+    save_figure(roc_plot(curves, pd.DataFrame(rows)), tmp_path / "roc.png")
+    heat = heatmap_matrix(cohorts, sig)
+    assert heat.values.shape == (len(sig), sum(c.expression.shape[1] for c in cohorts.values()))
+    assert sum(n for _, n in heat.groups) == heat.values.shape[1]
+    save_figure(signature_heatmap(heat), tmp_path / "heat.png")
     de = {}
     for name, c in cohorts.items():
         from markerflow.model.effectsize import hedges_g
@@ -143,6 +143,32 @@ def test_plots(tmp_path):
         g, se = hedges_g(c.expression.to_numpy(), c.is_case)
         de[name] = pd.DataFrame({"gene": c.expression.index, "log2fc": g, "pvalue": 0.5,
                                  "hedges_g": g, "hedges_g_se": se})  # fmt: skip
-    forest_plot(meta_analysis(de), tmp_path / "forest.png", top=5)
+    save_figure(forest_plot(meta_analysis(de), top=5), tmp_path / "forest.png")
     for f in ("roc.png", "heat.png", "forest.png"):
         assert (tmp_path / f).stat().st_size > 5000
+
+
+def test_roc_curve_steps_and_auc():
+    scores = np.array([0.9, 0.8, 0.8, 0.3, 0.1])
+    is_case = np.array([True, False, True, True, False])
+    fpr, tpr = roc_curve(scores, is_case)
+    np.testing.assert_array_equal(fpr, [0, 0, 0.5, 0.5, 0.5, 1])
+    np.testing.assert_allclose(tpr, [0, 1 / 3, 1 / 3, 2 / 3, 1, 1])
+    assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+
+
+def test_stage_modules_do_not_import_matplotlib():
+    """A stage job that draws nothing must not pay for loading matplotlib."""
+    import os
+    import subprocess
+    import sys
+
+    stages = ["qc", "de", "merge", "meta", "enrichment", "candidates", "signature", "cohorts"]
+    code = "import sys\n" + "".join(f"import markerflow.stages.{s}\n" for s in stages)
+    code += "print(any(m.split('.')[0] == 'matplotlib' for m in sys.modules))"
+    import markerflow
+
+    src = str(Path(markerflow.__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": src})  # fmt: skip
+    assert out.stdout.strip() == "False"

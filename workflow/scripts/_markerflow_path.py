@@ -2,7 +2,8 @@
 and make their numerics independent of the number of cores.
 
 Snakemake appends the scripts directory to ``sys.path``; importing this module first puts
-``<project>/src`` at the front, locally and inside cluster jobs alike.
+``<project>/src`` at the front, locally and inside cluster jobs alike (moved to the front if it was
+already on the path behind another checkout's ``src``, e.g. an editable install in a shared venv).
 
 Determinism: Snakemake sets ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/... to the job's
 ``threads``, which ``--cores`` caps; multi-threaded BLAS reductions sum in a thread-dependent order,
@@ -16,8 +17,11 @@ import sys
 from pathlib import Path
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
-if SRC not in sys.path:
-    sys.path.insert(0, SRC)
+# first, even when already on the path behind another copy (Snakemake's preamble appends the
+# workflow's sys.path, after e.g. an editable install of a different checkout)
+while SRC in sys.path:
+    sys.path.remove(SRC)
+sys.path.insert(0, SRC)
 
 BLAS_THREAD_VARIABLES = (
     "OMP_NUM_THREADS",

@@ -3,7 +3,8 @@
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
 from markerflow.io.tables import read_matrix, read_tsv, write_matrix, write_tsv
-from markerflow.plots.figure import volcano
+from markerflow.plots.de import volcano
+from markerflow.plots.figure import save_figure
 from markerflow.runner import script_context
 from markerflow.stages.de import cohort_de, summarise_de
 
@@ -24,6 +25,7 @@ with script_context(snakemake) as log:
     )
     write_tsv(table, snakemake.output.table)
     write_matrix(normalized, snakemake.output.normalized)
-    volcano(table, snakemake.output.volcano, p.cohort, p.padj_threshold, p.lfc_threshold)
+    fig = volcano(table, p.cohort, p.padj_threshold, p.lfc_threshold)
+    save_figure(fig, snakemake.output.volcano)
     summary = summarise_de(table, p.cohort, p.padj_threshold, p.lfc_threshold)
     write_tsv(summary, snakemake.output.summary)

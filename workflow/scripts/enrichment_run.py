@@ -4,9 +4,10 @@ import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
 from markerflow.io.gmt import read_gmt
 from markerflow.io.tables import read_tsv, write_tsv
+from markerflow.plots.enrichment import gsea_running, ora_dotplot
 from markerflow.plots.figure import save_figure
 from markerflow.runner import script_context
-from markerflow.stages.enrichment import plot_gsea_running, plot_ora_dotplot, run_enrichment
+from markerflow.stages.enrichment import run_enrichment, running_panels
 
 with script_context(snakemake) as log:
     ora_p, gsea_p, cols = snakemake.params.ora, snakemake.params.gsea, snakemake.params.columns
@@ -29,7 +30,6 @@ with script_context(snakemake) as log:
     )
     write_tsv(res.ora, snakemake.output.ora)
     write_tsv(res.gsea, snakemake.output.gsea)
-    save_figure(plot_ora_dotplot(res.ora, title), snakemake.output.ora_plot)
-    save_figure(
-        plot_gsea_running(res.ranked, sets, res.gsea, title=title), snakemake.output.gsea_plot
-    )
+    save_figure(ora_dotplot(res.ora, title), snakemake.output.ora_plot)
+    panels = running_panels(res.ranked, sets, res.gsea)
+    save_figure(gsea_running(panels, title=title), snakemake.output.gsea_plot)

@@ -3,8 +3,10 @@
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
 from markerflow.io.tables import read_matrix, read_tsv, write_matrix, write_tsv
+from markerflow.plots.figure import save_figure
+from markerflow.plots.merge import pca_panels
 from markerflow.runner import script_context
-from markerflow.stages.merge import merge_and_correct, plot_pca_panels
+from markerflow.stages.merge import merge_and_correct
 
 with script_context(snakemake) as log:
     cohorts = list(snakemake.params.cohorts)
@@ -28,7 +30,6 @@ with script_context(snakemake) as log:
     write_tsv(result.samples, out.samples)
     write_tsv(result.mixing, out.mixing)
     n = len(result.samples)
-    plot_pca_panels(
-        *result.pca_before, result.samples, out.pca_before, f"Before ComBat ({n} samples)"
-    )
-    plot_pca_panels(*result.pca_after, result.samples, out.pca_after, f"After ComBat ({n} samples)")
+    for scores, path, when in ((result.pca_before, out.pca_before, "Before"),
+                               (result.pca_after, out.pca_after, "After")):  # fmt: skip
+        save_figure(pca_panels(*scores, result.samples, f"{when} ComBat ({n} samples)"), path)

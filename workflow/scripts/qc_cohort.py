@@ -3,7 +3,8 @@
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
 from markerflow.io.tables import read_matrix, read_tsv, write_tsv
-from markerflow.plots.figure import pca_scatter
+from markerflow.plots.figure import save_figure
+from markerflow.plots.qc import pca_scatter
 from markerflow.runner import script_context
 from markerflow.stages.qc import cohort_qc
 
@@ -19,6 +20,5 @@ with script_context(snakemake) as log:
     )
     write_tsv(per_sample, snakemake.output.samples)
     write_tsv(summary, snakemake.output.summary)
-    pca_scatter(
-        scores, ratio, per_sample, snakemake.output.pca, f"{snakemake.wildcards.cohort}: PCA"
-    )
+    fig = pca_scatter(scores, ratio, per_sample, f"{snakemake.wildcards.cohort}: PCA")
+    save_figure(fig, snakemake.output.pca)

@@ -3,8 +3,11 @@
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
 from markerflow.io.tables import read_matrix, read_tsv, write_tsv
+from markerflow.plots.figure import save_figure
+from markerflow.plots.signature import roc_plot, signature_heatmap
 from markerflow.runner import script_context
-from markerflow.stages.signature import build_signature, load_cohort, roc_plot, signature_heatmap
+from markerflow.stages.cohorts import load_cohort
+from markerflow.stages.signature import build_signature, heatmap_matrix
 
 with script_context(snakemake) as log:
     p, inp = snakemake.params, snakemake.input
@@ -28,5 +31,7 @@ with script_context(snakemake) as log:
     log.info("signature of %d genes (%s)\n%s", len(sig), p.method, perf.to_string())
     write_tsv(sig, snakemake.output.signature)
     write_tsv(perf, snakemake.output.performance)
-    roc_plot(curves, perf, snakemake.output.roc, title=f"Signature ({len(sig)} genes, {p.method})")
-    signature_heatmap({**disc, **val}, sig, snakemake.output.heatmap, p.case_label, p.control_label)
+    fig = roc_plot(curves, perf, title=f"Signature ({len(sig)} genes, {p.method})")
+    save_figure(fig, snakemake.output.roc)
+    heat = heatmap_matrix({**disc, **val}, sig, p.case_label, p.control_label)
+    save_figure(signature_heatmap(heat), snakemake.output.heatmap)

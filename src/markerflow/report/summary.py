@@ -4,16 +4,21 @@ Built from whichever stage outputs the run produced (the files handed in; nothin
 read): study design, cohorts with sample counts, QC verdicts, DE summaries and top genes, merge,
 meta-analysis, enrichment, candidates with their evidence columns, the signature and its validation
 AUCs, and the provenance of the run. Figures are embedded as base64 PNG; there are no external
-links, scripts or timestamps, so the page is byte-reproducible when its inputs are.
+links, scripts or timestamps, so the page is byte-reproducible when its inputs are. The page
+skeleton (head, style sheet, navigation) is the template ``templates/summary.html``
+(``string.Template``); the sections are built here.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import logging
 import math
+import string
 from collections.abc import Callable, Mapping, Sequence
+from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -46,18 +51,8 @@ KEY_PACKAGES = (
     "snakemake",
 )
 
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
-max-width:1100px;color:#222;line-height:1.4;padding:0 1em}
-h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2em}
-table{border-collapse:collapse;margin:.5em 0 1em;font-size:.85em}
-th,td{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
-th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
-figure{display:inline-block;margin:.5em 1em 1em 0;max-width:100%}
-figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.85em;color:#555}
-.ok{color:#1e7b34;font-weight:bold}.warn{color:#b35900;font-weight:bold}
-.note{color:#777;font-style:italic}code,pre{background:#f6f6f6;padding:1px 3px}
-"""
+#: The page skeleton (head, style, navigation): ``string.Template`` with ``$title``, ``$toc``, ``$body``.
+TEMPLATE = "summary.html"
 
 
 # --- formatting ----------------------------------------------------------------------------------
@@ -115,6 +110,13 @@ def figure_html(path: str | Path, caption: str) -> str:
         f'<figure><img alt="{_esc(caption)}" src="data:image/png;base64,{data}">'
         f"<figcaption>{_esc(caption)}</figcaption></figure>"
     )
+
+
+@functools.cache
+def page_template() -> string.Template:
+    """The page skeleton, ``templates/summary.html`` shipped inside the package."""
+    text = resources.files("markerflow.report").joinpath("templates", TEMPLATE).read_text("utf-8")
+    return string.Template(text)
 
 
 def _read(path: str | Path, **kwargs: Any) -> pd.DataFrame:
@@ -486,8 +488,4 @@ def summary_page(
         + [(s, STAGE_TITLES.get(s, s)) for s in index.stages()]
         + [("provenance", "Provenance")]
     )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{_esc(name)}: markerflow summary</title><style>{CSS}</style></head>"
-        f"<body><nav>{toc}</nav>\n" + "\n".join(body) + "\n</body></html>\n"
-    )
+    return page_template().substitute(title=_esc(name), toc=toc, body="\n".join(body))

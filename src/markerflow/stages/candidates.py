@@ -40,8 +40,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from markerflow.engines.roc import auc_rows
 from markerflow.errors import InputError
-from markerflow.stages.signature import Cohort, auc_rows
+from markerflow.stages.cohorts import Cohort
 
 log = logging.getLogger(__name__)
 

@@ -39,8 +39,8 @@ Preranked GSEA (:func:`gsea_prerank`)
     the largest ``|stat|`` (logged); genes are ordered by decreasing statistic, ties broken by gene
     symbol (ascending, Unicode code-point order) so the ranking and every result are deterministic.
 
-Plots (matplotlib, Agg backend): :func:`plot_ora_dotplot`, :func:`plot_gsea_dotplot`,
-:func:`plot_gsea_running`.
+Figures: :mod:`markerflow.plots.enrichment` (this module computes what they draw, e.g.
+:func:`running_panels`, and imports no matplotlib).
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -58,9 +57,6 @@ from scipy import stats as sps
 from markerflow.errors import InputError
 from markerflow.io.gmt import GeneSet, filter_sets
 from markerflow.rcompat.padjust import p_adjust_bh
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -554,6 +550,39 @@ def running_score(
     return np.cumsum(step), hit
 
 
+@dataclass(frozen=True)
+class RunningPanel:
+    """One GSEA term's running enrichment score, for the running-score figure."""
+
+    term_name: str
+    es: float
+    nes: float
+    fdr_gsea: float
+    score: np.ndarray  #: running score after each rank position
+    hit: np.ndarray  #: boolean, the term's genes along the ranking
+
+
+def running_panels(
+    ranked: pd.Series,
+    sets: Mapping[str, GeneSet],
+    gsea_df: pd.DataFrame,
+    top_n: int = 3,
+    weight: float = 1.0,
+) -> list[RunningPanel]:
+    """Running scores (:func:`running_score`) of the ``top_n`` most significant up terms, then down
+    terms, of a GSEA table (in its row order)."""
+    picks = []
+    if not gsea_df.empty:
+        for direction in ("up", "down"):
+            picks += gsea_df[gsea_df["direction"] == direction].head(top_n).to_dict("records")
+    panels = []
+    for row in picks:
+        score, hit = running_score(ranked, sets[row["term_id"]].genes, weight)
+        panels.append(RunningPanel(str(row["term_name"]), row["es"], row["nes"], row["fdr_gsea"],
+                                   score, hit))  # fmt: skip
+    return panels
+
+
 # --------------------------------------------------------------------------- one library, one run
 
 
@@ -607,141 +636,3 @@ def run_enrichment(
     stats = pd.Series(table[stat_col].to_numpy(dtype=np.float64), index=table[gene_col].astype(str))
     gsea_df = gsea_prerank(stats, sets, gsea_permutations, seed, gsea_min_size, gsea_max_size)
     return EnrichmentResult(ora=ora_df, gsea=gsea_df, ranked=prepare_ranking(stats))
-
-
-# --------------------------------------------------------------------------- plots
-
-
-def _pyplot():
-    from markerflow.plots.figure import plt
-
-    return plt
-
-
-def _dot_panel(
-    ax, df: pd.DataFrame, x: str, fdr_col: str, size_col: str, title: str, top_n: int, norm
-) -> object | None:
-    ax.set_title(title, fontsize=10)
-    if df.empty:
-        ax.text(0.5, 0.5, "no terms", ha="center", va="center", transform=ax.transAxes)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        return None
-    d = df.head(top_n).iloc[::-1]
-    labels = [n if len(n) <= 55 else n[:52] + "..." for n in d["term_name"].astype(str)]
-    y = np.arange(len(d))
-    sizes = 20 + 180 * d[size_col].to_numpy(float) / max(1.0, float(df[size_col].max()))
-    sc = ax.scatter(
-        d[x],
-        y,
-        s=sizes,
-        c=d[fdr_col].clip(lower=1e-300),
-        cmap="plasma",
-        norm=norm,
-        edgecolors="k",
-        linewidths=0.4,
-    )
-    ax.set_yticks(y, labels, fontsize=7)
-    ax.set_xlabel(x.replace("_", " "))
-    ax.grid(axis="x", alpha=0.3)
-    return sc
-
-
-def plot_ora_dotplot(ora_df: pd.DataFrame, title: str = "", top_n: int = 15) -> Figure:
-    """Dot plot of the top ORA terms per direction: x = fold enrichment, size = overlap, colour =
-    BH FDR (log scale). Only terms with overlap > 0 are shown, ordered by p-value."""
-    from matplotlib.colors import LogNorm
-
-    plt = _pyplot()
-    shown = ora_df[ora_df["overlap"] > 0]
-    fig, axes = plt.subplots(2, 1, figsize=(9, 0.5 * top_n + 3), squeeze=False)
-    axes = axes.T
-    vmin = max(1e-20, float(shown["padj"].min())) if not shown.empty else 1e-3
-    norm = LogNorm(vmin=min(vmin, 1e-3), vmax=1.0)
-    sc = None
-    for ax, direction in zip(axes[0], ("up", "down"), strict=True):
-        d = shown[shown["direction"] == direction]
-        s = _dot_panel(
-            ax, d, "fold_enrichment", "padj", "overlap", f"{direction}-regulated genes", top_n, norm
-        )
-        sc = sc or s
-    if sc is not None:
-        fig.colorbar(sc, ax=axes[0].tolist(), label="FDR (BH)", shrink=0.8)
-    fig.suptitle(title or "Over-representation", fontsize=11)
-    return fig
-
-
-def plot_gsea_dotplot(gsea_df: pd.DataFrame, title: str = "", top_n: int = 15) -> Figure:
-    """Dot plot of the top GSEA terms per direction: x = NES, size = leading-edge size, colour =
-    GSEA FDR q-value."""
-    from matplotlib.colors import LogNorm
-
-    plt = _pyplot()
-    fig, axes = plt.subplots(2, 1, figsize=(9, 0.5 * top_n + 3), squeeze=False)
-    axes = axes.T
-    norm = LogNorm(vmin=1e-4, vmax=1.0)
-    sc = None
-    for ax, direction in zip(axes[0], ("up", "down"), strict=True):
-        d = gsea_df[gsea_df["direction"] == direction] if not gsea_df.empty else gsea_df
-        s = _dot_panel(
-            ax, d, "nes", "fdr_gsea", "leading_edge_size", f"NES {direction}", top_n, norm
-        )
-        sc = sc or s
-    if sc is not None:
-        fig.colorbar(sc, ax=axes[0].tolist(), label="GSEA FDR q", shrink=0.8)
-    fig.suptitle(title or "Preranked GSEA", fontsize=11)
-    return fig
-
-
-def plot_gsea_running(
-    ranked: pd.Series,
-    sets: Mapping[str, GeneSet],
-    gsea_df: pd.DataFrame,
-    top_n: int = 3,
-    title: str = "",
-    weight: float = 1.0,
-) -> Figure:
-    """GSEA running-score plots of the ``top_n`` most significant up and down terms.
-
-    Each panel: running enrichment score along the ranking, the ES (dashed), and a rug of the
-    set's genes; annotated with NES and BH FDR.
-    """
-    plt = _pyplot()
-    picks = []
-    if not gsea_df.empty:
-        for direction in ("up", "down"):
-            picks += gsea_df[gsea_df["direction"] == direction].head(top_n).to_dict("records")
-    n_panels = max(1, len(picks))
-    ncol = min(3, n_panels)
-    nrow = int(np.ceil(n_panels / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.2 * nrow), squeeze=False)
-    for ax in axes.ravel()[len(picks) :]:
-        ax.axis("off")
-    if not picks:
-        axes[0, 0].text(0.5, 0.5, "no gene set tested", ha="center", va="center")
-    x = np.arange(1, len(ranked) + 1)
-    for ax, row in zip(axes.ravel(), picks, strict=False):
-        score, hit = running_score(ranked, sets[row["term_id"]].genes, weight)
-        ax.plot(x, score, color="tab:green", lw=1.2)
-        ax.axhline(0, color="grey", lw=0.6)
-        ax.axhline(row["es"], color="tab:red", lw=0.8, ls="--")
-        lo, hi = min(score.min(), 0), max(score.max(), 0)
-        rug_y = lo - 0.08 * (hi - lo + 1e-9)
-        ax.vlines(x[hit], rug_y - 0.06 * (hi - lo + 1e-9), rug_y, color="k", lw=0.4)
-        name = str(row["term_name"])
-        ax.set_title(name if len(name) <= 45 else name[:42] + "...", fontsize=8)
-        ax.text(
-            0.98,
-            0.95,
-            f"NES {row['nes']:.2f}\nFDR q {row['fdr_gsea']:.2g}",
-            ha="right",
-            va="top",
-            transform=ax.transAxes,
-            fontsize=7,
-        )
-        ax.set_xlabel("rank", fontsize=7)
-        ax.set_ylabel("running ES", fontsize=7)
-        ax.tick_params(labelsize=6)
-    fig.suptitle(title or "Preranked GSEA", fontsize=10)
-    fig.tight_layout()
-    return fig

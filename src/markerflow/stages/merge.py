@@ -2,14 +2,12 @@
 
 * confounding of batch and condition is checked by :func:`markerflow.model.design.check_confounding`
   (the one check shared with the per-cohort designs) before ComBat runs.
-* :func:`pca` - principal components of a genes x samples matrix (SVD of the gene-centred matrix).
-* :func:`batch_mixing` - silhouette width of the batch labels on the top PCs (Rousseeuw 1987;
-  used for batch-effect assessment e.g. by Buttner et al. 2019, Nat Methods 16:43). Near 0 or
-  below = batches well mixed; near 1 = samples cluster by batch.
+* PCA and batch mixing (silhouette of the batch labels on the top PCs) come from
+  :mod:`markerflow.engines.pca`.
 * :func:`merge_cohorts` - join cohorts on their common genes, one batch label per sample.
 * :func:`merge_and_correct` - the merge stage: merge, check, ComBat (Johnson et al. 2007, via
   :func:`markerflow.engines.combat.combat`) preserving condition, mixing before/after.
-* :func:`plot_pca_panels` - PCA figure, coloured by batch and by condition.
+* The PCA figure is :func:`markerflow.plots.merge.pca_panels`.
 
 Within a cohort, batch stays a covariate of the DE model instead (Nygaard et al. 2016,
 Biostatistics 17:29): the corrected matrix is for plots and classifiers, never for testing.
@@ -19,100 +17,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from markerflow.engines.combat import combat
+from markerflow.engines.pca import batch_mixing, pca
 from markerflow.errors import InputError
 from markerflow.model.design import check_confounding
 
 log = logging.getLogger(__name__)
-
-
-#: above this many samples (and genes) :func:`pca` uses a truncated SVD instead of the Gram matrix
-_GRAM_MAX = 1000
-
-
-def top_components(centred: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Top-``k`` sample scores, their variances and the total variance of a gene-centred matrix.
-
-    ``centred`` is genes x samples with each gene centred. Small sample counts use the
-    eigen-decomposition of the samples x samples Gram matrix (``G = V S^2 V'``, same scores as the
-    SVD, ~50x faster than the SVD of 54,675 probes x 200 samples); thousands of samples use a
-    truncated SVD (ARPACK with a fixed start vector, so deterministic) of the top components only.
-    Signs are not fixed here.
-    """
-    k = max(0, min(k, *centred.shape))
-    total = float(np.einsum("ij,ij->", centred, centred))
-    if k == 0:
-        return np.zeros((centred.shape[1], 0)), np.zeros(0), total
-    if min(centred.shape) > _GRAM_MAX and k < min(centred.shape) - 1:
-        from scipy.sparse.linalg import svds
-
-        n = min(centred.shape)
-        _, s, vt = svds(centred, k=k, v0=np.full(n, 1.0 / np.sqrt(n)), solver="arpack", tol=1e-10)
-        order = np.argsort(s)[::-1]
-        return vt[order].T * s[order], s[order] ** 2, total
-    eigval, eigvec = np.linalg.eigh(centred.T @ centred)
-    order = np.argsort(eigval)[::-1][:k]
-    var = np.maximum(eigval[order], 0.0)
-    return eigvec[:, order] * np.sqrt(var), var, total
-
-
-def pca(data: np.ndarray, n_components: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Principal components of the samples of a genes x samples matrix.
-
-    Genes are centred across samples (not scaled, as ``prcomp(t(x))``); the SVD of the centred
-    samples x genes matrix gives scores ``U S`` and explained variance ``S^2 / sum(S^2)``, computed
-    for the top components only (:func:`top_components`). Signs
-    are fixed so that the largest |score| of each component is positive (deterministic output).
-
-    Returns
-    -------
-    scores : samples x k array, k = min(n_components, n_samples, n_genes)
-    explained_variance_ratio : length-k array (share of the total variance)
-    """
-    x = np.asarray(data, dtype=np.float64)
-    if x.ndim != 2:
-        raise InputError("PCA needs a genes x samples matrix")
-    if not np.isfinite(x).all():
-        raise InputError(
-            "PCA: the matrix has missing values", hint="drop genes with missing values first"
-        )
-    # top components only (Gram matrix or truncated SVD): a full SVD of 4,000 samples x 20,000
-    # genes takes minutes (benchmarks/scale)
-    scores, var, total = top_components(x - x.mean(axis=1, keepdims=True), n_components)
-    k = scores.shape[1]
-    ratio = var / total if total > 0 else np.zeros(k)
-    if k:
-        pivot = np.argmax(np.abs(scores), axis=0)
-        signs = np.sign(scores[pivot, np.arange(k)])
-        signs[signs == 0] = 1.0
-        scores *= signs
-    return scores, ratio
-
-
-def batch_mixing(
-    data: np.ndarray, batch, n_pcs: int = 10, scores: np.ndarray | None = None
-) -> float:
-    """Mean silhouette width of the batch labels on the top ``n_pcs`` principal components.
-
-    Lower = better mixed (<= 0: batches overlap). NaN when it is undefined: a single batch, or
-    every sample in its own batch.
-    """
-    from sklearn.metrics import silhouette_score
-
-    batch = np.asarray(batch).astype(str)
-    n_labels = np.unique(batch).size
-    if n_labels < 2 or n_labels > batch.size - 1:
-        return float("nan")
-    if scores is None:
-        scores, _ = pca(data, n_pcs)
-    if scores.shape[1] == 0:
-        return float("nan")
-    return float(silhouette_score(scores, batch, metric="euclidean"))
 
 
 def merge_cohorts(
@@ -293,34 +207,3 @@ def merge_and_correct(
         pca_before=(pcs_before[0][:, :2], pcs_before[1][:2]),
         pca_after=(pcs_after[0][:, :2], pcs_after[1][:2]),
     )
-
-
-def plot_pca_panels(
-    scores: np.ndarray,
-    ratio: np.ndarray,
-    samples: pd.DataFrame,
-    path: str | Path,
-    title: str,
-) -> None:
-    """Two-panel PC1/PC2 scatter (colour = batch, colour = condition), written atomically as PNG."""
-    from markerflow.plots.figure import plt, save_figure
-
-    if scores.shape[1] < 2:  # fewer than 2 components (e.g. 2 samples): pad for plotting
-        scores = np.column_stack([scores, np.zeros((scores.shape[0], 2 - scores.shape[1]))])
-        ratio = np.concatenate([ratio, np.zeros(2 - ratio.size)])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), constrained_layout=True)
-    for ax, column in zip(axes, ["batch", "condition"], strict=True):
-        labels = samples[column].astype(str).to_numpy()
-        levels = sorted(set(labels))
-        cmap = plt.get_cmap("tab10" if len(levels) <= 10 else "tab20")
-        for k, lev in enumerate(levels):
-            sel = labels == lev
-            ax.scatter(
-                scores[sel, 0], scores[sel, 1], s=18, color=cmap(k % cmap.N), label=lev, alpha=0.85
-            )
-        ax.set_xlabel(f"PC1 ({100 * ratio[0]:.1f}%)")
-        ax.set_ylabel(f"PC2 ({100 * ratio[1]:.1f}%)")
-        ax.set_title(f"colour = {column}")
-        ax.legend(fontsize=7, frameon=False, loc="best", ncol=1 if len(levels) <= 12 else 2)
-    fig.suptitle(title)
-    save_figure(fig, path)

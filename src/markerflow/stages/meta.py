@@ -108,13 +108,22 @@ def dersimonian_laird(
 
 
 def fisher_combined(pvalues: np.ndarray) -> np.ndarray:
-    """Fisher's combined p-value per row (genes x cohorts, NaN = missing): chi^2 with 2k df."""
+    """Fisher's combined p-value per row (genes x cohorts, NaN = missing): chi^2 with 2k df.
+
+    ``scipy.stats.combine_pvalues(method="fisher")`` on each row's k measured cohorts (p clipped to
+    [1e-300, 1]). Rows are grouped by k, and each group's measured values are moved to the front in
+    cohort order, so it is one vectorised call per distinct k (combine_pvalues' own
+    ``nan_policy="omit"`` loops over rows: ~150x slower at 20,000 genes). NaN where k = 0.
+    """
     p = np.clip(np.asarray(pvalues, dtype=np.float64), 1e-300, 1.0)
     ok = np.isfinite(p)
     k = ok.sum(axis=1)
-    x = -2.0 * np.where(ok, np.log(np.where(ok, p, 1.0)), 0.0).sum(axis=1)
-    out = stats.chi2.sf(x, np.maximum(2 * k, 1))
-    out[k == 0] = np.nan
+    # measured values first, in their cohort order (stable sort of "missing" flags)
+    packed = np.take_along_axis(p, np.argsort(~ok, axis=1, kind="stable"), axis=1)
+    out = np.full(p.shape[0], np.nan)
+    for n in np.unique(k[k > 0]):
+        rows = k == n
+        out[rows] = stats.combine_pvalues(packed[rows, :n], method="fisher", axis=1).pvalue
     return out
 
 
@@ -265,45 +274,3 @@ def meta_analysis(
         out[f"se_{cohort}"] = se[:, j]
     out = out.sort_values(["pvalue", "gene"], kind="mergesort", na_position="last")
     return out.reset_index(drop=True)
-
-
-def cohort_columns(meta: pd.DataFrame) -> list[str]:
-    """Cohort ids of a meta table, from its ``g_<cohort>`` columns (in order)."""
-    return [c[2:] for c in meta.columns if c.startswith("g_")]
-
-
-def forest_plot(meta: pd.DataFrame, path, top: int = 20, title: str = "Top candidates") -> None:
-    """Forest plot of the ``top`` genes of ``meta`` (in its row order): per-cohort Hedges' g with
-    95% CI (g -/+ 1.96 se, marker size ~ weight 1/se²) and the pooled random-effects estimate as a
-    diamond spanning its 95% CI."""
-    from markerflow.plots.figure import plt, save_figure
-
-    cohorts = cohort_columns(meta)
-    rows = meta.head(top).reset_index(drop=True)
-    n = len(rows)
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.45 * max(n, 1) * (1 + 0.15 * len(cohorts))))
-    cmap = plt.get_cmap("tab10")
-    step = 0.7 / max(len(cohorts), 1)
-    for i, row in rows.iterrows():
-        y0 = n - i
-        for j, cohort in enumerate(cohorts):
-            g, se = row.get(f"g_{cohort}"), row.get(f"se_{cohort}")
-            if not (np.isfinite(g) and np.isfinite(se)):
-                continue
-            y = y0 + 0.35 - (j + 1) * step
-            ax.plot([g - 1.96 * se, g + 1.96 * se], [y, y], color=cmap(j % 10), lw=1)
-            ax.plot(g, y, "s", color=cmap(j % 10), ms=3 + 2 / se**0.5,
-                    label=cohort if i == 0 else None)  # fmt: skip
-        mu, se = row["pooled_effect"], row["pooled_se"]
-        if np.isfinite(mu) and np.isfinite(se):
-            lo, hi = mu - 1.96 * se, mu + 1.96 * se
-            yd = y0 + 0.35 - (len(cohorts) + 1) * step
-            ax.fill([lo, mu, hi, mu], [yd, yd + 0.12, yd, yd - 0.12], color="k",
-                    label="pooled (random effects)" if i == 0 else None)  # fmt: skip
-    ax.axvline(0, color="0.6", lw=0.8, ls=":")
-    ax.set_yticks([n - i for i in range(n)])
-    ax.set_yticklabels(rows["gene"], fontsize=8)
-    ax.set_xlabel("Hedges' g (case vs control) with 95% CI")
-    ax.set_title(title)
-    ax.legend(fontsize=7, frameon=False, loc="best")
-    save_figure(fig, path)

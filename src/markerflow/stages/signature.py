@@ -35,7 +35,8 @@ chosen by seeded stratified K-fold CV (maximum AUC; largest C with at most ``max
 coefficients). Discovery AUCs are out-of-fold (nested: C re-chosen inside each outer fold).
 The locked model's score in a new cohort is ``sum beta_j z_j`` (missing genes contribute 0).
 
-AUC and its 95 % CI: DeLong et al. (1988) with the fast midrank algorithm of Sun & Xu (2014), as in
+AUC and its 95 % CI (:mod:`markerflow.engines.roc`): DeLong et al. (1988) with the fast midrank
+algorithm of Sun & Xu (2014), as in
 ``pROC::ci.auc(method = "delong")`` (CI clipped to [0, 1]).
 """
 
@@ -44,78 +45,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from markerflow.engines.roc import auc_rows, delong_auc
 from markerflow.errors import AnalysisError, InputError
+from markerflow.stages.cohorts import Cohort
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_COLUMNS = ("gene", "direction", "weight", "step", "discovery_auc")
 PERFORMANCE_COLUMNS = ("cohort", "role", "n_case", "n_control", "auc", "ci_low", "ci_high",
                        "n_genes_used", "note")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Cohort:
-    """Expression (genes x samples, log2) and case flags (one per column) of one cohort."""
-
-    expression: pd.DataFrame
-    is_case: np.ndarray
-
-    def __post_init__(self) -> None:
-        flags = np.asarray(self.is_case, dtype=bool)
-        if flags.size != self.expression.shape[1]:
-            raise InputError("case flags and expression columns differ in number")
-        object.__setattr__(self, "is_case", flags)
-
-
-# --------------------------------------------------------------------------------------------- AUC
-@dataclass(frozen=True)
-class AucResult:
-    auc: float
-    var: float
-    ci_low: float
-    ci_high: float
-
-
-def auc_rows(scores: np.ndarray, is_case: np.ndarray) -> np.ndarray:
-    """AUC (Mann–Whitney, ties count 1/2) of every row of ``scores`` (k x samples), cases high."""
-    scores = np.atleast_2d(np.asarray(scores, dtype=np.float64))
-    is_case = np.asarray(is_case, dtype=bool)
-    m, n = int(is_case.sum()), int((~is_case).sum())
-    if m == 0 or n == 0:
-        return np.full(scores.shape[0], np.nan)
-    ranks = stats.rankdata(scores, axis=1)
-    return (ranks[:, is_case].sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
-
-
-def delong_auc(scores: np.ndarray, is_case: np.ndarray, level: float = 0.95) -> AucResult:
-    """AUC with DeLong's variance and CI, by Sun & Xu's (2014) fast midrank algorithm.
-
-    V10_i = (rank of case i among all - rank among cases) / n_controls,
-    V01_j = 1 - (rank of control j among all - rank among controls) / n_cases,
-    var = var(V10) / m + var(V01) / n (ddof = 1); CI = AUC -/+ z var^(1/2), clipped to [0, 1]
-    (pROC ``ci.auc(method="delong")``).
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    is_case = np.asarray(is_case, dtype=bool)
-    x, y = scores[is_case], scores[~is_case]
-    m, n = x.size, y.size
-    if m < 2 or n < 2:
-        return AucResult(np.nan, np.nan, np.nan, np.nan)
-    tz = stats.rankdata(np.concatenate([x, y]))
-    tx, ty = stats.rankdata(x), stats.rankdata(y)
-    auc = (tz[:m].sum() - m * (m + 1) / 2.0) / (m * n)
-    v10 = (tz[:m] - tx) / n
-    v01 = 1.0 - (tz[m:] - ty) / m
-    var = v10.var(ddof=1) / m + v01.var(ddof=1) / n
-    half = stats.norm.ppf(0.5 + level / 2.0) * np.sqrt(var)
-    return AucResult(float(auc), float(var), float(max(0.0, auc - half)),
-                     float(min(1.0, auc + half)))  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------- score
@@ -403,40 +345,20 @@ def build_signature(
     return sig.reset_index(drop=True), perf, curves
 
 
-# ------------------------------------------------------------------------------------------ plots
-def roc_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], performance: pd.DataFrame,
-             path: str | Path, title: str = "Signature ROC") -> None:  # fmt: skip
-    """ROC curve per cohort (solid: discovery, dashed: validation), AUC [95% CI] in the legend."""
-    from markerflow.plots.figure import plt, save_figure
+# ------------------------------------------------------------------------------- heatmap values
+@dataclass(frozen=True)
+class SignatureHeatmap:
+    """What :func:`markerflow.plots.signature.signature_heatmap` draws."""
 
-    fig, ax = plt.subplots(figsize=(6, 5.5))
-    perf = performance.set_index("cohort")
-    for i, (name, (scores, is_case)) in enumerate(curves.items()):
-        order = np.argsort(-np.asarray(scores), kind="mergesort")
-        lab = np.asarray(is_case, dtype=bool)[order]
-        tpr = np.concatenate([[0.0], np.cumsum(lab) / max(lab.sum(), 1)])
-        fpr = np.concatenate([[0.0], np.cumsum(~lab) / max((~lab).sum(), 1)])
-        row = perf.loc[name]
-        ls = "-" if row["role"] == "discovery" else "--"
-        ax.plot(fpr, tpr, ls, color=plt.get_cmap("tab10")(i % 10), lw=1.6,
-                label=f"{name} ({row['role']}): {row['auc']:.2f} "
-                f"[{row['ci_low']:.2f}, {row['ci_high']:.2f}]")  # fmt: skip
-    ax.plot([0, 1], [0, 1], ":", color="0.6")
-    ax.set_xlabel("false positive rate (1 - specificity)")
-    ax.set_ylabel("true positive rate (sensitivity)")
-    ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=7, frameon=False, title="AUC [95% CI, DeLong]",
-              title_fontsize=7)  # fmt: skip
-    save_figure(fig, path)
+    genes: list[str]  #: rows: up genes, then down genes, each in selection order
+    values: np.ndarray  #: genes x samples, z-scored within cohort, NaN where a cohort lacks a gene
+    groups: list[tuple[str, int]]  #: column blocks: (label "condition\ncohort", number of samples)
 
 
-def signature_heatmap(cohorts: Mapping[str, Cohort], signature: pd.DataFrame,
-                      path: str | Path, case_label: str = "case",
-                      control_label: str = "control") -> None:  # fmt: skip
-    """Signature genes (rows, up then down) x samples, z-scored within cohort; samples grouped by
+def heatmap_matrix(cohorts: Mapping[str, Cohort], signature: pd.DataFrame,
+                   case_label: str = "case", control_label: str = "control") -> SignatureHeatmap:  # fmt: skip
+    """Signature genes (up then down) x samples, z-scored within cohort; samples grouped by
     condition (controls, then cases) and by cohort inside each condition."""
-    from markerflow.plots.figure import plt, save_figure
-
     genes = list(signature.sort_values(["direction", "step"], ascending=[False, True])["gene"])
     blocks, groups = [], []
     for flag, label in ((False, control_label), (True, case_label)):
@@ -447,40 +369,4 @@ def signature_heatmap(cohorts: Mapping[str, Cohort], signature: pd.DataFrame,
             blocks.append(z)
             groups.append((f"{label}\n{name}", z.shape[1]))
     mat = np.hstack(blocks) if blocks else np.zeros((len(genes), 0))
-    fig, ax = plt.subplots(figsize=(min(14, 4 + mat.shape[1] * 0.02), 1.5 + 0.25 * len(genes)))
-    im = ax.imshow(np.clip(mat, -3, 3), aspect="auto", cmap="RdBu_r", vmin=-3, vmax=3,
-                   interpolation="nearest")  # fmt: skip
-    ax.set_yticks(range(len(genes)))
-    ax.set_yticklabels(genes, fontsize=7)
-    edges = np.cumsum([n for _, n in groups])
-    for e in edges[:-1]:
-        ax.axvline(e - 0.5, color="k", lw=0.6)
-    ax.set_xticks(edges - np.array([n for _, n in groups]) / 2.0 - 0.5)
-    ax.set_xticklabels([g for g, _ in groups], fontsize=6)
-    fig.colorbar(im, ax=ax, fraction=0.03, label="z (within cohort)")
-    ax.set_title("Signature genes (up, then down), samples by condition and cohort")
-    save_figure(fig, path)
-
-
-def load_cohort(expression: pd.DataFrame, samples: pd.DataFrame, case_label: str,
-                control_label: str, *, name: str = "") -> Cohort:  # fmt: skip
-    """Cohort from a log2 matrix (genes x samples) and its sample sheet (``sample``,
-    ``condition``). Samples of other conditions are dropped; the matrix columns are matched by id."""
-    missing = [c for c in ("sample", "condition") if c not in samples.columns]
-    if missing:
-        raise InputError(f"sample sheet of cohort {name!r} lacks column(s) {missing}")
-    sheet = samples.assign(sample=samples["sample"].astype(str)).set_index("sample")
-    keep = sheet.index[sheet["condition"].isin([case_label, control_label])]
-    absent = [s for s in keep if s not in set(map(str, expression.columns))]
-    if absent:
-        raise InputError(f"cohort {name!r}: {len(absent)} sample(s) of the sheet are not columns "
-                         f"of the expression matrix, e.g. {absent[:3]}",
-                         hint="re-run the DE stage so matrix and sheet agree")  # fmt: skip
-    expr = expression.copy()
-    expr.columns = expr.columns.astype(str)
-    expr = expr[list(keep)]
-    is_case = (sheet.loc[keep, "condition"] == case_label).to_numpy()
-    if is_case.all() or not is_case.any():
-        raise InputError(f"cohort {name!r} needs both {case_label!r} and {control_label!r} "
-                         "samples for the signature")  # fmt: skip
-    return Cohort(expr, is_case)
+    return SignatureHeatmap(genes, mat, groups)

@@ -1,0 +1,46 @@
+"""Figure of the DE stage: the volcano plot of one cohort's DE table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from markerflow.plots.figure import plt
+
+
+def volcano(
+    de: pd.DataFrame,
+    title: str,
+    padj_threshold: float = 0.05,
+    lfc_threshold: float = 0.0,
+    label_top: int = 12,
+) -> Figure:
+    """log2 fold change vs -log10 p, significant genes coloured, the top genes labelled."""
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    data = de.dropna(subset=["log2fc", "pvalue"])
+    neglog = -np.log10(np.clip(data["pvalue"].to_numpy(), 1e-300, 1))
+    sig = (data["padj"] < padj_threshold).to_numpy() & (
+        data["log2fc"].abs() > lfc_threshold
+    ).to_numpy()
+    up = sig & (data["log2fc"].to_numpy() > 0)
+    down = sig & (data["log2fc"].to_numpy() < 0)
+    ax.scatter(data["log2fc"][~sig], neglog[~sig], s=4, c="0.7", lw=0, label="not significant")
+    ax.scatter(data["log2fc"][up], neglog[up], s=6, c="#c0392b", lw=0, label=f"up ({up.sum()})")
+    ax.scatter(
+        data["log2fc"][down], neglog[down], s=6, c="#2e86c1", lw=0, label=f"down ({down.sum()})"
+    )
+    top = data.assign(_p=neglog).nlargest(label_top, "_p")
+    for _, row in top.iterrows():
+        ax.annotate(
+            row["gene"],
+            (row["log2fc"], row["_p"]),
+            fontsize=7,
+            xytext=(3, 2),
+            textcoords="offset points",
+        )
+    ax.set_xlabel("log2 fold change (case vs control)")
+    ax.set_ylabel("-log10 p-value")
+    ax.set_title(f"{title}: {len(data)} genes, padj < {padj_threshold:g} coloured")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    return fig
