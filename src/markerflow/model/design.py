@@ -72,8 +72,14 @@ class Design:
         return self.matrix.shape[0] - self.matrix.shape[1]
 
     def frame(self) -> pd.DataFrame:
-        """The matrix as a DataFrame (index = samples, columns = column names)."""
-        return pd.DataFrame(self.matrix, index=self.samples, columns=self.columns)
+        """The matrix as a DataFrame (index = samples, columns = column names).
+
+        Built column by column, so ``frame().to_numpy()`` is column-major: the DESeq2 engine's BLAS
+        products then sum in the order its R-parity fixtures were made with (a row-major copy
+        changes the last bits of the dispersion estimates).
+        """
+        columns = dict(zip(self.columns, self.matrix.T, strict=True))
+        return pd.DataFrame(columns, index=pd.Index(self.samples))
 
 
 def _prefix(cohort: str) -> str:
