@@ -4,6 +4,7 @@ contrasts, BH adjustment). Parity with R on real data: tests/test_limma_parity.p
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from markerflow.engines import limma
@@ -112,7 +113,7 @@ def test_pure_noise_infinite_prior_df(kw) -> None:
     fit = limma.lm_fit(y, x)
     eb = limma.ebayes(fit, **kw)
     dfp = np.broadcast_to(eb.df_prior, (3000,))
-    tab = limma.top_table(eb, 1)
+    tab = pd.DataFrame(limma.top_table(eb, 1))
     assert tab.notna().all().all()
     inf = np.isinf(dfp)
     # robust: df2 is inf, but the most outlying variances get a finite shrunk df (as in R)

@@ -69,7 +69,7 @@ def test_ebayes_matches_r(fits, bladder, analysis: str, variant: str) -> None:
     ref = _reference(reference_dir, analysis, variant)
     assert list(ref.index) == list(bladder.index)
     eb = limma.ebayes(fit, trend=trend, robust=robust)
-    tab = limma.top_table(eb, coef=1)
+    tab = pd.DataFrame(limma.top_table(eb, coef=1))
     assert list(tab.columns) == ["logFC", "AveExpr", "t", "P.Value", "adj.P.Val", "B"]
     _check("s2.prior", eb.s2_prior, ref["s2.prior"])
     _check("df.prior", eb.df_prior, ref["df.prior"])
@@ -121,7 +121,7 @@ def test_ebayes_nan_patterns_match_r(nan_fit: limma.LinearFit, variant: str) -> 
     trend, robust = VARIANTS[variant]
     ref = pd.read_csv(FIXTURES / f"nan_{variant}.tsv.gz", sep="\t", index_col=0)
     eb = limma.ebayes(nan_fit, trend=trend, robust=robust)
-    tab = limma.top_table(eb, coef=1)
+    tab = pd.DataFrame(limma.top_table(eb, coef=1))
     for name, got in (
         ("nan s2.prior", eb.s2_prior),
         ("nan df.prior", eb.df_prior),

@@ -23,7 +23,6 @@ import dataclasses
 import math
 
 import numpy as np
-import pandas as pd
 from scipy import special, stats
 from scipy.linalg import solve_triangular
 
@@ -725,17 +724,19 @@ def ebayes(
 # --------------------------------------------------------------------------------------------
 # topTable / p.adjust
 # --------------------------------------------------------------------------------------------
-def top_table(fit: EBayesFit, coef: int) -> pd.DataFrame:
-    """Per-gene table for one coefficient (``limma::topTable(fit, coef, number = Inf,
-    sort.by = "none")``): logFC, AveExpr, t, P.Value, adj.P.Val (BH), B, in input order."""
+def top_table(fit: EBayesFit, coef: int) -> dict[str, np.ndarray]:
+    """Per-gene columns for one coefficient (``limma::topTable(fit, coef, number = Inf,
+    sort.by = "none")``): logFC, AveExpr, t, P.Value, adj.P.Val (BH), B, in input order.
+
+    A dict of arrays in R's column order (engines return numpy; ``pd.DataFrame(top_table(...))``
+    is R's table).
+    """
     pv = fit.p_value[:, coef]
-    return pd.DataFrame(
-        {
-            "logFC": fit.coefficients[:, coef],
-            "AveExpr": fit.amean,
-            "t": fit.t[:, coef],
-            "P.Value": pv,
-            "adj.P.Val": p_adjust_bh(pv),
-            "B": fit.lods[:, coef],
-        }
-    )
+    return {
+        "logFC": fit.coefficients[:, coef],
+        "AveExpr": fit.amean,
+        "t": fit.t[:, coef],
+        "P.Value": pv,
+        "adj.P.Val": p_adjust_bh(pv),
+        "B": fit.lods[:, coef],
+    }

@@ -77,7 +77,7 @@ def array_de(
         )
     fit = limma.lm_fit(np.where(constant[:, None], np.nan, values), design.matrix)
     eb = limma.ebayes(fit, proportion=proportion, trend=trend, robust=robust)
-    table = limma.top_table(eb, coef=design.coefficient)
+    table = pd.DataFrame(limma.top_table(eb, coef=design.coefficient))
     is_case = (samples["condition"] == case_label).to_numpy()
     g, g_se = hedges_g(values, is_case)
     logfc = table["logFC"].to_numpy()
