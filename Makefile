@@ -21,6 +21,7 @@ test: $(VENV)/.installed  ## install, then run lint + the default test suite
 	$(BIN)/ruff format --check src tests benchmarks workflow resources/scripts
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint --cores 1
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -m "not slow" -q
 
 test-slow: $(VENV)/.installed  ## the slow tests named in issues' acceptance (SLURM, scale)

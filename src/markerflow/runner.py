@@ -25,6 +25,7 @@ from markerflow.errors import AnalysisError, InputError
 
 @contextlib.contextmanager
 def script_context(smk: Any, name: str | None = None) -> Iterator[logging.Logger]:
+    """Log to the rule's log file; turn markerflow errors into one message and exit status 1."""
     log_files = list(getattr(smk, "log", []) or [])
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_files:

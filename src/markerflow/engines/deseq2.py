@@ -172,6 +172,8 @@ def _dlog_posterior(la, y, mu, XX, p, prior_mean, prior_var, use_prior):
 
 @dataclass
 class DispFit:
+    """Per-gene MAP/MLE log dispersion from the line search (DESeq2 ``fitDispWrapper``)."""
+
     log_alpha: np.ndarray
     iter: np.ndarray
     initial_lp: np.ndarray
@@ -302,6 +304,8 @@ def fit_disp_grid(y, mu, X, prior_mean, prior_var, use_prior) -> np.ndarray:
 
 @dataclass
 class BetaFit:
+    """IRLS fit of the negative-binomial GLM (DESeq2 ``fitNbinomGLMs``): coefficients, variances, hat."""
+
     beta: np.ndarray  # natural log scale, G x p
     beta_var: np.ndarray  # G x p (natural log scale)
     iters: np.ndarray
@@ -432,6 +436,8 @@ def _optim_rows(fit: BetaFit, rows, y, sf, X, alpha, beta0, stable, minmu):
 
 @dataclass
 class GeneEst:
+    """Gene-wise dispersion estimates and fitted means (DESeq2 ``estimateDispersionsGeneEst``)."""
+
     disp: np.ndarray
     mu: np.ndarray  # clipped at minmu
     iters: np.ndarray
@@ -524,11 +530,14 @@ def parametric_dispersion_fit(means, disps) -> np.ndarray:
 
 @dataclass
 class Trend:
+    """The dispersion-mean trend (DESeq2 ``estimateDispersionsFit``): parametric or mean."""
+
     fit_type: str
     coefs: np.ndarray | None = None  # (asymptDisp, extraPois)
     mean: float | None = None
 
     def __call__(self, means):
+        """Trend dispersion at the given mean normalised counts."""
         if self.fit_type == "parametric":
             assert self.coefs is not None
             return self.coefs[0] + self.coefs[1] / means
@@ -621,6 +630,7 @@ def robust_mom_disp(norm, X):
 
 
 def cooks_distance(y, sf, X, fit: BetaFit):
+    """Cook's distances per gene and sample (DESeq2 ``calculateCooksDistance``)."""
     p = X.shape[1]
     d = robust_mom_disp(y / sf[None, :], X)
     V = fit.mu + d[:, None] * fit.mu**2
@@ -628,6 +638,7 @@ def cooks_distance(y, sf, X, fit: BetaFit):
 
 
 def max_cooks(cooks, X):
+    """Largest Cook's distance per gene over samples in cells with >= 3 replicates (DESeq2)."""
     use = n_or_more_in_cell(X, 3)
     m, p = X.shape
     if m > p and use.any():
@@ -642,6 +653,8 @@ def max_cooks(cooks, X):
 
 @dataclass
 class DESeqResult:
+    """Everything ``DESeq()`` + ``results()`` compute, as arrays over genes."""
+
     size_factors: np.ndarray
     base_mean: np.ndarray
     base_var: np.ndarray

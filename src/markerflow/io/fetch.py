@@ -106,6 +106,7 @@ def geo_stub(accession: str) -> str:
 
 
 def series_matrix_url(accession: str, platform: str | None, base_url: str) -> str:
+    """The URL of a series matrix on GEO's FTP layout (one file per platform when several)."""
     name = f"{accession}-{platform}" if platform else accession
     return (
         f"{base_url.rstrip('/')}/geo/series/{geo_stub(accession)}/{accession}/matrix/"
@@ -217,6 +218,7 @@ def _fetch_once(url: str, tmp: Path, timeout_s: float) -> None:
 
 
 def read_manifest(directory: Path) -> dict:
+    """The cache manifest of a download directory (file -> sha256, URL, size); empty if none."""
     path = directory / MANIFEST
     if not path.exists():
         return {"files": {}}
@@ -234,6 +236,7 @@ def read_manifest(directory: Path) -> dict:
 
 
 def write_manifest(directory: Path, manifest: dict) -> None:
+    """Write the cache manifest atomically (sorted keys, so identical caches give identical bytes)."""
     with atomic_path(directory / MANIFEST) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
@@ -324,6 +327,8 @@ def _entry(directory: Path, path: Path, url: str, retrieved_at: str) -> dict:
 
 @dataclass
 class GeoDownload:
+    """A prepared GEO series in the cache: its files and their checksums."""
+
     key: str
     accession: str
     platform: str

@@ -46,6 +46,7 @@ class GeneSet:
 
     @property
     def size(self) -> int:
+        """Number of genes in the set."""
         return len(self.genes)
 
 

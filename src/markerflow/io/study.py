@@ -60,6 +60,8 @@ class CohortSpec:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> CohortSpec:
+        """The spec of one cohort-sheet row (empty cells are absent keys, lists split on ';')."""
+
         def text(key: str) -> str | None:
             value = row.get(key)
             if value is None or (isinstance(value, float) and pd.isna(value)):

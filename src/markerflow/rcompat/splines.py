@@ -38,6 +38,7 @@ class NaturalSpline:
         return out
 
     def basis(self, x: np.ndarray) -> np.ndarray:
+        """The basis evaluated at ``x`` (``predict(ns(...), x)``; linear beyond the boundary knots)."""
         x = np.asarray(x, dtype=np.float64)
         lo, hi = self.boundary
         b = np.empty((x.size, self.nb))

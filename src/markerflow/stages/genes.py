@@ -95,6 +95,8 @@ COLLAPSE_METHODS = ("maxmean", "mean", "median", "maxvar")
 
 @dataclass
 class CollapseReport:
+    """Counts of the probe -> gene mapping of one cohort (written as the genes stage report)."""
+
     probes_in: int
     probes_unannotated: int
     probes_multimapping: int
@@ -103,6 +105,7 @@ class CollapseReport:
     genes_from_several_probes: int
 
     def as_frame(self) -> pd.DataFrame:
+        """The report as a two-column (metric, value) table."""
         return pd.DataFrame({"metric": list(self.__dict__), "value": list(self.__dict__.values())})
 
 

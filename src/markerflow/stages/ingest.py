@@ -32,6 +32,8 @@ MIN_GROUP_SIZE = 2
 
 @dataclass
 class IngestedCohort:
+    """One cohort after ingest: its matrix, its standard sample sheet, the samples left out."""
+
     expression: pd.DataFrame  # features x samples, index `feature_id`
     samples: pd.DataFrame  # SAMPLE_COLUMNS + covariates, one row per kept sample
     excluded: pd.DataFrame  # sample, raw_condition, reason

@@ -241,6 +241,7 @@ def build_manifest(results: str | Path, exclude: Sequence[str] = MANIFEST_EXCLUD
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
+    """Read a run's output manifest (path, size, sha256)."""
     path = Path(path)
     if not path.is_file():
         raise InputError("manifest does not exist", path=path)
@@ -274,6 +275,7 @@ def compare_manifests(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``verify A B`` compares two manifests; ``check-inputs`` checks a frozen config."""
     parser = argparse.ArgumentParser(
         prog="python -m markerflow.stages.provenance",
         description="Compare two runs' manifests, or check input files against a frozen config.",

@@ -45,6 +45,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -126,7 +127,7 @@ def forward_search(
         logs.append(np.log(np.where(np.isnan(block), 1.0, block)))
         labels.append(c.is_case)
         sizes.append(c.is_case.size)
-    sizes = np.asarray(sizes, dtype=np.float64)
+    weights = np.asarray(sizes, dtype=np.float64)
     up_sum = [np.zeros(lg.shape[1]) for lg in logs]
     dn_sum = [np.zeros(lg.shape[1]) for lg in logs]
     n_up = n_dn = 0
@@ -149,7 +150,7 @@ def forward_search(
                 neg = np.where(nd[:, None] > 0, np.exp(neg_sum / nd[:, None]), 0.0)
                 ratio = np.where(nu > 0, nd / nu, 1.0)[:, None] if search_ratio else 1.0
             aucs[k] = auc_rows(pos - ratio * neg, labels[k])
-        weighted = (sizes[:, None] * np.nan_to_num(aucs, nan=0.0)).sum(axis=0) / sizes.sum()
+        weighted = (weights[:, None] * np.nan_to_num(aucs, nan=0.0)).sum(axis=0) / weights.sum()
         best = int(np.argmax(weighted))  # first best in candidate order on ties
         gain = weighted[best] - current
         if chosen and not gain > threshold:
@@ -240,7 +241,13 @@ def logistic_signature(
     y = np.concatenate([cohorts[c].is_case for c in names]).astype(int)
     which = np.concatenate([np.full(len(xi), i) for i, xi in enumerate(xs)])
     strata = which * 2 + y
-    kw = {"seed": seed, "folds": folds, "l1_ratio": l1_ratio, "max_genes": max_genes, "cs": cs}
+    kw: dict[str, Any] = {
+        "seed": seed,
+        "folds": folds,
+        "l1_ratio": l1_ratio,
+        "max_genes": max_genes,
+        "cs": cs,
+    }
     coef = _fit_penalised(x, y, strata, **kw)
     oof = np.zeros(len(y))
     n_folds = max(2, min(folds, int(np.bincount(strata).min())))
