@@ -39,5 +39,11 @@ def run_snakemake(
     workdir: Path, *args: str, timeout: int = 1800, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     cmd = snakemake_command(workdir, *args)
-    env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
+    # This checkout's library first, also where Snakemake itself imports it (unpickling a job's
+    # settings) before a script's _markerflow_path runs: a venv shared by several checkouts
+    # (worktrees) would otherwise give the jobs another checkout's code.
+    pythonpath = os.pathsep.join(
+        filter(None, [str(PROJECT_DIR / "src"), os.environ.get("PYTHONPATH")])
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": pythonpath, **(env or {})}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)

@@ -20,7 +20,10 @@ from markerflow.io.study import check_study, read_cohort_sheet  # noqa: E402
 validate(config, schema="../schemas/config.schema.yaml")
 
 # --- provenance (issue 8) ---------------------------------------------------------------------
-from markerflow.stages.provenance import sort_config_in_place, verify_checksums  # noqa: E402
+from markerflow.stages.provenance import (
+    sort_config_in_place,
+    verify_checksums,
+)  # noqa: E402
 
 # Sorted keys: params (compared by repr) are then identical in a run from config.yaml and in a
 # rerun from the sorted frozen config.

@@ -1,7 +1,11 @@
 # Provenance and the person-readable summary (issue 8). Include this file LAST: its rules consume
 # every other stage's outputs through all_outputs() (common.smk).
 # Names from common.smk: RESULTS, LOGS, SPECS, COHORT_SHEET, all_outputs.
-from markerflow.stages.provenance import FROZEN_SPECIAL_KEYS, cohort_records, study_input_files
+from markerflow.stages.provenance import (
+    FROZEN_SPECIAL_KEYS,
+    cohort_records,
+    study_input_files,
+)
 
 PROVENANCE = f"{RESULTS}/provenance"
 #: Every input file the study reads (cohort matrices, sample sheets, annotation tables, gene-set
