@@ -4,7 +4,7 @@ VENV ?= .venv
 CORES ?= 2
 BIN := $(VENV)/bin
 
-.PHONY: example test test-slow lint report clean fixtures
+.PHONY: example example-tb test test-slow lint report clean fixtures
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 example: $(VENV)/.installed  ## install, then run the embedded example study (offline)
 	$(BIN)/snakemake --cores $(CORES)
+
+example-tb: $(VENV)/.installed  ## run the tuberculosis example (7 real GEO cohorts, offline; results/tb)
+	$(BIN)/snakemake --cores $(CORES) --configfile config/tb/config.yaml
 
 test: $(VENV)/.installed  ## install, then run lint + the default test suite
 	$(BIN)/ruff check src tests benchmarks workflow resources/scripts
