@@ -674,7 +674,7 @@ class DESeqResult:
     prior_var: float
     var_log_disp: float
     n_refit: int = 0
-    info: dict = field(default_factory=dict)
+    new_all_zero: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 def _nan_vec(G, idx, values, fill=np.nan, dtype=float):
@@ -683,8 +683,44 @@ def _nan_vec(G, idx, values, fill=np.nan, dtype=float):
     return out
 
 
+@dataclass
+class _CoreFit:
+    """What :func:`_core` fits on the rows with a non-zero count (arrays over those rows)."""
+
+    base_mean: np.ndarray
+    base_var: np.ndarray
+    disp_gene: np.ndarray
+    disp_fit: np.ndarray
+    disp_map: np.ndarray
+    dispersion: np.ndarray
+    disp_outlier: np.ndarray
+    beta: np.ndarray  # natural-log scale
+    beta_var: np.ndarray
+    beta_conv: np.ndarray
+    cooks: np.ndarray
+    trend: Trend
+    prior_var: float
+    var_log: float
+
+
+# the per-gene fields that refitWithoutOutliers overwrites for the refitted rows
+_REFIT_FIELDS = (
+    "base_mean",
+    "base_var",
+    "disp_gene",
+    "disp_fit",
+    "disp_map",
+    "dispersion",
+    "disp_outlier",
+    "beta",
+    "beta_var",
+    "beta_conv",
+)
+
+
 def _core(y, sf, X, trend=None, pvar=None, var_log=None, fit_type="parametric", n_cpus=1):
-    """Dispersions + Wald fit on the rows with a non-zero count. Returns a dict of row arrays."""
+    """Dispersions + Wald fit on the rows with a non-zero count (``estimateDispersions`` +
+    ``nbinomWaldTest``); ``trend``/``pvar``/``var_log`` given = reuse them (the refit)."""
     m, p = X.shape
     norm = y / sf[None, :]
     bm = norm.mean(axis=1)
@@ -697,7 +733,7 @@ def _core(y, sf, X, trend=None, pvar=None, var_log=None, fit_type="parametric", 
     disp, dmap, outl = disp_map(y, X, ge.mu, ge.disp, dfit, pvar, var_log, n_cpus=n_cpus)
     fit = fit_beta(y, sf, X, disp, n_cpus=n_cpus)
     cooks = cooks_distance(y, sf, X, fit)
-    return dict(
+    return _CoreFit(
         base_mean=bm,
         base_var=norm.var(axis=1, ddof=1),
         disp_gene=ge.disp,
@@ -715,40 +751,27 @@ def _core(y, sf, X, trend=None, pvar=None, var_log=None, fit_type="parametric", 
     )
 
 
-def run_deseq(
-    counts: np.ndarray,
-    X: np.ndarray,
-    min_replicates_for_replace: int = 7,
-    fit_type: str = "parametric",
-    n_cpus: int = 1,
-) -> DESeqResult:
-    """R ``DESeq(dds)`` with defaults (Wald test, parametric trend, outlier replacement)."""
-    counts = np.asarray(counts, dtype=np.float64)
-    G, m = counts.shape
-    p = X.shape[1]
-    if np.linalg.matrix_rank(X) < p:
-        raise ValueError("design matrix is not full rank")
-    sf = size_factors(counts)
-    all_zero = counts.sum(axis=1) == 0
-    nz = np.flatnonzero(~all_zero)
-    core = _core(counts[nz], sf, X, fit_type=fit_type, n_cpus=n_cpus)
-    log2e = np.log2(np.e)
-    out = {
-        k: core[k]
-        for k in (
-            "base_mean",
-            "base_var",
-            "disp_gene",
-            "disp_fit",
-            "disp_map",
-            "dispersion",
-            "disp_outlier",
-            "beta",
-            "beta_var",
-            "beta_conv",
-        )
-    }
-    cooks_nz = core["cooks"]
+@dataclass
+class _Replacement:
+    """Outcome of :func:`_replace_outliers` over all genes."""
+
+    replace: np.ndarray  # bool, genes whose outlier counts were replaced
+    n_refit: int
+    max_cooks: np.ndarray  # max Cook's distance (NaN where not defined), as R after the refit
+    new_all_zero: np.ndarray  # bool, genes all zero after the replacement
+
+
+def _replace_outliers(counts, sf, X, nz, core: _CoreFit, min_replicates_for_replace, n_cpus):
+    """DESeq2's ``replaceOutliers`` + ``refitWithoutOutliers``; updates ``core`` in place.
+
+    Counts with Cook's distance above the 0.99 quantile of F(p, m - p), in samples of a design
+    cell with at least ``min_replicates_for_replace`` replicates, are replaced by the 20%-trimmed
+    mean of the gene's normalised counts times the size factor; those genes are refitted with the
+    first fit's trend and prior variance. Genes that became all zero get NA results.
+    """
+    G = counts.shape[0]
+    m, p = X.shape
+    cooks_nz = core.cooks
     mc_nz = max_cooks(cooks_nz, X)
     replace = np.zeros(G, dtype=bool)
     n_refit = 0
@@ -776,55 +799,81 @@ def run_deseq(
                     new[keep],
                     sf,
                     X,
-                    trend=core["trend"],
-                    pvar=core["prior_var"],
-                    var_log=core["var_log"],
+                    trend=core.trend,
+                    pvar=core.prior_var,
+                    var_log=core.var_log,
                     n_cpus=n_cpus,
                 )
                 pos = np.searchsorted(nz, refit_rows)
-                for k in out:
-                    out[k][pos] = sub[k]
+                for k in _REFIT_FIELDS:
+                    getattr(core, k)[pos] = getattr(sub, k)
             # rows that became all zero get NA results (R: results columns NA)
             if new_all_zero.any():
                 pos0 = np.searchsorted(nz, np.flatnonzero(new_all_zero))
-                out["base_mean"][pos0] = 0.0
-                for k in ("beta", "beta_var"):
-                    out[k][pos0] = np.nan
+                core.base_mean[pos0] = 0.0
+                core.beta[pos0] = np.nan
+                core.beta_var[pos0] = np.nan
             if replaceable.all():
                 max_cooks_all = np.full(G, np.nan)
             else:
                 rc = cooks_nz.copy()
                 rc[:, replaceable] = 0.0
                 max_cooks_all = _nan_vec(G, nz, max_cooks(rc, X))
+    return _Replacement(replace, n_refit, max_cooks_all, new_all_zero)
+
+
+def run_deseq(
+    counts: np.ndarray,
+    X: np.ndarray,
+    min_replicates_for_replace: int = 7,
+    fit_type: str = "parametric",
+    n_cpus: int = 1,
+) -> DESeqResult:
+    """R ``DESeq(dds)`` with defaults (Wald test, parametric trend, outlier replacement).
+
+    Steps: size factors (``estimateSizeFactors``), dispersions and Wald fit on the genes with a
+    non-zero count (:func:`_core`), outlier replacement and refit (:func:`_replace_outliers`);
+    the rows are then expanded back to all genes (all-zero genes: NA, base mean 0).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    G, m = counts.shape
+    p = X.shape[1]
+    if np.linalg.matrix_rank(X) < p:
+        raise ValueError("design matrix is not full rank")
+    sf = size_factors(counts)
+    all_zero = counts.sum(axis=1) == 0
+    nz = np.flatnonzero(~all_zero)
+    core = _core(counts[nz], sf, X, fit_type=fit_type, n_cpus=n_cpus)
+    rep = _replace_outliers(counts, sf, X, nz, core, min_replicates_for_replace, n_cpus)
+    log2e = np.log2(np.e)
     beta = np.full((G, p), np.nan)
-    beta[nz] = out["beta"] * log2e
+    beta[nz] = core.beta * log2e
     se = np.full((G, p), np.nan)
-    se[nz] = log2e * np.sqrt(np.maximum(out["beta_var"], 0))
+    se[nz] = log2e * np.sqrt(np.maximum(core.beta_var, 0))
     cooks = np.full((G, m), np.nan)
-    cooks[nz] = cooks_nz
-    res = DESeqResult(
+    cooks[nz] = core.cooks
+    return DESeqResult(
         size_factors=sf,
-        base_mean=_nan_vec(G, nz, out["base_mean"], fill=0.0),
-        base_var=_nan_vec(G, nz, out["base_var"], fill=0.0),
+        base_mean=_nan_vec(G, nz, core.base_mean, fill=0.0),
+        base_var=_nan_vec(G, nz, core.base_var, fill=0.0),
         all_zero=all_zero,
-        disp_gene=_nan_vec(G, nz, out["disp_gene"]),
-        disp_fit=_nan_vec(G, nz, out["disp_fit"]),
-        disp_map=_nan_vec(G, nz, out["disp_map"]),
-        dispersion=_nan_vec(G, nz, out["dispersion"]),
-        disp_outlier=_nan_vec(G, nz, out["disp_outlier"], fill=False, dtype=bool),
+        disp_gene=_nan_vec(G, nz, core.disp_gene),
+        disp_fit=_nan_vec(G, nz, core.disp_fit),
+        disp_map=_nan_vec(G, nz, core.disp_map),
+        dispersion=_nan_vec(G, nz, core.dispersion),
+        disp_outlier=_nan_vec(G, nz, core.disp_outlier, fill=False, dtype=bool),
         beta=beta,
         beta_se=se,
-        beta_conv=_nan_vec(G, nz, out["beta_conv"], fill=False, dtype=bool),
-        max_cooks=max_cooks_all,
-        replace=replace,
+        beta_conv=_nan_vec(G, nz, core.beta_conv, fill=False, dtype=bool),
+        max_cooks=rep.max_cooks,
+        replace=rep.replace,
         cooks=cooks,
-        trend=core["trend"],
-        prior_var=float(core["prior_var"]),
-        var_log_disp=float(core["var_log"]),
-        n_refit=n_refit,
+        trend=core.trend,
+        prior_var=float(core.prior_var),
+        var_log_disp=float(core.var_log),
+        n_refit=rep.n_refit,
+        new_all_zero=rep.new_all_zero,
     )
-    res.info["new_all_zero"] = new_all_zero
-    return res
 
 
 # --------------------------------------------------------------------------------------------
@@ -857,6 +906,20 @@ def independent_filtering(base_mean, pvalue, alpha=0.1):
     return padj_all[:, j], float(cutoffs[j]), float(theta[j])
 
 
+@dataclass
+class WaldResults:
+    """Result of :func:`results`: the columns of R's ``results()`` table, arrays over genes."""
+
+    log2_fold_change: np.ndarray  # log2FoldChange (MLE)
+    lfc_se: np.ndarray  # lfcSE
+    stat: np.ndarray  # Wald statistic
+    pvalue: np.ndarray  # NA for Cook's outliers
+    padj: np.ndarray  # NA for genes removed by independent filtering
+    cooks_outlier: np.ndarray  # bool
+    filter_threshold: float  # base-mean threshold of independent filtering (NaN if off)
+    filter_theta: float  # its quantile
+
+
 def results(
     res: DESeqResult,
     X: np.ndarray,
@@ -866,7 +929,7 @@ def results(
     cooks_filter: bool = True,
     independent_filter: bool = True,
     single_factor_two_levels: bool = False,
-) -> dict:
+) -> WaldResults:
     """R ``results(dds, name=<coef>)``: Wald statistic, p-value, Cook's filter, padj."""
     m, p = X.shape
     lfc = res.beta[:, coef].copy()
@@ -895,9 +958,9 @@ def results(
         padj, thr, theta = independent_filtering(res.base_mean, pvalue, alpha)
     else:
         padj, thr, theta = p_adjust_bh(pvalue), np.nan, np.nan
-    return dict(
-        log2FoldChange=lfc,
-        lfcSE=se,
+    return WaldResults(
+        log2_fold_change=lfc,
+        lfc_se=se,
         stat=stat,
         pvalue=pvalue,
         padj=padj,

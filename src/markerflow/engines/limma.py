@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 
 import numpy as np
 from scipy import special, stats
@@ -49,6 +50,7 @@ from markerflow.rcompat.summaries import mean_trim
 __all__ = [
     "EBayesFit",
     "LinearFit",
+    "RobustFDistFit",
     "contrasts_fit",
     "ebayes",
     "fit_f_dist",
@@ -389,24 +391,39 @@ def _loess_fit(y: np.ndarray, x: np.ndarray, span: float) -> np.ndarray:
     return lowess(x, y, f=span, iter=3)
 
 
+@dataclasses.dataclass
+class RobustFDistFit:
+    """Result of :func:`fit_f_dist_robustly` (R's list ``scale``, ``df2``, ``df2.shrunk``)."""
+
+    scale: np.ndarray | float  # prior variance: scalar, or per value with a covariate
+    df2: float  # prior df of the bulk of the values (may be inf)
+    df2_shrunk: np.ndarray  # per-value prior df, smaller for outlying variances
+
+
 def fit_f_dist_robustly(
     x: np.ndarray,
     df1: np.ndarray | float,
     covariate: np.ndarray | None = None,
     winsor_tail_p: tuple[float, float] = (0.05, 0.1),
-) -> dict:
-    """Robust estimation of the scaled F prior (``limma::fitFDistRobustly``, Phipson et al.).
+) -> RobustFDistFit:
+    """Robust estimation of the scaled F prior (``limma::fitFDistRobustly``, Phipson et al. 2016).
 
-    Returns a dict with ``scale``, ``df2`` and ``df2_shrunk`` (per-value prior df, smaller for
-    outlying variances).
+    The steps of R's code, each a private function: values with no information (NA ``x``, tiny
+    or infinite ``df1``) are set aside and get the bulk's df2 (:func:`_robust_fit_informative`);
+    a non-robust :func:`fit_f_dist` gives the starting point; ``x`` is moved to the largest
+    ``df1`` (:func:`_to_constant_df1`); the log-values are detrended and winsorised
+    (:func:`_winsorised_log_residuals`) and their variance matched to the theoretical winsorised
+    moments (:func:`_winsorised_moments`) by a root search for df2 (:func:`_search_df2`); last,
+    each value gets a shrunken df2 from its probability of being an outlier
+    (:func:`_df2_shrunk_inf`, :func:`_df2_shrunk`).
     """
     x = np.asarray(x, dtype=np.float64).copy()
     n = x.size
     if n < 2:
-        return {"scale": math.nan, "df2": math.nan, "df2_shrunk": np.full(n, np.nan)}
+        return RobustFDistFit(math.nan, math.nan, np.full(n, np.nan))
     if n == 2:
         scale, df2 = fit_f_dist(x, df1, covariate)
-        return {"scale": scale, "df2": df2, "df2_shrunk": np.full(n, df2)}
+        return RobustFDistFit(scale, df2, np.full(n, df2))
     scalar_df = np.ndim(df1) == 0
     df1a = np.broadcast_to(np.asarray(df1, dtype=np.float64), (n,)).copy()
     cov = None if covariate is None else np.asarray(covariate, dtype=np.float64)
@@ -414,22 +431,7 @@ def fit_f_dist_robustly(
         raise AnalysisError("trend covariate (Amean) contains NA or infinite values")
     ok = ~np.isnan(x) & np.isfinite(df1a) & (df1a > 1e-6)
     if not ok.all():
-        sub = fit_f_dist_robustly(
-            x[ok],
-            df1 if scalar_df else df1a[ok],
-            None if cov is None else cov[ok],
-            winsor_tail_p,
-        )
-        df2_shrunk = x.copy()
-        df2_shrunk[ok] = sub["df2_shrunk"]
-        df2_shrunk[~ok] = sub["df2"]
-        if cov is None:
-            scale = sub["scale"]
-        else:
-            scale = np.empty(n)
-            scale[ok] = sub["scale"]
-            scale[~ok] = np.exp(approx_rule2_ties_mean(cov[ok], np.log(sub["scale"]), cov[~ok]))
-        return {"scale": scale, "df2": sub["df2"], "df2_shrunk": df2_shrunk}
+        return _robust_fit_informative(x, df1, df1a, cov, winsor_tail_p, ok)
     m = float(np.median(x))
     if m <= 0:
         raise AnalysisError("residual variances are mostly <= 0: cannot estimate the prior")
@@ -438,30 +440,108 @@ def fit_f_dist_robustly(
         x[small] = m * 1e-12
     nr_scale, nr_df2 = fit_f_dist(x, df1a if not scalar_df else df1, cov)
     wp = np.resize(np.asarray(winsor_tail_p, dtype=np.float64), 2)
-    prob = np.array([wp[0], 1 - wp[1]])
     if np.all(wp < 1.0 / n):
-        return {"scale": nr_scale, "df2": nr_df2, "df2_shrunk": np.full(n, nr_df2)}
-    if not scalar_df:
-        df1max = float(df1a.max())
-        i = df1a < (df1max - 1e-14)
-        if i.any():
-            s = nr_scale if cov is None else np.asarray(nr_scale)[i]
-            fq = x[i] / s
-            pupper = pf_log(fq, df1a[i], nr_df2, lower=False)
-            plower = pf_log(fq, df1a[i], nr_df2, lower=True)
-            up = pupper < plower
-            fq = np.asarray(fq, dtype=np.float64).copy()
-            if up.any():
-                fq[up] = qf(pupper[up], df1max, nr_df2, lower=False, log_p=True)
-            if (~up).any():
-                fq[~up] = qf(plower[~up], df1max, nr_df2, lower=True, log_p=True)
-            x[i] = fq * s
-            d1 = df1max
-        else:
-            d1 = float(df1a[0])
-    else:
+        return RobustFDistFit(nr_scale, nr_df2, np.full(n, nr_df2))
+    if scalar_df:
         d1 = float(df1)
+    else:
+        d1 = _to_constant_df1(x, df1a, nr_scale, nr_df2, cov)
     z = np.log(x)
+    ztrend, zwmean, zwvar = _winsorised_log_residuals(z, cov, wp)
+    moments = _winsorised_moments(d1, wp)
+    mom_mean, mom_var = moments(math.inf)
+    funval_inf = math.log(zwvar / mom_var)
+    if funval_inf <= 0:
+        ztc = ztrend + zwmean - mom_mean
+        return RobustFDistFit(np.exp(ztc), math.inf, _df2_shrunk_inf(z, ztc, d1))
+    if math.isinf(nr_df2):
+        return RobustFDistFit(nr_scale, nr_df2, np.full(n, nr_df2))
+    df2 = _search_df2(moments, zwvar, nr_df2, funval_inf)
+    mom_mean, _ = moments(df2)
+    ztc = ztrend + zwmean - mom_mean
+    s20 = np.exp(ztc)
+    df2_shrunk = _df2_shrunk(z, ztc, d1, df2)
+    if cov is None:
+        s20 = float(s20) if np.ndim(s20) == 0 else s20  # type: ignore[assignment]
+    return RobustFDistFit(s20, df2, df2_shrunk)
+
+
+def _robust_fit_informative(
+    x: np.ndarray,
+    df1: np.ndarray | float,
+    df1a: np.ndarray,
+    cov: np.ndarray | None,
+    winsor_tail_p: tuple[float, float],
+    ok: np.ndarray,
+) -> RobustFDistFit:
+    """fitFDistRobustly's first step: fit on the informative values only (``ok``).
+
+    As R, values with NA ``x`` or ``df1`` not finite or ``<= 1e-6`` take no part in the fit; they
+    get the bulk's ``df2`` as shrunken df and, with a covariate, a scale interpolated on the log
+    scale from the fitted trend (``approx(rule = 2, ties = mean)``).
+    """
+    n = x.size
+    sub = fit_f_dist_robustly(
+        x[ok],
+        df1 if np.ndim(df1) == 0 else df1a[ok],
+        None if cov is None else cov[ok],
+        winsor_tail_p,
+    )
+    df2_shrunk = x.copy()
+    df2_shrunk[ok] = sub.df2_shrunk
+    df2_shrunk[~ok] = sub.df2
+    scale: np.ndarray | float
+    if cov is None:
+        scale = sub.scale
+    else:
+        scale = np.empty(n)
+        scale[ok] = sub.scale
+        scale[~ok] = np.exp(approx_rule2_ties_mean(cov[ok], np.log(sub.scale), cov[~ok]))
+    return RobustFDistFit(scale, sub.df2, df2_shrunk)
+
+
+def _to_constant_df1(
+    x: np.ndarray,
+    df1a: np.ndarray,
+    nr_scale: np.ndarray | float,
+    nr_df2: float,
+    cov: np.ndarray | None,
+) -> float:
+    """fitFDistRobustly's "transform x to constant df1" step; changes ``x`` in place.
+
+    Values with ``df1`` below the largest are moved to the F quantile of the same tail
+    probability (under the non-robust fit) on ``max(df1)`` numerator df. Returns that df1.
+    """
+    df1max = float(df1a.max())
+    i = df1a < (df1max - 1e-14)
+    if not i.any():
+        return float(df1a[0])
+    s = nr_scale if cov is None else np.asarray(nr_scale)[i]
+    fq = x[i] / s
+    pupper = pf_log(fq, df1a[i], nr_df2, lower=False)
+    plower = pf_log(fq, df1a[i], nr_df2, lower=True)
+    up = pupper < plower
+    fq = np.asarray(fq, dtype=np.float64).copy()
+    if up.any():
+        fq[up] = qf(pupper[up], df1max, nr_df2, lower=False, log_p=True)
+    if (~up).any():
+        fq[~up] = qf(plower[~up], df1max, nr_df2, lower=True, log_p=True)
+    x[i] = fq * s
+    return df1max
+
+
+def _winsorised_log_residuals(
+    z: np.ndarray, cov: np.ndarray | None, wp: np.ndarray
+) -> tuple[float | np.ndarray, float, float]:
+    """fitFDistRobustly's "demean or detrend" and "winsorize" steps on ``z = log(x)``.
+
+    The trend is the trimmed mean (trim ``wp[1]``) or, with a covariate, ``loessFit(z, cov,
+    span = 0.4)``; the residuals are winsorised at their ``wp[0]`` and ``1 - wp[1]`` quantiles.
+    Returns ``(ztrend, zwmean, zwvar)``: the trend, the mean and the variance (n - 1 denominator)
+    of the winsorised residuals.
+    """
+    n = z.size
+    prob = np.array([wp[0], 1 - wp[1]])
     if cov is None:
         ztrend: float | np.ndarray = mean_trim(z, wp[1])
         zresid = z - ztrend
@@ -472,20 +552,34 @@ def fit_f_dist_robustly(
     zwins = np.minimum(np.maximum(zresid, zrq[0]), zrq[1])
     zwmean = r_mean(zwins)
     zwvar = r_mean((zwins - zwmean) ** 2) * n / (n - 1)
+    return ztrend, zwmean, zwvar
+
+
+def _linkfun(v):
+    """fitFDistRobustly's ``linkfun``: ``v / (1 + v)``, maps df in [0, inf] to [0, 1]."""
+    return v / (1 + v)
+
+
+def _linkinv(v):
+    """fitFDistRobustly's ``linkinv``: ``v / (1 - v)``, the inverse of :func:`_linkfun`."""
+    return v / (1 - v)
+
+
+def _winsorised_moments(d1: float, wp: np.ndarray) -> Callable[[float], tuple[float, float]]:
+    """fitFDistRobustly's ``winsorizedMoments``: theoretical moments of winsorised log(F).
+
+    Returns the function ``df2 -> (mean, variance)`` of ``log F(d1, df2)`` winsorised at the
+    ``wp[0]`` and ``1 - wp[1]`` quantiles, integrated by 128-node Gauss-Legendre quadrature on the
+    ``F / (1 + F)`` scale (``gauss.quad.prob(128, "uniform")``).
+    """
     gn, gw = gauss_quad_prob_uniform(128)
 
-    def linkfun(v):
-        return v / (1 + v)
-
-    def linkinv(v):
-        return v / (1 - v)
-
-    def winsorized_moments(df2: float) -> tuple[float, float]:
+    def moments(df2: float) -> tuple[float, float]:
         fq = qf(np.array([wp[0], 1 - wp[1]]), d1, df2)
         zq = np.log(fq)
-        q = linkfun(fq)
+        q = _linkfun(fq)
         nodes = q[0] + (q[1] - q[0]) * gn
-        fnodes = linkinv(nodes)
+        fnodes = _linkinv(nodes)
         znodes = np.log(fnodes)
         fd = df_density(fnodes, d1, df2) / (1 - nodes) ** 2
         q21 = q[1] - q[0]
@@ -493,40 +587,65 @@ def fit_f_dist_robustly(
         vv = q21 * np.sum(gw * fd * (znodes - mm) ** 2) + np.sum((zq - mm) ** 2 * wp)
         return float(mm), float(vv)
 
-    mom_mean, mom_var = winsorized_moments(math.inf)
-    funval_inf = math.log(zwvar / mom_var)
-    if funval_inf <= 0:
-        df2 = math.inf
-        ztc = ztrend + zwmean - mom_mean
-        s20 = np.exp(ztc)
-        fstat = np.exp(z - ztc)
-        tail_p = stats.chi2.sf(fstat * d1, d1)
-        r = stats.rankdata(fstat)
-        emp = (n - r + 0.5) / n
-        prob_not_outlier = np.minimum(tail_p / emp, 1)
-        df_pooled = n * d1
-        df2_shrunk = np.full(n, df2)
-        o_ = prob_not_outlier < 1
-        if o_.any():
-            df2_shrunk[o_] = prob_not_outlier[o_] * df_pooled
-            o = np.argsort(tail_p, kind="stable")
-            df2_shrunk[o] = np.maximum.accumulate(df2_shrunk[o])
-        return {"scale": s20, "df2": df2, "df2_shrunk": df2_shrunk}
+    return moments
+
+
+def _search_df2(
+    moments: Callable[[float], tuple[float, float]],
+    zwvar: float,
+    nr_df2: float,
+    funval_inf: float,
+) -> float:
+    """fitFDistRobustly's "estimate df2 by matching variance of zwins" step.
+
+    Solves ``log(zwvar / var(df2)) = 0`` for df2 on the ``df2 / (1 + df2)`` scale between the
+    non-robust ``nr_df2`` and infinity (``uniroot``, tol 1e-8; R's zeroin); if the function is
+    already ``>= 0`` at ``nr_df2``, the non-robust df2 is kept.
+    """
 
     def fun(v: float) -> float:
-        return math.log(zwvar / winsorized_moments(linkinv(v))[1])
+        return math.log(zwvar / moments(_linkinv(v))[1])
 
-    if math.isinf(nr_df2):
-        return {"scale": nr_scale, "df2": nr_df2, "df2_shrunk": np.full(n, nr_df2)}
-    rbx = linkfun(nr_df2)
+    rbx = _linkfun(nr_df2)
     funval_low = fun(rbx)
     if funval_low >= 0:
-        df2 = nr_df2
-    else:
-        df2 = linkinv(zeroin(fun, rbx, 1.0, funval_low, funval_inf, 1e-8))
-    mom_mean, _ = winsorized_moments(df2)
-    ztc = ztrend + zwmean - mom_mean
-    s20 = np.exp(ztc)
+        return nr_df2
+    return _linkinv(zeroin(fun, rbx, 1.0, funval_low, funval_inf, 1e-8))
+
+
+def _df2_shrunk_inf(z: np.ndarray, ztc: float | np.ndarray, d1: float) -> np.ndarray:
+    """fitFDistRobustly's "posterior df for outliers" step when df2 is infinite.
+
+    The tail probabilities are chi-square (``d1 * F`` on ``d1`` df); a value whose tail
+    probability is below its empirical one gets ``prob_not_outlier * n * d1``, made monotone in
+    the tail probability (cumulative maximum).
+    """
+    n = z.size
+    df2 = math.inf
+    fstat = np.exp(z - ztc)
+    tail_p = stats.chi2.sf(fstat * d1, d1)
+    r = stats.rankdata(fstat)
+    emp = (n - r + 0.5) / n
+    prob_not_outlier = np.minimum(tail_p / emp, 1)
+    df_pooled = n * d1
+    df2_shrunk = np.full(n, df2)
+    o_ = prob_not_outlier < 1
+    if o_.any():
+        df2_shrunk[o_] = prob_not_outlier[o_] * df_pooled
+        o = np.argsort(tail_p, kind="stable")
+        df2_shrunk[o] = np.maximum.accumulate(df2_shrunk[o])
+    return df2_shrunk
+
+
+def _df2_shrunk(z: np.ndarray, ztc: float | np.ndarray, d1: float, df2: float) -> np.ndarray:
+    """fitFDistRobustly's "posterior df for outliers" step for a finite df2.
+
+    Each value's prior df is a mixture of ``df2`` and an outlier df (chosen so that the most
+    extreme F statistic has tail probability 0.5), weighted by the probability of not being an
+    outlier (tail probability over empirical, on the log scale); then made monotone in the tail
+    probability as R does (running mean floor, then cumulative maximum).
+    """
+    n = z.size
     fstat = np.exp(z - ztc)
     log_tail_p = pf_log(fstat, d1, df2, lower=False)
     r = stats.rankdata(fstat)
@@ -534,27 +653,24 @@ def fit_f_dist_robustly(
     log_pno = np.minimum(log_tail_p - log_emp, 0)
     prob_not_outlier = np.exp(log_pno)
     prob_outlier = -np.expm1(log_pno)
-    if np.any(log_pno < 0):
-        min_ltp = float(np.min(log_tail_p))
-        if min_ltp == -math.inf:
-            df2_shrunk = prob_not_outlier * df2
-        else:
-            df2_outlier = math.log(0.5) / min_ltp * df2
-            new_ltp = float(pf_log(np.max(fstat), d1, df2_outlier, lower=False))
-            df2_outlier = math.log(0.5) / new_ltp * df2_outlier
-            df2_shrunk = prob_not_outlier * df2 + prob_outlier * df2_outlier
-        o = np.argsort(log_tail_p, kind="stable")
-        ordered = df2_shrunk[o]
-        mcum = np.cumsum(ordered) / np.arange(1, n + 1)
-        imin = int(np.argmin(mcum))
-        ordered[: imin + 1] = mcum[imin]
-        df2_shrunk = np.empty(n)
-        df2_shrunk[o] = np.maximum.accumulate(ordered)
+    if not np.any(log_pno < 0):
+        return np.full(n, df2)
+    min_ltp = float(np.min(log_tail_p))
+    if min_ltp == -math.inf:
+        df2_shrunk = prob_not_outlier * df2
     else:
-        df2_shrunk = np.full(n, df2)
-    if cov is None:
-        s20 = float(s20) if np.ndim(s20) == 0 else s20  # type: ignore[assignment]
-    return {"scale": s20, "df2": df2, "df2_shrunk": df2_shrunk}
+        df2_outlier = math.log(0.5) / min_ltp * df2
+        new_ltp = float(pf_log(np.max(fstat), d1, df2_outlier, lower=False))
+        df2_outlier = math.log(0.5) / new_ltp * df2_outlier
+        df2_shrunk = prob_not_outlier * df2 + prob_outlier * df2_outlier
+    o = np.argsort(log_tail_p, kind="stable")
+    ordered = df2_shrunk[o]
+    mcum = np.cumsum(ordered) / np.arange(1, n + 1)
+    imin = int(np.argmin(mcum))
+    ordered[: imin + 1] = mcum[imin]
+    out = np.empty(n)
+    out[o] = np.maximum.accumulate(ordered)
+    return out
 
 
 def squeeze_var(
@@ -578,10 +694,11 @@ def squeeze_var(
         return var.copy(), 0.0, var.copy()
     if df.size > 1:
         var[df == 0] = 0.0
+    df_prior: np.ndarray | float
     if robust:
         fit = fit_f_dist_robustly(var, df, covariate, winsor_tail_p)
-        df_prior = fit["df2_shrunk"]
-        var_prior = fit["scale"]
+        df_prior = fit.df2_shrunk
+        var_prior = fit.scale
     else:
         var_prior, df_prior = fit_f_dist(var, df, covariate)
     if np.any(np.isnan(df_prior)):

@@ -116,107 +116,29 @@ def deseq2(
     ``case`` nor ``control`` are left out (logged). ``vst_values`` (genes x samples, e.g. from
     :func:`vst`) are used for ``ave_expr`` and Hedges' g; computed blind if not given.
     ``n_cpus`` splits the genes into that many blocks fitted in threads (identical results);
-    ``engine="pydeseq2"`` runs pydeseq2 0.5.4 instead (slower; ``n_cpus`` is passed to it). Returns the DE table (see module docstring) with a
-    run summary in ``attrs["deseq2"]``.
+    ``engine="pydeseq2"`` runs pydeseq2 0.5.4 instead (slower; ``n_cpus`` is passed to it).
+    Returns the DE table (see module docstring) with a run summary in ``attrs["deseq2"]``.
+
+    Steps: the samples of the two groups, aligned with the matrix (:func:`_two_groups`); the
+    design; the engine (:func:`_run_markerflow` or :func:`_run_pydeseq2`), each giving DESeq2's
+    results columns and a summary; the DE table (:func:`_de_table`).
     """
     covariates = list(covariates or [])
-    for col in ("sample", "condition"):
-        if col not in samples.columns:
-            raise InputError(f"sample sheet has no {col!r} column")
-    counts = check_sheet_matches(counts, samples, allow_extra=False)
-    sheet = samples.copy()
-    sheet["sample"] = sheet["sample"].astype(str)
-    sheet["condition"] = sheet["condition"].astype(str)
-    use = sheet["condition"].isin([case, control]).to_numpy()
-    if not use.all():
-        other = sheet.loc[~use, "condition"].value_counts()
-        log.info("leaving out %d sample(s) with other conditions: %s", (~use).sum(), dict(other))
-    sheet = sheet.loc[use].reset_index(drop=True)
-    counts = counts.loc[:, list(sheet["sample"])]
-    n_case = int((sheet["condition"] == case).sum())
-    n_control = int((sheet["condition"] == control).sum())
-    if n_case < 2 or n_control < 2:
-        raise InputError(
-            f"need >= 2 samples per group, found {n_case} {case!r} and {n_control} {control!r}",
-            hint="check study.case_label / control_label and the condition column",
-        )
+    counts, sheet, n_case, n_control = _two_groups(counts, samples, case, control)
     design = build_design(sheet, case, control, covariates, batch=batch)
     X = design.frame()
-    y = counts.to_numpy(dtype=np.float64)
     if engine == "markerflow":
-        res = engine_mod.run_deseq(
-            y, X.to_numpy(), min_replicates_for_replace, n_cpus=max(1, int(n_cpus))
+        table, summary = _run_markerflow(
+            counts, X, alpha, cooks_filter, independent_filter, n_cpus, min_replicates_for_replace
         )
-        single = X.shape[1] == 2
-        out = engine_mod.results(
-            res,
-            X.to_numpy(),
-            y,
-            alpha=alpha,
-            cooks_filter=cooks_filter,
-            independent_filter=independent_filter,
-            single_factor_two_levels=single,
-        )
-        table = pd.DataFrame(
-            {
-                "baseMean": res.base_mean,
-                "log2FoldChange": out["log2FoldChange"],
-                "lfcSE": out["lfcSE"],
-                "stat": out["stat"],
-                "pvalue": out["pvalue"],
-                "padj": out["padj"],
-                "dispersion": res.dispersion,
-                "disp_gene_est": res.disp_gene,
-                "disp_fit": res.disp_fit,
-                "max_cooks": res.max_cooks,
-                "cooks_outlier": out["cooks_outlier"],
-                "replaced": res.replace,
-                "beta_converged": res.beta_conv,
-            },
-            index=counts.index,
-        )
-        summary = {
-            "size_factors": dict(zip(counts.columns, res.size_factors.tolist(), strict=True)),
-            "trend_type": res.trend.fit_type,
-            "trend_coefficients": None
-            if res.trend.coefs is None
-            else {"asymptDisp": float(res.trend.coefs[0]), "extraPois": float(res.trend.coefs[1])},
-            "disp_prior_var": res.prior_var,
-            "var_log_disp_ests": res.var_log_disp,
-            "n_replaced": int(res.replace.sum()),
-            "filter_threshold": out["filter_threshold"],
-        }
     elif engine == "pydeseq2":
         table, summary = _run_pydeseq2(
             counts, X, alpha, cooks_filter, independent_filter, n_cpus, min_replicates_for_replace
         )
     else:
         raise InputError(f"unknown DESeq2 engine {engine!r}", hint="use 'markerflow' or 'pydeseq2'")
-    if vst_values is None:
-        vst_values = vst(counts)
-    v = vst_values.loc[counts.index, list(counts.columns)].to_numpy(dtype=np.float64)
     is_case = (sheet["condition"] == case).to_numpy()
-    g, g_se = hedges_g(v, is_case)
-    de = pd.DataFrame(
-        {
-            "gene": counts.index.astype(str),
-            "log2fc": table["log2FoldChange"].to_numpy(),
-            "ave_expr": v.mean(axis=1),
-            "stat": table["stat"].to_numpy(),
-            "pvalue": table["pvalue"].to_numpy(),
-            "padj": table["padj"].to_numpy(),
-            "se": table["lfcSE"].to_numpy(),
-            "hedges_g": g,
-            "hedges_g_se": g_se,
-            "n_case": n_case,
-            "n_control": n_control,
-        }
-    )
-    assert tuple(de.columns) == DE_COLUMNS
-    extra = table.drop(columns=["log2FoldChange", "lfcSE", "stat", "pvalue", "padj"])
-    extra = extra.reset_index(drop=True)
-    extra["independent_filtered"] = de["pvalue"].notna() & de["padj"].isna()
-    de = pd.concat([de, extra], axis=1)
+    de = _de_table(counts, table, vst_values, is_case, n_case, n_control)
     summary.update(
         {
             "design": list(X.columns),
@@ -241,6 +163,130 @@ def deseq2(
         alpha,
         " + ".join(X.columns[1:]),
     )
+    return de
+
+
+def _two_groups(
+    counts: pd.DataFrame, samples: pd.DataFrame, case: str, control: str
+) -> tuple[pd.DataFrame, pd.DataFrame, int, int]:
+    """The sheet rows of ``case`` and ``control`` and the matrix columns in the sheet's order.
+
+    Checks the sheet's columns and that it matches the matrix (:func:`check_sheet_matches`),
+    leaves out (and logs) samples of other conditions, and requires >= 2 samples per group.
+    Returns ``(counts, sheet, n_case, n_control)``.
+    """
+    for col in ("sample", "condition"):
+        if col not in samples.columns:
+            raise InputError(f"sample sheet has no {col!r} column")
+    counts = check_sheet_matches(counts, samples, allow_extra=False)
+    sheet = samples.copy()
+    sheet["sample"] = sheet["sample"].astype(str)
+    sheet["condition"] = sheet["condition"].astype(str)
+    use = sheet["condition"].isin([case, control]).to_numpy()
+    if not use.all():
+        other = sheet.loc[~use, "condition"].value_counts()
+        log.info("leaving out %d sample(s) with other conditions: %s", (~use).sum(), dict(other))
+    sheet = sheet.loc[use].reset_index(drop=True)
+    counts = counts.loc[:, list(sheet["sample"])]
+    n_case = int((sheet["condition"] == case).sum())
+    n_control = int((sheet["condition"] == control).sum())
+    if n_case < 2 or n_control < 2:
+        raise InputError(
+            f"need >= 2 samples per group, found {n_case} {case!r} and {n_control} {control!r}",
+            hint="check study.case_label / control_label and the condition column",
+        )
+    return counts, sheet, n_case, n_control
+
+
+def _run_markerflow(
+    counts: pd.DataFrame,
+    X: pd.DataFrame,
+    alpha: float,
+    cooks_filter: bool,
+    independent_filter: bool,
+    n_cpus: int,
+    min_rep: int,
+) -> tuple[pd.DataFrame, dict]:
+    """DESeq2 by :mod:`markerflow.engines.deseq2`: ``DESeq()`` then ``results()`` on the last
+    coefficient. Returns DESeq2's results columns (index = gene) and the run summary."""
+    y = counts.to_numpy(dtype=np.float64)
+    res = engine_mod.run_deseq(y, X.to_numpy(), min_rep, n_cpus=max(1, int(n_cpus)))
+    single = X.shape[1] == 2
+    out = engine_mod.results(
+        res,
+        X.to_numpy(),
+        y,
+        alpha=alpha,
+        cooks_filter=cooks_filter,
+        independent_filter=independent_filter,
+        single_factor_two_levels=single,
+    )
+    table = pd.DataFrame(
+        {
+            "baseMean": res.base_mean,
+            "log2FoldChange": out.log2_fold_change,
+            "lfcSE": out.lfc_se,
+            "stat": out.stat,
+            "pvalue": out.pvalue,
+            "padj": out.padj,
+            "dispersion": res.dispersion,
+            "disp_gene_est": res.disp_gene,
+            "disp_fit": res.disp_fit,
+            "max_cooks": res.max_cooks,
+            "cooks_outlier": out.cooks_outlier,
+            "replaced": res.replace,
+            "beta_converged": res.beta_conv,
+        },
+        index=counts.index,
+    )
+    summary = {
+        "size_factors": dict(zip(counts.columns, res.size_factors.tolist(), strict=True)),
+        "trend_type": res.trend.fit_type,
+        "trend_coefficients": None
+        if res.trend.coefs is None
+        else {"asymptDisp": float(res.trend.coefs[0]), "extraPois": float(res.trend.coefs[1])},
+        "disp_prior_var": res.prior_var,
+        "var_log_disp_ests": res.var_log_disp,
+        "n_replaced": int(res.replace.sum()),
+        "filter_threshold": out.filter_threshold,
+    }
+    return table, summary
+
+
+def _de_table(
+    counts: pd.DataFrame,
+    table: pd.DataFrame,
+    vst_values: pd.DataFrame | None,
+    is_case: np.ndarray,
+    n_case: int,
+    n_control: int,
+) -> pd.DataFrame:
+    """The DE table: ``DE_COLUMNS`` from DESeq2's results and the VST values (``ave_expr``,
+    Hedges' g), then the engine's extra columns and ``independent_filtered``."""
+    if vst_values is None:
+        vst_values = vst(counts)
+    v = vst_values.loc[counts.index, list(counts.columns)].to_numpy(dtype=np.float64)
+    g, g_se = hedges_g(v, is_case)
+    de = pd.DataFrame(
+        {
+            "gene": counts.index.astype(str),
+            "log2fc": table["log2FoldChange"].to_numpy(),
+            "ave_expr": v.mean(axis=1),
+            "stat": table["stat"].to_numpy(),
+            "pvalue": table["pvalue"].to_numpy(),
+            "padj": table["padj"].to_numpy(),
+            "se": table["lfcSE"].to_numpy(),
+            "hedges_g": g,
+            "hedges_g_se": g_se,
+            "n_case": n_case,
+            "n_control": n_control,
+        }
+    )
+    assert tuple(de.columns) == DE_COLUMNS
+    extra = table.drop(columns=["log2FoldChange", "lfcSE", "stat", "pvalue", "padj"])
+    extra = extra.reset_index(drop=True)
+    extra["independent_filtered"] = de["pvalue"].notna() & de["padj"].isna()
+    de = pd.concat([de, extra], axis=1)
     return de
 
 

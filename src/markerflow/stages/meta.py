@@ -44,7 +44,7 @@ gets that cohort's g and se with the normal p-value, as in MetaIntegrator's ``.p
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -212,15 +212,7 @@ def meta_analysis(
     p_up = np.where(direction > 0, half, 1.0 - half)
     p_down = np.where(direction < 0, half, 1.0 - half)
 
-    if n_k == 1:
-        z = g[:, 0] / se[:, 0]
-        res = {"k": np.isfinite(g[:, 0]).astype(int), "effect": g[:, 0], "se": se[:, 0], "z": z,
-               "pvalue": p2[:, 0], "tau2": np.full(len(genes), np.nan)}  # fmt: skip
-        for key in ("q", "q_pvalue", "i2"):
-            res[key] = np.full(len(genes), np.nan)
-        res["pvalue"] = np.where(np.isfinite(g[:, 0]), res["pvalue"], np.nan)
-    else:
-        res = pool(g, se)
+    res = _single_cohort(g[:, 0], se[:, 0], p2[:, 0]) if n_k == 1 else pool(g, se)
     keep = res["k"] >= min_cohorts
     dropped = int((~keep).sum())
     if dropped:
@@ -238,14 +230,7 @@ def meta_analysis(
 
     loo = np.full(len(sel), np.nan)
     if leave_one_out and n_k >= 3:
-        loo = np.zeros(len(sel))
-        for drop in range(n_k):
-            cols = [c for c in range(n_k) if c != drop]
-            r = pool(g[:, cols], se[:, cols])
-            f = p_adjust_bh(r["pvalue"])
-            flipped = np.sign(r["effect"]) != np.sign(res["effect"])
-            f = np.where(np.isfinite(f) & ~flipped, f, 1.0)
-            loo = np.maximum(loo, f)
+        loo = _leave_one_out_max_fdr(g, se, res["effect"], pool)
 
     fisher_up = fisher_combined(p_up)
     fisher_down = fisher_combined(p_down)
@@ -274,3 +259,36 @@ def meta_analysis(
         out[f"se_{cohort}"] = se[:, j]
     out = out.sort_values(["pvalue", "gene"], kind="mergesort", na_position="last")
     return out.reset_index(drop=True)
+
+
+def _single_cohort(g: np.ndarray, se: np.ndarray, p2: np.ndarray) -> dict[str, np.ndarray]:
+    """The single-cohort pass-through: the cohort's own effect, SE and two-sided DE p-value in
+    the shape of :func:`dersimonian_laird`'s result (heterogeneity columns NaN)."""
+    n = g.shape[0]
+    z = g / se
+    res = {"k": np.isfinite(g).astype(int), "effect": g, "se": se, "z": z,
+           "pvalue": p2, "tau2": np.full(n, np.nan)}  # fmt: skip
+    for key in ("q", "q_pvalue", "i2"):
+        res[key] = np.full(n, np.nan)
+    res["pvalue"] = np.where(np.isfinite(g), res["pvalue"], np.nan)
+    return res
+
+
+def _leave_one_out_max_fdr(
+    g: np.ndarray,
+    se: np.ndarray,
+    effect: np.ndarray,
+    pool: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]],
+) -> np.ndarray:
+    """Leave-one-cohort-out robustness: per gene, the largest BH FDR over the pools that leave
+    out one cohort each, counting a pool whose effect changes sign (or an undefined FDR) as 1."""
+    n_k = g.shape[1]
+    loo = np.zeros(g.shape[0])
+    for drop in range(n_k):
+        cols = [c for c in range(n_k) if c != drop]
+        r = pool(g[:, cols], se[:, cols])
+        f = p_adjust_bh(r["pvalue"])
+        flipped = np.sign(r["effect"]) != np.sign(effect)
+        f = np.where(np.isfinite(f) & ~flipped, f, 1.0)
+        loo = np.maximum(loo, f)
+    return loo
