@@ -265,20 +265,20 @@ def _logistic_fit(
 
 def calibration(lp: np.ndarray, is_case: np.ndarray, level: float = 0.95) -> np.ndarray:
     """``[[intercept, low, high], [slope, low, high]]`` of logistic recalibration of the linear
-    predictor ``lp`` (log-odds; Cox 1958, Van Calster et al. 2016). NaN on complete separation."""
+    predictor ``lp`` (log-odds; Cox 1958, Van Calster et al. 2016). The slope is NaN on complete
+    separation (its MLE is infinite); the intercept (slope fixed at 1) is finite with both classes."""
     lp = np.asarray(lp, dtype=np.float64)
     y = np.asarray(is_case, dtype=bool).astype(np.float64)
     out = np.full((2, 3), np.nan)
     if y.min() == y.max() or np.ptp(lp) == 0:
         return out
     x, z = np.column_stack([np.ones_like(lp), lp]), _z(level)
-    lo_case, hi_ctrl = lp[y == 1].min(), lp[y == 0].max()
-    if lo_case > hi_ctrl or lp[y == 1].max() < lp[y == 0].min():
+    a, cov_a = _logistic_fit(x[:, :1], y, lp)  # slope fixed at 1: finite with both classes
+    out[0] = [a[0], a[0] - z * np.sqrt(cov_a[0, 0]), a[0] + z * np.sqrt(cov_a[0, 0])]
+    if lp[y == 1].min() > lp[y == 0].max() or lp[y == 1].max() < lp[y == 0].min():
         return out  # complete separation: the slope's MLE is infinite
     b, cov = _logistic_fit(x, y, np.zeros_like(lp))
-    a, cov_a = _logistic_fit(x[:, :1], y, lp)
-    for row, (est, se) in enumerate(((a[0], np.sqrt(cov_a[0, 0])), (b[1], np.sqrt(cov[1, 1])))):
-        out[row] = [est, est - z * se, est + z * se]
+    out[1] = [b[1], b[1] - z * np.sqrt(cov[1, 1]), b[1] + z * np.sqrt(cov[1, 1])]
     return out
 
 
