@@ -146,7 +146,21 @@ def study_outputs():
         for name in ("signature.tsv", "performance.tsv", "roc.png", "heatmap.png")
     ]
     guards = [f"{RESULTS}/guards/warnings.tsv"]
-    return merge + meta + enrichment + candidates + signature + guards
+    performance = [
+        f"{RESULTS}/performance/{name}"
+        for name in (
+            "clinical.tsv",
+            "predictive_values.tsv",
+            "reference_signatures.tsv",
+            "summary_roc.tsv",
+            "summary_roc.png",
+        )
+    ] + [f"{RESULTS}/performance/{cohort}.png" for cohort in VALIDATION]
+    if not VALIDATION:
+        performance = (
+            []
+        )  # nothing external to evaluate (the report says "in-sample only")
+    return merge + meta + enrichment + candidates + signature + guards + performance
 
 
 def all_outputs():

@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from markerflow.engines import performance as perf
-from markerflow.stages.signature import Cohort, metaintegrator_score, signature_score
+from markerflow.stages.cohorts import Cohort
+from markerflow.stages.signature import metaintegrator_score, signature_score
 
 CLINICAL_COLUMNS = (
     "cohort", "n_case", "n_control", "auc", "ci_low", "ci_high", "ci_method", "threshold",

@@ -36,8 +36,10 @@ coefficients). Discovery AUCs are out-of-fold (nested: C re-chosen inside each o
 The locked model's score in a new cohort is ``sum beta_j z_j`` (missing genes contribute 0).
 
 AUC and its 95 % CI (:mod:`markerflow.engines.roc`): DeLong et al. (1988) with the fast midrank
-algorithm of Sun & Xu (2014), as in
-``pROC::ci.auc(method = "delong")`` (CI clipped to [0, 1]).
+algorithm of Sun & Xu (2014), as in ``pROC::ci.auc(method = "delong")`` (CI clipped to [0, 1]); in
+the performance table, when a class has fewer than 10 samples or the AUC is 0 or 1 (where DeLong
+collapses to [1, 1]), Newcombe's (2006) method-5 score interval instead (``ci_method``;
+:mod:`markerflow.engines.performance`).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from markerflow.engines.roc import auc_rows, delong_auc
+from markerflow.engines.roc import auc_rows
 from markerflow.errors import AnalysisError, InputError
 from markerflow.stages.cohorts import Cohort
 
@@ -58,7 +60,7 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_COLUMNS = ("gene", "direction", "weight", "step", "discovery_auc")
 PERFORMANCE_COLUMNS = ("cohort", "role", "n_case", "n_control", "auc", "ci_low", "ci_high",
-                       "n_genes_used", "note")  # fmt: skip
+                       "ci_method", "n_genes_used", "note")  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------- score
@@ -287,12 +289,17 @@ def signature_score(expression: pd.DataFrame, signature: pd.DataFrame, method: s
 
 
 def _perf_row(cohort, role, scores, is_case, n_genes, missing, note) -> dict:
-    res = delong_auc(scores, is_case)
+    """One performance row. Interval: DeLong (pROC) when both classes have >= 10 samples and
+    0 < AUC < 1, else Newcombe (2006) method 5, which does not collapse at AUC 1
+    (:func:`markerflow.engines.performance.auc_interval`; ``ci_method`` says which)."""
+    from markerflow.engines.performance import auc_interval
+
+    (auc, low, high), ci_method = auc_interval(scores, is_case)
     if missing:
         note = f"{note}; {len(missing)} gene(s) missing and dropped: {', '.join(missing)}"
     return {"cohort": cohort, "role": role, "n_case": int(is_case.sum()),
-            "n_control": int((~is_case).sum()), "auc": res.auc, "ci_low": res.ci_low,
-            "ci_high": res.ci_high, "n_genes_used": n_genes - len(missing), "note": note}  # fmt: skip
+            "n_control": int((~is_case).sum()), "auc": auc, "ci_low": low, "ci_high": high,
+            "ci_method": ci_method, "n_genes_used": n_genes - len(missing), "note": note}  # fmt: skip
 
 
 def build_signature(
