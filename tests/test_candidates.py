@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from markerflow.stages.candidates import COMPONENTS, COSTLY, rank_candidates
-from markerflow.stages.signature import Cohort
+from markerflow.stages.cohorts import Cohort
 
 
 def _meta(effects, pvalues):

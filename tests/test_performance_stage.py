@@ -8,8 +8,8 @@ import pytest
 
 from markerflow.plots.figure import save_figure
 from markerflow.plots.performance import summary_roc_figure, validation_figure
+from markerflow.stages.cohorts import Cohort
 from markerflow.stages.performance import CLINICAL_COLUMNS, evaluate
-from markerflow.stages.signature import Cohort
 
 
 def _cohort(rng, n_case, n_control, shift):

@@ -63,6 +63,7 @@ import pandas as pd
 
 from markerflow.engines.roc import auc_rows
 from markerflow.errors import InputError
+from markerflow.model.folds import has_repeats, stratified_folds
 from markerflow.stages.cohorts import Cohort
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,12 @@ def single_gene_cv_auc(
         return np.full(len(genes), np.nan)
     x = np.where(np.isnan(x), np.nanmean(x, axis=1, keepdims=True), x)
     oof = np.zeros_like(x)
-    skf = StratifiedKFold(n_splits=min(folds, n_min), shuffle=True, random_state=seed)
-    for train, test in skf.split(x.T, y):
+    if has_repeats(cohort.groups):  # one subject never on both sides of a fold
+        splits = stratified_folds(y, cohort.groups, min(folds, n_min), seed)
+    else:
+        skf = StratifiedKFold(n_splits=min(folds, n_min), shuffle=True, random_state=seed)
+        splits = skf.split(x.T, y)
+    for train, test in splits:
         yt = y[train]
         diff = x[:, train][:, yt].mean(axis=1) - x[:, train][:, ~yt].mean(axis=1)
         oof[:, test] = np.sign(diff)[:, None] * x[:, test]
@@ -95,8 +100,13 @@ def single_gene_cv_auc(
 
 
 def stability_selection(merged: pd.DataFrame, is_case: np.ndarray, genes: list[str], *,
-                        seed: int, n_subsamples: int = 100) -> np.ndarray:  # fmt: skip
-    """Selection frequency of each gene by L1 logistic regression over random half-subsamples."""
+                        seed: int, n_subsamples: int = 100,
+                        groups: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Selection frequency of each gene by L1 logistic regression over random half-subsamples.
+
+    With repeated subjects (``groups``), the CV folds for C are grouped by subject and each
+    subsample draws half of the subjects of each class (a subject's class: its first sample's),
+    with all their samples."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
@@ -113,9 +123,14 @@ def stability_selection(merged: pd.DataFrame, is_case: np.ndarray, genes: list[s
         return LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", random_state=seed)
 
     cs = np.logspace(-2, 0.5, 8)
-    skf = StratifiedKFold(n_splits=min(5, n_min), shuffle=True, random_state=seed)
+    if has_repeats(groups):
+        splits = stratified_folds(y, groups, min(5, n_min), seed)
+    else:
+        splits = StratifiedKFold(n_splits=min(5, n_min), shuffle=True, random_state=seed).split(
+            x, y
+        )
     score = np.zeros(cs.size)
-    for train, test in skf.split(x, y):
+    for train, test in splits:
         for i, c in enumerate(cs):
             fit = model(c).fit(x[train], y[train])
             score[i] += auc_rows(fit.decision_function(x[test])[None], y[test] == 1)[0]
@@ -123,9 +138,17 @@ def stability_selection(merged: pd.DataFrame, is_case: np.ndarray, genes: list[s
     rng = np.random.default_rng(seed)
     idx_case, idx_ctrl = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     counts = np.zeros(len(genes))
+    if has_repeats(groups):
+        _, first, member = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
+        g_case, g_ctrl = np.flatnonzero(y[first] == 1), np.flatnonzero(y[first] == 0)
     for _ in range(n_subsamples):
-        sub = np.concatenate([rng.choice(idx_case, idx_case.size // 2, replace=False),
-                              rng.choice(idx_ctrl, idx_ctrl.size // 2, replace=False)])  # fmt: skip
+        if has_repeats(groups):
+            chosen = np.concatenate([rng.choice(g_case, g_case.size // 2, replace=False),
+                                     rng.choice(g_ctrl, g_ctrl.size // 2, replace=False)])  # fmt: skip
+            sub = np.flatnonzero(np.isin(member, chosen))
+        else:
+            sub = np.concatenate([rng.choice(idx_case, idx_case.size // 2, replace=False),
+                                  rng.choice(idx_ctrl, idx_ctrl.size // 2, replace=False)])  # fmt: skip
         counts += model(c_best).fit(x[sub], y[sub]).coef_[0] != 0
     return counts / n_subsamples
 
@@ -159,6 +182,7 @@ def rank_candidates(
     *,
     merged: pd.DataFrame | None = None,
     merged_is_case: np.ndarray | None = None,
+    merged_groups: np.ndarray | None = None,
     enrichment: Sequence[pd.DataFrame] | None = None,
     weights: Mapping[str, float] | None = None,
     seed: int = 0,
@@ -237,7 +261,7 @@ def rank_candidates(
             comp["auc"] = np.nan
     if merged is not None and merged_is_case is not None and merged.shape[1] > 0:
         freq = stability_selection(merged, merged_is_case, pre_genes, seed=seed,
-                                   n_subsamples=n_subsamples)  # fmt: skip
+                                   n_subsamples=n_subsamples, groups=merged_groups)  # fmt: skip
         if np.isfinite(freq).any():
             comp.loc[pre, "stability"] = freq
     available = [c for c in COMPONENTS if comp[c].notna().any() and weights[c] > 0]

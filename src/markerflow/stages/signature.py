@@ -193,14 +193,22 @@ def _logreg(c: float, l1_ratio: float, seed: int):
 
 
 def _fit_penalised(x: np.ndarray, y: np.ndarray, strata: np.ndarray, *, seed: int, folds: int,
-                   l1_ratio: float, max_genes: int, cs: np.ndarray) -> np.ndarray:  # fmt: skip
-    """Choose C by stratified K-fold CV AUC, refit on all rows; return coefficients."""
+                   l1_ratio: float, max_genes: int, cs: np.ndarray,
+                   groups: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Choose C by stratified K-fold CV AUC (grouped by subject when ``groups`` repeat), refit on
+    all rows; return coefficients."""
     from sklearn.model_selection import StratifiedKFold
 
-    n_folds = max(2, min(folds, int(np.bincount(strata).min()) if strata.size else 2))
-    skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    from markerflow.model.folds import has_repeats, stratified_folds
+
+    if has_repeats(groups):  # one subject never on both sides of a fold
+        splits = stratified_folds(strata, groups, folds, seed)
+    else:
+        n_folds = max(2, min(folds, int(np.bincount(strata).min()) if strata.size else 2))
+        skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        splits = skf.split(x, strata)
     aucs = np.zeros(cs.size)
-    for train, test in skf.split(x, strata):
+    for train, test in splits:
         for i, c in enumerate(cs):
             model = _logreg(c, l1_ratio, seed).fit(x[train], y[train])
             aucs[i] += auc_rows(model.decision_function(x[test])[None, :], y[test] == 1)[0]
@@ -232,9 +240,12 @@ def logistic_signature(
     """Penalised logistic signature and out-of-fold discovery scores (see module docstring).
 
     Returns the signature table (weight = coefficient on the within-cohort z scale) and, per
-    discovery cohort, the out-of-fold linear predictor of its samples (nested CV).
+    discovery cohort, the out-of-fold linear predictor of its samples (nested CV). Samples of one
+    subject (``Cohort.groups``) stay on one side of every inner and outer fold.
     """
     from sklearn.model_selection import StratifiedKFold
+
+    from markerflow.model.folds import has_repeats, stratified_folds
 
     cs = np.logspace(-2.5, 1, 12) if cs is None else np.asarray(cs, dtype=np.float64)
     names = list(cohorts)
@@ -243,6 +254,13 @@ def logistic_signature(
     y = np.concatenate([cohorts[c].is_case for c in names]).astype(int)
     which = np.concatenate([np.full(len(xi), i) for i, xi in enumerate(xs)])
     strata = which * 2 + y
+    groups = None  # subjects, prefixed by cohort, when a cohort declares them
+    if any(cohorts[c].groups is not None for c in names):
+        groups = np.concatenate([
+            np.char.add(f"{c}\t", cohorts[c].groups if cohorts[c].groups is not None
+                        else cohorts[c].expression.columns.astype(str).to_numpy())
+            for c in names
+        ])  # fmt: skip
     kw: dict[str, Any] = {
         "seed": seed,
         "folds": folds,
@@ -250,13 +268,19 @@ def logistic_signature(
         "max_genes": max_genes,
         "cs": cs,
     }
-    coef = _fit_penalised(x, y, strata, **kw)
+    coef = _fit_penalised(x, y, strata, groups=groups, **kw)
     oof = np.zeros(len(y))
-    n_folds = max(2, min(folds, int(np.bincount(strata).min())))
-    outer = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed + 1)
-    for train, test in outer.split(x, strata):
+    if has_repeats(groups):  # one subject never on both sides of an outer fold
+        splits = stratified_folds(strata, groups, folds, seed + 1)
+    else:
+        n_folds = max(2, min(folds, int(np.bincount(strata).min())))
+        splits = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed + 1).split(
+            x, strata
+        )
+    for train, test in splits:
         _, inv = np.unique(strata[train], return_inverse=True)
-        b = _fit_penalised(x[train], y[train], inv, **kw)
+        b = _fit_penalised(x[train], y[train], inv, groups=None if groups is None else
+                           groups[train], **kw)  # fmt: skip
         oof[test] = x[test] @ b
     nz = np.flatnonzero(coef)
     order = nz[np.argsort(-np.abs(coef[nz]), kind="mergesort")]
