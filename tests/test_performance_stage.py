@@ -64,3 +64,45 @@ def test_evaluate_tables_and_figures(tmp_path, method):
         save_figure(fig, tmp_path / f"{name}.png")
     save_figure(summary_roc_figure(res.summary_roc, res.clinical), tmp_path / "summary.png")
     assert all((tmp_path / f).stat().st_size > 5000 for f in ("V1.png", "V2.png", "summary.png"))
+
+
+def _page(tmp_path, cohorts, files):
+    from markerflow.report.summary import summary_page
+
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    config = {"study": {"name": "demo", "case_label": "case", "control_label": "control"},
+              "seed": 3, "signature": {"method": "forward_search", "max_genes": 5}}  # fmt: skip
+    return summary_page([str(tmp_path / rel) for rel in files], tmp_path, config, cohorts)
+
+
+def test_report_in_sample_only_never_says_validation(tmp_path):
+    files = {
+        "ingest/A/samples.tsv": "sample\tcondition\ns1\tcase\ns2\tcontrol\ns3\tcase\n",
+        "guards/warnings.tsv": "kind\tmessage\nwarning\tin-sample only: one discovery cohort "
+        "and no validation cohort; every performance figure is in-sample\n",
+        "signature/performance.tsv": "cohort\trole\tauc\nA\tdiscovery\t1.0\n",
+    }
+    text = _page(tmp_path, [{"cohort": "A", "role": "discovery"}], files)
+    body = text.split("<body>", 1)[1].replace("no validation cohort", "")
+    assert "validation" not in body.lower()
+    assert "in-sample only" in text
+    assert "Checklist for the paper (TRIPOD+AI)" in text
+    assert "2 case, 1 control" in text and "not known to the workflow" in text
+
+
+def test_report_shows_external_performance_and_checklist(tmp_path):
+    files = {
+        "guards/warnings.tsv": "kind\tmessage\n",
+        "performance/clinical.tsv": "\t".join(CLINICAL_COLUMNS)
+        + "\n"
+        + "V\t6\t6\t1.0\t0.64\t1.0\tNewcombe (2006) method 5\t0.1\t1\t0.6\t1\t0.8\t0.5\t0.9"
+        + "\t\t\t\t\t\t\t3\tlocked\n",
+        "performance/reference_signatures.tsv": "cohort\tsignature\tauc\tdelong_p\nV\tRef\t0.8\t0.2\n",
+    }
+    cohorts = [{"cohort": "A", "role": "discovery"}, {"cohort": "V", "role": "validation"}]
+    text = _page(tmp_path, cohorts, files)
+    assert "External validation: clinical performance" in text
+    assert "V: AUC 1.000 [0.640, 1.000] (Newcombe (2006) method 5)" in text
+    assert "paired DeLong" in text and "No warning" in text
