@@ -63,3 +63,18 @@ def test_load_cohort_reads_subjects():
     cohort = load_cohort(x, sheet, "a", "b", name="C")
     assert cohort.groups.tolist()[:3] == ["C\ts0", "C\tp0", "C\tp1"]
     assert load_cohort(x, sheet.drop(columns="subject"), "a", "b").groups is None
+
+
+def test_ingest_writes_the_declared_subject():
+    from markerflow.io.study import CohortSpec
+    from markerflow.stages.ingest import build_sample_sheet
+
+    pheno = pd.DataFrame(
+        {"status": ["PTB", "PTB", "PTB", "LTBI", "LTBI", "LTBI"],
+         "PatientID": ["p1", "p1", "", "p2", "p3", "p4"]},
+        index=pd.Index([f"GSM{i}" for i in range(6)], name="sample"),
+    )  # fmt: skip
+    spec = CohortSpec("C", "discovery", "matrix", "array", "status", ("PTB",), ("LTBI",),
+                      subject_column="PatientID")  # fmt: skip
+    sheet, _ = build_sample_sheet(pheno, spec, "case", "control")
+    assert sheet["subject"].tolist() == ["p1", "p1", "GSM2", "p2", "p3", "p4"]

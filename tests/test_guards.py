@@ -172,3 +172,16 @@ def test_near_duplicate_samples_stop_the_guards_rule(tmp_path):
     assert message in result.stderr, result.stderr[-3000:]
     assert message in (workdir / "results/logs/guards/guards.log").read_text()
     assert not (workdir / "results/guards/warnings.tsv").exists()
+
+
+@pytest.mark.workflow
+def test_in_sample_only_warning_is_printed(tmp_path):
+    workdir = make_workdir(tmp_path / "wd")
+    path = workdir / "config" / "cohorts.tsv"
+    sheet = pd.read_csv(path, sep="\t", dtype=str)
+    sheet[sheet["cohort"] == "GSE27011"].to_csv(path, sep="\t", index=False)
+    result = run_snakemake(workdir, "--cores", "1", "-n", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ("markerflow warning: in-sample only: one discovery cohort and no validation cohort; "
+            "every performance figure is in-sample") in result.stderr  # fmt: skip
+    assert "performance" not in result.stdout.split("Job stats:")[-1].split("\n\n")[0]

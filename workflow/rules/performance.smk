@@ -23,12 +23,28 @@ rule performance:
             f"{RESULTS}/ingest/{{cohort}}/samples.tsv", cohort=VALIDATION
         ),
     output:
-        clinical=f"{RESULTS}/performance/clinical.tsv",
+        clinical=report(
+            f"{RESULTS}/performance/clinical.tsv",
+            caption="../report/performance_clinical.rst",
+            category="Validation",
+        ),
         predictive=f"{RESULTS}/performance/predictive_values.tsv",
-        references=f"{RESULTS}/performance/reference_signatures.tsv",
+        references=report(
+            f"{RESULTS}/performance/reference_signatures.tsv",
+            caption="../report/performance_references.rst",
+            category="Validation",
+        ),
         summary_roc=f"{RESULTS}/performance/summary_roc.tsv",
-        summary_png=f"{RESULTS}/performance/summary_roc.png",
-        figures=expand(f"{RESULTS}/performance/{{cohort}}.png", cohort=VALIDATION),
+        summary_png=report(
+            f"{RESULTS}/performance/summary_roc.png",
+            caption="../report/performance_summary_roc.rst",
+            category="Validation",
+        ),
+        figures=report(
+            expand(f"{RESULTS}/performance/{{cohort}}.png", cohort=VALIDATION),
+            caption="../report/performance_figure.rst",
+            category="Validation",
+        ),
     log:
         f"{LOGS}/performance/performance.log",
     benchmark:
