@@ -65,6 +65,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from markerflow.engines.roc import delong_auc
+
 #: Fewer samples than this in a class (or AUC 0 or 1): the table uses Newcombe's interval.
 SMALL_CLASS = 10
 #: Prevalences at which PPV and NPV are reported.
@@ -100,15 +102,11 @@ def structural_components(
 
 
 def delong_ci(scores: np.ndarray, is_case: np.ndarray, level: float = 0.95) -> np.ndarray:
-    """``[auc, var, low, high]`` by DeLong (pROC ``ci.auc(method="delong")``); NaN if a class < 2."""
-    is_case = np.asarray(is_case, dtype=bool)
-    m, n = int(is_case.sum()), int((~is_case).sum())
-    if m < 2 or n < 2:
-        return np.full(4, np.nan)
-    auc, v10, v01 = structural_components(scores, is_case)
-    var = v10[0].var(ddof=1) / m + v01[0].var(ddof=1) / n
-    half = _z(level) * np.sqrt(var)
-    return np.array([auc[0], var, max(0.0, auc[0] - half), min(1.0, auc[0] + half)])
+    """``[auc, var, low, high]`` by DeLong (pROC ``ci.auc(method="delong")``); NaN if a class < 2.
+
+    The numbers of :func:`markerflow.engines.roc.delong_auc`, as an array."""
+    r = delong_auc(scores, is_case, level)
+    return np.array([r.auc, r.var, r.ci_low, r.ci_high])
 
 
 def newcombe_variance(theta: np.ndarray, m: int, n: int) -> np.ndarray:
