@@ -31,19 +31,25 @@ Costly evidence and missing components
 the best *cheap composite* only: the weighted mean of the cheap components (effect size,
 significance, consistency, pathway, expression), ties by meta p-value then gene
 (``preselected = True``). For the other genes the costly components are missing (NaN, listed in
-``evidence_missing``), never 0: a missing component does not count against a gene. A component
-unavailable for the whole study (all NaN: no enrichment tables, one cohort for consistency, no
-merged matrix) is left out (``components_used``). ``composite`` is the weighted mean over the
-components present *for that gene*: sum_c w_c x_c / sum_c w_c over the non-missing c (weights
-renormalised per gene). So a strong gene outside the preselected set keeps its cheap-evidence
-score (before this rule, BATF2 in the TB study, meta g 2.04 and FDR 6e-6, ranked 332nd because
-its AUC and stability counted as 0).
+``evidence_missing``), never 0. A component unavailable for the whole study (all NaN: no
+enrichment tables, one cohort for consistency, no merged matrix) is left out
+(``components_used``). ``composite`` is the weighted mean over the components present *for that
+gene*: sum_c w_c x_c / sum_c w_c over the non-missing c (weights renormalised per gene).
+
+Ranking is in two tiers: the preselected genes first (by their full composite), then the others
+(by their composite, which is their cheap composite). A gene outside the preselected set has, by
+construction, weaker cheap evidence than every preselected gene, so the tiers never place a gene
+below one with weaker evidence because its costly evidence is missing; and the opposite bias (a
+missing component counting as average, ranking an unmeasured gene above a measured one with
+stronger cheap evidence) is avoided too. Before this rule, preselection was by meta p-value and
+missing evidence counted as 0: BATF2 in the TB study (meta g 2.04, FDR 6e-6) was not preselected
+and ranked 332nd; it is now preselected, and its rank reflects its measured evidence.
 
 Ties
 ----
-``rank`` 1 is best. Equal composites (to 1e-12) are broken by meta p-value (smaller first), then
-by gene symbol (alphabetical); ``rank_tied`` is the competition rank of the composite (the rank
-every member of a tie shares, R's ``rank(ties.method = "min")``), ``n_tied`` the size of the tie
+``rank`` 1 is best. Equal composites (to 1e-12, within a tier) are broken by meta p-value
+(smaller first), then by gene symbol (alphabetical); ``rank_tied`` is the competition rank of the
+(tier, composite) (the rank every member of a tie shares, R's ``rank(ties.method = "min")``), ``n_tied`` the size of the tie
 and ``tie_break`` how the gene's ``rank`` within it was decided (empty when not tied).
 
 Rank stability (seam for leave-one-cohort-out)
@@ -279,16 +285,20 @@ def rank_candidates(
         out["rank_stability"] = table.reindex(genes.to_numpy()).to_numpy(dtype=np.float64)
     out["_p"] = m["pvalue"].to_numpy()
     out["_c"] = np.round(out["composite"].to_numpy(dtype=np.float64), 12)
-    out = out.sort_values(["_c", "_p", "gene"], ascending=[False, True, True], kind="mergesort")
+    # tier 0: costly evidence measured (or no costly component in the study); tier 1: missing
+    out["_t"] = (out["evidence_missing"] != "").astype(np.int64)
+    out = out.sort_values(["_t", "_c", "_p", "gene"], ascending=[True, False, True, True],
+                          kind="mergesort")  # fmt: skip
     out.insert(0, "rank", np.arange(1, len(out) + 1))
-    rank_tied = out["_c"].rank(method="min", ascending=False).astype(np.int64)
-    n_tied = out.groupby("_c")["gene"].transform("size").astype(np.int64)
-    p_tied = out.groupby(["_c", "_p"])["gene"].transform("size") > 1
+    key = out["_t"] * 10.0 - out["_c"]  # composites lie in [0, 1]: orders tier, then composite
+    rank_tied = key.rank(method="min").astype(np.int64)
+    n_tied = out.groupby(["_t", "_c"])["gene"].transform("size").astype(np.int64)
+    p_tied = out.groupby(["_t", "_c", "_p"])["gene"].transform("size") > 1
     out.insert(1, "rank_tied", rank_tied.to_numpy())
     out.insert(2, "n_tied", n_tied.to_numpy())
     out["tie_break"] = np.where(n_tied.to_numpy() == 1, "",
                                 np.where(p_tied.to_numpy(), "gene symbol", "meta p-value"))  # fmt: skip
-    out = out.drop(columns=["_p", "_c"])
+    out = out.drop(columns=["_p", "_c", "_t"])
     log.info("candidates: %d genes, components %s", len(out), available)
     return out.reset_index(drop=True)
 
