@@ -13,6 +13,7 @@ import numpy as np
 
 
 def has_repeats(groups: np.ndarray | None) -> bool:
+    """True when some subject has more than one sample (folds must then be grouped)."""
     return groups is not None and np.unique(np.asarray(groups)).size < len(groups)
 
 

@@ -52,6 +52,8 @@ DISCOVERED = "discovered"
 
 @dataclass
 class PerformanceResult:
+    """The tables of :func:`evaluate` and what the figures need."""
+
     clinical: pd.DataFrame
     predictive: pd.DataFrame
     references: pd.DataFrame
