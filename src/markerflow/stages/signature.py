@@ -254,13 +254,12 @@ def logistic_signature(
     y = np.concatenate([cohorts[c].is_case for c in names]).astype(int)
     which = np.concatenate([np.full(len(xi), i) for i, xi in enumerate(xs)])
     strata = which * 2 + y
-    groups = None  # subjects, prefixed by cohort, when a cohort declares them
+    groups: np.ndarray | None = None  # subjects, prefixed by cohort, when a cohort declares them
     if any(cohorts[c].groups is not None for c in names):
-        groups = np.concatenate([
-            np.char.add(f"{c}\t", cohorts[c].groups if cohorts[c].groups is not None
-                        else cohorts[c].expression.columns.astype(str).to_numpy())
-            for c in names
-        ])  # fmt: skip
+        own = [cohorts[c].groups for c in names]
+        ids = [np.asarray(g if g is not None else cohorts[c].expression.columns, dtype=str)
+               for c, g in zip(names, own, strict=True)]  # fmt: skip
+        groups = np.concatenate([np.char.add(f"{c}\t", i) for c, i in zip(names, ids, strict=True)])
     kw: dict[str, Any] = {
         "seed": seed,
         "folds": folds,
