@@ -19,6 +19,8 @@ include: "workflow/rules/meta.smk"
 include: "workflow/rules/enrichment.smk"
 include: "workflow/rules/candidates.smk"
 include: "workflow/rules/signature.smk"
+include: "workflow/rules/guards.smk"
+include: "workflow/rules/performance.smk"
 include: "workflow/rules/provenance.smk"
 
 

@@ -309,6 +309,7 @@ def test_summary_page_uses_only_given_files_and_embeds_figures(tmp_path):
         "candidates",
         "signature",
         "newstage",
+        "checklist",
         "provenance",
     ]
     body = " ".join(page.text)

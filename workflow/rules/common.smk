@@ -15,7 +15,11 @@ min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from markerflow.errors import InputError  # noqa: E402
-from markerflow.io.study import check_study, read_cohort_sheet  # noqa: E402
+from markerflow.io.study import (  # noqa: E402
+    check_study,
+    read_cohort_sheet,
+    study_warnings,
+)
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -47,6 +51,10 @@ except InputError as error:
     raise WorkflowError(
         f"markerflow: the study definition is invalid.\n{error}"
     ) from None
+# Not errors: shown now and listed in the report (rule guards, results/guards/warnings.tsv).
+STUDY_WARNINGS = study_warnings(list(SPECS.values()))
+for _warning in STUDY_WARNINGS:
+    print(f"markerflow warning: {_warning}", file=sys.stderr)
 
 COHORTS = COHORT_SHEET
 RESULTS = config["results"]
@@ -137,7 +145,22 @@ def study_outputs():
         f"{RESULTS}/signature/{name}"
         for name in ("signature.tsv", "performance.tsv", "roc.png", "heatmap.png")
     ]
-    return merge + meta + enrichment + candidates + signature
+    guards = [f"{RESULTS}/guards/warnings.tsv"]
+    performance = [
+        f"{RESULTS}/performance/{name}"
+        for name in (
+            "clinical.tsv",
+            "predictive_values.tsv",
+            "reference_signatures.tsv",
+            "summary_roc.tsv",
+            "summary_roc.png",
+        )
+    ] + [f"{RESULTS}/performance/{cohort}.png" for cohort in VALIDATION]
+    if not VALIDATION:
+        performance = (
+            []
+        )  # nothing external to evaluate (the report says "in-sample only")
+    return merge + meta + enrichment + candidates + signature + guards + performance
 
 
 def all_outputs():

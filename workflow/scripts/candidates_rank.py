@@ -21,6 +21,7 @@ with script_context(snakemake) as log:
         cohorts,
         merged=merged.expression,
         merged_is_case=merged.is_case,
+        merged_groups=merged.groups,
         enrichment=[read_tsv(path) for path in inp.enrichment],
         weights=dict(p.weights),
         seed=int(p.seed),

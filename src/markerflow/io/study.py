@@ -57,6 +57,8 @@ class CohortSpec:
     covariates: tuple[str, ...] = ()
     log2: str | None = None
     description: str | None = None
+    subject_column: str | None = None
+    tissue: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> CohortSpec:
@@ -87,6 +89,8 @@ class CohortSpec:
             covariates=tuple(split_list(row.get("covariates"))),
             log2=text("log2"),
             description=text("description"),
+            subject_column=text("subject_column"),
+            tissue=text("tissue"),
         )
 
     @classmethod
@@ -289,6 +293,7 @@ def check_study(
         )
     for spec in specs:
         _check_cohort(spec, base)
+    check_leakage(specs, base)
     for name, gmt in (config.get("enrichment", {}).get("libraries") or {}).items():
         if not confined_path(gmt, f"config enrichment.libraries.{name}", base).is_file():
             raise InputError(f"config enrichment.libraries.{name}: file {gmt!r} does not exist")
@@ -321,6 +326,7 @@ def _check_cohort(spec: CohortSpec, base: Path) -> None:
     for key, column in [
         ("condition_column", spec.condition_column),
         ("batch_column", spec.batch_column),
+        ("subject_column", spec.subject_column),
         *[("covariates", cov) for cov in spec.covariates],
     ]:
         if column is not None and column not in pheno.columns:
@@ -339,3 +345,118 @@ def _check_cohort(spec: CohortSpec, base: Path) -> None:
                     f"{', '.join(sorted(set(pheno[spec.condition_column].dropna().astype(str))))})",
                     hint="correct the value (matching ignores case and surrounding spaces)",
                 )
+
+
+# --- leakage guards and study warnings (issue 15) --------------------------------------------------
+GSM = re.compile(r"^GSM[0-9]+$")
+#: Phenotype column names that suggest a subject identifier (repeated samples of one person).
+SUBJECT_HINT = re.compile(r"subject|patient|donor|individual|participant|person", re.IGNORECASE)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Same path after resolving links, or same size and sha256 (a copy under another name)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    if not (a.is_file() and b.is_file()) or a.stat().st_size != b.stat().st_size:
+        return False
+    import hashlib
+
+    def digest(path: Path) -> str:
+        h = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+
+    return digest(a) == digest(b)
+
+
+def _gsm_accessions(pheno: pd.DataFrame) -> set[str]:
+    """Every GSM accession in a phenotype table: its index and any cell matching ``GSM<digits>``."""
+    values = pd.Series([*map(str, pheno.index), *pheno.astype(str).to_numpy().ravel()])
+    return set(values[values.str.strip().str.match(GSM)].str.strip())
+
+
+def _examples(items: set[str], k: int = 5) -> str:
+    return ", ".join(sorted(items)[:k]) + (f" (+{len(items) - k} more)" if len(items) > k else "")
+
+
+def check_leakage(specs: list[CohortSpec], base: str | Path = ".") -> None:
+    """A validation cohort must share no matrix file, sample ID or GSM accession with a discovery
+    cohort (it would test the signature on samples it was selected on). :class:`InputError` naming
+    both cohorts. Cohorts downloaded later (source ``geo`` without a sheet) are compared by GSE
+    accession here and by sample ID in the ``guards`` rule."""
+    base = Path(base)
+    disc = [s for s in specs if s.role == "discovery"]
+    val = [s for s in specs if s.role == "validation"]
+    pheno = {s.cohort: load_phenotypes(s, base) for s in [*disc, *val]}
+    hint = ("a validation cohort must be independent of the discovery cohorts: remove it, or "
+            "make it a discovery cohort")  # fmt: skip
+    for v in val:
+        for d in disc:
+            pair = f"validation cohort {v.cohort} and discovery cohort {d.cohort}"
+            if v.matrix and d.matrix and _same_file(base / v.matrix, base / d.matrix):
+                raise InputError(f"{pair} share the matrix file ({v.matrix!r} = {d.matrix!r})",
+                                 hint=hint)  # fmt: skip
+            if v.accession and v.accession == d.accession and v.platform == d.platform:
+                raise InputError(f"{pair} are the same GEO series {v.accession}", hint=hint)
+            pv, pd_ = pheno[v.cohort], pheno[d.cohort]
+            if pv is None or pd_ is None:
+                continue
+            shared = set(map(str, pv.index)) & set(map(str, pd_.index))
+            if shared:
+                raise InputError(f"{pair} share {len(shared)} sample ID(s): {_examples(shared)}",
+                                 hint=hint + "; if the IDs only coincide, prefix them with the "
+                                 "cohort")  # fmt: skip
+            shared = _gsm_accessions(pv) & _gsm_accessions(pd_)
+            if shared:
+                raise InputError(f"{pair} share {len(shared)} GSM accession(s): "
+                                 f"{_examples(shared)}", hint=hint)  # fmt: skip
+
+
+def suspected_subjects(pheno: pd.DataFrame) -> str | None:
+    """Why repeated samples of one subject are suspected in a phenotype table, or None: duplicate
+    sample titles, or a subject-like column (patient, donor, ...) with repeated values."""
+    if "title" in pheno.columns:
+        titles = pheno["title"].dropna().astype(str).str.strip()
+        dup = titles[titles.duplicated(keep=False)]
+        if not dup.empty:
+            return (
+                f"duplicate sample titles (e.g. {dup.iloc[0]!r} x{int((dup == dup.iloc[0]).sum())})"
+            )
+    for column in pheno.columns:
+        if SUBJECT_HINT.search(str(column)):
+            values = pheno[column].dropna().astype(str).str.strip()
+            counts = values[values != ""].value_counts()
+            if (counts > 1).any():
+                return (f"column {column!r} repeats values (e.g. {counts.index[0]!r} "
+                        f"x{int(counts.iloc[0])})")  # fmt: skip
+    return None
+
+
+def study_warnings(specs: list[CohortSpec], base: str | Path = ".") -> list[str]:
+    """Warnings for the report (not errors): one discovery cohort and no validation cohort
+    (in-sample only), repeated subjects suspected but not declared (``subject_column``), and
+    discovery cohorts of different declared tissues pooled in one meta-analysis."""
+    base = Path(base)
+    out = []
+    disc = [s for s in specs if s.role == "discovery"]
+    if len(disc) == 1 and not any(s.role == "validation" for s in specs):
+        out.append("in-sample only: one discovery cohort and no validation cohort; every "
+                   "performance figure is in-sample and nothing independent was tested")  # fmt: skip
+    for spec in specs:
+        if spec.subject_column:
+            continue
+        pheno = load_phenotypes(spec, base)
+        why = None if pheno is None else suspected_subjects(pheno)
+        if why:
+            out.append(f"cohort {spec.cohort}: repeated samples of one subject suspected ({why}) "
+                       "but no subject_column is declared; samples are treated as independent. "
+                       "Set subject_column in the cohort sheet so one subject never sits on "
+                       "both sides of a fold")  # fmt: skip
+    tissues = {s.cohort: s.tissue for s in disc if s.tissue}
+    if len({t.casefold() for t in tissues.values()}) > 1:
+        listed = ", ".join(f"{c} ({t})" for c, t in tissues.items())
+        out.append(f"discovery cohorts of different tissues are pooled in one meta-analysis: "
+                   f"{listed}")  # fmt: skip
+    return out

@@ -35,12 +35,13 @@ def roc_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], performance: p
         ls = "-" if row["role"] == "discovery" else "--"
         ax.plot(fpr, tpr, ls, color=plt.get_cmap("tab10")(i % 10), lw=1.6,
                 label=f"{name} ({row['role']}): {row['auc']:.2f} "
-                f"[{row['ci_low']:.2f}, {row['ci_high']:.2f}]")  # fmt: skip
+                f"[{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
+                f"{' Newcombe' if str(row.get('ci_method', '')).startswith('Newcombe') else ''}")  # fmt: skip
     ax.plot([0, 1], [0, 1], ":", color="0.6")
     ax.set_xlabel("false positive rate (1 - specificity)")
     ax.set_ylabel("true positive rate (sensitivity)")
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=7, frameon=False, title="AUC [95% CI, DeLong]",
+    ax.legend(loc="lower right", fontsize=7, frameon=False, title="AUC [95% CI, DeLong unless noted]",
               title_fontsize=7)  # fmt: skip
     return fig
 

@@ -28,7 +28,8 @@ import yaml
 log = logging.getLogger(__name__)
 
 #: Stage order on the page (folders under the results directory); unknown stages follow.
-STAGE_ORDER = ("qc", "de", "merge", "meta", "enrichment", "candidates", "signature")
+STAGE_ORDER = ("qc", "de", "merge", "meta", "enrichment", "candidates", "signature",
+               "performance")  # fmt: skip
 STAGE_TITLES = {
     "qc": "Quality control",
     "de": "Differential expression",
@@ -37,9 +38,10 @@ STAGE_TITLES = {
     "enrichment": "Enrichment",
     "candidates": "Candidate biomarkers",
     "signature": "Signature and validation",
+    "performance": "External validation: clinical performance",
 }
 #: Folders whose files feed other sections but are not sections themselves.
-NOT_SECTIONS = ("ingest", "genes", "provenance", "report", "logs")
+NOT_SECTIONS = ("ingest", "genes", "provenance", "report", "logs", "guards")
 KEY_PACKAGES = (
     "numpy",
     "scipy",
@@ -365,16 +367,155 @@ def _candidates_section(files: _Files, top: int) -> str:
     return "".join(parts) + _figures(files, "candidates")
 
 
-def _signature_section(files: _Files, top: int) -> str:
+def _signature_section(files: _Files, top: int, external: bool = True) -> str:
     parts = []
     path = files.get("signature/performance.tsv")
     if path is not None:
-        parts.append("<h3>Validation performance (AUC with 95% CI)</h3>")
+        parts.append(
+            "<h3>Signature performance by cohort (AUC with 95% CI; each row says what it is)</h3>"
+            if external
+            else '<h3>In-sample only (AUC with 95% CI)</h3><p class="warn">in-sample only: one '
+            "discovery cohort and no independent cohort; these figures are optimistic and "
+            "nothing independent was tested.</p>"
+        )
         parts.append(table_html(_read(path)))
     for rel, other in files.stage("signature", ".tsv"):
         if rel != "signature/performance.tsv":
             parts.append(f"<h3>{_esc(rel)}</h3>" + table_html(_read(other), top))
     return "".join(parts) + _figures(files, "signature")
+
+
+def _performance_section(files: _Files) -> str:
+    """Per validation cohort: AUC [CI] (method), threshold, sensitivity/specificity, calibration;
+    reference signatures with the paired DeLong p; PPV/NPV by prevalence; figures."""
+    parts = []
+    clinical = files.get("performance/clinical.tsv")
+    if clinical is not None:
+        table = _read(clinical)
+        table = table.drop(columns=[c for c in table.columns if c.startswith("calibration")
+                                    and table[c].isna().all()])  # fmt: skip
+        parts.append(
+            "<p>The locked signature scored in cohorts that took no part in choosing it. The "
+            "threshold is fixed on the discovery cohorts (Youden); intervals: DeLong, or "
+            "Newcombe's (2006) score interval when a class has fewer than 10 samples or the AUC "
+            "is 0 or 1 (<code>ci_method</code>); sensitivity/specificity: Wilson.</p>"
+        )
+        parts.append(table_html(table))
+    refs = files.get("performance/reference_signatures.tsv")
+    if refs is not None:
+        parts.append("<h3>Reference signatures (paired DeLong test against the discovered)</h3>")
+        parts.append(table_html(_read(refs)))
+    pv = files.get("performance/predictive_values.tsv")
+    if pv is not None:
+        parts.append("<h3>Predictive values by prevalence</h3>" + table_html(_read(pv)))
+    return "".join(parts) + _figures(files, "performance")
+
+
+def _warnings_section(files: _Files) -> str:
+    path = files.get("guards/warnings.tsv")
+    if path is None:
+        return ""
+    table = _read(path, dtype=str, keep_default_na=False)
+    if table.empty:
+        return '<p class="ok">No warning: no shared or near-duplicate samples across cohorts.</p>'
+    items = "".join(f'<li class="warn">{_esc(m)}</li>' for m in table["message"])
+    return f"<ul>{items}</ul>"
+
+
+NOT_KNOWN = "not known to the workflow: state it in the paper"
+
+
+def _checklist_section(
+    files: _Files,
+    config: Mapping[str, Any],
+    cohorts: Sequence[Mapping[str, Any]],
+    case: str,
+    control: str,
+) -> str:
+    """A TRIPOD+AI style checklist (Collins et al. 2024, BMJ 385:e078378) filled from the run;
+    items the workflow cannot know are marked as such."""
+    disc = [r for r in cohorts if r.get("role") == "discovery"]
+    val = [r for r in cohorts if r.get("role") == "validation"]
+    rows: list[tuple[str, str, str]] = []
+
+    def add(item: str, text: str, known: bool = True) -> None:
+        rows.append((item, text if known else NOT_KNOWN + (f" ({text})" if text else ""),
+                     "from the run" if known else "not known"))  # fmt: skip
+
+    def source(r: Mapping[str, Any]) -> str:
+        where = r.get("accession") or r.get("matrix") or ""
+        return f"{r['cohort']}: {r.get('source', '')} {where}".strip()
+
+    add("Source of data (5a)", "; ".join(source(r) for r in cohorts))
+    add("Dates of data collection (5b)", "GEO submission dates are in each series' header", False)
+    sizes, excluded = [], []
+    for r in cohorts:
+        c = r["cohort"]
+        path = files.get(f"ingest/{c}/samples.tsv")
+        if path is not None:
+            counts = _read(path, dtype=str)["condition"].value_counts()
+            sizes.append(f"{c} ({r.get('role', '')}): {int(counts.get(case, 0))} {case}, "
+                         f"{int(counts.get(control, 0))} {control}")  # fmt: skip
+        ex = files.get(f"ingest/{c}/excluded_samples.tsv")
+        if ex is not None:
+            reasons = _read(ex, dtype=str)["reason"].value_counts()
+            if len(reasons):
+                excluded.append(f"{c}: " + ", ".join(f"{n} {k}" for k, n in reasons.items()))
+    add("Eligibility criteria (6a)", "; ".join(
+        f"{r['cohort']}: {case} = {r.get('case_values', '')}, {control} = "
+        f"{r.get('control_values', '')} (column {r.get('condition_column', '')})"
+        for r in cohorts))  # fmt: skip
+    add("Setting, recruitment, treatments (6b, 6c)", "", False)
+    add("Outcome definition and blinding (7a, 7b)",
+        f"{case} vs {control} as labelled in the source; blinding of outcome assessment is "
+        "not known", False)  # fmt: skip
+    add("Sample size (9, 20b)", "; ".join(sizes) or "no sample sheet in this run")
+    add("Missing data (10)",
+        ("samples excluded: " + "; ".join(excluded) + ". " if excluded else "no sample excluded. ")
+        + "Signature genes a cohort lacks are dropped and listed per cohort (note, "
+        "missing_genes); a missing value inside a score counts as 1 (MetaIntegrator) or z = 0 "
+        "(logistic); candidate evidence not computed is left out, not 0.")  # fmt: skip
+    sig = config.get("signature", {})
+    cand = config.get("candidates", {})
+    add("Analytical methods: candidates and model (12a-12c)",
+        f"candidate score weights {cand.get('weights', {})} (preselect "
+        f"{cand.get('preselect', '')}); signature {sig.get('method', '')}, at most "
+        f"{sig.get('max_genes', '')} genes, chosen on the {len(disc)} discovery cohort(s) only; "
+        f"seed {config.get('seed', '')}")  # fmt: skip
+    subjects = [r["cohort"] for r in cohorts if r.get("subject_column")]
+    add("Repeated measures / clustering (12c)",
+        f"subjects declared in {', '.join(subjects)}: folds grouped by subject" if subjects
+        else "no subject_column declared: samples treated as independent")  # fmt: skip
+    internal = ("out-of-cohort (leave-one-discovery-cohort-out) in signature/"
+                if any("loco" in rel for rel in files.by_rel) else
+                "cross-validation inside the discovery cohorts (see signature performance)")  # fmt: skip
+    add("Evaluation inside the discovery cohorts (12e)", internal if len(disc) > 1 or sig.get("method") == "logistic"
+        else "none: one discovery cohort; discovery figures are in-sample")  # fmt: skip
+    add("Evaluation in independent cohorts (12e, 24)",
+        ", ".join(r["cohort"] for r in val) + ": locked signature, no refit" if val
+        else "none: no independent cohort, nothing external was tested")  # fmt: skip
+    clinical = files.get("performance/clinical.tsv")
+    if clinical is not None:
+        t = _read(clinical)
+        add("Performance with intervals (23a)", "; ".join(
+            f"{r.cohort}: AUC {r.auc:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}] ({r.ci_method}), "
+            f"sensitivity {r.sensitivity:.2f}, specificity {r.specificity:.2f}"
+            for r in t.itertuples(index=False)))  # fmt: skip
+    else:
+        add("Performance with intervals (23a)", "no external performance in this run")
+    tissues = sorted({str(r["tissue"]) for r in disc if r.get("tissue")})
+    add("Heterogeneity of the discovery cohorts", "tissues: " + ", ".join(tissues) if tissues
+        else "tissue not declared (sheet column tissue)", bool(tissues))  # fmt: skip
+    add("Model specification (22)", "signature/signature.tsv: genes, directions, weights")
+    add("Fairness, subgroups, intended use, clinical pathway (3c, 14, 26)", "", False)
+    add("Ethics, funding, conflicts, registration, patient involvement (18, 19, 21)", "", False)
+    add("Software and reproducibility (18e)",
+        "provenance/versions.tsv, config.frozen.yaml (sha256 of every input), manifest.tsv")  # fmt: skip
+    table = pd.DataFrame(rows, columns=["item (TRIPOD+AI)", "this study", "status"])
+    return (
+        '<p class="note">Filled from the run; "not known" items are outside what the workflow '
+        "can see.</p>" + table_html(table)
+    )
 
 
 def _generic_section(files: _Files, stage: str, top: int) -> str:
@@ -454,7 +595,15 @@ def summary_page(
         "matrix, random-effects meta-analysis of Hedges' g, enrichment, candidate score, "
         "signature.</p>"
     )
+    if not validation:
+        design = design.replace(
+            f"{len(validation)} validation cohort(s) ({_esc('none')}) are used only to test the "
+            "signature.",
+            "No independent cohort: every performance figure is in-sample.",
+        )
     body = [f"<h1>{_esc(name)}</h1>", section("Study design", "design", lambda: design)]
+    if index.get("guards/warnings.tsv") is not None:
+        body.append(section("Warnings", "warnings", lambda: _warnings_section(index)))
     body.append(
         section("Cohorts", "cohorts", lambda: _cohort_section(index, cohorts, case, control))
     )
@@ -465,11 +614,22 @@ def summary_page(
         "meta": lambda: _meta_section(index, top),
         "enrichment": lambda: _enrichment_section(index, top, [*discovery, "meta"]),
         "candidates": lambda: _candidates_section(index, top),
-        "signature": lambda: _signature_section(index, top),
+        "signature": lambda: _signature_section(index, top, bool(validation)),
+        "performance": lambda: _performance_section(index),
     }
     for stage in index.stages():
         build = builders.get(stage, lambda s=stage: _generic_section(index, s, top))
-        body.append(section(STAGE_TITLES.get(stage, stage), stage, build))
+        title = STAGE_TITLES.get(stage, stage)
+        if stage == "signature" and not validation:
+            title = "Signature (in-sample only)"
+        body.append(section(title, stage, build))
+    body.append(
+        section(
+            "Checklist for the paper (TRIPOD+AI)",
+            "checklist",
+            lambda: _checklist_section(index, config, cohorts, case, control),
+        )
+    )
     body.append(
         section(
             "Provenance",
@@ -485,7 +645,10 @@ def summary_page(
     toc = " · ".join(
         f'<a href="#{a}">{_esc(t)}</a>'
         for a, t in [("design", "Design"), ("cohorts", "Cohorts")]
-        + [(s, STAGE_TITLES.get(s, s)) for s in index.stages()]
-        + [("provenance", "Provenance")]
+        + [
+            (s, "Signature" if s == "signature" and not validation else STAGE_TITLES.get(s, s))
+            for s in index.stages()
+        ]
+        + [("checklist", "Checklist"), ("provenance", "Provenance")]
     )
     return page_template().substitute(title=_esc(name), toc=toc, body="\n".join(body))

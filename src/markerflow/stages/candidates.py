@@ -25,11 +25,38 @@ discovery matrix, discovery enrichment tables). Components:
 ``expression``    percentile rank of the gene's mean expression, averaged over discovery cohorts
                   (well-expressed genes are easier to measure in an assay).
 
-``auc`` and ``stability`` are computed for the ``preselect`` genes with the smallest meta p-value
-only (the others get 0 and ``preselected = False``). A component that is unavailable for the
-study (all NaN: e.g. no enrichment tables, one cohort for consistency, no merged matrix) is left
-out and the weights of the others renormalised. ``composite`` = sum(w_c x component_c) / sum(w_c);
-``rank`` 1 is best (ties broken by meta p-value, then gene).
+Costly evidence and missing components
+--------------------------------------
+``auc`` and ``stability`` (the costly components) are computed for the ``preselect`` genes with
+the best *cheap composite* only: the weighted mean of the cheap components (effect size,
+significance, consistency, pathway, expression), ties by meta p-value then gene
+(``preselected = True``). For the other genes the costly components are missing (NaN, listed in
+``evidence_missing``), never 0. A component unavailable for the whole study (all NaN: no
+enrichment tables, one cohort for consistency, no merged matrix) is left out
+(``components_used``). ``composite`` is the weighted mean over the components present *for that
+gene*: sum_c w_c x_c / sum_c w_c over the non-missing c (weights renormalised per gene).
+
+Ranking is in two tiers: the preselected genes first (by their full composite), then the others
+(by their composite, which is their cheap composite). A gene outside the preselected set has, by
+construction, weaker cheap evidence than every preselected gene, so the tiers never place a gene
+below one with weaker evidence because its costly evidence is missing; and the opposite bias (a
+missing component counting as average, ranking an unmeasured gene above a measured one with
+stronger cheap evidence) is avoided too. Before this rule, preselection was by meta p-value and
+missing evidence counted as 0: BATF2 in the TB study (meta g 2.04, FDR 6e-6) was not preselected
+and ranked 332nd; it is now preselected, and its rank reflects its measured evidence.
+
+Ties
+----
+``rank`` 1 is best. Equal composites (to 1e-12, within a tier) are broken by meta p-value
+(smaller first), then by gene symbol (alphabetical); ``rank_tied`` is the competition rank of the
+(tier, composite) (the rank every member of a tie shares, R's ``rank(ties.method = "min")``), ``n_tied`` the size of the tie
+and ``tie_break`` how the gene's ``rank`` within it was decided (empty when not tied).
+
+Rank stability (seam for leave-one-cohort-out)
+----------------------------------------------
+``rank_stability``: an optional table (``gene``, ``rank_stability``: the fraction of
+leave-one-discovery-cohort-out refits in which the gene is in the top N) joined as a column;
+reported, not part of the composite.
 """
 
 from __future__ import annotations
@@ -42,12 +69,15 @@ import pandas as pd
 
 from markerflow.engines.roc import auc_rows
 from markerflow.errors import InputError
+from markerflow.model.folds import has_repeats, stratified_folds
 from markerflow.stages.cohorts import Cohort
 
 log = logging.getLogger(__name__)
 
 COMPONENTS = ("effect_size", "significance", "consistency", "auc", "stability", "pathway",
               "expression")  # fmt: skip
+#: Computed only for the ``preselect`` genes with the best composite of the other components.
+COSTLY = ("auc", "stability")
 
 
 def single_gene_cv_auc(
@@ -63,8 +93,12 @@ def single_gene_cv_auc(
         return np.full(len(genes), np.nan)
     x = np.where(np.isnan(x), np.nanmean(x, axis=1, keepdims=True), x)
     oof = np.zeros_like(x)
-    skf = StratifiedKFold(n_splits=min(folds, n_min), shuffle=True, random_state=seed)
-    for train, test in skf.split(x.T, y):
+    if has_repeats(cohort.groups):  # one subject never on both sides of a fold
+        splits = stratified_folds(y, cohort.groups, min(folds, n_min), seed)
+    else:
+        skf = StratifiedKFold(n_splits=min(folds, n_min), shuffle=True, random_state=seed)
+        splits = skf.split(x.T, y)
+    for train, test in splits:
         yt = y[train]
         diff = x[:, train][:, yt].mean(axis=1) - x[:, train][:, ~yt].mean(axis=1)
         oof[:, test] = np.sign(diff)[:, None] * x[:, test]
@@ -72,8 +106,13 @@ def single_gene_cv_auc(
 
 
 def stability_selection(merged: pd.DataFrame, is_case: np.ndarray, genes: list[str], *,
-                        seed: int, n_subsamples: int = 100) -> np.ndarray:  # fmt: skip
-    """Selection frequency of each gene by L1 logistic regression over random half-subsamples."""
+                        seed: int, n_subsamples: int = 100,
+                        groups: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Selection frequency of each gene by L1 logistic regression over random half-subsamples.
+
+    With repeated subjects (``groups``), the CV folds for C are grouped by subject and each
+    subsample draws half of the subjects of each class (a subject's class: its first sample's),
+    with all their samples."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
@@ -90,9 +129,14 @@ def stability_selection(merged: pd.DataFrame, is_case: np.ndarray, genes: list[s
         return LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", random_state=seed)
 
     cs = np.logspace(-2, 0.5, 8)
-    skf = StratifiedKFold(n_splits=min(5, n_min), shuffle=True, random_state=seed)
+    if has_repeats(groups):
+        splits = stratified_folds(y, groups, min(5, n_min), seed)
+    else:
+        splits = StratifiedKFold(n_splits=min(5, n_min), shuffle=True, random_state=seed).split(
+            x, y
+        )
     score = np.zeros(cs.size)
-    for train, test in skf.split(x, y):
+    for train, test in splits:
         for i, c in enumerate(cs):
             fit = model(c).fit(x[train], y[train])
             score[i] += auc_rows(fit.decision_function(x[test])[None], y[test] == 1)[0]
@@ -100,9 +144,17 @@ def stability_selection(merged: pd.DataFrame, is_case: np.ndarray, genes: list[s
     rng = np.random.default_rng(seed)
     idx_case, idx_ctrl = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     counts = np.zeros(len(genes))
+    if has_repeats(groups):
+        _, first, member = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
+        g_case, g_ctrl = np.flatnonzero(y[first] == 1), np.flatnonzero(y[first] == 0)
     for _ in range(n_subsamples):
-        sub = np.concatenate([rng.choice(idx_case, idx_case.size // 2, replace=False),
-                              rng.choice(idx_ctrl, idx_ctrl.size // 2, replace=False)])  # fmt: skip
+        if has_repeats(groups):
+            chosen = np.concatenate([rng.choice(g_case, g_case.size // 2, replace=False),
+                                     rng.choice(g_ctrl, g_ctrl.size // 2, replace=False)])  # fmt: skip
+            sub = np.flatnonzero(np.isin(member, chosen))
+        else:
+            sub = np.concatenate([rng.choice(idx_case, idx_case.size // 2, replace=False),
+                                  rng.choice(idx_ctrl, idx_ctrl.size // 2, replace=False)])  # fmt: skip
         counts += model(c_best).fit(x[sub], y[sub]).coef_[0] != 0
     return counts / n_subsamples
 
@@ -136,6 +188,7 @@ def rank_candidates(
     *,
     merged: pd.DataFrame | None = None,
     merged_is_case: np.ndarray | None = None,
+    merged_groups: np.ndarray | None = None,
     enrichment: Sequence[pd.DataFrame] | None = None,
     weights: Mapping[str, float] | None = None,
     seed: int = 0,
@@ -146,6 +199,7 @@ def rank_candidates(
     pathway_padj: float = 0.05,
     n_subsamples: int = 100,
     folds: int = 5,
+    rank_stability: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Ranked candidate table: gene, direction, the meta statistics used, one [0, 1] column per
     component (:data:`COMPONENTS`), composite, rank. See the module docstring."""
@@ -182,28 +236,6 @@ def rank_candidates(
         robust = np.where(np.isnan(loo), 1.0, robust)
         comp["consistency"] = m["sign_agreement"].to_numpy(dtype=float) * robust
 
-    order = np.argsort(m["pvalue"].to_numpy(), kind="mergesort")[:preselect]
-    pre = np.zeros(len(m), dtype=bool)
-    pre[order] = True
-    pre_genes = list(genes[pre])
-    out["preselected"] = pre
-    if cohorts:
-        aucs = np.vstack([single_gene_cv_auc(c, pre_genes, seed=seed, folds=folds)
-                          for c in cohorts.values()])  # fmt: skip
-        with np.errstate(invalid="ignore"):
-            mean_auc = np.nanmean(aucs, axis=0) if np.isfinite(aucs).any() else aucs[0]
-        out["cv_auc"] = np.nan
-        out.loc[pre, "cv_auc"] = mean_auc
-        comp["auc"] = 0.0
-        comp.loc[pre, "auc"] = np.clip(2.0 * (mean_auc - 0.5), 0.0, 1.0)
-        if np.isnan(mean_auc).all():
-            comp["auc"] = np.nan
-    if merged is not None and merged_is_case is not None and merged.shape[1] > 0:
-        freq = stability_selection(merged, merged_is_case, pre_genes, seed=seed,
-                                   n_subsamples=n_subsamples)  # fmt: skip
-        if np.isfinite(freq).any():
-            comp["stability"] = 0.0
-            comp.loc[pre, "stability"] = freq
     if enrichment:
         counts = pathway_counts(genes, out["direction"], enrichment, pathway_padj)
         out["n_terms"] = counts.astype(np.int64)
@@ -216,22 +248,71 @@ def rank_candidates(
         with np.errstate(invalid="ignore"):
             comp["expression"] = np.nanmean(np.vstack(ranks), axis=0)
 
+    cheap_score = _weighted_mean(comp, [c for c in COMPONENTS if c not in COSTLY], weights)
+    order = np.lexsort((genes.to_numpy(), m["pvalue"].to_numpy(), -np.nan_to_num(cheap_score)))
+    order = order[:preselect]
+    pre = np.zeros(len(m), dtype=bool)
+    pre[order] = True
+    pre_genes = list(genes[pre])
+    out["preselected"] = pre
+    if cohorts:
+        aucs = np.vstack([single_gene_cv_auc(c, pre_genes, seed=seed, folds=folds)
+                          for c in cohorts.values()])  # fmt: skip
+        with np.errstate(invalid="ignore"):
+            mean_auc = np.nanmean(aucs, axis=0) if np.isfinite(aucs).any() else aucs[0]
+        out["cv_auc"] = np.nan
+        out.loc[pre, "cv_auc"] = mean_auc
+        comp.loc[pre, "auc"] = np.clip(2.0 * (mean_auc - 0.5), 0.0, 1.0)
+        if np.isnan(mean_auc).all():
+            comp["auc"] = np.nan
+    if merged is not None and merged_is_case is not None and merged.shape[1] > 0:
+        freq = stability_selection(merged, merged_is_case, pre_genes, seed=seed,
+                                   n_subsamples=n_subsamples, groups=merged_groups)  # fmt: skip
+        if np.isfinite(freq).any():
+            comp.loc[pre, "stability"] = freq
     available = [c for c in COMPONENTS if comp[c].notna().any() and weights[c] > 0]
     if not available:
         raise InputError("every candidate weight is 0 or its evidence is unavailable",
                          hint="give a positive weight to effect_size or significance")  # fmt: skip
-    w = np.array([weights[c] for c in available])
-    values = comp[available].fillna(0.0).to_numpy()
+    missing = comp[[c for c in COSTLY if c in available]].isna()
     out = pd.concat([out, comp], axis=1)
-    out["composite"] = values @ w / w.sum()
+    out["composite"] = _weighted_mean(comp, available, weights)
     out["components_used"] = ",".join(available)
+    out["evidence_missing"] = [",".join(c for c, gone in zip(missing.columns, row, strict=True)
+                                        if gone) for row in missing.to_numpy()]  # fmt: skip
+    if rank_stability is not None:
+        table = rank_stability.set_index(rank_stability["gene"].astype(str))["rank_stability"]
+        out["rank_stability"] = table.reindex(genes.to_numpy()).to_numpy(dtype=np.float64)
     out["_p"] = m["pvalue"].to_numpy()
-    out = out.sort_values(["composite", "_p", "gene"], ascending=[False, True, True],
-                          kind="mergesort").drop(columns="_p")  # fmt: skip
+    out["_c"] = np.round(out["composite"].to_numpy(dtype=np.float64), 12)
+    # tier 0: costly evidence measured (or no costly component in the study); tier 1: missing
+    out["_t"] = (out["evidence_missing"] != "").astype(np.int64)
+    out = out.sort_values(["_t", "_c", "_p", "gene"], ascending=[True, False, True, True],
+                          kind="mergesort")  # fmt: skip
     out.insert(0, "rank", np.arange(1, len(out) + 1))
+    key = out["_t"] * 10.0 - out["_c"]  # composites lie in [0, 1]: orders tier, then composite
+    rank_tied = key.rank(method="min").astype(np.int64)
+    n_tied = out.groupby(["_t", "_c"])["gene"].transform("size").astype(np.int64)
+    p_tied = out.groupby(["_t", "_c", "_p"])["gene"].transform("size") > 1
+    out.insert(1, "rank_tied", rank_tied.to_numpy())
+    out.insert(2, "n_tied", n_tied.to_numpy())
+    out["tie_break"] = np.where(n_tied.to_numpy() == 1, "",
+                                np.where(p_tied.to_numpy(), "gene symbol", "meta p-value"))  # fmt: skip
+    out = out.drop(columns=["_p", "_c", "_t"])
     log.info("candidates: %d genes, components %s", len(out), available)
     return out.reset_index(drop=True)
 
 
-__all__ = ["COMPONENTS", "pathway_counts", "rank_candidates", "single_gene_cv_auc",
+def _weighted_mean(comp: pd.DataFrame, columns: Sequence[str], weights: Mapping[str, float]):
+    """Per gene: sum w_c x_c / sum w_c over the columns that are not NaN for that gene."""
+    cols = [c for c in columns if weights[c] > 0 and comp[c].notna().any()]
+    values = comp[cols].to_numpy(dtype=np.float64)
+    w = np.array([weights[c] for c in cols], dtype=np.float64)
+    present = np.isfinite(values)
+    total = present @ w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, np.nan_to_num(values) @ w / total, np.nan)
+
+
+__all__ = ["COMPONENTS", "COSTLY", "pathway_counts", "rank_candidates", "single_gene_cv_auc",
            "stability_selection"]  # fmt: skip

@@ -20,18 +20,26 @@ class Cohort:
 
     expression: pd.DataFrame
     is_case: np.ndarray
+    #: subject of each sample (sheet column ``subject``); None = every sample its own subject
+    groups: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         flags = np.asarray(self.is_case, dtype=bool)
         if flags.size != self.expression.shape[1]:
             raise InputError("case flags and expression columns differ in number")
         object.__setattr__(self, "is_case", flags)
+        if self.groups is not None:
+            groups = np.asarray(self.groups).astype(str)
+            if groups.size != flags.size:
+                raise InputError("subjects and expression columns differ in number")
+            object.__setattr__(self, "groups", groups)
 
 
 def load_cohort(expression: pd.DataFrame, samples: pd.DataFrame, case_label: str,
                 control_label: str, *, name: str = "") -> Cohort:  # fmt: skip
     """Cohort from a log2 matrix (genes x samples) and its sample sheet (``sample``,
-    ``condition``). Samples of other conditions are dropped; the matrix columns are matched by id."""
+    ``condition``, optional ``subject``: repeated samples of one subject). Samples of other
+    conditions are dropped; the matrix columns are matched by id."""
     missing = [c for c in ("sample", "condition") if c not in samples.columns]
     if missing:
         raise InputError(f"sample sheet of cohort {name!r} lacks column(s) {missing}")
@@ -49,4 +57,10 @@ def load_cohort(expression: pd.DataFrame, samples: pd.DataFrame, case_label: str
     if is_case.all() or not is_case.any():
         raise InputError(f"cohort {name!r} needs both {case_label!r} and {control_label!r} "
                          "samples for the signature")  # fmt: skip
-    return Cohort(expr, is_case)
+    groups = None
+    if "subject" in sheet.columns and sheet.loc[keep, "subject"].notna().any():
+        subject = sheet.loc[keep, "subject"].astype("string")
+        ids = pd.Series(keep, index=keep).astype("string")
+        prefix = sheet.loc[keep, "cohort"].astype(str) + "\t" if "cohort" in sheet.columns else ""
+        groups = (prefix + subject.fillna(ids)).to_numpy(dtype=str)  # unnamed: its own subject
+    return Cohort(expr, is_case, groups)

@@ -139,6 +139,11 @@ def build_sample_sheet(
         reasons[(reasons == "") & values.isna()] = f"missing covariate {covariate}"
         numeric = pd.to_numeric(values, errors="coerce")
         sheet[covariate] = numeric if numeric.notna().sum() == values.notna().sum() else values
+    extra = []
+    if spec.subject_column:  # samples of one subject stay on one side of every CV fold
+        subject = pheno[spec.subject_column].astype("string").str.strip()
+        sheet["subject"] = subject.mask(subject == "").fillna(pheno.index.to_series().astype(str))
+        extra = ["subject"]
     excluded = pd.DataFrame(
         {
             "sample": pheno.index.astype(str),
@@ -157,7 +162,7 @@ def build_sample_sheet(
                 f"needs at least {MIN_GROUP_SIZE} samples (within-group variance, Hedges' g)",
                 hint="check case_values/control_values, or remove the cohort from the sheet",
             )
-    return kept[[*SAMPLE_COLUMNS, *spec.covariates]], excluded
+    return kept[[*SAMPLE_COLUMNS, *spec.covariates, *extra]], excluded
 
 
 def ingest_cohort(

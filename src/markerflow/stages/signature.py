@@ -36,8 +36,10 @@ coefficients). Discovery AUCs are out-of-fold (nested: C re-chosen inside each o
 The locked model's score in a new cohort is ``sum beta_j z_j`` (missing genes contribute 0).
 
 AUC and its 95 % CI (:mod:`markerflow.engines.roc`): DeLong et al. (1988) with the fast midrank
-algorithm of Sun & Xu (2014), as in
-``pROC::ci.auc(method = "delong")`` (CI clipped to [0, 1]).
+algorithm of Sun & Xu (2014), as in ``pROC::ci.auc(method = "delong")`` (CI clipped to [0, 1]); in
+the performance table, when a class has fewer than 10 samples or the AUC is 0 or 1 (where DeLong
+collapses to [1, 1]), Newcombe's (2006) method-5 score interval instead (``ci_method``;
+:mod:`markerflow.engines.performance`).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from markerflow.engines.roc import auc_rows, delong_auc
+from markerflow.engines.roc import auc_rows
 from markerflow.errors import AnalysisError, InputError
 from markerflow.stages.cohorts import Cohort
 
@@ -58,7 +60,7 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_COLUMNS = ("gene", "direction", "weight", "step", "discovery_auc")
 PERFORMANCE_COLUMNS = ("cohort", "role", "n_case", "n_control", "auc", "ci_low", "ci_high",
-                       "n_genes_used", "note")  # fmt: skip
+                       "ci_method", "n_genes_used", "note")  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------- score
@@ -191,14 +193,22 @@ def _logreg(c: float, l1_ratio: float, seed: int):
 
 
 def _fit_penalised(x: np.ndarray, y: np.ndarray, strata: np.ndarray, *, seed: int, folds: int,
-                   l1_ratio: float, max_genes: int, cs: np.ndarray) -> np.ndarray:  # fmt: skip
-    """Choose C by stratified K-fold CV AUC, refit on all rows; return coefficients."""
+                   l1_ratio: float, max_genes: int, cs: np.ndarray,
+                   groups: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Choose C by stratified K-fold CV AUC (grouped by subject when ``groups`` repeat), refit on
+    all rows; return coefficients."""
     from sklearn.model_selection import StratifiedKFold
 
-    n_folds = max(2, min(folds, int(np.bincount(strata).min()) if strata.size else 2))
-    skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    from markerflow.model.folds import has_repeats, stratified_folds
+
+    if has_repeats(groups):  # one subject never on both sides of a fold
+        splits = stratified_folds(strata, groups, folds, seed)
+    else:
+        n_folds = max(2, min(folds, int(np.bincount(strata).min()) if strata.size else 2))
+        skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        splits = skf.split(x, strata)
     aucs = np.zeros(cs.size)
-    for train, test in skf.split(x, strata):
+    for train, test in splits:
         for i, c in enumerate(cs):
             model = _logreg(c, l1_ratio, seed).fit(x[train], y[train])
             aucs[i] += auc_rows(model.decision_function(x[test])[None, :], y[test] == 1)[0]
@@ -230,9 +240,12 @@ def logistic_signature(
     """Penalised logistic signature and out-of-fold discovery scores (see module docstring).
 
     Returns the signature table (weight = coefficient on the within-cohort z scale) and, per
-    discovery cohort, the out-of-fold linear predictor of its samples (nested CV).
+    discovery cohort, the out-of-fold linear predictor of its samples (nested CV). Samples of one
+    subject (``Cohort.groups``) stay on one side of every inner and outer fold.
     """
     from sklearn.model_selection import StratifiedKFold
+
+    from markerflow.model.folds import has_repeats, stratified_folds
 
     cs = np.logspace(-2.5, 1, 12) if cs is None else np.asarray(cs, dtype=np.float64)
     names = list(cohorts)
@@ -241,6 +254,12 @@ def logistic_signature(
     y = np.concatenate([cohorts[c].is_case for c in names]).astype(int)
     which = np.concatenate([np.full(len(xi), i) for i, xi in enumerate(xs)])
     strata = which * 2 + y
+    groups: np.ndarray | None = None  # subjects, prefixed by cohort, when a cohort declares them
+    if any(cohorts[c].groups is not None for c in names):
+        own = [cohorts[c].groups for c in names]
+        ids = [np.asarray(g if g is not None else cohorts[c].expression.columns, dtype=str)
+               for c, g in zip(names, own, strict=True)]  # fmt: skip
+        groups = np.concatenate([np.char.add(f"{c}\t", i) for c, i in zip(names, ids, strict=True)])
     kw: dict[str, Any] = {
         "seed": seed,
         "folds": folds,
@@ -248,13 +267,19 @@ def logistic_signature(
         "max_genes": max_genes,
         "cs": cs,
     }
-    coef = _fit_penalised(x, y, strata, **kw)
+    coef = _fit_penalised(x, y, strata, groups=groups, **kw)
     oof = np.zeros(len(y))
-    n_folds = max(2, min(folds, int(np.bincount(strata).min())))
-    outer = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed + 1)
-    for train, test in outer.split(x, strata):
+    if has_repeats(groups):  # one subject never on both sides of an outer fold
+        splits = stratified_folds(strata, groups, folds, seed + 1)
+    else:
+        n_folds = max(2, min(folds, int(np.bincount(strata).min())))
+        splits = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed + 1).split(
+            x, strata
+        )
+    for train, test in splits:
         _, inv = np.unique(strata[train], return_inverse=True)
-        b = _fit_penalised(x[train], y[train], inv, **kw)
+        b = _fit_penalised(x[train], y[train], inv, groups=None if groups is None else
+                           groups[train], **kw)  # fmt: skip
         oof[test] = x[test] @ b
     nz = np.flatnonzero(coef)
     order = nz[np.argsort(-np.abs(coef[nz]), kind="mergesort")]
@@ -287,12 +312,17 @@ def signature_score(expression: pd.DataFrame, signature: pd.DataFrame, method: s
 
 
 def _perf_row(cohort, role, scores, is_case, n_genes, missing, note) -> dict:
-    res = delong_auc(scores, is_case)
+    """One performance row. Interval: DeLong (pROC) when both classes have >= 10 samples and
+    0 < AUC < 1, else Newcombe (2006) method 5, which does not collapse at AUC 1
+    (:func:`markerflow.engines.performance.auc_interval`; ``ci_method`` says which)."""
+    from markerflow.engines.performance import auc_interval
+
+    (auc, low, high), ci_method = auc_interval(scores, is_case)
     if missing:
         note = f"{note}; {len(missing)} gene(s) missing and dropped: {', '.join(missing)}"
     return {"cohort": cohort, "role": role, "n_case": int(is_case.sum()),
-            "n_control": int((~is_case).sum()), "auc": res.auc, "ci_low": res.ci_low,
-            "ci_high": res.ci_high, "n_genes_used": n_genes - len(missing), "note": note}  # fmt: skip
+            "n_control": int((~is_case).sum()), "auc": auc, "ci_low": low, "ci_high": high,
+            "ci_method": ci_method, "n_genes_used": n_genes - len(missing), "note": note}  # fmt: skip
 
 
 def build_signature(

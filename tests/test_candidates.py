@@ -1,0 +1,68 @@
+"""Candidate ranking: missing costly evidence is not 0, ties are broken by a stated rule and shown."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from markerflow.stages.candidates import COMPONENTS, COSTLY, rank_candidates
+from markerflow.stages.cohorts import Cohort
+
+
+def _meta(effects, pvalues):
+    n = len(effects)
+    return pd.DataFrame({
+        "gene": [f"G{i:02d}" for i in range(n)], "pooled_effect": effects, "pvalue": pvalues,
+        "fdr": np.minimum(np.asarray(pvalues) * n, 1.0), "n_cohorts": 2, "sign_agreement": 1.0,
+        "loo_max_fdr": np.minimum(np.asarray(pvalues) * n * 3, 1.0),
+    })  # fmt: skip
+
+
+def _cohorts(genes, seed=0):
+    rng = np.random.default_rng(seed)
+    out = {}
+    for k in range(2):
+        x = pd.DataFrame(rng.normal(8, 1, (len(genes), 16)), index=genes)
+        out[f"C{k}"] = Cohort(x, np.repeat([True, False], 8))
+    return out
+
+
+def test_missing_costly_evidence_is_not_counted_as_zero():
+    effects = np.linspace(2.0, 0.2, 20)
+    pvalues = np.geomspace(1e-8, 0.5, 20)
+    meta = _meta(effects, pvalues)
+    cohorts = _cohorts(meta["gene"].tolist())  # noise: the preselected genes' AUCs are poor
+    table = rank_candidates(meta, cohorts, preselect=4, seed=1, weights={"expression": 0})
+    table = table.set_index("gene")
+    pre = table["preselected"]
+    assert pre.sum() == 4 and pre[["G00", "G01", "G02", "G03"]].all()
+    outside = table[~pre]
+    assert outside[list(COSTLY)[:1]].isna().all().all()  # auc missing, not 0
+    assert (outside["evidence_missing"] == "auc").all()
+    cheap = [c for c in COMPONENTS if c not in (*COSTLY, "expression") and table[c].notna().any()]
+    np.testing.assert_allclose(outside["composite"], outside[cheap].mean(axis=1), rtol=1e-12)
+    # two tiers: every measured gene first, then the unmeasured ones in cheap-evidence order,
+    # so G04 (meta g 1.62, the best gene outside the preselected set) leads the second tier
+    assert table.loc[pre, "rank"].max() < table.loc[~pre, "rank"].min()
+    assert table.loc["G04", "rank"] == 5
+    second = table[~pre].sort_values("rank")
+    assert second["composite"].is_monotonic_decreasing
+
+
+def test_ties_are_broken_by_p_then_gene_and_reported():
+    meta = _meta([1.0, 1.0, 1.0, 0.5], [1e-4, 1e-4, 1e-4, 1e-3])
+    meta.loc[2, "pvalue"] = 2e-4  # same FDR/effect (same composite), larger p
+    table = rank_candidates(meta, {}, weights={"consistency": 0})
+    assert table["gene"].tolist() == ["G00", "G01", "G02", "G03"]
+    assert table["rank_tied"].tolist() == [1, 1, 1, 4]
+    assert table["n_tied"].tolist() == [3, 3, 3, 1]
+    assert table["tie_break"].tolist() == ["gene symbol", "gene symbol", "meta p-value", ""]
+
+
+def test_rank_stability_seam():
+    meta = _meta([1.0, 0.5], [1e-4, 1e-3])
+    stab = pd.DataFrame({"gene": ["G01"], "rank_stability": [0.75]})
+    table = rank_candidates(meta, {}, rank_stability=stab).set_index("gene")
+    assert table.loc["G01", "rank_stability"] == pytest.approx(0.75)
+    assert np.isnan(table.loc["G00", "rank_stability"])

@@ -1,0 +1,187 @@
+"""Leakage guards and study warnings (issue 15), end to end through Snakemake with the message.
+
+- At parse time (before any job): a validation cohort sharing a matrix file (same content under
+  another name), sample IDs or GSM accessions with a discovery cohort is an error naming both.
+- Warnings (printed at parse time, listed in the report): repeated subjects suspected but not
+  declared, discovery cohorts of different tissues pooled, one discovery cohort and no validation.
+- In the ``guards`` rule (needs the data): a sample whose profile nearly duplicates a sample of
+  another cohort is an error naming both samples.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from workflow_utils import PROJECT_DIR, make_workdir, run_snakemake
+
+from markerflow.errors import InputError
+from markerflow.io.study import CohortSpec, study_warnings, suspected_subjects
+from markerflow.stages.guards import near_duplicates, run_guards
+
+EXAMPLE = PROJECT_DIR / "resources" / "example"
+GSE22528 = EXAMPLE / "GSE22528"
+
+
+def add_validation(workdir: Path, **cells: str) -> None:
+    """Append a validation cohort `LEAK` (matrix source, array) to the example sheet."""
+    path = workdir / "config" / "cohorts.tsv"
+    sheet = pd.read_csv(path, sep="\t", dtype=str)
+    row = {"cohort": "LEAK", "role": "validation", "source": "matrix", "data_type": "array",
+           "sample_column": "sample", "condition_column": "group",
+           "case_values": "allergic asthma", "control_values": "healthy", **cells}  # fmt: skip
+    sheet = pd.concat([sheet, pd.DataFrame([row])], ignore_index=True)
+    sheet.to_csv(path, sep="\t", index=False)
+
+
+def leak_files(workdir: Path, ids: list[str], extra: dict | None = None) -> dict[str, str]:
+    """GSE22528's matrix and sheet renamed to ``ids`` under workdir/data/."""
+    (workdir / "data").mkdir(exist_ok=True)
+    matrix = pd.read_csv(GSE22528 / "GSE22528_subset_1000genes.tsv", sep="\t", dtype=str)
+    sheet = pd.read_csv(GSE22528 / "GSE22528_samples.tsv", sep="\t", dtype=str)
+    matrix.columns = ["symbol", *ids]
+    sheet["sample"] = ids
+    for column, values in (extra or {}).items():
+        sheet[column] = values
+    matrix.to_csv(workdir / "data" / "leak.tsv", sep="\t", index=False)
+    sheet.to_csv(workdir / "data" / "leak_samples.tsv", sep="\t", index=False)
+    return {"matrix": "data/leak.tsv", "samples": "data/leak_samples.tsv"}
+
+
+def _copy_of_series_matrix(workdir: Path) -> dict[str, str]:
+    (workdir / "data").mkdir(exist_ok=True)
+    shutil.copy(EXAMPLE / "GSE27011" / "GSE27011_series_matrix.txt.gz", workdir / "data" / "v.gz")
+    return {"source": "series_matrix", "matrix": "data/v.gz", "sample_column": "",
+            "condition_column": "source_name", "case_values": "Mild asthma",
+            "control_values": "Healthy control"}  # fmt: skip
+
+
+def _shared_ids(workdir: Path) -> dict[str, str]:
+    counts = pd.read_csv(EXAMPLE / "GSE85567" / "GSE85567_samples.tsv", sep="\t", dtype=str)
+    ids = [*counts["column"].iloc[:2], *(f"x{i}" for i in range(8))]
+    return leak_files(workdir, ids)
+
+
+def _shared_gsm(workdir: Path) -> dict[str, str]:
+    gsm = ["GSM665386", *(f"GSM9{i:05d}" for i in range(9))]
+    return leak_files(workdir, [f"v{i}" for i in range(10)], {"geo_accession": gsm})
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (_copy_of_series_matrix,
+         r"validation cohort LEAK and discovery cohort GSE27011 share the matrix file "
+         r"\('data/v.gz' = 'resources/example/GSE27011/GSE27011_series_matrix.txt.gz'\)"),
+        (_shared_ids,
+         r"validation cohort LEAK and discovery cohort GSE85567 share 2 sample ID\(s\): \S+_"),
+        (_shared_gsm,
+         r"validation cohort LEAK and discovery cohort GSE27011 share 1 GSM accession\(s\): "
+         r"GSM665386"),
+    ],
+    ids=["same-matrix-content", "shared-sample-ids", "shared-gsm"],
+)  # fmt: skip
+def test_validation_leak_stops_before_any_job(tmp_path, make, expected):
+    workdir = make_workdir(tmp_path / "wd")
+    add_validation(workdir, **make(workdir))
+    result = run_snakemake(workdir, "--cores", "1", "-n", timeout=300)
+    assert result.returncode != 0
+    out = result.stdout + result.stderr  # a dry run prints the error on stdout
+    assert "the study definition is invalid" in out
+    assert re.search(expected, out), out[-3000:]
+    assert "Traceback" not in out
+    assert not (workdir / "results").exists()
+
+
+@pytest.mark.workflow
+def test_study_warnings_are_printed_at_parse_time(tmp_path):
+    workdir = make_workdir(tmp_path / "wd")
+    files = leak_files(workdir, [f"v{i}" for i in range(10)],
+                       {"PatientID": ["p1", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9"]})  # fmt: skip
+    add_validation(workdir, **files)
+    path = workdir / "config" / "cohorts.tsv"
+    sheet = pd.read_csv(path, sep="\t", dtype=str)
+    sheet.loc[sheet["cohort"] == "GSE85567", "tissue"] = "bronchial epithelium"
+    sheet.loc[sheet["cohort"] == "GSE27011", "tissue"] = "white blood cells"
+    sheet.to_csv(path, sep="\t", index=False)
+    result = run_snakemake(workdir, "--cores", "1", "-n", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ("markerflow warning: cohort LEAK: repeated samples of one subject suspected (column "
+            "'PatientID' repeats values (e.g. 'p1' x2)) but no subject_column is declared"
+            ) in result.stderr  # fmt: skip
+    assert ("markerflow warning: discovery cohorts of different tissues are pooled in one "
+            "meta-analysis: GSE85567 (bronchial epithelium), GSE27011 (white blood cells)"
+            ) in result.stderr  # fmt: skip
+
+
+def test_in_sample_only_warning_and_subject_suspicion():
+    spec = CohortSpec("D1", "discovery", "matrix", "array", "c", ("a",), ("b",))
+    (warning,) = study_warnings([spec])
+    assert warning.startswith("in-sample only: one discovery cohort and no validation cohort")
+    titles = pd.DataFrame({"title": ["pt1 day0", "pt1 day0", "pt2"]}, index=["a", "b", "c"])
+    assert suspected_subjects(titles) == "duplicate sample titles (e.g. 'pt1 day0' x2)"
+    assert suspected_subjects(pd.DataFrame({"donor": ["1", "2"]})) is None
+
+
+def _cohort(rng, genes, ids):
+    return pd.DataFrame(rng.normal(8, 1, (len(genes), len(ids))), index=genes, columns=ids)
+
+
+def test_near_duplicate_names_both_samples():
+    rng = np.random.default_rng(5)
+    genes = [f"g{i}" for i in range(300)]
+    a = _cohort(rng, genes, [f"a{i}" for i in range(8)])
+    b = _cohort(rng, genes[50:], [f"b{i}" for i in range(6)]) + 3.0  # another platform level
+    b["b4"] = a.loc[genes[50:], "a2"] + 3.0 + rng.normal(0, 0.02, 250)
+    pairs = near_duplicates({"A": a, "B": b})
+    assert [(p[0], p[1], p[2], p[3]) for p in pairs] == [("A", "a2", "B", "b4")]
+    assert pairs[0][4] > 0.99
+    assert near_duplicates({"A": a, "B": b.drop(columns="b4")}) == []
+    with pytest.raises(InputError, match=r"sample a2 of cohort A and sample b4 of cohort B"):
+        run_guards({"A": a, "B": b}, {"A": "discovery", "B": "validation"}, [])
+
+
+def test_guards_table_carries_the_warnings():
+    rng = np.random.default_rng(6)
+    genes = [f"g{i}" for i in range(100)]
+    table = run_guards({"A": _cohort(rng, genes, ["s1", "s2", "s3"])}, {"A": "discovery"},
+                       ["in-sample only: x"])  # fmt: skip
+    assert list(table.columns) == ["kind", "message"]
+    assert table["message"].tolist() == ["in-sample only: x"]
+
+
+@pytest.mark.workflow
+def test_near_duplicate_samples_stop_the_guards_rule(tmp_path):
+    workdir = make_workdir(tmp_path / "wd")
+    ids = [f"v{i}" for i in range(10)]
+    files = leak_files(workdir, ids)  # GSE22528's arrays under new sample IDs
+    sheet = pd.read_csv(workdir / "config" / "cohorts.tsv", sep="\t", dtype=str)
+    sheet = sheet[sheet["cohort"] == "GSE22528"].assign(role="discovery")
+    sheet.to_csv(workdir / "config" / "cohorts.tsv", sep="\t", index=False)
+    add_validation(workdir, **files)
+    result = run_snakemake(workdir, "--cores", "1", "results/guards/warnings.tsv", timeout=600)
+    assert result.returncode != 0
+    message = ("10 near-duplicate sample profile(s) across cohorts (correlation >= 0.99 of "
+               "gene-centred profiles): sample aa1 of cohort GSE22528 and sample v0 of "
+               "cohort LEAK (r = 1.0000)")  # fmt: skip
+    assert message in result.stderr, result.stderr[-3000:]
+    assert message in (workdir / "results/logs/guards/guards.log").read_text()
+    assert not (workdir / "results/guards/warnings.tsv").exists()
+
+
+@pytest.mark.workflow
+def test_in_sample_only_warning_is_printed(tmp_path):
+    workdir = make_workdir(tmp_path / "wd")
+    path = workdir / "config" / "cohorts.tsv"
+    sheet = pd.read_csv(path, sep="\t", dtype=str)
+    sheet[sheet["cohort"] == "GSE27011"].to_csv(path, sep="\t", index=False)
+    result = run_snakemake(workdir, "--cores", "1", "-n", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ("markerflow warning: in-sample only: one discovery cohort and no validation cohort; "
+            "every performance figure is in-sample") in result.stderr  # fmt: skip
+    assert "performance" not in result.stdout.split("Job stats:")[-1].split("\n\n")[0]
