@@ -93,8 +93,10 @@ def study_cohorts(
     for name in names:
         is_case = np.repeat([True, False], [n_case, n_control])
         z = rng.standard_normal((n_genes, is_case.size)) + shift[:, None] * is_case[None, :]
-        x = rng.normal(0, 1) + rng.normal(0, 0.3, n_genes)[:, None] + rng.uniform(0.7, 1.3) * (
-            mu[:, None] + sd[:, None] * z
+        x = (
+            rng.normal(0, 1)
+            + rng.normal(0, 0.3, n_genes)[:, None]
+            + rng.uniform(0.7, 1.3) * (mu[:, None] + sd[:, None] * z)
         )
         ids = [f"{name}_S{i:02d}" for i in range(is_case.size)]
         expr = pd.DataFrame(x, index=pd.Index(genes, name="gene"), columns=ids)

@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic import study_cohorts
 
 from markerflow.stages.de import array_de
 from markerflow.stages.signature import load_cohort
@@ -24,7 +25,6 @@ from markerflow.stages.validation import (
     select_signature,
     validate_frozen,
 )
-from synthetic import study_cohorts
 
 
 def settings(method: str = "forward_search", seed: int = 7, **kw) -> ChainSettings:
