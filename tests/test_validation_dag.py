@@ -9,7 +9,6 @@ import re
 
 import pandas as pd
 import pytest
-
 from workflow_utils import PROJECT_DIR, make_workdir, run_snakemake
 
 
@@ -64,12 +63,12 @@ def test_validation_cohorts_never_reach_selection(example_jobs):
         or o.startswith("results/validation/")
         or o in ("results/signature/signature.tsv", "results/signature/signature.frozen.json")
     ]
-    assert any("/loco/" in o for o in protected) and "results/candidates/candidates.tsv" in protected
+    assert (
+        any("/loco/" in o for o in protected) and "results/candidates/candidates.tsv" in protected
+    )
     for target in protected:
         up = ancestors(example_jobs, [target])
-        leaked = sorted(
-            f for f in up if f in locked_files or any(f"/{c}/" in f for c in locked)
-        )
+        leaked = sorted(f for f in up if f in locked_files or any(f"/{c}/" in f for c in locked))
         assert not leaked, f"{target} depends on validation-cohort file(s) {leaked}"
     # the walk does find validation files where they belong (the validate step reads them)
     perf = ancestors(example_jobs, ["results/signature/performance.tsv"])
