@@ -4,28 +4,11 @@
 # Names from common.smk: RESULTS, LOGS, DISCOVERY, CASE, CONTROL, ENRICHMENT_LIBRARIES.
 # Library: markerflow.stages.validation.
 
+from markerflow.stages.validation import chain_settings
+
 VALIDATION_DIR = f"{RESULTS}/validation"
 #: The selection chain's parameters, as the main chain's rules read them.
-CHAIN_SETTINGS = {
-    "case_label": CASE,
-    "control_label": CONTROL,
-    "seed": config["seed"],
-    "combat": config["merge"]["combat"],
-    "meta_method": config["meta"]["method"],
-    "leave_one_out": config["meta"]["leave_one_out"],
-    "min_cohorts": config["meta"]["min_cohorts"],
-    "fdr": config["meta"]["fdr"],
-    "ora": config["enrichment"]["ora"],
-    "weights": config["candidates"]["weights"],
-    "preselect": config["candidates"]["preselect"],
-    "stability_subsamples": config["candidates"]["stability_subsamples"],
-    "method": config["signature"]["method"],
-    "max_genes": config["signature"]["max_genes"],
-    "pool_size": config["signature"]["pool_size"] or config["candidates"]["top_n"],
-    "threshold": config["signature"]["forward_threshold"],
-    "l1_ratio": config["signature"]["l1_ratio"],
-    "folds": config["signature"]["cv_folds"],
-}
+CHAIN_SETTINGS = chain_settings(config)
 
 
 rule validation_loco:

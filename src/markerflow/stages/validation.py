@@ -115,6 +115,26 @@ class ChainSettings:
         return json.loads(json.dumps(asdict(self), default=str, sort_keys=True))
 
 
+def chain_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """:class:`ChainSettings` fields from a (schema-filled) markerflow config, as the main chain's
+    rules read them (``signature.pool_size`` null = ``candidates.top_n``)."""
+    study, sig, cand = config["study"], config["signature"], config["candidates"]
+    meta = config["meta"]
+    return {
+        "case_label": study["case_label"], "control_label": study["control_label"],
+        "seed": int(config["seed"]), "combat": dict(config["merge"]["combat"]),
+        "meta_method": meta["method"], "leave_one_out": bool(meta["leave_one_out"]),
+        "min_cohorts": meta["min_cohorts"], "fdr": float(meta["fdr"]),
+        "ora": dict(config["enrichment"]["ora"]), "weights": dict(cand["weights"]),
+        "preselect": int(cand["preselect"]),
+        "stability_subsamples": int(cand["stability_subsamples"]),
+        "method": sig["method"], "max_genes": int(sig["max_genes"]),
+        "pool_size": int(sig["pool_size"] or cand["top_n"]),
+        "threshold": float(sig["forward_threshold"]), "l1_ratio": float(sig["l1_ratio"]),
+        "folds": int(sig["cv_folds"]),
+    }  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Selection:
     """Everything the chain fitted on its discovery cohorts."""
@@ -135,7 +155,10 @@ def select_signature(
     """Run merge/ComBat -> meta -> ORA -> candidates -> signature on ``inputs`` only.
 
     ``gene_sets``: library name -> gene sets (:func:`markerflow.io.gmt.read_gmt`), in the
-    config's order. Returns the fitted chain and the frozen signature record
+    config's order. Two settings adapt to a subset of the cohorts: a ComBat ``reference_batch``
+    that is not among them is dropped (no reference), and ``min_cohorts`` is capped at the number
+    of cohorts. With all discovery cohorts this reproduces the main chain's rules exactly.
+    Returns the fitted chain and the frozen signature record
     (:func:`frozen_record`, without input checksums: the caller adds the files it read).
     """
     if not inputs:
@@ -455,7 +478,7 @@ def in_sample_only(performance: pd.DataFrame) -> bool:
 
 
 __all__ = ["KINDS", "PERFORMANCE_COLUMNS", "ChainSettings", "DiscoveryInput", "Fold", "Selection",
-           "auc_interval", "frozen_record", "frozen_signature_table", "in_sample_only",
+           "auc_interval", "chain_settings", "frozen_record", "frozen_signature_table", "in_sample_only",
            "loco_fold", "out_of_cohort_table", "rank_stability", "read_frozen", "run_loco",
            "score_frozen", "score_table", "select_signature", "validate_frozen",
            "write_frozen"]  # fmt: skip
