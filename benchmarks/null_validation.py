@@ -25,8 +25,8 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 from synthetic import study_cohorts  # noqa: E402
 
+from markerflow.stages.cohorts import load_cohort  # noqa: E402
 from markerflow.stages.de import array_de  # noqa: E402
-from markerflow.stages.signature import load_cohort  # noqa: E402
 from markerflow.stages.validation import (  # noqa: E402
     ChainSettings,
     DiscoveryInput,

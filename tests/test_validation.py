@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from synthetic import study_cohorts
 
+from markerflow.stages.cohorts import load_cohort
 from markerflow.stages.de import array_de
-from markerflow.stages.signature import load_cohort
 from markerflow.stages.validation import (
     ChainSettings,
     DiscoveryInput,

@@ -6,7 +6,7 @@ import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 from markerflow.io.gmt import read_gmt
 from markerflow.io.tables import read_matrix, read_tsv, write_tsv
 from markerflow.runner import script_context
-from markerflow.stages.signature import load_cohort
+from markerflow.stages.cohorts import load_cohort
 from markerflow.stages.validation import (
     ChainSettings,
     DiscoveryInput,

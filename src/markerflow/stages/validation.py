@@ -48,19 +48,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from markerflow.engines.roc import delong_auc
 from markerflow.errors import InputError
+from markerflow.io.tables import sha256_file
 from markerflow.stages.candidates import rank_candidates
+from markerflow.stages.cohorts import Cohort, load_cohort
 from markerflow.stages.enrichment import ora_up_down
 from markerflow.stages.merge import merge_and_correct
 from markerflow.stages.meta import meta_analysis
-from markerflow.stages.provenance import sha256_file
-from markerflow.stages.signature import (
-    Cohort,
-    build_signature,
-    delong_auc,
-    load_cohort,
-    signature_score,
-)
+from markerflow.stages.signature import build_signature, signature_score
 
 log = logging.getLogger(__name__)
 
