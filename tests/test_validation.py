@@ -147,9 +147,12 @@ def test_planted_study(method):
 def test_null_study(method):
     """Pure noise, 3 discovery + 2 validation cohorts, 20 vs 20, 20 data seeds.
 
-    Per seed: the pooled out-of-cohort interval and each validation interval should contain 0.5
-    (95 % intervals: about 19 of 20 seeds each); the per-cohort out-of-cohort intervals likewise
-    (60 intervals). No figure is called cross-validated; in-sample rows are never validation.
+    Per seed: the weighted-mean out-of-cohort interval and each validation interval should
+    contain 0.5 (95 % intervals: about 19 of 20 seeds each); the per-cohort out-of-cohort
+    intervals likewise (60 intervals). The ``pooled`` row's DeLong interval treats the folds as
+    independent (they are not; see markerflow.stages.validation): its coverage is printed, and
+    only its AUC is checked. No figure is called cross-validated; in-sample rows are never
+    validation.
     """
     pooled_ok = weighted_ok = 0
     cohort_ok = ext_ok = 0
@@ -170,6 +173,6 @@ def test_null_study(method):
     print(f"{method}: pooled out-of-cohort covers 0.5 in {pooled_ok}/20 seeds, weighted mean "
           f"{weighted_ok}/20, per-cohort {cohort_ok}/60, external {ext_ok}/40; mean pooled "
           f"out-of-cohort AUC {np.mean(pooled):.3f}")  # fmt: skip
-    assert pooled_ok >= 18 and weighted_ok >= 18
+    assert weighted_ok >= 18
     assert cohort_ok >= 54 and ext_ok >= 36
     assert abs(np.mean(pooled) - 0.5) < 0.05
