@@ -242,6 +242,7 @@ def frozen_record(
 
 
 def write_frozen(record: Mapping[str, Any], path: str | Path) -> None:
+    """Write a frozen record as sorted, indented JSON (atomically)."""
     from markerflow.io.tables import atomic_open
 
     with atomic_open(path) as handle:
@@ -250,6 +251,7 @@ def write_frozen(record: Mapping[str, Any], path: str | Path) -> None:
 
 
 def read_frozen(path: str | Path) -> dict[str, Any]:
+    """Read a frozen record; InputError naming the file and any missing key."""
     try:
         with open(path, encoding="utf-8") as handle:
             record = json.load(handle)
@@ -311,6 +313,7 @@ class Fold:
 
 
 def score_table(record: Mapping[str, Any], cohort: Cohort) -> tuple[pd.DataFrame, list[str]]:
+    """Scores of a cohort under a frozen record (:data:`SCORE_COLUMNS`) and its missing genes."""
     scores, missing = score_frozen(record, cohort)
     table = pd.DataFrame({"sample": cohort.expression.columns.astype(str),
                           "is_case": cohort.is_case, "score": scores,
