@@ -462,7 +462,8 @@ def validate_frozen(
         curves[name] = (s, c.is_case)
     table = [pd.DataFrame(rows, columns=list(PERFORMANCE_COLUMNS))]
     if out_of_cohort is not None and not out_of_cohort.empty:
-        table.append(out_of_cohort.reindex(columns=list(PERFORMANCE_COLUMNS)))
+        loco = out_of_cohort.reindex(columns=list(PERFORMANCE_COLUMNS))
+        table.append(loco.fillna({"genes_missing": "", "trained_on": "", "note": ""}))
     ext = []
     for name, c in validation.items():
         s, miss = score_frozen(record, c)
