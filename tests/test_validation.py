@@ -106,7 +106,7 @@ def test_tables_are_labelled_and_pooled():
     ooc = perf[perf["kind"] == "out-of-cohort"].set_index("cohort")
     assert list(ooc.index) == ["D1", "D2", "D3", "pooled", "weighted_mean"]
     assert ooc.loc["D1", "trained_on"] == "D2;D3"
-    assert (ooc["interval_method"].str.len() > 0).all()
+    assert (ooc["ci_method"].str.len() > 0).all()
     assert not perf["note"].str.contains("cross-valid", case=False).any()
     assert not in_sample_only(perf)
     # a table with only in-sample rows says so

@@ -374,7 +374,9 @@ def _signature_section(files: _Files, top: int, external: bool = True) -> str:
     if path is not None:
         table = _read(path)
         kinds = set(table["kind"]) if "kind" in table.columns else {"in-sample"}
-        if not external and kinds <= {"in-sample"}:  # nothing independent was tested: never call it validation
+        if not external and kinds <= {
+            "in-sample"
+        }:  # nothing independent was tested: never call it validation
             parts.append("<h3>Performance: in-sample only (AUC with 95% CI)</h3>")
             parts.append('<p class="warn">In-sample only: the signature was scored on the '
                          "samples it was selected on; no out-of-cohort or external cohort "

@@ -32,11 +32,12 @@ Pooled out-of-cohort figures (both reported):
                    (pure-noise study, 3 cohorts x 40 seeds: r ~ 0.2, pooled AUC sd 0.062 vs
                    DeLong 0.053), so it is somewhat optimistic; use ``weighted_mean`` for claims;
 ``weighted_mean``  sum w_i AUC_i, w_i = n_i / sum n (n_i = cohort size), 95 % interval
-                   AUC -/+ z sum w_i sd_i (sd_i DeLong): the bound on the sd for *any*
+                   AUC -/+ z sum w_i sd_i (sd_i from cohort i's interval): the bound on the sd for *any*
                    correlation between folds (Cauchy-Schwarz), hence conservative.
 
-Interval method: DeLong (Sun & Xu 2014) via :func:`auc_interval` — the single seam where a
-better interval for small cohorts (bootstrap / score interval) plugs in.
+Interval method: :func:`markerflow.engines.performance.auc_interval` (DeLong, or Newcombe's 2006
+method-5 score interval for classes under 10 samples or AUC 0/1, which does not collapse),
+wrapped by :func:`auc_interval`; ``ci_method`` says which, as in the other performance tables.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from markerflow.engines.roc import delong_auc
+from markerflow.engines import performance as perf_engine
 from markerflow.errors import InputError
 from markerflow.io.tables import sha256_file
 from markerflow.stages.candidates import rank_candidates
@@ -66,10 +67,9 @@ log = logging.getLogger(__name__)
 
 KINDS = ("in-sample", "out-of-cohort", "external")
 PERFORMANCE_COLUMNS = ("cohort", "kind", "role", "n_case", "n_control", "auc", "ci_low",
-                       "ci_high", "interval_method", "n_genes_used", "genes_missing",
+                       "ci_high", "ci_method", "n_genes_used", "genes_missing",
                        "trained_on", "note")  # fmt: skip
 SCORE_COLUMNS = ("sample", "is_case", "score", "genes_missing")
-INTERVAL_METHOD = "DeLong (Sun & Xu 2014), 95%"
 SCORE_DESCRIPTION = {
     "forward_search": "MetaIntegrator calculateScore: geomean(up) - geomean(down), z within cohort",
     "logistic": "sum(weight x gene z within cohort); missing genes contribute 0",
@@ -278,12 +278,11 @@ def score_frozen(record: Mapping[str, Any], cohort: Cohort) -> tuple[np.ndarray,
 
 # ------------------------------------------------------------------------------ performance rows
 def auc_interval(scores: np.ndarray, is_case: np.ndarray) -> tuple[float, float, float, float, str]:
-    """AUC, its variance and 95 % interval, and the interval method's name.
-
-    Seam: the interval method for every validation figure is chosen here only (DeLong today).
-    """
-    res = delong_auc(scores, is_case)
-    return res.auc, res.var, res.ci_low, res.ci_high, INTERVAL_METHOD
+    """AUC, the sd implied by its 95 % interval ((high - low) / (2 z)), the interval and its
+    method (:func:`markerflow.engines.performance.auc_interval`)."""
+    (auc, low, high), how = perf_engine.auc_interval(scores, is_case)
+    sd = (high - low) / (2.0 * stats.norm.ppf(0.975))
+    return float(auc), float(sd), float(low), float(high), how
 
 
 def performance_row(cohort: str, kind: str, role: str, scores: np.ndarray, is_case: np.ndarray,
@@ -296,7 +295,7 @@ def performance_row(cohort: str, kind: str, role: str, scores: np.ndarray, is_ca
     auc, _, lo, hi, how = auc_interval(scores, is_case)
     return {"cohort": cohort, "kind": kind, "role": role, "n_case": int(is_case.sum()),
             "n_control": int((~is_case).sum()), "auc": auc, "ci_low": lo, "ci_high": hi,
-            "interval_method": how, "n_genes_used": n_genes - len(missing),
+            "ci_method": how, "n_genes_used": n_genes - len(missing),
             "genes_missing": ";".join(missing), "trained_on": ";".join(trained_on),
             "note": note}  # fmt: skip
 
@@ -364,7 +363,7 @@ def out_of_cohort_table(
     Rows: one per held-out cohort (kind ``out-of-cohort``), then ``pooled`` and
     ``weighted_mean`` (see the module docstring).
     """
-    rows, pooled_s, pooled_y, aucs, variances, sizes = [], [], [], [], [], []
+    rows, pooled_s, pooled_y, aucs, sds, sizes = [], [], [], [], [], []
     for heldout, (scores, sig, trained) in folds.items():
         s = scores["score"].to_numpy(dtype=np.float64)
         y = scores["is_case"].astype(str).str.lower().isin(["true", "1"]).to_numpy()
@@ -377,9 +376,9 @@ def out_of_cohort_table(
         sd = s.std(ddof=1) if s.size > 1 else 0.0
         pooled_s.append((s - s.mean()) / sd if sd > 0 else np.zeros_like(s))
         pooled_y.append(y)
-        _, var, _, _, _ = auc_interval(s, y)
+        _, sd_i, _, _, _ = auc_interval(s, y)
         aucs.append(row["auc"])
-        variances.append(var)
+        sds.append(sd_i)
         sizes.append(y.size)
     if not rows:
         return pd.DataFrame(columns=list(PERFORMANCE_COLUMNS))
@@ -394,12 +393,12 @@ def out_of_cohort_table(
     auc = float(np.sum(w * np.asarray(aucs)))
     # folds share training cohorts, so their AUCs are correlated (null study: r ~ 0.2); the bound
     # sd <= sum w_i sd_i holds for any correlation (Cauchy-Schwarz)
-    half = stats.norm.ppf(0.975) * float(np.sum(w * np.sqrt(np.asarray(variances))))
+    half = stats.norm.ppf(0.975) * float(np.sum(w * np.asarray(sds)))
     yy = np.concatenate(pooled_y)
     rows.append({"cohort": "weighted_mean", "kind": "out-of-cohort", "role": "discovery",
                  "n_case": int(yy.sum()), "n_control": int((~yy).sum()), "auc": auc,
                  "ci_low": max(0.0, auc - half), "ci_high": min(1.0, auc + half),
-                 "interval_method": "normal, sd = sum w_i sd_DeLong,i (any fold correlation)",
+                 "ci_method": "normal, sd = sum w_i sd_i (any fold correlation)",
                  "n_genes_used": np.nan, "genes_missing": "", "trained_on": all_trained,
                  "note": "sample-size-weighted mean of the held-out cohorts' AUCs"})  # fmt: skip
     return pd.DataFrame(rows, columns=list(PERFORMANCE_COLUMNS))
