@@ -64,3 +64,44 @@ def truncated_gzip(path: Path, text: str) -> Path:
     """A gzip file cut in the middle of its deflate stream (a broken download)."""
     data = gzip.compress(text.encode("utf-8"), mtime=0)
     return write_text(path, data[: max(20, len(data) // 2)])
+
+
+def study_cohorts(
+    seed: int,
+    names: tuple[str, ...] = ("D1", "D2", "D3", "V1", "V2"),
+    *,
+    n_genes: int = 2000,
+    n_case: int = 20,
+    n_control: int = 20,
+    n_planted: int = 0,
+    effect: float = 1.2,
+) -> tuple[dict[str, tuple[pd.DataFrame, pd.DataFrame]], set[str]]:
+    """Cohorts of a synthetic study: name -> (log2 matrix genes x samples, sample sheet).
+
+    Pure noise by default; ``n_planted`` genes (half up, half down) are shifted by ``effect``
+    within-gene sds in cases of every cohort. Every cohort has its own offset and scale (a batch
+    effect). Returns the cohorts and the set of planted genes.
+    """
+    rng = np.random.default_rng(seed)
+    genes = np.array([f"G{i:05d}" for i in range(n_genes)])
+    mu = rng.normal(7.0, 1.5, n_genes)
+    sd = rng.lognormal(-0.7, 0.3, n_genes)
+    planted = rng.choice(n_genes, n_planted, replace=False)
+    shift = np.zeros(n_genes)
+    shift[planted] = effect * np.where(np.arange(n_planted) % 2 == 0, 1.0, -1.0)
+    out = {}
+    for name in names:
+        is_case = np.repeat([True, False], [n_case, n_control])
+        z = rng.standard_normal((n_genes, is_case.size)) + shift[:, None] * is_case[None, :]
+        x = (
+            rng.normal(0, 1)
+            + rng.normal(0, 0.3, n_genes)[:, None]
+            + rng.uniform(0.7, 1.3) * (mu[:, None] + sd[:, None] * z)
+        )
+        ids = [f"{name}_S{i:02d}" for i in range(is_case.size)]
+        expr = pd.DataFrame(x, index=pd.Index(genes, name="gene"), columns=ids)
+        sheet = pd.DataFrame({"sample": ids, "cohort": name,
+                              "condition": np.where(is_case, "case", "control"),
+                              "batch": "1"})  # fmt: skip
+        out[name] = (expr, sheet)
+    return out, set(genes[planted])

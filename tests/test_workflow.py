@@ -54,3 +54,59 @@ def test_th2_signature_is_up_in_asthmatic_epithelium(example_run):
     for gene in ("SERPINB2", "POSTN", "MUC5AC", "CDH26"):
         assert de.at[gene, "log2fc"] > 0, gene
         assert de.at[gene, "pvalue"] < 0.05, (gene, de.at[gene, "pvalue"])
+
+
+def test_signature_frozen_and_performance_labelled(example_run):
+    """Issue 15: the signature is frozen with the sha256 of its inputs; every performance row has
+    a kind; each discovery cohort has a leave-one-cohort-out fold."""
+    import json
+
+    frozen = json.loads((example_run / "signature/signature.frozen.json").read_text())
+    assert frozen["discovery_cohorts"] == ["GSE85567", "GSE27011"]
+    assert all(len(h) == 64 for h in frozen["inputs"].values())
+    assert not any("GSE22528" in path for path in frozen["inputs"])
+    perf = pd.read_csv(example_run / "signature/performance.tsv", sep="\t")
+    assert perf["kind"].tolist().count("in-sample") == 2
+    assert set(perf["kind"]) == {"in-sample", "out-of-cohort", "external"}
+    ooc = pd.read_csv(example_run / "validation/out_of_cohort.tsv", sep="\t")
+    assert ooc["cohort"].tolist() == ["GSE85567", "GSE27011", "pooled", "weighted_mean"]
+    assert (ooc["kind"] == "out-of-cohort").all()
+    for cohort in ("GSE85567", "GSE27011"):
+        for name in ("signature.tsv", "signature.frozen.json", "score.tsv"):
+            assert (example_run / f"validation/loco/{cohort}/{name}").stat().st_size > 0
+    stability = pd.read_csv(example_run / "validation/rank_stability.tsv", sep="\t")
+    assert stability["frequency"].between(0, 1).all()
+
+
+def test_loco_chain_is_the_main_chain(example_run):
+    """The fold chain (markerflow.stages.validation.select_signature) on *all* discovery cohorts
+    reproduces the main rules' candidates and signature: a fold is the same chain, not a copy."""
+    import yaml
+    from workflow_utils import PROJECT_DIR
+
+    from markerflow.io.gmt import read_gmt
+    from markerflow.io.tables import read_tsv
+    from markerflow.stages.validation import (
+        ChainSettings,
+        DiscoveryInput,
+        chain_settings,
+        select_signature,
+    )
+
+    # the effective config of the run (schema defaults filled in)
+    config = yaml.safe_load((example_run / "provenance/config.frozen.yaml").read_text())
+    sheet = {"dtype": {"sample": str, "batch": str}}
+    inputs = {
+        c: DiscoveryInput(
+            read_matrix(example_run / f"de/{c}/normalized.parquet"),
+            read_tsv(example_run / f"ingest/{c}/samples.tsv", **sheet),
+            read_tsv(example_run / f"de/{c}/de.tsv", dtype={"gene": str}),
+        )
+        for c in ("GSE85567", "GSE27011")
+    }
+    sets = {k: read_gmt(PROJECT_DIR / v) for k, v in config["enrichment"]["libraries"].items()}
+    sel = select_signature(inputs, ChainSettings(**chain_settings(config)), sets)
+    main = read_tsv(example_run / "candidates/candidates.tsv", dtype={"gene": str})
+    assert sel.candidates["gene"].tolist() == main["gene"].tolist()
+    sig = read_tsv(example_run / "signature/signature.tsv", dtype={"gene": str})
+    assert sel.signature["gene"].tolist() == sig["gene"].tolist()

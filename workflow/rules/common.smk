@@ -143,7 +143,13 @@ def study_outputs():
     candidates = [f"{RESULTS}/candidates/candidates.tsv"]
     signature = [
         f"{RESULTS}/signature/{name}"
-        for name in ("signature.tsv", "performance.tsv", "roc.png", "heatmap.png")
+        for name in (
+            "signature.tsv",
+            "signature.frozen.json",
+            "performance.tsv",
+            "roc.png",
+            "heatmap.png",
+        )
     ]
     guards = [f"{RESULTS}/guards/warnings.tsv"]
     performance = [
@@ -160,7 +166,22 @@ def study_outputs():
         performance = (
             []
         )  # nothing external to evaluate (the report says "in-sample only")
-    return merge + meta + enrichment + candidates + signature + guards + performance
+    # leave-one-discovery-cohort-out (validation.smk), with two or more discovery cohorts
+    validation = [
+        f"{RESULTS}/validation/{name}"
+        for name in ("out_of_cohort.tsv", "rank_stability.tsv")
+        if len(DISCOVERY) > 1
+    ]
+    return (
+        merge
+        + meta
+        + enrichment
+        + candidates
+        + signature
+        + guards
+        + performance
+        + validation
+    )
 
 
 def all_outputs():
@@ -212,3 +233,39 @@ def enrichment_table(wildcards):
 
 def enrichment_columns(wildcards):
     return ENRICHMENT_COLUMNS["meta" if wildcards.analysis == "meta" else "de"]
+
+
+# --- leave-one-cohort-out folds (validation.smk) and the validate rule (signature.smk) ---
+
+
+def loco_training(wildcards):
+    return [c for c in DISCOVERY if c != wildcards.heldout]
+
+
+def loco_inputs(wildcards):
+    """The fold's training cohorts' DE tables, matrices and sheets; the held-out cohort's matrix
+    and sheet (read only after the fold's signature is frozen); the gene-set libraries.
+    """
+    train = loco_training(wildcards)
+    return {
+        "de": [f"{RESULTS}/de/{c}/de.tsv" for c in train],
+        "expression": [f"{RESULTS}/de/{c}/normalized.parquet" for c in train],
+        "samples": [f"{RESULTS}/ingest/{c}/samples.tsv" for c in train],
+        "gmt": list(ENRICHMENT_LIBRARIES.values()),
+        "heldout_expression": f"{RESULTS}/de/{wildcards.heldout}/normalized.parquet",
+        "heldout_samples": f"{RESULTS}/ingest/{wildcards.heldout}/samples.tsv",
+    }
+
+
+def signature_validate_inputs(wildcards):
+    inputs = {
+        "frozen": f"{RESULTS}/signature/signature.frozen.json",
+        "signature": f"{RESULTS}/signature/signature.tsv",
+        "discovery": [f"{RESULTS}/de/{c}/normalized.parquet" for c in DISCOVERY],
+        "discovery_samples": [f"{RESULTS}/ingest/{c}/samples.tsv" for c in DISCOVERY],
+        "validation": [f"{RESULTS}/de/{c}/normalized.parquet" for c in VALIDATION],
+        "validation_samples": [f"{RESULTS}/ingest/{c}/samples.tsv" for c in VALIDATION],
+    }
+    if len(DISCOVERY) > 1:
+        inputs["out_of_cohort"] = f"{RESULTS}/validation/out_of_cohort.tsv"
+    return inputs

@@ -1,6 +1,8 @@
-# Signature (issue 7): forward search (MetaIntegrator) or penalised logistic model on the top
-# candidates; locked and scored in every validation cohort.
-# Names from common.smk: RESULTS, LOGS, DISCOVERY, VALIDATION, CASE, CONTROL.
+# Signature (issues 7, 15): (a) build + freeze on discovery inputs only: forward search
+# (MetaIntegrator) or penalised logistic model on the top candidates, written with a frozen record
+# (genes, directions, weights, method, seed, sha256 of every input); (b) validate: the frozen
+# signature scored in-sample (discovery), next to the leave-one-cohort-out rows, and in every
+# validation cohort. Names from common.smk: RESULTS, LOGS, DISCOVERY, VALIDATION, CASE, CONTROL.
 
 
 rule signature:
@@ -12,18 +14,42 @@ rule signature:
         discovery_samples=expand(
             f"{RESULTS}/ingest/{{cohort}}/samples.tsv", cohort=DISCOVERY
         ),
-        validation=expand(
-            f"{RESULTS}/de/{{cohort}}/normalized.parquet", cohort=VALIDATION
-        ),
-        validation_samples=expand(
-            f"{RESULTS}/ingest/{{cohort}}/samples.tsv", cohort=VALIDATION
-        ),
     output:
         signature=report(
             f"{RESULTS}/signature/signature.tsv",
             caption="../report/signature_table.rst",
             category="Signature",
         ),
+        frozen=f"{RESULTS}/signature/signature.frozen.json",
+    log:
+        f"{LOGS}/signature/signature.log",
+    benchmark:
+        f"{LOGS}/benchmarks/signature/signature.tsv"
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        discovery=DISCOVERY,
+        case_label=CASE,
+        control_label=CONTROL,
+        method=config["signature"]["method"],
+        max_genes=config["signature"]["max_genes"],
+        pool_size=config["signature"]["pool_size"] or config["candidates"]["top_n"],
+        threshold=config["signature"]["forward_threshold"],
+        l1_ratio=config["signature"]["l1_ratio"],
+        folds=config["signature"]["cv_folds"],
+        seed=config["seed"],
+    script:
+        "../scripts/signature_build.py"
+
+
+rule signature_validate:
+    input:
+        unpack(signature_validate_inputs),
+    output:
         performance=report(
             f"{RESULTS}/signature/performance.tsv",
             caption="../report/signature_performance.rst",
@@ -40,9 +66,9 @@ rule signature:
             category="Signature",
         ),
     log:
-        f"{LOGS}/signature/signature.log",
+        f"{LOGS}/signature/validate.log",
     benchmark:
-        f"{LOGS}/benchmarks/signature/signature.tsv"
+        f"{LOGS}/benchmarks/signature/validate.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
@@ -54,12 +80,5 @@ rule signature:
         validation=VALIDATION,
         case_label=CASE,
         control_label=CONTROL,
-        method=config["signature"]["method"],
-        max_genes=config["signature"]["max_genes"],
-        pool_size=config["signature"]["pool_size"] or config["candidates"]["top_n"],
-        threshold=config["signature"]["forward_threshold"],
-        l1_ratio=config["signature"]["l1_ratio"],
-        folds=config["signature"]["cv_folds"],
-        seed=config["seed"],
     script:
-        "../scripts/signature_build.py"
+        "../scripts/signature_validate.py"

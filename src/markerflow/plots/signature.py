@@ -33,8 +33,9 @@ def roc_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], performance: p
         fpr, tpr = roc_curve(scores, is_case)
         row = perf.loc[name]
         ls = "-" if row["role"] == "discovery" else "--"
+        kind = row["kind"] if "kind" in row.index else row["role"]  # in-sample / external
         ax.plot(fpr, tpr, ls, color=plt.get_cmap("tab10")(i % 10), lw=1.6,
-                label=f"{name} ({row['role']}): {row['auc']:.2f} "
+                label=f"{name} ({kind}): {row['auc']:.2f} "
                 f"[{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
                 f"{' Newcombe' if str(row.get('ci_method', '')).startswith('Newcombe') else ''}")  # fmt: skip
     ax.plot([0, 1], [0, 1], ":", color="0.6")

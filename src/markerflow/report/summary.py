@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 #: Stage order on the page (folders under the results directory); unknown stages follow.
 STAGE_ORDER = ("qc", "de", "merge", "meta", "enrichment", "candidates", "signature",
-               "performance")  # fmt: skip
+               "performance", "validation")  # fmt: skip
 STAGE_TITLES = {
     "qc": "Quality control",
     "de": "Differential expression",
@@ -37,8 +37,9 @@ STAGE_TITLES = {
     "meta": "Meta-analysis",
     "enrichment": "Enrichment",
     "candidates": "Candidate biomarkers",
-    "signature": "Signature and validation",
+    "signature": "Signature and its performance",
     "performance": "External validation: clinical performance",
+    "validation": "Leave-one-cohort-out folds (out-of-cohort)",
 }
 #: Folders whose files feed other sections but are not sections themselves.
 NOT_SECTIONS = ("ingest", "genes", "provenance", "report", "logs", "guards")
@@ -371,14 +372,22 @@ def _signature_section(files: _Files, top: int, external: bool = True) -> str:
     parts = []
     path = files.get("signature/performance.tsv")
     if path is not None:
-        parts.append(
-            "<h3>Signature performance by cohort (AUC with 95% CI; each row says what it is)</h3>"
-            if external
-            else '<h3>In-sample only (AUC with 95% CI)</h3><p class="warn">in-sample only: one '
-            "discovery cohort and no independent cohort; these figures are optimistic and "
-            "nothing independent was tested.</p>"
-        )
-        parts.append(table_html(_read(path)))
+        table = _read(path)
+        kinds = set(table["kind"]) if "kind" in table.columns else {"in-sample"}
+        if not external and kinds <= {
+            "in-sample"
+        }:  # nothing independent was tested: never call it validation
+            parts.append("<h3>Performance: in-sample only (AUC with 95% CI)</h3>")
+            parts.append('<p class="warn">In-sample only: the signature was scored on the '
+                         "samples it was selected on; no out-of-cohort or external cohort "
+                         "tested it, so these AUCs are optimistic.</p>")  # fmt: skip
+        else:
+            parts.append("<h3>Performance by kind: in-sample, out-of-cohort and external "
+                         "(AUC with 95% CI)</h3>")  # fmt: skip
+            parts.append('<p class="note">Only out-of-cohort (leave-one-discovery-cohort-out, '
+                         "whole chain refitted) and external (validation cohorts, frozen "
+                         "signature) rows are validation; in-sample rows are optimistic.</p>")  # fmt: skip
+        parts.append(table_html(table))
     for rel, other in files.stage("signature", ".tsv"):
         if rel != "signature/performance.tsv":
             parts.append(f"<h3>{_esc(rel)}</h3>" + table_html(_read(other), top))

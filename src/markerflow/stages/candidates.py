@@ -10,12 +10,16 @@ discovery matrix, discovery enrichment tables). Components:
                   min(1, -log10(loo_max_fdr) / -log10(fdr_threshold)): 1 while the gene stays
                   significant with any one cohort left out, decaying beyond. Without LOO (< 3
                   cohorts) robustness is 1; with one cohort the component is not available.
-``auc``           cross-validated AUC of the gene alone within each discovery cohort, averaged:
-                  in each of K stratified folds (seeded) the direction is learned on the training
-                  part (sign of the case-control mean difference) and the held-out samples are
-                  scored; the pooled out-of-fold scores give the AUC. Scaled as
+``auc``           AUC of the gene alone within each discovery cohort, averaged (column
+                  ``gene_auc``): in each of K stratified folds (seeded) the direction is learned on
+                  the training part (sign of the case-control mean difference) and the held-out
+                  samples are scored; the pooled out-of-fold scores give the AUC. Scaled as
                   clip(2 (AUC - 0.5), 0, 1): the direction is learned, so AUC < 0.5 means the
                   direction did not replicate across folds and earns 0 (not |AUC - 0.5| x 2).
+                  **Not a cross-validated estimate**: the genes were preselected on all samples,
+                  before the folds, so on pure noise the top genes show 0.66-0.80 (issue 15). It
+                  is ranking evidence only; the honest figure is the leave-one-cohort-out AUC
+                  (:mod:`markerflow.stages.validation`).
 ``stability``     stability selection (Meinshausen & Bühlmann 2010): frequency with which an L1
                   logistic model (liblinear, genes standardised) selects the gene over
                   ``n_subsamples`` random halves of the merged discovery samples (stratified by
@@ -260,8 +264,8 @@ def rank_candidates(
                           for c in cohorts.values()])  # fmt: skip
         with np.errstate(invalid="ignore"):
             mean_auc = np.nanmean(aucs, axis=0) if np.isfinite(aucs).any() else aucs[0]
-        out["cv_auc"] = np.nan
-        out.loc[pre, "cv_auc"] = mean_auc
+        out["gene_auc"] = np.nan
+        out.loc[pre, "gene_auc"] = mean_auc
         comp.loc[pre, "auc"] = np.clip(2.0 * (mean_auc - 0.5), 0.0, 1.0)
         if np.isnan(mean_auc).all():
             comp["auc"] = np.nan

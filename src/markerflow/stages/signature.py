@@ -32,7 +32,11 @@ Penalised logistic alternative
 Each candidate gene is standardised within its cohort (label-free), the discovery cohorts are pooled,
 and an L1 (``l1_ratio = 1``, liblinear) or elastic-net (saga) logistic regression is fitted with C
 chosen by seeded stratified K-fold CV (maximum AUC; largest C with at most ``max_genes`` non-zero
-coefficients). Discovery AUCs are out-of-fold (nested: C re-chosen inside each outer fold).
+coefficients). :func:`logistic_signature` also returns out-of-fold (nested) predictions, but the
+candidate pool is chosen on all samples before those folds, so they are not a cross-validated
+estimate (0.87 on single noise cohorts, issue 15): :func:`build_signature` reports the discovery
+AUC of the locked model as **in-sample**, like the forward search's. The honest cohort-level
+figure is leave-one-cohort-out (:mod:`markerflow.stages.validation`).
 The locked model's score in a new cohort is ``sum beta_j z_j`` (missing genes contribute 0).
 
 AUC and its 95 % CI (:mod:`markerflow.engines.roc`): DeLong et al. (1988) with the fast midrank
@@ -367,10 +371,12 @@ def build_signature(
         if sig.empty:
             raise AnalysisError("the penalised logistic model selected no gene",
                                 "try signature.method: forward_search")  # fmt: skip
+        del oof  # pool chosen on all samples: out-of-fold is not cross-validated here
         for name, c in discovery.items():
-            rows.append(_perf_row(name, "discovery", oof[name], c.is_case, len(sig), [],
-                                  f"{folds}-fold cross-validated (nested), out-of-fold"))  # fmt: skip
-            curves[name] = (oof[name], c.is_case)
+            s, miss = signature_score(c.expression, sig, method)
+            rows.append(_perf_row(name, "discovery", s, c.is_case, len(sig), miss,
+                                  "in-sample (candidate pool and model fitted on these samples)"))  # fmt: skip
+            curves[name] = (s, c.is_case)
     for name, c in validation.items():
         s, miss = signature_score(c.expression, sig, method)
         note = "locked signature, no refit"
