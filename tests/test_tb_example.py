@@ -65,6 +65,25 @@ def test_signature_validates_in_independent_cohorts(tb_run):
         assert row["n_genes_used"] > 0
 
 
+def test_out_of_cohort_auc_for_every_discovery_cohort(tb_run):
+    """Acceptance 4 of issue 15: each discovery cohort left out, the whole chain refitted on the
+    others, the frozen fold signature scores it with AUC >= 0.85."""
+    performance = pd.read_csv(tb_run / "signature/performance.tsv", sep="\t")
+    loco = performance[performance["kind"] == "out-of-cohort"].set_index("cohort")
+    for cohort in ("GSE19439", "GSE107991", "GSE101705", "GSE34608"):
+        assert loco.loc[cohort, "auc"] >= 0.85, (cohort, loco.loc[cohort, "auc"])
+    external = performance[performance["kind"] == "external"]
+    assert set(external["cohort"]) >= set(VALIDATION)
+
+
+def test_reference_signature_scored_beside_the_discovered_one(tb_run):
+    table = pd.read_csv(tb_run / "performance/reference_signatures.tsv", sep="\t")
+    sweeney = table[table["signature"] == "Sweeney2016_3gene"].set_index("cohort")
+    assert set(sweeney.index) >= set(VALIDATION)
+    assert (sweeney.loc[list(VALIDATION), "auc"] >= 0.85).all()
+    assert "delong_p" in table.columns and 0 < sweeney.loc["GSE107992", "delong_p"] <= 1
+
+
 def test_phenotypes_and_scale_as_documented(tb_run):
     """OD samples and GSE19435's follow-up visits are excluded with a reason; GSE101705 is logged."""
     excluded = pd.read_csv(tb_run / "ingest/GSE19435/excluded_samples.tsv", sep="\t")
