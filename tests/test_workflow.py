@@ -76,6 +76,12 @@ def test_signature_frozen_and_performance_labelled(example_run):
             assert (example_run / f"validation/loco/{cohort}/{name}").stat().st_size > 0
     stability = pd.read_csv(example_run / "validation/rank_stability.tsv", sep="\t")
     assert stability["frequency"].between(0, 1).all()
+    candidates = pd.read_csv(example_run / "candidates/candidates.tsv", sep="\t")
+    joined = candidates.set_index("gene")["rank_stability"]
+    assert joined.between(0, 1).all()
+    listed = stability.set_index("gene")["frequency"]
+    common = listed.index.intersection(joined.index)
+    assert len(common) and (joined[common] == listed[common]).all()
 
 
 def test_loco_chain_is_the_main_chain(example_run):

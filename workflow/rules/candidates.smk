@@ -18,6 +18,11 @@ rule candidates:
             f"{RESULTS}/enrichment/{CANDIDATE_ANALYSIS}/{{library}}_ora.tsv",
             library=list(config["enrichment"]["libraries"]),
         ),
+        # how often each gene is in a leave-one-cohort-out fold's top N (discovery data only);
+        # reported beside the score, not part of it
+        rank_stability=(
+            [f"{RESULTS}/validation/rank_stability.tsv"] if len(DISCOVERY) > 1 else []
+        ),
     output:
         table=report(
             f"{RESULTS}/candidates/candidates.tsv",

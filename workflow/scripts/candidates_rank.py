@@ -28,6 +28,7 @@ with script_context(snakemake) as log:
         fdr_threshold=float(p.fdr),
         preselect=int(p.preselect),
         n_subsamples=int(p.stability_subsamples),
+        rank_stability=read_tsv(inp.rank_stability[0]) if inp.rank_stability else None,
     )
     log.info("ranked %d genes; components: %s", len(table), table["components_used"].iloc[0])
     write_tsv(table, snakemake.output.table)

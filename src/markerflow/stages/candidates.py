@@ -58,9 +58,10 @@ and ``tie_break`` how the gene's ``rank`` within it was decided (empty when not 
 
 Rank stability (seam for leave-one-cohort-out)
 ----------------------------------------------
-``rank_stability``: an optional table (``gene``, ``rank_stability``: the fraction of
-leave-one-discovery-cohort-out refits in which the gene is in the top N) joined as a column;
-reported, not part of the composite.
+``rank_stability``: the table of :func:`markerflow.stages.validation.rank_stability` (``gene``,
+``frequency``: the fraction of leave-one-discovery-cohort-out refits in which the gene is in the
+top N; genes it does not list were in no fold's top N and get 0), joined as the column
+``rank_stability``; reported, not part of the composite.
 """
 
 from __future__ import annotations
@@ -285,8 +286,9 @@ def rank_candidates(
     out["evidence_missing"] = [",".join(c for c, gone in zip(missing.columns, row, strict=True)
                                         if gone) for row in missing.to_numpy()]  # fmt: skip
     if rank_stability is not None:
-        table = rank_stability.set_index(rank_stability["gene"].astype(str))["rank_stability"]
-        out["rank_stability"] = table.reindex(genes.to_numpy()).to_numpy(dtype=np.float64)
+        # the fold table lists genes in some fold's top N; every other gene was in none (0)
+        table = rank_stability.set_index(rank_stability["gene"].astype(str))["frequency"]
+        out["rank_stability"] = table.reindex(genes.to_numpy()).fillna(0.0).to_numpy(np.float64)
     out["_p"] = m["pvalue"].to_numpy()
     out["_c"] = np.round(out["composite"].to_numpy(dtype=np.float64), 12)
     # tier 0: costly evidence measured (or no costly component in the study); tier 1: missing
