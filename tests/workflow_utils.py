@@ -21,8 +21,10 @@ def make_workdir(tmp: Path, copy_config: bool = True) -> Path:
     return tmp
 
 
-def snakemake_command(workdir: Path, *args: str) -> list[str]:
-    """The project's Snakefile run in ``workdir`` with that directory's config."""
+def snakemake_command(
+    workdir: Path, *args: str, configfile: str = "config/config.yaml"
+) -> list[str]:
+    """The project's Snakefile run in ``workdir`` with that directory's ``configfile``."""
     return [
         SNAKEMAKE,
         "-s",
@@ -30,15 +32,19 @@ def snakemake_command(workdir: Path, *args: str) -> list[str]:
         "--directory",
         str(workdir),
         "--configfile",
-        str(workdir / "config" / "config.yaml"),
+        str(workdir / configfile),
         *args,
     ]
 
 
 def run_snakemake(
-    workdir: Path, *args: str, timeout: int = 1800, env: dict[str, str] | None = None
+    workdir: Path,
+    *args: str,
+    timeout: int = 1800,
+    env: dict[str, str] | None = None,
+    configfile: str = "config/config.yaml",
 ) -> subprocess.CompletedProcess:
-    cmd = snakemake_command(workdir, *args)
+    cmd = snakemake_command(workdir, *args, configfile=configfile)
     # This checkout's library first, also where Snakemake itself imports it (unpickling a job's
     # settings) before a script's _markerflow_path runs: a venv shared by several checkouts
     # (worktrees) would otherwise give the jobs another checkout's code.
