@@ -21,8 +21,8 @@ refitted per fold: its location/scale estimates pool the cohorts it sees, so par
 with the held-out cohort in the merge would carry that cohort's data into the stability evidence.
 
 Deviation from MetaIntegrator (Haynes et al. 2017), which searches on all discovery data and has
-no cohort-level out-of-sample figure: LOCO as in "leave-one-dataset-out" validation (Sweeney et
-al. 2015, Lancet Respir Med, used it for the TB 3-gene set by hand).
+no cohort-level out-of-sample figure: LOCO is leave-one-dataset-out validation with the whole
+selection refitted, so the held-out cohort influences neither the genes nor the batch correction.
 
 Pooled out-of-cohort figures (both reported):
 
