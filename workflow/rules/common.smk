@@ -162,10 +162,9 @@ def study_outputs():
             "summary_roc.png",
         )
     ] + [f"{RESULTS}/performance/{cohort}.png" for cohort in VALIDATION]
+    # nothing external to evaluate without validation cohorts (the report says "in-sample only")
     if not VALIDATION:
-        performance = (
-            []
-        )  # nothing external to evaluate (the report says "in-sample only")
+        performance = []
     # leave-one-discovery-cohort-out (validation.smk), with two or more discovery cohorts
     validation = [
         f"{RESULTS}/validation/{name}"
@@ -259,6 +258,8 @@ def loco_inputs(wildcards):
 
 def signature_validate_inputs(wildcards):
     inputs = {
+        # the near-duplicate guard must pass before any performance is written
+        "guards": f"{RESULTS}/guards/warnings.tsv",
         "frozen": f"{RESULTS}/signature/signature.frozen.json",
         "signature": f"{RESULTS}/signature/signature.tsv",
         "discovery": [f"{RESULTS}/de/{c}/normalized.parquet" for c in DISCOVERY],
