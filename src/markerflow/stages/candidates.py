@@ -88,7 +88,11 @@ COSTLY = ("auc", "stability")
 def single_gene_cv_auc(
     cohort: Cohort, genes: list[str], *, seed: int, folds: int = 5
 ) -> np.ndarray:
-    """Cross-validated AUC of each gene alone (direction learned in the training folds)."""
+    """Out-of-fold AUC of each gene alone (direction learned in the training folds).
+
+    Ranking evidence (``gene_auc``), not a cross-validated estimate: the genes were chosen on all
+    samples before the folds (module docstring).
+    """
     from sklearn.model_selection import StratifiedKFold
 
     x = cohort.expression.reindex(genes).to_numpy(dtype=np.float64)
