@@ -25,6 +25,8 @@ import pandas as pd
 import pytest
 
 from markerflow.engines import limma
+from markerflow.engines.duplicate_correlation import duplicate_correlation, lm_fit_blocked
+from markerflow.errors import AnalysisError, InputError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "limma_design"
 VARIANTS = {
@@ -98,3 +100,119 @@ def test_single_coefficient_f_is_t_squared(bladder_fit) -> None:
     np.testing.assert_allclose(eb.F, eb.t[:, 0] ** 2, rtol=1e-15)
     # F(1, d) upper tail = two-sided t p-value, up to the different df (uncapped vs capped)
     np.testing.assert_allclose(eb.F_p_value, eb.p_value[:, 0], rtol=1e-9)
+
+
+# --------------------------------------------------------------------------------------------
+# (b) duplicateCorrelation and the blocked fit (GSE19435, 0 vs 2 months, block = PatientID)
+# --------------------------------------------------------------------------------------------
+TB_SETS = ("plain", "nan", "aw", "pw")
+
+
+@pytest.fixture(scope="module")
+def tb_data(shared_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """The four GSE19435 sets of make_fixtures.R (R's 1-based NaN positions, 0-based here)."""
+    expr = pd.read_csv(
+        shared_dir / "data" / "tb" / "GSE19435" / "GSE19435_expr_assay_curated.tsv.gz",
+        sep="\t",
+        index_col=0,
+    )
+    design = pd.read_csv(FIXTURES / "tb_design.tsv", sep="\t", index_col=0)
+    y = expr[design.index].to_numpy()[:3000]
+    block = design["PatientID"].to_numpy()
+    yn = y.copy()
+    for i in range(37, 3001, 37):
+        yn[i - 1, [(i * m) % 14 for m in (1, 3, 5)][: 1 + i % 3]] = np.nan
+    yn[9, block == block[0]] = np.nan  # both arrays of one patient
+    yn[19, 4:] = np.nan  # 4 observations: too few, NA
+    first = np.unique(block, return_index=True)[1]
+    yn[29, np.setdiff1d(np.arange(14), first)] = np.nan  # one array per patient: NA
+    yn[39] = np.nan
+    pw = pd.read_csv(FIXTURES / "tb_pw_weights.tsv.gz", sep="\t", index_col=0).to_numpy()
+    return {
+        "plain": (y, None),
+        "nan": (yn, None),
+        "aw": (y, np.linspace(1, 2, 14)),
+        "pw": (yn[:300], pw),
+    }
+
+
+@pytest.fixture(scope="module")
+def tb_design() -> tuple[np.ndarray, np.ndarray]:
+    design = pd.read_csv(FIXTURES / "tb_design.tsv", sep="\t", index_col=0)
+    assert list(design.columns) == ["PatientID", "(Intercept)", "time2_months"]
+    return design.iloc[:, 1:].to_numpy(), design["PatientID"].to_numpy()
+
+
+def _consensus(name: str) -> float:
+    table = pd.read_csv(FIXTURES / "tb_consensus.tsv", sep="\t", index_col=0, keep_default_na=False)
+    return float(table.loc[name, "consensus"])
+
+
+@pytest.mark.parametrize("name", TB_SETS)
+def test_duplicate_correlation_matches_r(tb_data, tb_design, name: str) -> None:
+    y, w = tb_data[name]
+    design, block = tb_design
+    ref = pd.read_csv(FIXTURES / f"tb_{name}_dupcor.tsv.gz", sep="\t", index_col=0)
+    got = duplicate_correlation(y, design, block, weights=w)
+    _close(got.atanh_correlations, ref["atanh"], "atanh.correlations", atol=1e-12)
+    assert got.consensus == pytest.approx(_consensus(name), rel=RTOL, abs=0)
+    if name == "nan":  # R's NA genes: too few observations, blocks of size 1, all missing
+        assert np.isnan(got.atanh_correlations[[19, 29, 39]]).all()
+        assert np.isfinite(got.atanh_correlations[9])
+
+
+@pytest.mark.parametrize("name", TB_SETS)
+def test_blocked_fit_matches_r(tb_data, tb_design, name: str) -> None:
+    y, w = tb_data[name]
+    design, block = tb_design
+    ref = pd.read_csv(FIXTURES / f"tb_{name}_fit.tsv.gz", sep="\t", index_col=0)
+    fit = lm_fit_blocked(y, design, block, _consensus(name), weights=w)
+    for j in (0, 1):
+        _close(fit.coefficients[:, j], ref[f"coef{j + 1}"], f"coef{j + 1}", atol=1e-12)
+        _close(fit.stdev_unscaled[:, j], ref[f"su{j + 1}"], f"stdev.unscaled {j + 1}")
+    _close(fit.sigma, ref["sigma"], "sigma")
+    np.testing.assert_array_equal(fit.df_residual, ref["df.residual"])
+    _close(fit.amean, ref["Amean"], "Amean")
+    eb = limma.ebayes(fit)
+    _close(eb.t[:, 1], ref["t"], "t", atol=1e-12)
+    _close(eb.p_value[:, 1], ref["P.Value"], "P.Value")
+
+
+# --------------------------------------------------------------------------------------------
+# R's special cases and the LinearFit contract (no R needed)
+# --------------------------------------------------------------------------------------------
+def _paired(seed: int = 3, genes: int = 200, subjects: int = 6) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    block = np.repeat(np.arange(subjects), 2)
+    group = np.tile([0.0, 1.0], subjects)
+    design = np.column_stack([np.ones(2 * subjects), group])
+    y = rng.normal(size=(genes, 2 * subjects)) + rng.normal(size=(genes, subjects))[:, block]
+    return y, design, block
+
+
+def test_special_cases_give_zero_correlation_as_r() -> None:
+    y, design, block = _paired()
+    singletons = duplicate_correlation(y, design, np.arange(y.shape[1]))
+    assert singletons.consensus == 0 and not singletons.atanh_correlations.any()
+    subject_design = np.column_stack([design, (block[:, None] == np.arange(1, 6)).astype(float)])
+    encoded = duplicate_correlation(y, subject_design, block)
+    assert encoded.consensus == 0
+
+
+def test_blocked_fit_is_a_linear_fit() -> None:
+    y, design, block = _paired()
+    ols = limma.lm_fit(y, design)
+    gls0 = lm_fit_blocked(y, design, block, 0.0)
+    np.testing.assert_allclose(gls0.coefficients, ols.coefficients, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(gls0.sigma, ols.sigma, rtol=1e-12)
+    np.testing.assert_allclose(gls0.cov_coefficients, ols.cov_coefficients, rtol=1e-12)
+    rho = duplicate_correlation(y, design, block).consensus
+    assert 0.2 < rho < 0.8  # the simulated subject effect
+    fit = lm_fit_blocked(y, design, block, rho)
+    eb = limma.ebayes(limma.contrasts_fit(fit, np.array([[0.0], [1.0]])))
+    assert np.isfinite(limma.top_table(eb, 0)["P.Value"]).all()
+    assert eb.F_df1 == 1 and np.allclose(eb.F, eb.t[:, 0] ** 2)
+    with pytest.raises(AnalysisError, match="degenerate"):
+        lm_fit_blocked(y, design, block, 1.0)
+    with pytest.raises(InputError, match="block"):
+        duplicate_correlation(y, design, block[:-1])
