@@ -27,8 +27,11 @@ transformed in batches (stacked numpy QR/SVD). The fitted values do not depend o
 chosen for an eigenspace of repeated ``d`` (the GLM sees only sums over equal ``d``), so numpy's
 LAPACK bases give R's numbers to rounding.
 
-Deviations from R: none intended. As in R, a gene's fit that fails (a non-positive-definite
-damped information matrix, an undefined comparison) gives NA (NaN here) for that gene only.
+Deviations from R: none intended in what is ported. As in R, a gene's fit that fails (a
+non-positive-definite damped information matrix, an undefined comparison) gives NA (NaN here)
+for that gene only. Not ported: limma's within-array duplicate spots (``block = NULL`` with
+``ndups``/``spacing``); a block is required. R prints a note for a rank-deficient design in
+duplicateCorrelation and carries on; so does this port (the block fit itself needs full rank).
 """
 
 from __future__ import annotations
@@ -83,6 +86,15 @@ def _check_inputs(
         raise InputError(
             f"block has {b.size} values but the expression matrix has {n} samples",
             hint="give one block (subject) label per sample, in the column order of the matrix",
+        )
+    missing = [
+        i for i, v in enumerate(b.tolist()) if v is None or (isinstance(v, float) and v != v)
+    ]
+    if missing:
+        raise InputError(
+            f"block label missing for sample {missing[0] + 1} (column {missing[0]} of the matrix)"
+            f"{f' and {len(missing) - 1} more' if len(missing) > 1 else ''}",
+            hint="give every sample its block (subject), or leave the sample out",
         )
     if y.shape[0] == 0:
         raise InputError("expression matrix has zero rows")

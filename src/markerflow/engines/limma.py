@@ -2,8 +2,10 @@
 
 A numpy/scipy re-implementation of the method of the Bioconductor package limma (version 3.54.1,
 functions ``lmFit``, ``contrasts.fit``, ``eBayes``, ``squeezeVar``, ``fitFDist``,
-``fitFDistRobustly``, ``tmixture.vector``, ``topTable``), mirrored step by step from the R
-source so that the results agree with R to rounding error:
+``fitFDistRobustly``, ``tmixture.vector``, ``classifyTestsF``, ``topTable``, ``topTableF``),
+mirrored step by step from the R source so that the results agree with R to rounding error
+(the blocked fit ``lmFit(block =)`` and ``duplicateCorrelation`` are in
+:mod:`markerflow.engines.duplicate_correlation`):
 
 - Smyth GK (2004). Linear models and empirical Bayes methods for assessing differential
   expression in microarray experiments. Stat Appl Genet Mol Biol 3:3.
