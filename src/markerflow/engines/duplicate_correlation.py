@@ -50,6 +50,7 @@ from markerflow.rcompat.summaries import mean_trim
 __all__ = ["DupCorResult", "duplicate_correlation", "lm_fit_blocked"]
 
 _BATCH = 64  # genes per stacked QR/SVD when weights are probe-specific
+_CHUNK = 8192  # genes per vectorised gamma-GLM fit (memory ~ 10 x _CHUNK x n doubles)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -416,7 +417,10 @@ def duplicate_correlation(
                 [np.broadcast_to(pd_, (pr.size, pd_.shape[1])) for pr, pd_, _ in parts]
             )
             dycat = np.concatenate([pdy for _, _, pdy in parts])
-        vc = _varcomp(dcat, dycat)
+        vc = np.empty((rows.size, 2))
+        for i in range(0, rows.size, _CHUNK):  # bounds the GLM's temporaries
+            sl = slice(i, i + _CHUNK)
+            vc[sl] = _varcomp(dcat if dcat.shape[0] == 1 else dcat[sl], dycat[sl])
         with np.errstate(invalid="ignore", divide="ignore"):
             rr = vc[:, 1] / (vc[:, 0] + vc[:, 1])
         rr[np.isnan(vc[:, 0])] = np.nan
