@@ -2,8 +2,10 @@
 
 A numpy/scipy re-implementation of the method of the Bioconductor package limma (version 3.54.1,
 functions ``lmFit``, ``contrasts.fit``, ``eBayes``, ``squeezeVar``, ``fitFDist``,
-``fitFDistRobustly``, ``tmixture.vector``, ``topTable``), mirrored step by step from the R
-source so that the results agree with R to rounding error:
+``fitFDistRobustly``, ``tmixture.vector``, ``classifyTestsF``, ``topTable``, ``topTableF``),
+mirrored step by step from the R source so that the results agree with R to rounding error
+(the blocked fit ``lmFit(block =)`` and ``duplicateCorrelation`` are in
+:mod:`markerflow.engines.duplicate_correlation`):
 
 - Smyth GK (2004). Linear models and empirical Bayes methods for assessing differential
   expression in microarray experiments. Stat Appl Genet Mol Biol 3:3.
@@ -56,9 +58,11 @@ __all__ = [
     "fit_f_dist",
     "fit_f_dist_robustly",
     "lm_fit",
+    "moderated_f",
     "squeeze_var",
     "tmixture_vector",
     "top_table",
+    "top_table_f",
 ]
 
 _CHUNK = 4096  # rows per block when forming residuals (bounds the extra memory)
@@ -94,6 +98,12 @@ class EBayesFit(LinearFit):
     lods: np.ndarray = dataclasses.field(default_factory=lambda: np.empty((0, 0)))
     var_prior: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0))
     proportion: float = 0.01
+    # moderated F-test of all coefficients (limma's fit$F, fit$F.p.value); NaN-free only when the
+    # design is of full rank, as limma computes them only then (empty arrays otherwise)
+    F: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0))
+    F_p_value: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0))
+    F_df1: int = 0
+    F_df2: np.ndarray | float = np.nan
 
 
 def _fit_block(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -824,6 +834,14 @@ def ebayes(
             kernel[infdf] = (t2 * (1 - 1 / r) / 2)[infdf]
         lods = math.log(proportion / (1 - proportion)) - np.log(r) / 2 + kernel
     base = _as_linear_fit(fit)
+    f_stat, f_p, f_df1 = np.empty(0), np.empty(0), 0
+    f_df2: np.ndarray | float = math.nan
+    if _is_fullrank(fit.design):
+        # eBayes -> classifyTestsF(fit, fstat.only = TRUE): df is missing there, so it is
+        # df.prior + df.residual, NOT the capped df.total of the t-tests
+        f_df2 = dfres + dfp
+        f_stat, f_df1 = moderated_f(t, fit.cov_coefficients)
+        f_p = _pf_upper(f_stat, f_df1, f_df2)
     return EBayesFit(
         **{f.name: getattr(base, f.name) for f in dataclasses.fields(LinearFit)},
         s2_prior=s2_prior,
@@ -835,7 +853,77 @@ def ebayes(
         lods=lods,
         var_prior=var_prior,
         proportion=proportion,
+        F=f_stat,
+        F_p_value=f_p,
+        F_df1=f_df1,
+        F_df2=f_df2,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# moderated F-test (classifyTestsF(fstat.only = TRUE), topTableF)
+# --------------------------------------------------------------------------------------------
+def _is_fullrank(x: np.ndarray) -> bool:
+    """``limma::is.fullrank``: the eigenvalues of ``X'X`` are positive and their ratio (smallest
+    over largest) exceeds 1e-13."""
+    e = np.linalg.eigvalsh(np.asarray(x, dtype=np.float64).T @ np.asarray(x, dtype=np.float64))
+    return bool(e[-1] > 0 and abs(e[0] / e[-1]) > 1e-13)
+
+
+def moderated_f(t: np.ndarray, cov_coefficients: np.ndarray | None) -> tuple[np.ndarray, int]:
+    """Moderated F statistics of all columns of ``t`` (``limma::classifyTestsF(fstat.only =
+    TRUE)``, limma 3.54.1).
+
+    The t-statistics are decorrelated with the correlation matrix of the coefficient estimates
+    (``cov2cor(cov.coefficients)``, a zero variance set to 1 first): with its eigenvalues
+    ``l_1 >= ... `` and eigenvectors ``v``, keeping the ``r`` with ``l_j / l_1 > 1e-8``,
+    ``F = sum_j (t v_j)^2 / l_j / r``. One column gives ``F = t^2`` with ``r = 1``. Returns
+    ``(F, r)``; a gene with any NaN t has NaN F (R: NA). Vectorised over genes (one product).
+    The statistic is invariant to the eigenvector basis, so LAPACK's ``dsyevd`` (numpy) and
+    R's ``dsyevr`` agree to rounding.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    if t.ndim == 1:
+        t = t[:, None]
+    k = t.shape[1]
+    if k == 1:
+        return t[:, 0] ** 2, 1
+    if cov_coefficients is None:
+        r = k
+        q = np.eye(k) / math.sqrt(r)
+    else:
+        cov = np.array(cov_coefficients, dtype=np.float64)
+        dg = np.diag(cov).copy()
+        if dg.min() == 0:
+            idx = np.flatnonzero(dg == 0)
+            cov[idx, idx] = 1.0
+            dg[idx] = 1.0
+        sd = np.sqrt(dg)
+        cor = cov / np.outer(sd, sd)
+        np.fill_diagonal(cor, 1.0)  # cov2cor sets the diagonal to exactly 1
+        vals, vecs = np.linalg.eigh(cor)
+        vals, vecs = vals[::-1], vecs[:, ::-1]
+        r = int(np.sum(vals / vals[0] > 1e-8))
+        q = vecs[:, :r] / np.sqrt(vals[:r]) / math.sqrt(r)
+    tq = t @ q
+    return np.einsum("ij,ij->i", tq, tq), r
+
+
+def _pf_upper(x: np.ndarray, df1: float, df2: np.ndarray | float) -> np.ndarray:
+    """R ``pf(x, df1, df2, lower.tail = FALSE)``; ``df2 = Inf`` is the chi-square limit
+    (``pchisq(x * df1, df1, lower.tail = FALSE)``, as R's pf)."""
+    x = np.asarray(x, dtype=np.float64)
+    d2 = np.broadcast_to(np.asarray(df2, dtype=np.float64), x.shape)
+    out = np.full(x.shape, np.nan)
+    inf2 = np.isinf(d2)
+    with np.errstate(invalid="ignore"):
+        if inf2.any():
+            out[inf2] = special.chdtrc(df1, x[inf2] * df1)
+        fin = ~inf2
+        if fin.any():
+            out[fin] = special.fdtrc(df1, d2[fin], x[fin])
+    out[np.isnan(x)] = np.nan
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -857,3 +945,28 @@ def top_table(fit: EBayesFit, coef: int) -> dict[str, np.ndarray]:
         "adj.P.Val": p_adjust_bh(pv),
         "B": fit.lods[:, coef],
     }
+
+
+def top_table_f(fit: EBayesFit, names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """The moderated F-test table of all coefficients of a fit (``limma::topTableF(fit, number
+    = Inf, sort.by = "none")``, limma 3.54.1; also ``topTable(fit, coef = NULL)`` without its
+    coefficient columns' renaming): one column per coefficient (its estimate, named by
+    ``names`` or ``Coef1, Coef2, ...`` as R names unnamed columns), AveExpr, F, P.Value (the F
+    p-value) and adj.P.Val (BH), in input order.
+    """
+    if fit.F.size == 0:
+        raise AnalysisError(
+            "F-statistics not found in the fit: the design is not of full rank, so limma's "
+            "eBayes computes no F-test"
+        )
+    k = fit.coefficients.shape[1]
+    if names is None:
+        names = [f"Coef{j + 1}" for j in range(k)]
+    if len(names) != k:
+        raise InputError(f"top_table_f: {len(names)} names given for {k} coefficients")
+    out = {name: fit.coefficients[:, j] for j, name in enumerate(names)}
+    out["AveExpr"] = fit.amean
+    out["F"] = fit.F
+    out["P.Value"] = fit.F_p_value
+    out["adj.P.Val"] = p_adjust_bh(fit.F_p_value)
+    return out
