@@ -323,7 +323,9 @@ def _lm_fit_weighted(y: np.ndarray, x: np.ndarray, weights: np.ndarray) -> Linea
     else:
         groups.append((np.flatnonzero(complete), np.ones(n, dtype=bool)))
         rows_inc = np.flatnonzero(~complete)
-        patterns, inverse = np.unique(np.packbits(obs[rows_inc], axis=1), axis=0, return_inverse=True)
+        patterns, inverse = np.unique(
+            np.packbits(obs[rows_inc], axis=1), axis=0, return_inverse=True
+        )
         inverse = inverse.ravel()
         order = np.argsort(inverse, kind="stable")
         bounds = np.searchsorted(inverse[order], np.arange(patterns.shape[0] + 1))

@@ -151,13 +151,13 @@ def array_weights(
     z2 = np.vstack([np.eye(n - 1), -np.ones((1, n - 1))])
     gam = np.zeros(n - 1)
     info2 = prior_n * (z2.T @ z2)
-    has_na = np.isnan(e).any(axis=1)
+    has_na: np.ndarray = np.asarray(np.isnan(e).any(axis=1))
     diag = np.diag_indices(n - 1)
     for i in range(g):  # sequential by construction (see the module docstring)
         w = aw if w_prior is None else aw * w_prior[i]
         yi = e[i]
         xi = x
-        obs = None
+        obs: np.ndarray | None = None
         if has_na[i]:
             obs = np.isfinite(yi)
             if int(obs.sum()) <= 2:
