@@ -144,8 +144,12 @@ def _fit_block(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return coef, su, rss, rank
 
 
-def lm_fit(y: np.ndarray, design: np.ndarray) -> LinearFit:
-    """Gene-wise ordinary least squares, as ``limma::lmFit(y, design)`` (``lm.series``).
+def lm_fit(y: np.ndarray, design: np.ndarray, weights: np.ndarray | None = None) -> LinearFit:
+    """Gene-wise (weighted) least squares, as ``limma::lmFit(y, design, weights)`` (``lm.series``).
+
+    ``weights`` (optional) are precision weights: a genes x samples matrix (e.g. voom's), or one
+    weight per sample (array weights, as limma's ``asMatrixWeights`` with ``arrayweights``); see
+    :func:`_lm_fit_weighted`. Without weights:
 
     ``y`` is genes x samples (float, NaN/inf = missing), ``design`` samples x p of full column
     rank. Genes without missing values share one QR decomposition of the design; genes with
@@ -176,6 +180,8 @@ def lm_fit(y: np.ndarray, design: np.ndarray) -> LinearFit:
             "design matrix is not of full column rank: some coefficients are not estimable "
             "(a covariate is constant or confounded with another)"
         )
+    if weights is not None:
+        return _lm_fit_weighted(y, x, weights)
     g = y.shape[0]
     rowsum = y.sum(axis=1)
     bad_rows = np.flatnonzero(~np.isfinite(rowsum))
@@ -228,6 +234,135 @@ def lm_fit(y: np.ndarray, design: np.ndarray) -> LinearFit:
     _, r = np.linalg.qr(x)
     rinv = solve_triangular(r, np.eye(p))
     xtx_inv = rinv @ rinv.T
+    return LinearFit(
+        coefficients=coef,
+        stdev_unscaled=su,
+        sigma=sigma,
+        df_residual=dfres,
+        amean=amean,
+        cov_coefficients=xtx_inv,
+        design=x,
+    )
+
+
+def _check_weights(weights: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
+    """limma's ``asMatrixWeights``: a genes x samples weight matrix and whether the weights are
+    array weights (one per sample, the same for every gene)."""
+    w = np.asarray(weights, dtype=np.float64)
+    g, n = shape
+    if w.ndim == 1 and w.size == n:
+        return np.broadcast_to(w, shape), True
+    if w.ndim == 1 and w.size == g:
+        return np.broadcast_to(w[:, None], shape), False
+    if w.shape != shape:
+        raise InputError(
+            f"weights have shape {w.shape} but the expression matrix has shape {shape}",
+            hint="give a genes x samples weight matrix or one weight per sample",
+        )
+    return w, False
+
+
+def _wls_block(
+    y: np.ndarray, w: np.ndarray, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted least squares of every row of ``y`` (genes x n, finite) with its own weights
+    ``w`` (genes x n, > 0) on the full-rank ``x`` (n x p): batched normal equations.
+
+    Each gene's ``X' W X`` is one row of ``W @ (x_i x_j)`` (a BLAS product over all genes); the
+    p x p systems are solved by batched Cholesky. Returns coefficients (genes x p),
+    stdev_unscaled (genes x p) and the weighted residual sum of squares (genes). For the
+    standardised designs of markerflow (condition numbers < 1e3) this agrees with R's per-gene
+    Householder QR (``lm.wfit``) to ~1e-12 relative.
+    """
+    g = y.shape[0]
+    p = x.shape[1]
+    coef = np.empty((g, p))
+    su = np.empty((g, p))
+    rss = np.empty(g)
+    xx = (x[:, :, None] * x[:, None, :]).reshape(x.shape[0], p * p)
+    eye = np.eye(p)
+    for s in range(0, g, _CHUNK):
+        yc, wc = y[s : s + _CHUNK], w[s : s + _CHUNK]
+        a = (wc @ xx).reshape(-1, p, p)
+        b = (wc * yc) @ x
+        chol = np.linalg.cholesky(a)
+        linv = np.linalg.solve(chol, np.broadcast_to(eye, a.shape))
+        ainv = np.einsum("gki,gkj->gij", linv, linv)
+        c = np.einsum("gij,gj->gi", ainv, b)
+        coef[s : s + _CHUNK] = c
+        su[s : s + _CHUNK] = np.sqrt(np.einsum("gii->gi", ainv))
+        res = yc - c @ x.T
+        rss[s : s + _CHUNK] = np.einsum("ij,ij->i", wc * res, res)
+    return coef, su, rss
+
+
+def _lm_fit_weighted(y: np.ndarray, x: np.ndarray, weights: np.ndarray) -> LinearFit:
+    """``lm.series`` with weights: per-gene weighted least squares, vectorised.
+
+    As limma: weights <= 0 (or NaN) make the observation missing; ``amean`` is the unweighted row
+    mean of the values (limma's ``Amean``); ``sigma`` is ``sqrt(sum(w r^2) / df)``. Genes are
+    grouped by their pattern of missing observations; each group is one batched fit
+    (:func:`_wls_block`) on the observed samples, with R's aliasing rule applied to the group's
+    design rows (aliased coefficients are NaN). ``cov_coefficients`` is ``(X' W X)^-1`` for array
+    weights (limma's ``NoProbeWts`` path) and the unweighted ``(X' X)^-1`` otherwise, as limma.
+    """
+    g, n = y.shape
+    p = x.shape[1]
+    w, array_weights = _check_weights(weights, y.shape)
+    if np.isinf(w).any():
+        raise InputError("infinite weights are not allowed")
+    with np.errstate(invalid="ignore"):
+        wpos = w > 0
+    rowsum = y.sum(axis=1)
+    amean = rowsum / n
+    bad = ~np.isfinite(rowsum)
+    if bad.any():
+        yb = y[bad]
+        present = ~np.isnan(yb)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            amean[bad] = np.where(present, yb, 0.0).sum(axis=1) / present.sum(axis=1)
+    obs = np.isfinite(y) & wpos
+    coef = np.full((g, p), np.nan)
+    su = np.full((g, p), np.nan)
+    sigma = np.full(g, np.nan)
+    dfres = np.zeros(g)
+    complete = obs.all(axis=1)
+    groups: list[tuple[np.ndarray, np.ndarray]] = []
+    if complete.all():
+        groups.append((np.arange(g), np.ones(n, dtype=bool)))
+    else:
+        groups.append((np.flatnonzero(complete), np.ones(n, dtype=bool)))
+        rows_inc = np.flatnonzero(~complete)
+        patterns, inverse = np.unique(
+            np.packbits(obs[rows_inc], axis=1), axis=0, return_inverse=True
+        )
+        inverse = inverse.ravel()
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(patterns.shape[0] + 1))
+        for k in range(patterns.shape[0]):  # loop over missingness patterns, not genes
+            rows = rows_inc[order[bounds[k] : bounds[k + 1]]]
+            groups.append((rows, obs[rows[0]]))
+    for rows, cols in groups:
+        nobs = int(cols.sum())
+        if rows.size == 0 or nobs == 0:
+            continue
+        xs = x[cols]
+        est = estimable_columns(xs)
+        if est.size == 0:
+            continue
+        c, s, rss = _wls_block(y[np.ix_(rows, cols)], w[np.ix_(rows, cols)], xs[:, est])
+        coef[np.ix_(rows, est)] = c
+        su[np.ix_(rows, est)] = s
+        dfres[rows] = nobs - est.size
+        if nobs - est.size > 0:
+            sigma[rows] = np.sqrt(rss / (nobs - est.size))
+    if array_weights and complete.all():
+        w0 = w[0]
+        xtx_inv = np.linalg.inv(x.T @ (w0[:, None] * x))
+    else:
+        _, r = np.linalg.qr(x)
+        rinv = solve_triangular(r, np.eye(p))
+        xtx_inv = rinv @ rinv.T
     return LinearFit(
         coefficients=coef,
         stdev_unscaled=su,
