@@ -15,6 +15,13 @@ genes R ran, and the time of ``lm_fit_blocked`` (limma ``gls.series``) for infor
     python benchmarks/duplicate_correlation.py [--quick] [--r-genes N] [--r-max-s S]
 
 --quick: 5,000 probes x 40 arrays (20 subjects).
+
+Measured 2026-12-01 on the shared 2-core machine (load ~13, so both sides slowed alike): ours
+5.9 s (14.4 s in a second, busier run) for all 54,675 genes; R 205 s on a 5,000-gene subset,
+scaled to 2,246 s (1,784 s); ratio 0.0026 (0.0081); per-gene atanh correlations equal R's to
+2.7e-14 with the same NA genes; peak RSS 0.65 GB including data generation. Probe weights
+(voom-style, one transform per gene in stacked batches) are far slower: ~10 ms per gene at 200
+arrays under the same load (R ~40 ms).
 """
 
 from __future__ import annotations

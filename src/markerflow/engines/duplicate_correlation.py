@@ -42,7 +42,7 @@ import math
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from markerflow.engines.limma import LinearFit, _fit_block
+from markerflow.engines.limma import LinearFit, _check_weights, _fit_block
 from markerflow.errors import AnalysisError, InputError
 from markerflow.rcompat.qr import estimable_columns
 from markerflow.rcompat.summaries import mean_trim
@@ -103,21 +103,10 @@ def _check_inputs(
 
 
 def _as_matrix_weights(weights: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
-    """``limma::asMatrixWeights``: an array-weights vector (one per sample) or a genes x
-    samples matrix. Returns the matrix and whether the weights are per array (every row equal;
-    R's ``arrayweights`` attribute)."""
-    w = np.asarray(weights, dtype=np.float64)
-    g, n = shape
-    if w.ndim == 1 and w.size == n:
-        return np.broadcast_to(w, shape).copy(), True
-    if w.ndim == 1 and w.size == g and g != n:
-        return np.repeat(w[:, None], n, axis=1), False
-    if w.shape != shape:
-        raise InputError(
-            f"weights of shape {w.shape} fit neither the {n} samples nor the {g} x {n} matrix",
-            hint="give one weight per sample or a genes x samples weight matrix",
-        )
-    return w.copy(), False
+    """limma's ``asMatrixWeights`` (:func:`markerflow.engines.limma._check_weights`) as a
+    writable copy: the genes x samples matrix and whether the weights are array weights."""
+    w, array_w = _check_weights(weights, shape)
+    return np.array(w, dtype=np.float64), array_w
 
 
 def _groups(keys: np.ndarray) -> list[np.ndarray]:
