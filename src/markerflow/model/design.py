@@ -775,10 +775,16 @@ def check_cohort_design(
     case, control = wanted[0], wanted[1]
     formula = formula if formula is not None else getattr(spec, "design", None)
     standard = all(c in samples_or_pheno.columns for c in ("sample", "condition", "batch"))
+    columns = list(covariates)
+    if formula is not None:
+        fixed = (CONDITION, BATCH, SUBJECT)
+        columns += [v for v in parse_formula(formula).variables() if v not in fixed]
     sheet = (
         samples_or_pheno.reset_index(drop=True)
         if standard
-        else _standard_sheet(samples_or_pheno, spec, covariates, case_label, control_label)
+        else _standard_sheet(
+            samples_or_pheno, spec, list(dict.fromkeys(columns)), case_label, control_label
+        )
     )
     present = list(dict.fromkeys(sheet["condition"].dropna().astype(str)))
     empty = [lv for lv in wanted if lv not in present]
