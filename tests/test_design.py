@@ -124,7 +124,10 @@ def test_no_residual_df_is_an_input_error():
 def test_missing_numeric_covariate_excludes_the_sample(data_type, caplog):
     """A sample with a missing covariate value leaves the model (named); the covariate stays."""
     sheet = _sheet(age=[30, 40, np.nan, 50, 20, 60, 35, 45])
-    with caplog.at_level(logging.WARNING), pytest.warns(RuntimeWarning, match=r"s2 \(missing age\)"):
+    with (
+        caplog.at_level(logging.WARNING),
+        pytest.warns(RuntimeWarning, match=r"s2 \(missing age\)"),
+    ):
         table = _run(data_type, sheet, ["age"])
     assert "1 sample(s) excluded from the model for a missing covariate value: s2" in caplog.text
     assert table["pvalue"].notna().all()

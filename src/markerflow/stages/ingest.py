@@ -180,10 +180,12 @@ def build_sample_sheet(
     )
     excluded = excluded[excluded["reason"] != ""].reset_index(drop=True)
     kept = sheet[reasons == ""].reset_index(drop=True)
-    labels = spec.levels(case_label, control_label) if spec.condition_levels else []
-    small = [lv for lv in labels if int((kept["condition"] == lv).sum()) < MIN_GROUP_SIZE]
-    if labels and len(labels) - len(small) >= 2:
-        for lv in small:
+    labels: list[str] = [case_label, control_label]
+    if spec.condition_levels:
+        levels = spec.levels(case_label, control_label)
+        small = [lv for lv in levels if int((kept["condition"] == lv).sum()) < MIN_GROUP_SIZE]
+        labels = small if len(levels) - len(small) < 2 else []
+        for lv in [] if labels else small:
             log.warning(
                 "cohort %s: level %r has %d sample(s) (fewer than %d): comparisons with it "
                 "cannot use this cohort",
@@ -192,8 +194,7 @@ def build_sample_sheet(
                 int((kept["condition"] == lv).sum()),
                 MIN_GROUP_SIZE,
             )
-        labels = []
-    for label in labels or (case_label, control_label):
+    for label in labels:
         n = int((kept["condition"] == label).sum())
         if n < MIN_GROUP_SIZE:
             raise InputError(
