@@ -359,3 +359,56 @@ def test_default_design_two_levels_equals_the_formula(gse27011):
     b, _ = de.cohort_de(expr, samples, "array", "severe", "healthy", [], ARRAYS, {},
                         design_formula="~ sex + age + condition")  # fmt: skip
     pd.testing.assert_frame_equal(a, b)
+
+
+def _needs(module: str, name: str | None = None):
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        pytest.skip(f"{module} is not on this branch yet (issue 16, limmadesign)")
+    if name is not None and not hasattr(mod, name):
+        pytest.skip(f"{module}.{name} is not on this branch yet (issue 16, limmadesign)")
+
+
+def test_cohort_ftest_three_levels_matches_r_limma(gse27011):
+    """topTableF across healthy / mild / severe (~ sex + age + condition) equals R to 1e-8."""
+    _needs("markerflow.engines.limma", "top_table_f")
+    expr, samples, _ = gse27011
+    r = pd.read_csv(FIXTURES / "gse27011_ftest.tsv.gz", sep="\t", dtype={"probe": str})
+    table = de.cohort_ftest(expr, samples, "array", [], ARRAYS, {},
+                            levels=["healthy", "mild", "severe"],
+                            design_formula="~ sex + age + condition")  # fmt: skip
+    ref = r.set_index("probe").loc[table["gene"]]
+    for ours, theirs in [("stat", "F"), ("pvalue", "P.Value"), ("padj", "adj.P.Val")]:
+        np.testing.assert_allclose(table[ours], ref[theirs], rtol=1e-8, err_msg=ours)
+    assert {"log2fc_mild_vs_healthy", "log2fc_severe_vs_healthy"} <= set(table.columns)
+
+
+@pytest.fixture(scope="module")
+def gse19435():
+    expr = pd.read_csv(FIXTURES / "gse19435_expr.tsv.gz", sep="\t", index_col=0)
+    samples = pd.read_csv(FIXTURES / "gse19435_samples.tsv", sep="\t", dtype=str)
+    r = pd.read_csv(FIXTURES / "gse19435_limma.tsv.gz", sep="\t", dtype={"probe": str})
+    return expr, samples, r
+
+
+@pytest.mark.parametrize(("case", "control"), [("m2", "m0"), ("m12", "m2")])
+def test_paired_cohort_de_matches_r_duplicate_correlation(gse19435, case, control):
+    """GSE19435, 7 patients x 3 times: duplicateCorrelation consensus, blocked lmFit, contrast:
+    t, P.Value (and the rest of topTable) equal R limma 3.54 to 1e-8."""
+    _needs("markerflow.engines.duplicate_correlation")
+    expr, samples, r = gse19435
+    ref = r[r["contrast"] == f"{case}_vs_{control}"].set_index("probe").loc[expr.index]
+    table, _ = de.cohort_de(expr, samples, "array", case, control, [], ARRAYS, {}, cohort="P")
+    for ours, theirs in [("log2fc", "logFC"), ("stat", "t"), ("pvalue", "P.Value"),
+                         ("padj", "adj.P.Val"), ("B", "B")]:  # fmt: skip
+        np.testing.assert_allclose(table[ours], ref[theirs], rtol=1e-8, err_msg=ours)
+    g, _, n = paired_g(
+        expr.loc[:, samples["sample"][samples["condition"].isin([case, control])]].to_numpy(),
+        samples["subject"][samples["condition"].isin([case, control])].to_numpy(),
+        (samples["condition"][samples["condition"].isin([case, control])] == case).to_numpy(),
+    )
+    np.testing.assert_allclose(table["hedges_g"], g, rtol=1e-14)
+    assert n.max() == 7
