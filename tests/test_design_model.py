@@ -412,3 +412,28 @@ def test_paired_cohort_de_matches_r_duplicate_correlation(gse19435, case, contro
     )
     np.testing.assert_allclose(table["hedges_g"], g, rtol=1e-14)
     assert n.max() == 7
+
+
+def test_counts_within_subject_has_subject_as_a_term():
+    """Counts, within subjects: ~ subject + condition; subjects seen at one level leave the model."""
+    from markerflow.stages import counts as C
+
+    rng = np.random.default_rng(3)
+    sheet = pd.DataFrame({
+        "sample": [f"s{i}" for i in range(10)],
+        "condition": ["pre", "post"] * 4 + ["pre", "post"],
+        "batch": "1",
+        "subject": ["A", "A", "B", "B", "C", "C", "D", "D", "E", "F"],
+    })  # fmt: skip
+    counts = pd.DataFrame(rng.poisson(50, (150, 10)), index=[f"g{i}" for i in range(150)],
+                          columns=sheet["sample"])  # fmt: skip
+    table = C.deseq2(counts, sheet, case="post", control="pre", cohort="P")
+    info = table.attrs["deseq2"]
+    assert info["paired"] and info["design"] == [
+        "Intercept", "subject_B", "subject_C", "subject_D", "condition_post_vs_pre"
+    ]  # fmt: skip
+    assert info["excluded_samples"] == {
+        "s8": "subject E is seen at one condition level only",
+        "s9": "subject F is seen at one condition level only",
+    }
+    assert info["n_case"] == 4 and info["n_control"] == 4

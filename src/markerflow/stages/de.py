@@ -1,8 +1,14 @@
 """Per-cohort differential expression into the common DE table (../shared/DESIGN.md).
 
 Arrays: limma's linear model + empirical-Bayes moderated t (Smyth 2004, SAGMB 3:3), implemented in
-:mod:`markerflow.engines.limma`; counts: DESeq2's negative-binomial Wald test via :mod:`markerflow.stages.counts`.
-Hedges' g (:mod:`markerflow.model.effectsize`) is added on the log-scale values for the meta-analysis.
+:mod:`markerflow.engines.limma`; counts: DESeq2's negative-binomial Wald test via
+:mod:`markerflow.stages.counts`. One model per cohort holds all its condition levels
+(:func:`markerflow.model.design.comparison_design`); a comparison is one contrast of it. Within
+subjects, arrays use limma's ``duplicateCorrelation`` + blocked ``lmFit`` (Smyth, Michaud & Scott
+2005, Bioinformatics 21:2067) and counts a ``subject`` term. Effect sizes for the meta-analysis
+(:mod:`markerflow.model.effectsize`) on the log-scale values: Hedges' g, or for a within-subject
+comparison the paired standardised mean change (Borenstein et al. 2009, ch. 4). The test across
+all levels of a cohort is :func:`cohort_ftest` (limma moderated F, DESeq2 LRT).
 """
 
 from __future__ import annotations
@@ -200,7 +206,8 @@ def cohort_de(
     One model on all the cohort's samples and levels (:func:`array_de`, :func:`counts.deseq2
     <markerflow.stages.counts.deseq2>`), the comparison's contrast read off it; ``design_formula``
     replaces the default ``~ [batch +] covariates + condition`` (the cohort sheet's ``design``).
-    Samples excluded from the model for a missing covariate value are not in the matrix returned.
+    The matrix keeps every sample of the sheet (ingest already excludes samples with a missing
+    covariate; :func:`~markerflow.model.design.build_design` leaves any other out of the model).
     """
     if data_type == "array":
         table = array_de(
