@@ -437,3 +437,34 @@ def test_counts_within_subject_has_subject_as_a_term():
         "s9": "subject F is seen at one condition level only",
     }
     assert info["n_case"] == 4 and info["n_control"] == 4
+
+
+def test_study_check_reads_condition_levels(tmp_path):
+    """A sheet row with condition_levels needs no case/control values; its raw values are checked
+    against the phenotypes, and check_cohort_design sees the mapped levels."""
+    import yaml
+    from workflow_utils import PROJECT_DIR
+
+    from markerflow.io.study import check_study, load_phenotypes, read_cohort_sheet
+
+    sheet = pd.read_csv(PROJECT_DIR / "config" / "cohorts.tsv", sep="\t", dtype=str)
+    row = sheet["cohort"] == "GSE27011"
+    sheet.loc[row, ["case_values", "control_values"]] = None
+    sheet["condition_levels"] = None
+    sheet["design"] = None
+    sheet.loc[row, "condition_levels"] = (
+        "Healthy control=healthy;Mild asthma=mild;Severe asthma=severe"
+    )
+    sheet.loc[row, "design"] = "~ sex + age + condition"
+    path = tmp_path / "cohorts.tsv"
+    sheet.to_csv(path, sep="\t", index=False)
+    config = yaml.safe_load((PROJECT_DIR / "config" / "config.yaml").read_text())
+    specs = check_study(config, read_cohort_sheet(path), base=PROJECT_DIR)
+    spec = specs[1]
+    assert spec.levels() == ["healthy", "mild", "severe"]
+    pheno = load_phenotypes(spec, PROJECT_DIR)
+    check_cohort_design(pheno, spec, ("severe", "mild"))
+    sheet.loc[row, "condition_levels"] = "Healthy control=healthy;Mild astma=mild"
+    sheet.to_csv(path, sep="\t", index=False)
+    with pytest.raises(InputError, match="condition_levels value 'Mild astma' matches no sample"):
+        check_study(config, read_cohort_sheet(path), base=PROJECT_DIR)
