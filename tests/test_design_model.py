@@ -294,8 +294,8 @@ def test_paired_g_hand_computed():
 
 
 def test_paired_array_de_uses_paired_effect_size(monkeypatch):
-    """A within-subject comparison goes through duplicateCorrelation (stubbed here until the
-    engine is on main) and reports the paired effect size."""
+    """A within-subject comparison goes through the blocked fit (stubbed here) with the subjects
+    as blocks and reports the paired effect size."""
     rng = np.random.default_rng(1)
     n_sub = 6
     sheet = pd.DataFrame({
@@ -361,20 +361,8 @@ def test_default_design_two_levels_equals_the_formula(gse27011):
     pd.testing.assert_frame_equal(a, b)
 
 
-def _needs(module: str, name: str | None = None):
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        pytest.skip(f"{module} is not on this branch yet (issue 16, limmadesign)")
-    if name is not None and not hasattr(mod, name):
-        pytest.skip(f"{module}.{name} is not on this branch yet (issue 16, limmadesign)")
-
-
 def test_cohort_ftest_three_levels_matches_r_limma(gse27011):
     """topTableF across healthy / mild / severe (~ sex + age + condition) equals R to 1e-8."""
-    _needs("markerflow.engines.limma", "top_table_f")
     expr, samples, _ = gse27011
     r = pd.read_csv(FIXTURES / "gse27011_ftest.tsv.gz", sep="\t", dtype={"probe": str})
     table = de.cohort_ftest(expr, samples, "array", [], ARRAYS, {},
@@ -398,7 +386,6 @@ def gse19435():
 def test_paired_cohort_de_matches_r_duplicate_correlation(gse19435, case, control):
     """GSE19435, 7 patients x 3 times: duplicateCorrelation consensus, blocked lmFit, contrast:
     t, P.Value (and the rest of topTable) equal R limma 3.54 to 1e-8."""
-    _needs("markerflow.engines.duplicate_correlation")
     expr, samples, r = gse19435
     ref = r[r["contrast"] == f"{case}_vs_{control}"].set_index("probe").loc[expr.index]
     table, _ = de.cohort_de(expr, samples, "array", case, control, [], ARRAYS, {}, cohort="P")

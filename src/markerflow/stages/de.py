@@ -77,12 +77,9 @@ def _array_fit(
     """lmFit, or with ``block`` duplicateCorrelation's consensus then the blocked fit."""
     if block is None:
         return limma.lm_fit(y, design.matrix), None
-    import importlib  # the engine lands with issue 16 ("limmadesign")
+    from markerflow.engines import duplicate_correlation as dupcor
 
-    dupcor = importlib.import_module("markerflow.engines.duplicate_correlation")
-
-    found = dupcor.duplicate_correlation(y, design.matrix, block)
-    rho = float(getattr(found, "consensus_correlation", getattr(found, "consensus", found)))
+    rho = float(dupcor.duplicate_correlation(y, design.matrix, block).consensus)
     log.info("cohort %s: duplicateCorrelation consensus correlation %.6g", cohort, rho)
     return dupcor.lm_fit_blocked(y, design.matrix, block, rho), rho
 
@@ -314,7 +311,7 @@ def cohort_ftest(
         eb = limma.ebayes(
             fit, proportion=arrays["proportion"], trend=arrays["trend"], robust=arrays["robust"]
         )
-        ft = getattr(limma, "top_table_f")(eb)  # noqa: B009  (lands with issue 16)
+        ft = limma.top_table_f(eb)
         out = pd.DataFrame(
             {
                 "gene": expression.index.astype(str),
