@@ -455,3 +455,56 @@ def test_study_check_reads_condition_levels(tmp_path):
     sheet.to_csv(path, sep="\t", index=False)
     with pytest.raises(InputError, match="condition_levels value 'Mild astma' matches no sample"):
         check_study(config, read_cohort_sheet(path), base=PROJECT_DIR)
+
+
+@pytest.fixture(scope="module")
+def bladder(reference_dir):
+    design = pd.read_csv(Path(__file__).parent / "fixtures/limma_design/bb_design.tsv", sep="\t",
+                         index_col=0)  # fmt: skip
+    expr = pd.read_csv(reference_dir / "bladderbatch" / "expr.tsv.gz", sep="\t", index_col=0)
+    expr = expr.loc[:, design.index].iloc[:2000]
+    level = design[["cancerCancer", "cancerNormal", "cancerBiopsy"]].to_numpy().argmax(axis=1)
+    batch = 1 + (design[[f"batch{k}" for k in range(2, 6)]].to_numpy() * np.arange(1, 5)).sum(1)
+    samples = pd.DataFrame({
+        "sample": design.index,
+        "cohort": "bladderbatch",
+        "condition": np.array(["cancer", "normal", "biopsy"])[level],
+        "batch": batch.astype(int).astype(str),
+    })  # fmt: skip
+    ref = pd.read_csv(Path(__file__).parent / "fixtures/limma_design/bb_default.tsv.gz", sep="\t",
+                      index_col=0)  # fmt: skip
+    return expr, samples, ref
+
+
+@pytest.mark.parametrize(
+    ("case", "control", "name", "sign"),
+    [
+        ("cancer", "normal", "CancerVsNormal", 1),
+        ("cancer", "biopsy", "CancerVsBiopsy", 1),
+        ("biopsy", "normal", "NormalVsBiopsy", -1),
+    ],
+)
+def test_bladderbatch_pairwise_contrasts_through_the_stage_match_r(bladder, case, control, name,
+                                                                   sign):  # fmt: skip
+    """Acceptance 1 through cohort_de: ~ batch + condition on the three levels (default design,
+    batch enters by the > 1 level rule) vs R's ~0 + cancer + batch + contrasts.fit, 1e-8."""
+    expr, samples, ref = bladder
+    table, _ = de.cohort_de(expr, samples, "array", case, control, [], ARRAYS, {}, cohort="bb")
+    np.testing.assert_allclose(table["stat"], sign * ref[f"{name}.t"], rtol=1e-8, atol=1e-12)
+    for ours, theirs in [("pvalue", "P.Value"), ("padj", "adj.P.Val")]:
+        np.testing.assert_allclose(table[ours], ref[f"{name}.{theirs}"], rtol=1e-8)
+
+
+def test_bladderbatch_ftest_through_the_stage_matches_r(bladder):
+    expr, samples, ref = bladder
+    table = de.cohort_ftest(expr, samples, "array", [], ARRAYS, {}, cohort="bb",
+                            levels=["normal", "cancer", "biopsy"])  # fmt: skip
+    for ours, theirs in [("stat", "F"), ("pvalue", "F.P.Value"), ("padj", "F.adj.P.Val")]:
+        np.testing.assert_allclose(table[ours], ref[theirs], rtol=1e-8, err_msg=ours)
+    np.testing.assert_allclose(
+        table["df2"].to_numpy() - ref["df.prior"].to_numpy(), 57 - 7, rtol=1e-10
+    )
+    assert table.columns.tolist()[:9] == [
+        "gene", "stat", "pvalue", "padj", "ave_expr", "df1", "df2",
+        "log2fc_cancer_vs_normal", "log2fc_biopsy_vs_normal",
+    ]  # fmt: skip

@@ -272,7 +272,7 @@ def cohort_ftest(
     condition terms (``DESeq(test = "LRT", reduced = ~ batch + covariates)``).
     ``levels``: the level order (the first is the reference of the log2fc columns; default: the
     sheet's order). Columns :data:`FTEST_COLUMNS` (``stat`` = F or the LR statistic; ``df1`` =
-    numerator df, ``df2`` = limma's ``df.total``, NaN for DESeq2), then the coefficients
+    numerator df, ``df2`` = limma's ``df.prior + df.residual``, NaN for DESeq2), then the coefficients
     ``log2fc_<level>_vs_<reference>`` and ``method``.
     """
     present = list(dict.fromkeys(samples["condition"].dropna().astype(str)))
@@ -319,8 +319,8 @@ def cohort_ftest(
                 "pvalue": np.asarray(ft["P.Value"]),
                 "padj": np.asarray(ft["adj.P.Val"]),
                 "ave_expr": np.asarray(ft["AveExpr"]),
-                "df1": float(design.condition_contrasts().shape[1]),
-                "df2": np.asarray(eb.df_total, dtype=np.float64),
+                "df1": float(eb.F_df1),
+                "df2": np.broadcast_to(np.asarray(eb.F_df2, dtype=np.float64), eb.F.shape),
             }
         )
         for j, name in enumerate(names):
