@@ -508,3 +508,53 @@ def test_bladderbatch_ftest_through_the_stage_matches_r(bladder):
         "gene", "stat", "pvalue", "padj", "ave_expr", "df1", "df2",
         "log2fc_cancer_vs_normal", "log2fc_biopsy_vs_normal",
     ]  # fmt: skip
+
+
+def _deseq2_design_fixture():
+    import inspect
+
+    from markerflow.engines import deseq2 as engine
+
+    where = Path(__file__).parent / "fixtures" / "deseq2_design"
+    if "reduced" not in inspect.signature(engine.run_deseq).parameters or not where.is_dir():
+        pytest.skip("the DESeq2 LRT engine and its fixtures land with issue 16 (deseq2design)")
+    counts = pd.read_csv(where / "counts.tsv.gz", sep="\t", index_col=0)
+    coldata = pd.read_csv(where / "coldata.tsv", sep="\t", dtype=str)
+    samples = pd.DataFrame({
+        "sample": coldata["sample"],
+        "cohort": "S",
+        "condition": coldata["group"],
+        "batch": coldata["batch"],
+    })  # fmt: skip
+    return where, counts, samples
+
+
+COUNTS = {"alpha": 0.1, "independent_filter": True, "cooks_filter": True}
+
+
+def test_cohort_ftest_counts_is_deseq2_lrt_against_r():
+    """Acceptance 3: DESeq2 LRT of ~ batch + group vs ~ batch (three levels A/B/C) through the
+    stage: stat and pvalue equal R DESeq2 1.38 to 1e-6 relative (abs floor 1e-8), padj < 0.1
+    sets identical (fixture tests/fixtures/deseq2_design/make_fixtures.R)."""
+    where, counts, samples = _deseq2_design_fixture()
+    ref = pd.read_csv(where / "lrt_batch.tsv.gz", sep="\t", index_col=0)
+    table = de.cohort_ftest(counts, samples, "counts", [], ARRAYS, COUNTS, levels=["A", "B", "C"])
+    for col in ("stat", "pvalue"):
+        np.testing.assert_allclose(table[col], ref[col], rtol=1e-6, atol=1e-8, err_msg=col)
+    assert set(table["gene"][table["padj"] < 0.1]) == set(ref.index[ref["padj"] < 0.1])
+    assert table["method"].iloc[0] == "DESeq2 LRT" and table["df1"].iloc[0] == 2
+
+
+@pytest.mark.parametrize("case, control", [("C", "B"), ("B", "A"), ("C", "A")])
+def test_cohort_de_counts_three_levels_against_r(case, control):
+    """One DESeq2 fit on all three levels with the comparison's control as reference equals R's
+    results(dds, contrast = c("group", case, control)) on the A-reference fit."""
+    where, counts, samples = _deseq2_design_fixture()
+    ref = pd.read_csv(where / f"wald_{case}_vs_{control}.tsv.gz", sep="\t", index_col=0)
+    from markerflow.stages import counts as C
+
+    table = C.deseq2(counts, samples, case=case, control=control, batch=True)
+    for ours, theirs in [("log2fc", "log2FoldChange"), ("se", "lfcSE"), ("stat", "stat"),
+                         ("pvalue", "pvalue")]:  # fmt: skip
+        np.testing.assert_allclose(table[ours], ref[theirs], rtol=1e-6, atol=1e-8, err_msg=ours)
+    assert set(table["gene"][table["padj"] < 0.1]) == set(ref.index[ref["padj"] < 0.1])

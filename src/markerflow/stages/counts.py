@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -396,37 +397,34 @@ def deseq2_lrt(
     independent_filter: bool = True,
     cooks_filter: bool = True,
     n_cpus: int = 1,
+    min_replicates_for_replace: int = 7,
 ) -> pd.DataFrame:
     """DESeq2's likelihood-ratio test of ``design`` against :meth:`Design.reduced
     <markerflow.model.design.Design.reduced>` (R: ``DESeq(dds, test = "LRT", reduced = ~ batch +
-    covariates)``), one row per gene: ``gene``, ``stat`` (LR statistic), ``pvalue``, ``padj``,
-    ``ave_expr`` (mean VST value), ``df1`` (columns dropped),
-    ``df2`` (NaN), then ``coef_<j>`` = the full model's condition coefficients (log2).
+    covariates)`` then ``results(dds)``), one row per gene: ``gene``, ``stat`` (LR statistic),
+    ``pvalue``, ``padj`` (Cook's filter and independent filtering as ``results()``),
+    ``ave_expr`` (mean VST value, blind), ``df1`` (columns dropped), ``df2`` (NaN), then
+    ``coef_<k>`` = the full model's condition coefficients (log2, MLE).
 
-    The test itself is the engine's (:mod:`markerflow.engines.deseq2`, issue 16 "deseq2design");
-    until it is merged this raises :class:`~markerflow.errors.AnalysisError`.
+    The fit and the test are :func:`markerflow.engines.deseq2.run_deseq` with ``reduced=`` and
+    :func:`~markerflow.engines.deseq2.results` with ``test="LRT"`` (issue 16).
     """
-    lrt = getattr(engine_mod, "nbinom_lrt", None)
-    if lrt is None:
-        from markerflow.errors import AnalysisError
-
-        raise AnalysisError(
-            "the DESeq2 likelihood-ratio test is not available in this version of "
-            "markerflow.engines.deseq2 (issue 16)"
-        )
     y = counts.to_numpy(dtype=np.float64)
     full = design.frame().to_numpy()
     reduced = design.reduced()
-    out = lrt(
-        y,
+    run: Any = engine_mod.run_deseq  # ``reduced=`` lands with issue 16 ("deseq2design")
+    test: Any = engine_mod.results
+    res = run(y, full, min_replicates_for_replace, n_cpus=max(1, int(n_cpus)), reduced=reduced)
+    out = test(
+        res,
         full,
-        reduced,
+        y,
         alpha=alpha,
-        independent_filter=independent_filter,
         cooks_filter=cooks_filter,
-        n_cpus=max(1, int(n_cpus)),
+        independent_filter=independent_filter,
+        single_factor_two_levels=full.shape[1] == 2,
+        test="LRT",
     )
-    cond = [j for j, t in enumerate(design.terms) if t == "condition"]
     table = pd.DataFrame(
         {
             "gene": counts.index.astype(str),
@@ -438,6 +436,6 @@ def deseq2_lrt(
             "df2": np.nan,
         }
     )
-    for k, j in enumerate(cond):
-        table[f"coef_{k}"] = out.beta[:, j]
+    for k, j in enumerate(j for j, t in enumerate(design.terms) if t == "condition"):
+        table[f"coef_{k}"] = res.beta[:, j]
     return table
