@@ -186,9 +186,9 @@ def test_error_level_without_samples():
 def test_error_rank_deficient_design_names_the_term():
     pheno = _pheno(site=["p", "q", "q"] * 4)  # site q = mild or severe: aliased with condition
     with pytest.raises(InputError, match=re.escape(
-        "cohort C1: the design matrix is not of full rank: 'condition_mild_vs_healthy' "
-        "(samples s1, s4, s7, s10) is a linear combination of site_q + condition_severe_vs_healthy "
-        "(term 'condition')"
+        "cohort C1: the condition is confounded with batch/covariates, so its effect cannot be "
+        "estimated: 'condition_severe_vs_healthy' (samples s2, s5, s8, s11) is a linear "
+        "combination of site_q + condition_mild_vs_healthy (term 'condition')"
     )):  # fmt: skip
         check_cohort_design(pheno, _Spec(design="~ site + condition"), ("severe", "healthy"))
 

@@ -4,15 +4,20 @@ Design (:func:`build_design`), the same rule for limma (arrays) and DESeq2 (coun
 ``model.matrix`` of ``~ [batch +] [subject +] covariates + condition`` (or of a user formula,
 :func:`parse_formula`):
 
-* **condition** is a factor with the study's named levels. Coding: treatment contrasts with the
-  *comparison's control* as reference level (R: ``relevel(condition, ref = control)``), one 0/1
-  column ``condition_<level>_vs_<control>`` per other level, in the order of ``levels``. So the
-  comparison case - control is the single coefficient ``condition_<case>_vs_<control>``
-  (:attr:`Design.coefficient`), and every other pairwise contrast is a difference of two
-  coefficients (:meth:`Design.contrast`). A formula without intercept (``~ 0 + condition + ...``)
-  gives the cell-means coding instead (one column ``condition_<level>`` per level; the contrast is
-  then ``+1``/``-1`` on two columns). The two parametrisations span the same column space, so the
-  fitted values, residual variances and the t/Wald statistic of any contrast agree (to rounding).
+* **condition** is a factor with the study's named levels. Coding: treatment contrasts, one 0/1
+  column ``condition_<level>_vs_<reference>`` per non-reference level (R's ``model.matrix`` with
+  ``relevel(condition, ref = reference)``). :func:`build_design` takes the reference (default:
+  the comparison's control); the de stage fits a cohort ONCE with one reference for all its
+  comparisons (:func:`cohort_levels`: the study's level order, else the control of a two-level
+  cohort, else R's sorted factor order). A comparison ``case - control`` is then the coefficient
+  ``condition_<case>_vs_<control>`` when control is the reference (:attr:`Design.coefficient`),
+  otherwise the contrast :meth:`Design.contrast` (limma ``contrasts.fit``; DESeq2
+  ``results(contrast = c("condition", case, control))``). A formula without intercept
+  (``~ 0 + condition + ...``) gives the cell-means coding instead (one column
+  ``condition_<level>`` per level; the contrast is ``+1``/``-1`` on two columns). For limma the
+  parametrisations give the same t to rounding (same column space; tested to 1e-8 against R);
+  DESeq2's IRLS has a small ridge (lambda 1e-6) that makes its estimates depend slightly on the
+  parametrisation, which is why the reference is R's and the comparison a contrast.
 * column order ``Intercept``, then the terms in formula order (R's: main effects first, then
   two-way interactions, ...); the default formula is ``~ [batch +] [subject +] covariates +
   condition``, so for two levels the last coefficient is case - control, as before issue 16;
@@ -190,7 +195,7 @@ class Design:
 
     @property
     def reference(self) -> str:
-        """The reference level of condition (the comparison's control)."""
+        """The reference level of condition (the first of :attr:`levels`)."""
         return self.levels[0] if self.levels else ""
 
     def frame(self) -> pd.DataFrame:
@@ -231,6 +236,16 @@ class Design:
             if j is not None:
                 vector[j] += sign
         return vector
+
+    def level_columns(
+        self, case: str, control: str
+    ) -> tuple[tuple[int, ...], int | None, int | None]:
+        """``(condition columns, column of case, column of control)`` (None = the reference
+        level): DESeq2's ``contrast = c("condition", case, control)`` on this matrix."""
+        if self.cell_means:
+            raise InputError("a level contrast needs treatment coding (a formula with intercept)")
+        cols = tuple(j for j, t in enumerate(self.terms) if t == CONDITION)
+        return cols, self._level_column(case), self._level_column(control)
 
     def condition_contrasts(self) -> np.ndarray:
         """p x (k - 1) contrasts spanning the condition main effect (every level against the
@@ -282,6 +297,7 @@ def build_design(
     levels: Sequence[str] | None = None,
     formula: str | Formula | None = None,
     subject: bool = False,
+    reference: str | None = None,
 ) -> Design:
     """Design of ``samples`` (see the module docstring): ``formula``, or ``~ [batch +] [subject
     +] covariates + condition``.
@@ -290,13 +306,13 @@ def build_design(
     used) and the covariates; rows are the matrix rows in order (less the samples excluded for
     missing values, :attr:`Design.excluded`). ``levels``: every condition level of the model
     (default ``(control, case)``); a condition value outside them is an error, and so is a level
-    with no sample. ``control`` is the reference level. ``covariates`` are ignored when a
+    with no sample. ``reference`` is the reference level (default ``control``). ``covariates`` are ignored when a
     ``formula`` is given (the formula names every term). ``check`` runs :func:`check_confounding`
     (when batch is in the model) and :func:`check_estimable`.
     """
     sample_ids = samples["sample"].astype(str).to_numpy()
     condition = samples["condition"].astype(str)
-    order = list(dict.fromkeys([control, *(levels or ()), case]))
+    order = list(dict.fromkeys([reference or control, *(levels or ()), control, case]))
     unknown = sorted(set(condition) - set(order))
     if unknown:
         raise InputError(
@@ -646,10 +662,26 @@ def comparison_pairing(
     return False
 
 
-def cohort_levels(samples: pd.DataFrame, case: str, control: str) -> list[str]:
-    """The condition levels of a cohort's model: control, case, then the others in sheet order."""
+def cohort_levels(
+    samples: pd.DataFrame, case: str, control: str, levels: Sequence[str] | None = None
+) -> list[str]:
+    """The condition levels of a cohort's model, the reference level first.
+
+    The cohort is fitted once on all its levels, with one reference for every comparison:
+    ``levels`` (the study's level order, e.g. the sheet's ``condition_levels``) when given (its
+    first level present is the reference); otherwise, with two levels the comparison's control
+    (``case - control`` is then the last coefficient, as before issue 16), with more levels R's
+    default factor order (sorted, the first level is the reference). A comparison that is no
+    single coefficient is a contrast (:meth:`Design.contrast`), as R's ``contrasts.fit`` /
+    ``results(dds, contrast = c("condition", case, control))``.
+    """
     present = list(dict.fromkeys(samples["condition"].dropna().astype(str)))
-    return list(dict.fromkeys([control, case, *present]))
+    if levels:
+        order = [lv for lv in levels if lv in present]
+        return list(dict.fromkeys([*order, *present, control, case]))
+    if set(present) <= {case, control}:
+        return [control, case]
+    return sorted(dict.fromkeys([*present, control, case]))
 
 
 def comparison_design(
@@ -663,14 +695,17 @@ def comparison_design(
     batch: bool | None = None,
     cohort: str = "",
     check: bool = True,
+    levels: Sequence[str] | None = None,
 ) -> tuple[Design, bool]:
     """The cohort's design for one comparison and whether the comparison is within subjects.
 
-    All condition levels of the cohort are in the model (:func:`cohort_levels`), the comparison's
-    control is the reference, so case - control is :attr:`Design.coefficient`. Within subjects
+    All condition levels of the cohort are in the model, the reference first
+    (:func:`cohort_levels` with ``levels``); case - control is :attr:`Design.coefficient` when
+    control is the reference, else :meth:`Design.contrast`. Within subjects
     (:func:`comparison_pairing`) counts get ``subject`` as a fixed term (DESeq2 ``~ subject +
-    condition``), while for arrays a formula's ``subject`` term is taken out of the fixed effects:
-    limma blocks on subject (``duplicateCorrelation``). Used by the de stage and by
+    condition``; samples of subjects seen at one level only leave the model, recorded in
+    :attr:`Design.excluded`), while for arrays a formula's ``subject`` term is taken out of the
+    fixed effects: limma blocks on subject (``duplicateCorrelation``). Used by the de stage and by
     :func:`check_cohort_design`, so the check sees the design that is fitted.
     """
     paired = comparison_pairing(samples, case, control, formula=formula, cohort=cohort)
@@ -695,17 +730,19 @@ def comparison_design(
             log.info("%s%d sample(s) of subjects seen at one level only leave the paired model: "
                      "%s", _prefix(cohort), len(single), name_first(single))  # fmt: skip
             samples = samples.loc[~alone].reset_index(drop=True)
+    order = cohort_levels(samples, case, control, levels)
     design = build_design(
         samples,
         case,
         control,
         covariates,
-        levels=cohort_levels(samples, case, control),
+        levels=order,
         formula=parsed,
         subject=paired and data_type == "counts" and parsed is None,
         batch=batch,
         cohort=cohort,
         check=check,
+        reference=order[0],
     )
     if single:
         design = dataclasses.replace(design, excluded={**single, **design.excluded})

@@ -114,13 +114,16 @@ def deseq2(
     min_replicates_for_replace: int = 7,
     formula: str | None = None,
     cohort: str = "",
+    levels: list[str] | None = None,
 ) -> pd.DataFrame:
     """DESeq2 Wald test of ``case`` vs ``control`` on one fit of all the cohort's levels.
 
     Design: :func:`markerflow.model.design.comparison_design`, ``~[batch +] [subject +]
-    covariates + condition`` (or ``formula``) with every condition level of ``samples`` and the
-    comparison's control as reference, so the test is ``results(dds, name =
-    "condition_<case>_vs_<control>")``; ``subject`` is a term when the comparison is within
+    covariates + condition`` (or ``formula``) with every condition level of ``samples``, the
+    reference level from ``levels`` (:func:`~markerflow.model.design.cohort_levels`); the test is
+    ``results(dds, name = "condition_<case>_vs_<control>")`` when control is the reference, else
+    ``results(dds, contrast = c("condition", case, control))``; ``subject`` is a term when the
+    comparison is within
     subjects (:func:`~markerflow.model.design.comparison_pairing`), and the effect size then the
     paired standardised mean change. ``counts``: genes x samples integer matrix (index = gene);
     ``samples``: sheet with columns ``sample``, ``condition``, ``batch`` and the covariates.
@@ -137,7 +140,15 @@ def deseq2(
     covariates = list(covariates or [])
     counts, sheet = _cohort_samples(counts, samples, case, control)
     design, paired = comparison_design(
-        sheet, case, control, covariates, "counts", formula=formula, batch=batch, cohort=cohort
+        sheet,
+        case,
+        control,
+        covariates,
+        "counts",
+        formula=formula,
+        batch=batch,
+        cohort=cohort,
+        levels=levels,
     )
     if design.excluded:
         keep = sheet["sample"].isin(design.samples).to_numpy()
@@ -145,13 +156,15 @@ def deseq2(
         counts = counts.loc[:, list(sheet["sample"])]
     n_case = int((sheet["condition"] == case).sum())
     n_control = int((sheet["condition"] == control).sum())
+    contrast = None
     if design.coefficient < 0:
-        raise InputError(
-            f"cohort {cohort}: {case!r} vs {control!r} is no single coefficient of the design "
-            f"{design.formula!r} (columns {', '.join(design.columns)})",
-            hint="use a design formula with an intercept (e.g. '~ batch + condition'); the "
-            "comparison's control is then the reference level",
-        )
+        if engine != "markerflow" or not hasattr(engine_mod, "LevelContrast"):
+            raise InputError(
+                f"cohort {cohort}: {case!r} vs {control!r} is no single coefficient of the "
+                f"design {design.formula!r} and this DESeq2 engine takes no contrast",
+                hint="give the comparison's control as the first level (study level order)",
+            )
+        contrast = getattr(engine_mod, "LevelContrast")(*design.level_columns(case, control))  # noqa: B009
     X = design.frame()
     if engine == "markerflow":
         table, summary = _run_markerflow(
@@ -163,6 +176,7 @@ def deseq2(
             n_cpus,
             min_replicates_for_replace,
             design.coefficient,
+            contrast,
         )
     elif engine == "pydeseq2":
         table, summary = _run_pydeseq2(
@@ -248,17 +262,21 @@ def _run_markerflow(
     n_cpus: int,
     min_rep: int,
     coef: int = -1,
+    contrast: Any = None,
 ) -> tuple[pd.DataFrame, dict]:
     """DESeq2 by :mod:`markerflow.engines.deseq2`: ``DESeq()`` then ``results()`` on coefficient
-    ``coef``. Returns DESeq2's results columns (index = gene) and the run summary."""
+    ``coef`` (or the level ``contrast``). Returns DESeq2's results columns (index = gene) and the
+    run summary."""
     y = counts.to_numpy(dtype=np.float64)
     res = engine_mod.run_deseq(y, X.to_numpy(), min_rep, n_cpus=max(1, int(n_cpus)))
     single = X.shape[1] == 2
+    extra = {} if contrast is None else {"contrast": contrast}  # engine of issue 16
     out = engine_mod.results(
         res,
         X.to_numpy(),
         y,
         coef=coef,
+        **extra,
         alpha=alpha,
         cooks_filter=cooks_filter,
         independent_filter=independent_filter,

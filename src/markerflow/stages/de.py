@@ -25,6 +25,7 @@ from markerflow.model.design import (
     SUBJECT,
     Design,
     build_design,
+    cohort_levels,
     comparison_design,
     parse_formula,
 )
@@ -96,14 +97,15 @@ def array_de(
     proportion: float = 0.01,
     cohort: str = "",
     formula: str | None = None,
+    levels: list[str] | None = None,
 ) -> pd.DataFrame:
     """limma for case vs control on one fit of all the cohort's levels, as one DE table.
 
-    The design is :func:`markerflow.model.design.build_design` on every level of the cohort with
-    the comparison's control as reference (``~ [batch +] covariates + condition`` or ``formula``;
-    the same rule as for counts), so case - control is one coefficient, read off the fit as
-    ``topTable(fit, coef=)``; a contrast that is no single coefficient (cell-means formula) goes
-    through ``contrasts.fit``. A within-subject comparison (``subject`` column,
+    The design is :func:`markerflow.model.design.comparison_design` on every level of the cohort
+    (``~ [batch +] covariates + condition`` or ``formula``; the same rule as for counts; reference
+    level :func:`~markerflow.model.design.cohort_levels` of ``levels``). When control is the
+    reference, case - control is one coefficient, read off the fit as ``topTable(fit, coef=)``;
+    otherwise it goes through ``contrasts.fit``. A within-subject comparison (``subject`` column,
     :func:`~markerflow.model.design.comparison_pairing`) is fitted as limma's paired/repeated
     measures analysis: ``duplicateCorrelation(y, design, block = subject)`` then ``lmFit(y,
     design, block = subject, correlation = consensus)`` (:mod:`markerflow.engines.duplicate_correlation`),
@@ -115,7 +117,14 @@ def array_de(
     """
     expression = align(expression, samples)
     design, paired = comparison_design(
-        samples, case_label, control_label, covariates, "array", formula=formula, cohort=cohort
+        samples,
+        case_label,
+        control_label,
+        covariates,
+        "array",
+        formula=formula,
+        cohort=cohort,
+        levels=levels,
     )
     sheet = samples.set_index(samples["sample"].astype(str)).loc[design.samples]
     sheet = sheet.reset_index(drop=True)
@@ -196,13 +205,16 @@ def cohort_de(
     cohort: str = "",
     threads: int = 1,
     design_formula: str | None = None,
+    levels: list[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """DE table of one comparison (``case_label`` vs ``control_label``, two condition levels) and
     the log-scale matrix used downstream (arrays: as given; counts: VST).
 
     One model on all the cohort's samples and levels (:func:`array_de`, :func:`counts.deseq2
     <markerflow.stages.counts.deseq2>`), the comparison's contrast read off it; ``design_formula``
-    replaces the default ``~ [batch +] covariates + condition`` (the cohort sheet's ``design``).
+    replaces the default ``~ [batch +] covariates + condition`` (the cohort sheet's ``design``);
+    ``levels``: the study's level order (its first level present is the reference of the one fit;
+    default :func:`~markerflow.model.design.cohort_levels`).
     The matrix keeps every sample of the sheet (ingest already excludes samples with a missing
     covariate; :func:`~markerflow.model.design.build_design` leaves any other out of the model).
     """
@@ -218,6 +230,7 @@ def cohort_de(
             proportion=arrays["proportion"],
             cohort=cohort,
             formula=design_formula,
+            levels=levels,
         )
         return table, align(expression, samples).astype(np.float64)
     from markerflow.stages import counts as counts_mod
@@ -237,6 +250,7 @@ def cohort_de(
         n_cpus=threads,
         formula=design_formula,
         cohort=cohort,
+        levels=levels,
     )
     if "method" not in table.columns:
         table["method"] = "DESeq2"
@@ -270,13 +284,13 @@ def cohort_ftest(
     samples of several levels and the formula does not declare a between-subject design.
     Counts: DESeq2's likelihood-ratio test of the full design against the design without the
     condition terms (``DESeq(test = "LRT", reduced = ~ batch + covariates)``).
-    ``levels``: the level order (the first is the reference of the log2fc columns; default: the
-    sheet's order). Columns :data:`FTEST_COLUMNS` (``stat`` = F or the LR statistic; ``df1`` =
+    ``levels``: the level order (the first present is the reference of the log2fc columns;
+    default R's sorted factor order, :func:`~markerflow.model.design.cohort_levels`). Columns :data:`FTEST_COLUMNS` (``stat`` = F or the LR statistic; ``df1`` =
     numerator df, ``df2`` = limma's ``df.prior + df.residual``, NaN for DESeq2), then the coefficients
     ``log2fc_<level>_vs_<reference>`` and ``method``.
     """
     present = list(dict.fromkeys(samples["condition"].dropna().astype(str)))
-    order = [lv for lv in (levels or present) if lv in present]
+    order = [lv for lv in cohort_levels(samples, present[0], present[-1], levels) if lv in present]
     if len(order) < 3:
         raise InputError(
             f"cohort {cohort}: the F-test across levels needs >= 3 condition levels with samples, "
