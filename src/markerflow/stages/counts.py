@@ -156,9 +156,13 @@ def deseq2(
         counts = counts.loc[:, list(sheet["sample"])]
     n_case = int((sheet["condition"] == case).sum())
     n_control = int((sheet["condition"] == control).sum())
+    # several levels: R's results(contrast = c("condition", case, control)) (with its rule that
+    # zeroes the LFC of genes whose counts are all zero in both levels); two levels: the
+    # coefficient, results(name = ...) as before issue 16
     contrast = None
-    if design.coefficient < 0:
-        if engine != "markerflow" or not hasattr(engine_mod, "LevelContrast"):
+    has_contrast = engine == "markerflow" and hasattr(engine_mod, "LevelContrast")
+    if design.coefficient < 0 or (len(design.levels) > 2 and has_contrast):
+        if not has_contrast:
             raise InputError(
                 f"cohort {cohort}: {case!r} vs {control!r} is no single coefficient of the "
                 f"design {design.formula!r} and this DESeq2 engine takes no contrast",
