@@ -8,7 +8,7 @@ Design (:func:`build_design`), the same rule for limma (arrays) and DESeq2 (coun
   column ``condition_<level>_vs_<reference>`` per non-reference level (R's ``model.matrix`` with
   ``relevel(condition, ref = reference)``). :func:`build_design` takes the reference (default:
   the comparison's control); the de stage fits a cohort ONCE with one reference for all its
-  comparisons (:func:`cohort_levels`: the study's level order, else the control of a two-level
+  comparisons (:func:`model_levels`: the study's level order, else the control of a two-level
   cohort, else R's sorted factor order). A comparison ``case - control`` is then the coefficient
   ``condition_<case>_vs_<control>`` when control is the reference (:attr:`Design.coefficient`),
   otherwise the contrast :meth:`Design.contrast` (limma ``contrasts.fit``; DESeq2
@@ -662,7 +662,7 @@ def comparison_pairing(
     return False
 
 
-def cohort_levels(
+def model_levels(
     samples: pd.DataFrame, case: str, control: str, levels: Sequence[str] | None = None
 ) -> list[str]:
     """The condition levels of a cohort's model, the reference level first.
@@ -700,7 +700,7 @@ def comparison_design(
     """The cohort's design for one comparison and whether the comparison is within subjects.
 
     All condition levels of the cohort are in the model, the reference first
-    (:func:`cohort_levels` with ``levels``); case - control is :attr:`Design.coefficient` when
+    (:func:`model_levels` with ``levels``); case - control is :attr:`Design.coefficient` when
     control is the reference, else :meth:`Design.contrast`. Within subjects
     (:func:`comparison_pairing`) counts get ``subject`` as a fixed term (DESeq2 ``~ subject +
     condition``; samples of subjects seen at one level only leave the model, recorded in
@@ -730,7 +730,7 @@ def comparison_design(
             log.info("%s%d sample(s) of subjects seen at one level only leave the paired model: "
                      "%s", _prefix(cohort), len(single), name_first(single))  # fmt: skip
             samples = samples.loc[~alone].reset_index(drop=True)
-    order = cohort_levels(samples, case, control, levels)
+    order = model_levels(samples, case, control, levels)
     design = build_design(
         samples,
         case,

@@ -120,7 +120,7 @@ def deseq2(
 
     Design: :func:`markerflow.model.design.comparison_design`, ``~[batch +] [subject +]
     covariates + condition`` (or ``formula``) with every condition level of ``samples``, the
-    reference level from ``levels`` (:func:`~markerflow.model.design.cohort_levels`); the test is
+    reference level from ``levels`` (:func:`~markerflow.model.design.model_levels`); the test is
     ``results(dds, name = "condition_<case>_vs_<control>")`` when control is the reference, else
     ``results(dds, contrast = c("condition", case, control))``; ``subject`` is a term when the
     comparison is within

@@ -25,8 +25,8 @@ from markerflow.model.design import (
     SUBJECT,
     Design,
     build_design,
-    cohort_levels,
     comparison_design,
+    model_levels,
     parse_formula,
 )
 from markerflow.model.effectsize import comparison_effect_size
@@ -103,7 +103,7 @@ def array_de(
 
     The design is :func:`markerflow.model.design.comparison_design` on every level of the cohort
     (``~ [batch +] covariates + condition`` or ``formula``; the same rule as for counts; reference
-    level :func:`~markerflow.model.design.cohort_levels` of ``levels``). When control is the
+    level :func:`~markerflow.model.design.model_levels` of ``levels``). When control is the
     reference, case - control is one coefficient, read off the fit as ``topTable(fit, coef=)``;
     otherwise it goes through ``contrasts.fit``. A within-subject comparison (``subject`` column,
     :func:`~markerflow.model.design.comparison_pairing`) is fitted as limma's paired/repeated
@@ -214,7 +214,7 @@ def cohort_de(
     <markerflow.stages.counts.deseq2>`), the comparison's contrast read off it; ``design_formula``
     replaces the default ``~ [batch +] covariates + condition`` (the cohort sheet's ``design``);
     ``levels``: the study's level order (its first level present is the reference of the one fit;
-    default :func:`~markerflow.model.design.cohort_levels`).
+    default :func:`~markerflow.model.design.model_levels`).
     The matrix keeps every sample of the sheet (ingest already excludes samples with a missing
     covariate; :func:`~markerflow.model.design.build_design` leaves any other out of the model).
     """
@@ -285,12 +285,12 @@ def cohort_ftest(
     Counts: DESeq2's likelihood-ratio test of the full design against the design without the
     condition terms (``DESeq(test = "LRT", reduced = ~ batch + covariates)``).
     ``levels``: the level order (the first present is the reference of the log2fc columns;
-    default R's sorted factor order, :func:`~markerflow.model.design.cohort_levels`). Columns :data:`FTEST_COLUMNS` (``stat`` = F or the LR statistic; ``df1`` =
+    default R's sorted factor order, :func:`~markerflow.model.design.model_levels`). Columns :data:`FTEST_COLUMNS` (``stat`` = F or the LR statistic; ``df1`` =
     numerator df, ``df2`` = limma's ``df.prior + df.residual``, NaN for DESeq2), then the coefficients
     ``log2fc_<level>_vs_<reference>`` and ``method``.
     """
     present = list(dict.fromkeys(samples["condition"].dropna().astype(str)))
-    order = [lv for lv in cohort_levels(samples, present[0], present[-1], levels) if lv in present]
+    order = [lv for lv in model_levels(samples, present[0], present[-1], levels) if lv in present]
     if len(order) < 3:
         raise InputError(
             f"cohort {cohort}: the F-test across levels needs >= 3 condition levels with samples, "
