@@ -121,15 +121,20 @@ def test_no_residual_df_is_an_input_error():
 
 
 @pytest.mark.parametrize("data_type", ["array", "counts"])
-def test_missing_numeric_covariate_is_dropped_with_warning(data_type, caplog):
-    """A missing numeric covariate is dropped, naming the sample (arrays used to hit LinAlgError)."""
+def test_missing_numeric_covariate_excludes_the_sample(data_type, caplog):
+    """A sample with a missing covariate value leaves the model (named); the covariate stays."""
     sheet = _sheet(age=[30, 40, np.nan, 50, 20, 60, 35, 45])
-    with caplog.at_level(logging.WARNING), pytest.warns(RuntimeWarning, match=r"'age'.*: s2"):
+    with (
+        caplog.at_level(logging.WARNING),
+        pytest.warns(RuntimeWarning, match=r"s2 \(missing age\)"),
+    ):
         table = _run(data_type, sheet, ["age"])
-    assert "covariate 'age' is missing for 1 sample(s): s2; dropped" in caplog.text
+    assert "1 sample(s) excluded from the model for a missing covariate value: s2" in caplog.text
     assert table["pvalue"].notna().all()
+    assert table["n_case"].max() + table["n_control"].max() == 7
     if data_type == "counts":
-        assert table.attrs["deseq2"]["design"] == ["Intercept", "condition_b_vs_a"]
+        assert table.attrs["deseq2"]["design"] == ["Intercept", "age", "condition_b_vs_a"]
+        assert table.attrs["deseq2"]["excluded_samples"] == {"s2": "missing age"}
 
 
 @pytest.mark.parametrize("data_type", ["array", "counts"])

@@ -36,6 +36,39 @@ def normalise_value(value: Any) -> str:
     return str(value).strip().casefold()
 
 
+#: a condition level name: safe in paths and comparison names
+LEVEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def parse_condition_levels(text: str, cohort: str = "") -> dict[str, str]:
+    """Parse a ``condition_levels`` cell: ``Raw value=level;Other raw value=level``.
+
+    Several raw values may map to one level; raw values are matched after
+    :func:`normalise_value` (keys of the result); a level name must match
+    :data:`LEVEL_NAME` (letters, digits, ``_.-``). A raw value given twice with different
+    levels, an item without ``=`` or an empty side is an :class:`InputError` naming the item.
+    """
+    where = f"cohort {cohort}: condition_levels" if cohort else "condition_levels"
+    hint = "write e.g. 'Mild asthma=mild;Severe asthma=severe;Healthy control=healthy'"
+    out: dict[str, str] = {}
+    for item in split_list(text):
+        raw, sep, level = item.rpartition("=")
+        raw, level = raw.strip(), level.strip()
+        if not sep or not raw or not level:
+            raise InputError(f"{where}: item {item!r} is not 'raw value=level'", hint=hint)
+        if not LEVEL_NAME.match(level):
+            raise InputError(f"{where}: level name {level!r} is not allowed", hint="use letters, "
+                             "digits, '_', '.', '-' (it names comparisons and paths)")  # fmt: skip
+        key = normalise_value(raw)
+        if out.get(key, level) != level:
+            raise InputError(f"{where}: raw value {raw!r} is mapped to both {out[key]!r} and "
+                             f"{level!r}", hint=hint)  # fmt: skip
+        out[key] = level
+    if not out:
+        raise InputError(f"{where} is empty", hint=hint)
+    return out
+
+
 @dataclass(frozen=True)
 class CohortSpec:
     """One row of the cohort sheet, with list cells split and paths kept as written."""
@@ -59,6 +92,8 @@ class CohortSpec:
     description: str | None = None
     subject_column: str | None = None
     tissue: str | None = None
+    condition_levels: str | None = None
+    design: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> CohortSpec:
@@ -91,7 +126,25 @@ class CohortSpec:
             description=text("description"),
             subject_column=text("subject_column"),
             tissue=text("tissue"),
+            condition_levels=text("condition_levels"),
+            design=text("design"),
         )
+
+    def level_map(self, case_label: str = "case", control_label: str = "control") -> dict[str, str]:
+        """Normalised raw ``condition_column`` value -> condition level.
+
+        From ``condition_levels`` (:func:`parse_condition_levels`) when given, else
+        ``case_values`` -> ``case_label`` and ``control_values`` -> ``control_label`` (the
+        two-level mapping of the sheets before issue 16). Keys are :func:`normalise_value`."""
+        if self.condition_levels:
+            return parse_condition_levels(self.condition_levels, self.cohort)
+        lookup = {normalise_value(v): case_label for v in self.case_values}
+        lookup.update({normalise_value(v): control_label for v in self.control_values})
+        return lookup
+
+    def levels(self, case_label: str = "case", control_label: str = "control") -> list[str]:
+        """The condition levels this cohort's sheet row maps onto, in the order written."""
+        return list(dict.fromkeys(self.level_map(case_label, control_label).values()))
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> CohortSpec:
@@ -126,15 +179,9 @@ def confined_path(value: str | Path, what: str, base: str | Path = ".") -> Path:
 
 #: Columns a cohort sheet may have (CohortSpec fields); anything else is most likely a typo.
 SHEET_COLUMNS = tuple(f.name for f in dataclasses.fields(CohortSpec))
-REQUIRED_SHEET_COLUMNS = (
-    "cohort",
-    "role",
-    "source",
-    "data_type",
-    "condition_column",
-    "case_values",
-    "control_values",
-)
+REQUIRED_SHEET_COLUMNS = ("cohort", "role", "source", "data_type", "condition_column")
+#: one of the two condition mappings is required per row: condition_levels, or both of these
+PAIR_SHEET_COLUMNS = ("case_values", "control_values")
 
 
 def cohort_sheet_from_rows(rows: list[Any], where: str = "config `cohorts`") -> pd.DataFrame:
@@ -281,6 +328,8 @@ def check_study(
         confined_path(config["cohorts"], "config `cohorts`", base)
     confined_path(config.get("results", "results"), "config `results`", base)
     missing = [c for c in REQUIRED_SHEET_COLUMNS if c not in sheet.columns]
+    if "condition_levels" not in sheet.columns:
+        missing += [c for c in PAIR_SHEET_COLUMNS if c not in sheet.columns]
     if missing:
         raise InputError(
             f"the cohort sheet lacks required column(s): {', '.join(missing)}",
@@ -312,12 +361,17 @@ def _check_cohort(spec: CohortSpec, base: Path) -> None:
         _require_file(spec.matrix, "matrix", c, base)
     _require_file(spec.samples, "samples", c, base)
     _require_file(spec.annotation, "annotation", c, base)
-    if not spec.case_values or not spec.control_values:
-        raise InputError(f"cohort {c}: `case_values` and `control_values` must both be given")
+    if spec.condition_levels:
+        spec.level_map()  # parse errors now
+    elif not spec.case_values or not spec.control_values:
+        raise InputError(
+            f"cohort {c}: `case_values` and `control_values` must both be given (or "
+            "`condition_levels`)"
+        )
     overlap = {normalise_value(v) for v in spec.case_values} & {
         normalise_value(v) for v in spec.control_values
     }
-    if overlap:
+    if overlap and not spec.condition_levels:
         raise InputError(f"cohort {c}: value(s) {sorted(overlap)} are both case and control")
     pheno = load_phenotypes(spec, base)
     if pheno is None:
@@ -336,7 +390,14 @@ def _check_cohort(spec: CohortSpec, base: Path) -> None:
                 hint=f"fix `{key}` of cohort {c} in the cohort sheet",
             )
     present = pheno[spec.condition_column].dropna().map(normalise_value)
-    for key, values in (("case_values", spec.case_values), ("control_values", spec.control_values)):
+    mapped: tuple[tuple[str, tuple[str, ...]], ...] = (
+        ("case_values", spec.case_values),
+        ("control_values", spec.control_values),
+    )
+    if spec.condition_levels:
+        raw_values = [i.rpartition("=")[0].strip() for i in split_list(spec.condition_levels)]
+        mapped = (("condition_levels", tuple(raw_values)),)
+    for key, values in mapped:
         for value in values:
             if normalise_value(value) not in set(present):
                 raise InputError(

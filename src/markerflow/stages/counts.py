@@ -14,12 +14,15 @@ Methods and references
 - Variance-stabilising transformation: DESeq2 ``varianceStabilizingTransformation`` (parametric
   trend, ``blind=True`` by default: dispersions fitted with an intercept-only design).
 
-Design of the DE model: ``~ [batch +] covariates + condition`` with the control level as
-reference, built by :func:`markerflow.model.design.build_design` (the same rule as for arrays:
-numeric covariates standardised, categorical ones treatment-coded, a covariate with missing values
-or a single value dropped with a warning naming the samples, recorded in the table's
-``attrs["deseq2"]["dropped_covariates"]``; a confounded batch or covariate is an
-:class:`~markerflow.errors.InputError` naming the column and the samples).
+Design of the DE model: ``~ [batch +] [subject +] covariates + condition`` (or the cohort's
+formula) on every condition level of the cohort with the comparison's control as reference, built
+by :func:`markerflow.model.design.comparison_design` (the same rule as for arrays: numeric
+covariates standardised, categorical ones treatment-coded, samples with a missing covariate value
+excluded and recorded in ``attrs["deseq2"]["excluded_samples"]``, a single-valued covariate
+dropped with a warning, recorded in ``attrs["deseq2"]["dropped_covariates"]``; a confounded batch
+or covariate is an :class:`~markerflow.errors.InputError` naming the column and the samples).
+``subject`` is a term when the comparison is within subjects. The likelihood-ratio test across
+all levels is :func:`deseq2_lrt`.
 
 DE table (``markerflow.contracts.DE_COLUMNS`` first): ``log2fc`` = DESeq2 log2FoldChange (MLE, no
 shrinkage), ``ave_expr`` = mean of the VST values of the gene over the samples tested (log2 scale,
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,8 +45,8 @@ import pandas as pd
 from markerflow.contracts import DE_COLUMNS
 from markerflow.engines import deseq2 as engine_mod
 from markerflow.errors import InputError
-from markerflow.model.design import build_design
-from markerflow.model.effectsize import hedges_g
+from markerflow.model.design import SUBJECT, Design, comparison_design
+from markerflow.model.effectsize import comparison_effect_size
 from markerflow.stages.ingest import check_sheet_matches
 
 log = logging.getLogger(__name__)
@@ -108,40 +112,96 @@ def deseq2(
     engine: str = "markerflow",
     vst_values: pd.DataFrame | None = None,
     min_replicates_for_replace: int = 7,
+    formula: str | None = None,
+    cohort: str = "",
+    levels: list[str] | None = None,
 ) -> pd.DataFrame:
-    """DESeq2 Wald test of ``case`` vs ``control`` with design ``~[batch +] covariates + condition``.
+    """DESeq2 Wald test of ``case`` vs ``control`` on one fit of all the cohort's levels.
 
-    ``counts``: genes x samples integer matrix (index = gene); ``samples``: sheet with columns
-    ``sample``, ``condition``, ``batch`` and the covariates. Samples whose condition is neither
-    ``case`` nor ``control`` are left out (logged). ``vst_values`` (genes x samples, e.g. from
-    :func:`vst`) are used for ``ave_expr`` and Hedges' g; computed blind if not given.
-    ``n_cpus`` splits the genes into that many blocks fitted in threads (identical results);
-    ``engine="pydeseq2"`` runs pydeseq2 0.5.4 instead (slower; ``n_cpus`` is passed to it).
-    Returns the DE table (see module docstring) with a run summary in ``attrs["deseq2"]``.
+    Design: :func:`markerflow.model.design.comparison_design`, ``~[batch +] [subject +]
+    covariates + condition`` (or ``formula``) with every condition level of ``samples``, the
+    reference level from ``levels`` (:func:`~markerflow.model.design.model_levels`); the test is
+    ``results(dds, name = "condition_<case>_vs_<control>")`` when control is the reference, else
+    ``results(dds, contrast = c("condition", case, control))``; ``subject`` is a term when the
+    comparison is within
+    subjects (:func:`~markerflow.model.design.comparison_pairing`), and the effect size then the
+    paired standardised mean change. ``counts``: genes x samples integer matrix (index = gene);
+    ``samples``: sheet with columns ``sample``, ``condition``, ``batch`` and the covariates.
+    ``vst_values`` (genes x samples, e.g. from :func:`vst`) are used for ``ave_expr`` and the
+    effect size; computed blind if not given. ``n_cpus`` splits the genes into that many blocks
+    fitted in threads (identical results); ``engine="pydeseq2"`` runs pydeseq2 0.5.4 instead
+    (slower; ``n_cpus`` is passed to it). Returns the DE table (see module docstring) with a run
+    summary in ``attrs["deseq2"]``.
 
-    Steps: the samples of the two groups, aligned with the matrix (:func:`_two_groups`); the
-    design; the engine (:func:`_run_markerflow` or :func:`_run_pydeseq2`), each giving DESeq2's
-    results columns and a summary; the DE table (:func:`_de_table`).
+    Steps: the sheet aligned with the matrix (:func:`_cohort_samples`); the design; the engine
+    (:func:`_run_markerflow` or :func:`_run_pydeseq2`), each giving DESeq2's results columns and a
+    summary; the DE table (:func:`_de_table`).
     """
     covariates = list(covariates or [])
-    counts, sheet, n_case, n_control = _two_groups(counts, samples, case, control)
-    design = build_design(sheet, case, control, covariates, batch=batch)
+    counts, sheet = _cohort_samples(counts, samples, case, control)
+    design, paired = comparison_design(
+        sheet,
+        case,
+        control,
+        covariates,
+        "counts",
+        formula=formula,
+        batch=batch,
+        cohort=cohort,
+        levels=levels,
+    )
+    if design.excluded:
+        keep = sheet["sample"].isin(design.samples).to_numpy()
+        sheet = sheet.loc[keep].reset_index(drop=True)
+        counts = counts.loc[:, list(sheet["sample"])]
+    n_case = int((sheet["condition"] == case).sum())
+    n_control = int((sheet["condition"] == control).sum())
+    # several levels: R's results(contrast = c("condition", case, control)) (with its rule that
+    # zeroes the LFC of genes whose counts are all zero in both levels); two levels: the
+    # coefficient, results(name = ...) as before issue 16
+    contrast = None
+    has_contrast = engine == "markerflow" and hasattr(engine_mod, "LevelContrast")
+    if design.coefficient < 0 or (len(design.levels) > 2 and has_contrast):
+        if not has_contrast:
+            raise InputError(
+                f"cohort {cohort}: {case!r} vs {control!r} is no single coefficient of the "
+                f"design {design.formula!r} and this DESeq2 engine takes no contrast",
+                hint="give the comparison's control as the first level (study level order)",
+            )
+        contrast = getattr(engine_mod, "LevelContrast")(*design.level_columns(case, control))  # noqa: B009
     X = design.frame()
     if engine == "markerflow":
         table, summary = _run_markerflow(
-            counts, X, alpha, cooks_filter, independent_filter, n_cpus, min_replicates_for_replace
+            counts,
+            X,
+            alpha,
+            cooks_filter,
+            independent_filter,
+            n_cpus,
+            min_replicates_for_replace,
+            design.coefficient,
+            contrast,
         )
     elif engine == "pydeseq2":
         table, summary = _run_pydeseq2(
-            counts, X, alpha, cooks_filter, independent_filter, n_cpus, min_replicates_for_replace
+            counts,
+            X,
+            alpha,
+            cooks_filter,
+            independent_filter,
+            n_cpus,
+            min_replicates_for_replace,
+            design.coefficient,
         )
     else:
         raise InputError(f"unknown DESeq2 engine {engine!r}", hint="use 'markerflow' or 'pydeseq2'")
-    is_case = (sheet["condition"] == case).to_numpy()
-    de = _de_table(counts, table, vst_values, is_case, n_case, n_control)
+    condition = sheet["condition"].to_numpy()
+    subject = sheet[SUBJECT].astype(str).to_numpy() if paired else None
+    de = _de_table(counts, table, vst_values, condition, case, control, subject, n_case, n_control)
     summary.update(
         {
             "design": list(X.columns),
+            "formula": design.formula,
             "engine": engine,
             "n_genes": len(de),
             "n_padj_lt_alpha": int((de["padj"] < alpha).sum()),
@@ -150,8 +210,10 @@ def deseq2(
             "control": control,
             "n_case": n_case,
             "n_control": n_control,
+            "paired": paired,
             "covariates_standardised": design.standardised,
             "dropped_covariates": design.dropped,
+            "excluded_samples": design.excluded,
         }
     )
     de.attrs["deseq2"] = summary
@@ -166,28 +228,22 @@ def deseq2(
     return de
 
 
-def _two_groups(
+def _cohort_samples(
     counts: pd.DataFrame, samples: pd.DataFrame, case: str, control: str
-) -> tuple[pd.DataFrame, pd.DataFrame, int, int]:
-    """The sheet rows of ``case`` and ``control`` and the matrix columns in the sheet's order.
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sheet (every level: one fit on all the cohort's samples) and the matrix columns in
+    the sheet's order.
 
-    Checks the sheet's columns and that it matches the matrix (:func:`check_sheet_matches`),
-    leaves out (and logs) samples of other conditions, and requires >= 2 samples per group.
-    Returns ``(counts, sheet, n_case, n_control)``.
+    Checks the sheet's columns and that it matches the matrix (:func:`check_sheet_matches`) and
+    requires >= 2 samples in each of the two compared levels. Returns ``(counts, sheet)``.
     """
     for col in ("sample", "condition"):
         if col not in samples.columns:
             raise InputError(f"sample sheet has no {col!r} column")
     counts = check_sheet_matches(counts, samples, allow_extra=False)
-    sheet = samples.copy()
+    sheet = samples.copy().reset_index(drop=True)
     sheet["sample"] = sheet["sample"].astype(str)
     sheet["condition"] = sheet["condition"].astype(str)
-    use = sheet["condition"].isin([case, control]).to_numpy()
-    if not use.all():
-        other = sheet.loc[~use, "condition"].value_counts()
-        log.info("leaving out %d sample(s) with other conditions: %s", (~use).sum(), dict(other))
-    sheet = sheet.loc[use].reset_index(drop=True)
-    counts = counts.loc[:, list(sheet["sample"])]
     n_case = int((sheet["condition"] == case).sum())
     n_control = int((sheet["condition"] == control).sum())
     if n_case < 2 or n_control < 2:
@@ -195,7 +251,10 @@ def _two_groups(
             f"need >= 2 samples per group, found {n_case} {case!r} and {n_control} {control!r}",
             hint="check study.case_label / control_label and the condition column",
         )
-    return counts, sheet, n_case, n_control
+    others = sheet.loc[~sheet["condition"].isin([case, control]), "condition"].value_counts()
+    if len(others):
+        log.info("levels in the model besides the comparison: %s", dict(others))
+    return counts, sheet
 
 
 def _run_markerflow(
@@ -206,16 +265,22 @@ def _run_markerflow(
     independent_filter: bool,
     n_cpus: int,
     min_rep: int,
+    coef: int = -1,
+    contrast: Any = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """DESeq2 by :mod:`markerflow.engines.deseq2`: ``DESeq()`` then ``results()`` on the last
-    coefficient. Returns DESeq2's results columns (index = gene) and the run summary."""
+    """DESeq2 by :mod:`markerflow.engines.deseq2`: ``DESeq()`` then ``results()`` on coefficient
+    ``coef`` (or the level ``contrast``). Returns DESeq2's results columns (index = gene) and the
+    run summary."""
     y = counts.to_numpy(dtype=np.float64)
     res = engine_mod.run_deseq(y, X.to_numpy(), min_rep, n_cpus=max(1, int(n_cpus)))
     single = X.shape[1] == 2
+    extra = {} if contrast is None else {"contrast": contrast}  # engine of issue 16
     out = engine_mod.results(
         res,
         X.to_numpy(),
         y,
+        coef=coef,
+        **extra,
         alpha=alpha,
         cooks_filter=cooks_filter,
         independent_filter=independent_filter,
@@ -257,16 +322,20 @@ def _de_table(
     counts: pd.DataFrame,
     table: pd.DataFrame,
     vst_values: pd.DataFrame | None,
-    is_case: np.ndarray,
+    condition: np.ndarray,
+    case: str,
+    control: str,
+    subject: np.ndarray | None,
     n_case: int,
     n_control: int,
 ) -> pd.DataFrame:
     """The DE table: ``DE_COLUMNS`` from DESeq2's results and the VST values (``ave_expr``,
-    Hedges' g), then the engine's extra columns and ``independent_filtered``."""
+    the effect size of the two levels), then the engine's extra columns and
+    ``independent_filtered``."""
     if vst_values is None:
         vst_values = vst(counts)
     v = vst_values.loc[counts.index, list(counts.columns)].to_numpy(dtype=np.float64)
-    g, g_se = hedges_g(v, is_case)
+    g, g_se = comparison_effect_size(v, condition, case, control, subject)
     de = pd.DataFrame(
         {
             "gene": counts.index.astype(str),
@@ -290,7 +359,7 @@ def _de_table(
     return de
 
 
-def _run_pydeseq2(counts, X, alpha, cooks_filter, independent_filter, n_cpus, min_rep):
+def _run_pydeseq2(counts, X, alpha, cooks_filter, independent_filter, n_cpus, min_rep, coef=-1):
     """pydeseq2 0.5.4 DeseqDataSet/DeseqStats on the same design matrix (reference engine)."""
     from pydeseq2.dds import DeseqDataSet
     from pydeseq2.default_inference import DefaultInference
@@ -313,7 +382,7 @@ def _run_pydeseq2(counts, X, alpha, cooks_filter, independent_filter, n_cpus, mi
         )
         dds.deseq2()
         contrast = np.zeros(X.shape[1])
-        contrast[-1] = 1.0
+        contrast[coef] = 1.0
         ds = DeseqStats(
             dds,
             contrast=contrast,
@@ -341,3 +410,54 @@ def _run_pydeseq2(counts, X, alpha, cooks_filter, independent_filter, n_cpus, mi
         "size_factors": dict(zip(counts.columns, dds.obs["size_factors"].tolist(), strict=True))
     }
     return table, summary
+
+
+def deseq2_lrt(
+    counts: pd.DataFrame,
+    design: Design,
+    alpha: float = 0.1,
+    independent_filter: bool = True,
+    cooks_filter: bool = True,
+    n_cpus: int = 1,
+    min_replicates_for_replace: int = 7,
+) -> pd.DataFrame:
+    """DESeq2's likelihood-ratio test of ``design`` against :meth:`Design.reduced
+    <markerflow.model.design.Design.reduced>` (R: ``DESeq(dds, test = "LRT", reduced = ~ batch +
+    covariates)`` then ``results(dds)``), one row per gene: ``gene``, ``stat`` (LR statistic),
+    ``pvalue``, ``padj`` (Cook's filter and independent filtering as ``results()``),
+    ``ave_expr`` (mean VST value, blind), ``df1`` (columns dropped), ``df2`` (NaN), then
+    ``coef_<k>`` = the full model's condition coefficients (log2, MLE).
+
+    The fit and the test are :func:`markerflow.engines.deseq2.run_deseq` with ``reduced=`` and
+    :func:`~markerflow.engines.deseq2.results` with ``test="LRT"`` (issue 16).
+    """
+    y = counts.to_numpy(dtype=np.float64)
+    full = design.frame().to_numpy()
+    reduced = design.reduced()
+    run: Any = engine_mod.run_deseq  # ``reduced=`` lands with issue 16 ("deseq2design")
+    test: Any = engine_mod.results
+    res = run(y, full, min_replicates_for_replace, n_cpus=max(1, int(n_cpus)), reduced=reduced)
+    out = test(
+        res,
+        full,
+        y,
+        alpha=alpha,
+        cooks_filter=cooks_filter,
+        independent_filter=independent_filter,
+        single_factor_two_levels=full.shape[1] == 2,
+        test="LRT",
+    )
+    table = pd.DataFrame(
+        {
+            "gene": counts.index.astype(str),
+            "stat": out.stat,
+            "pvalue": out.pvalue,
+            "padj": out.padj,
+            "ave_expr": vst(counts).to_numpy().mean(axis=1),
+            "df1": float(full.shape[1] - reduced.shape[1]),
+            "df2": np.nan,
+        }
+    )
+    for k, j in enumerate(j for j, t in enumerate(design.terms) if t == "condition"):
+        table[f"coef_{k}"] = res.beta[:, j]
+    return table

@@ -1,8 +1,14 @@
 """Per-cohort differential expression into the common DE table (../shared/DESIGN.md).
 
 Arrays: limma's linear model + empirical-Bayes moderated t (Smyth 2004, SAGMB 3:3), implemented in
-:mod:`markerflow.engines.limma`; counts: DESeq2's negative-binomial Wald test via :mod:`markerflow.stages.counts`.
-Hedges' g (:mod:`markerflow.model.effectsize`) is added on the log-scale values for the meta-analysis.
+:mod:`markerflow.engines.limma`; counts: DESeq2's negative-binomial Wald test via
+:mod:`markerflow.stages.counts`. One model per cohort holds all its condition levels
+(:func:`markerflow.model.design.comparison_design`); a comparison is one contrast of it. Within
+subjects, arrays use limma's ``duplicateCorrelation`` + blocked ``lmFit`` (Smyth, Michaud & Scott
+2005, Bioinformatics 21:2067) and counts a ``subject`` term. Effect sizes for the meta-analysis
+(:mod:`markerflow.model.effectsize`) on the log-scale values: Hedges' g, or for a within-subject
+comparison the paired standardised mean change (Borenstein et al. 2009, ch. 4). The test across
+all levels of a cohort is :func:`cohort_ftest` (limma moderated F, DESeq2 LRT).
 """
 
 from __future__ import annotations
@@ -15,8 +21,15 @@ import pandas as pd
 from markerflow.contracts import DE_COLUMNS
 from markerflow.engines import limma
 from markerflow.errors import AnalysisError, InputError
-from markerflow.model.design import build_design
-from markerflow.model.effectsize import hedges_g
+from markerflow.model.design import (
+    SUBJECT,
+    Design,
+    build_design,
+    comparison_design,
+    model_levels,
+    parse_formula,
+)
+from markerflow.model.effectsize import comparison_effect_size
 
 log = logging.getLogger(__name__)
 
@@ -29,27 +42,8 @@ def align(expression: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
     return expression.loc[:, samples["sample"].tolist()]
 
 
-def array_de(
-    expression: pd.DataFrame,
-    samples: pd.DataFrame,
-    case_label: str,
-    control_label: str,
-    covariates: list[str] | tuple[str, ...] = (),
-    *,
-    trend: bool = False,
-    robust: bool = False,
-    proportion: float = 0.01,
-    cohort: str = "",
-) -> pd.DataFrame:
-    """limma lmFit + eBayes + topTable for case vs control, as one DE table (one row per gene).
-
-    The design is :func:`markerflow.model.design.build_design` (``~ [batch +] covariates +
-    condition``, batch when the sheet has more than one; the same rule as for counts).
-    Genes with the same value in every sample are not tested (NaN log2fc/stat/pvalue/padj, logged)
-    and do not enter the eBayes prior; infinite values are an :class:`InputError`.
-    """
-    expression = align(expression, samples)
-    design = build_design(samples, case_label, control_label, covariates, cohort=cohort)
+def _array_values(expression: pd.DataFrame, cohort: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """Values, the constant-gene mask and the constant genes' value (see :func:`array_de`)."""
     values = expression.to_numpy(dtype=np.float64)
     infinite = np.isinf(values)
     if infinite.any():
@@ -75,11 +69,83 @@ def array_de(
             int(constant.sum()),
             ", ".join(map(str, expression.index[constant][:5])),
         )
-    fit = limma.lm_fit(np.where(constant[:, None], np.nan, values), design.matrix)
+    return values, constant, high
+
+
+def _array_fit(
+    y: np.ndarray, design: Design, block: np.ndarray | None, cohort: str
+) -> tuple[limma.LinearFit, float | None]:
+    """lmFit, or with ``block`` duplicateCorrelation's consensus then the blocked fit."""
+    if block is None:
+        return limma.lm_fit(y, design.matrix), None
+    from markerflow.engines import duplicate_correlation as dupcor
+
+    rho = float(dupcor.duplicate_correlation(y, design.matrix, block).consensus)
+    log.info("cohort %s: duplicateCorrelation consensus correlation %.6g", cohort, rho)
+    return dupcor.lm_fit_blocked(y, design.matrix, block, rho), rho
+
+
+def array_de(
+    expression: pd.DataFrame,
+    samples: pd.DataFrame,
+    case_label: str,
+    control_label: str,
+    covariates: list[str] | tuple[str, ...] = (),
+    *,
+    trend: bool = False,
+    robust: bool = False,
+    proportion: float = 0.01,
+    cohort: str = "",
+    formula: str | None = None,
+    levels: list[str] | None = None,
+) -> pd.DataFrame:
+    """limma for case vs control on one fit of all the cohort's levels, as one DE table.
+
+    The design is :func:`markerflow.model.design.comparison_design` on every level of the cohort
+    (``~ [batch +] covariates + condition`` or ``formula``; the same rule as for counts; reference
+    level :func:`~markerflow.model.design.model_levels` of ``levels``). When control is the
+    reference, case - control is one coefficient, read off the fit as ``topTable(fit, coef=)``;
+    otherwise it goes through ``contrasts.fit``. A within-subject comparison (``subject`` column,
+    :func:`~markerflow.model.design.comparison_pairing`) is fitted as limma's paired/repeated
+    measures analysis: ``duplicateCorrelation(y, design, block = subject)`` then ``lmFit(y,
+    design, block = subject, correlation = consensus)`` (:mod:`markerflow.engines.duplicate_correlation`),
+    and the effect size is the paired standardised mean change
+    (:func:`markerflow.model.effectsize.paired_g`) instead of Hedges' g.
+    Genes with the same value in every sample are not tested (NaN log2fc/stat/pvalue/padj, logged)
+    and do not enter the eBayes prior; infinite values are an :class:`InputError`.
+    ``n_case``/``n_control`` count the non-missing samples of the two compared levels.
+    """
+    expression = align(expression, samples)
+    design, paired = comparison_design(
+        samples,
+        case_label,
+        control_label,
+        covariates,
+        "array",
+        formula=formula,
+        cohort=cohort,
+        levels=levels,
+    )
+    sheet = samples.set_index(samples["sample"].astype(str)).loc[design.samples]
+    sheet = sheet.reset_index(drop=True)
+    expression = expression.loc[:, design.samples]
+    values, constant, high = _array_values(expression, cohort)
+    block = sheet[SUBJECT].astype(str).to_numpy() if paired else None
+    fit, _ = _array_fit(np.where(constant[:, None], np.nan, values), design, block, cohort)
+    coef = design.coefficient
+    if coef < 0:
+        fit, coef = limma.contrasts_fit(fit, design.contrast(case_label, control_label)), 0
     eb = limma.ebayes(fit, proportion=proportion, trend=trend, robust=robust)
-    table = pd.DataFrame(limma.top_table(eb, coef=design.coefficient))
-    is_case = (samples["condition"] == case_label).to_numpy()
-    g, g_se = hedges_g(values, is_case)
+    table = pd.DataFrame(limma.top_table(eb, coef=coef))
+    is_case = (sheet["condition"] == case_label).to_numpy()
+    is_control = (sheet["condition"] == control_label).to_numpy()
+    g, g_se = comparison_effect_size(
+        values,
+        sheet["condition"].astype(str).to_numpy(),
+        case_label,
+        control_label,
+        sheet[SUBJECT].astype(str).to_numpy() if paired else None,
+    )
     logfc = table["logFC"].to_numpy()
     t = table["t"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -96,7 +162,7 @@ def array_de(
             "hedges_g": g,
             "hedges_g_se": g_se,
             "n_case": np.sum(~np.isnan(values[:, is_case]), axis=1),
-            "n_control": np.sum(~np.isnan(values[:, ~is_case]), axis=1),
+            "n_control": np.sum(~np.isnan(values[:, is_control]), axis=1),
             "B": table["B"].to_numpy(),
             "method": "limma",
         }
@@ -138,8 +204,20 @@ def cohort_de(
     counts: dict,
     cohort: str = "",
     threads: int = 1,
+    design_formula: str | None = None,
+    levels: list[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """DE table and the log-scale matrix used downstream (arrays: as given; counts: VST)."""
+    """DE table of one comparison (``case_label`` vs ``control_label``, two condition levels) and
+    the log-scale matrix used downstream (arrays: as given; counts: VST).
+
+    One model on all the cohort's samples and levels (:func:`array_de`, :func:`counts.deseq2
+    <markerflow.stages.counts.deseq2>`), the comparison's contrast read off it; ``design_formula``
+    replaces the default ``~ [batch +] covariates + condition`` (the cohort sheet's ``design``);
+    ``levels``: the study's level order (its first level present is the reference of the one fit;
+    default :func:`~markerflow.model.design.model_levels`).
+    The matrix keeps every sample of the sheet (ingest already excludes samples with a missing
+    covariate; :func:`~markerflow.model.design.build_design` leaves any other out of the model).
+    """
     if data_type == "array":
         table = array_de(
             expression,
@@ -151,6 +229,8 @@ def cohort_de(
             robust=arrays["robust"],
             proportion=arrays["proportion"],
             cohort=cohort,
+            formula=design_formula,
+            levels=levels,
         )
         return table, align(expression, samples).astype(np.float64)
     from markerflow.stages import counts as counts_mod
@@ -168,9 +248,111 @@ def cohort_de(
         independent_filter=counts["independent_filter"],
         alpha=counts["alpha"],
         n_cpus=threads,
+        formula=design_formula,
+        cohort=cohort,
+        levels=levels,
     )
     if "method" not in table.columns:
         table["method"] = "DESeq2"
     normalized = counts_mod.vst(counts_matrix)
     normalized.index.name = "gene"
     return table, normalized
+
+
+#: columns of the per-cohort F-test / LRT table (then one ``log2fc_<level>_vs_<reference>`` each)
+FTEST_COLUMNS: tuple[str, ...] = ("gene", "stat", "pvalue", "padj", "ave_expr", "df1", "df2")
+
+
+def cohort_ftest(
+    expression: pd.DataFrame,
+    samples: pd.DataFrame,
+    data_type: str,
+    covariates: list[str],
+    arrays: dict,
+    counts: dict,
+    levels: list[str] | None = None,
+    cohort: str = "",
+    threads: int = 1,
+    design_formula: str | None = None,
+) -> pd.DataFrame:
+    """The test across all condition levels of a cohort (>= 3 levels), one row per gene.
+
+    Arrays: limma's moderated F-test (``topTableF``) of the condition contrasts (every level
+    against the first, :meth:`Design.condition_contrasts
+    <markerflow.model.design.Design.condition_contrasts>`; F does not depend on that choice) after
+    ``contrasts.fit`` and ``eBayes``; blocked on subject (duplicateCorrelation) when a subject has
+    samples of several levels and the formula does not declare a between-subject design.
+    Counts: DESeq2's likelihood-ratio test of the full design against the design without the
+    condition terms (``DESeq(test = "LRT", reduced = ~ batch + covariates)``).
+    ``levels``: the level order (the first present is the reference of the log2fc columns;
+    default R's sorted factor order, :func:`~markerflow.model.design.model_levels`). Columns :data:`FTEST_COLUMNS` (``stat`` = F or the LR statistic; ``df1`` =
+    numerator df, ``df2`` = limma's ``df.prior + df.residual``, NaN for DESeq2), then the coefficients
+    ``log2fc_<level>_vs_<reference>`` and ``method``.
+    """
+    present = list(dict.fromkeys(samples["condition"].dropna().astype(str)))
+    order = [lv for lv in model_levels(samples, present[0], present[-1], levels) if lv in present]
+    if len(order) < 3:
+        raise InputError(
+            f"cohort {cohort}: the F-test across levels needs >= 3 condition levels with samples, "
+            f"found {', '.join(order)}"
+        )
+    reference, other = order[0], order[1]
+    parsed = None if design_formula is None else parse_formula(design_formula)
+    blocked = False
+    if SUBJECT in samples.columns and (parsed is None or SUBJECT in parsed.variables()):
+        spans = samples.groupby(samples[SUBJECT].astype(str))["condition"].nunique()
+        blocked = bool((spans > 1).any())
+    if parsed is not None and data_type != "counts":
+        parsed = parsed.without(SUBJECT)  # arrays block on subject instead
+    design = build_design(
+        samples,
+        other,
+        reference,
+        covariates,
+        levels=order,
+        formula=parsed,
+        subject=blocked and data_type == "counts" and parsed is None,
+        cohort=cohort,
+    )
+    names = [f"log2fc_{lv}_vs_{reference}" for lv in order[1:]]
+    if data_type == "array":
+        expression = align(expression, samples).loc[:, design.samples]
+        sheet = samples.set_index(samples["sample"].astype(str)).loc[design.samples]
+        values, constant, _ = _array_values(expression, cohort)
+        block = sheet[SUBJECT].astype(str).to_numpy() if blocked else None
+        fit, _ = _array_fit(np.where(constant[:, None], np.nan, values), design, block, cohort)
+        fit = limma.contrasts_fit(fit, design.condition_contrasts())
+        eb = limma.ebayes(
+            fit, proportion=arrays["proportion"], trend=arrays["trend"], robust=arrays["robust"]
+        )
+        ft = limma.top_table_f(eb)
+        out = pd.DataFrame(
+            {
+                "gene": expression.index.astype(str),
+                "stat": np.asarray(ft["F"]),
+                "pvalue": np.asarray(ft["P.Value"]),
+                "padj": np.asarray(ft["adj.P.Val"]),
+                "ave_expr": np.asarray(ft["AveExpr"]),
+                "df1": float(eb.F_df1),
+                "df2": np.broadcast_to(np.asarray(eb.F_df2, dtype=np.float64), eb.F.shape),
+            }
+        )
+        for j, name in enumerate(names):
+            out[name] = eb.coefficients[:, j]
+        out["method"] = "limma F"
+        return out
+    from markerflow.stages import counts as counts_mod
+
+    out = counts_mod.deseq2_lrt(
+        align(expression, samples).loc[:, design.samples],
+        design,
+        alpha=counts["alpha"],
+        independent_filter=counts["independent_filter"],
+        cooks_filter=counts["cooks_filter"],
+        n_cpus=threads,
+    )
+    out = out.rename(
+        columns=dict(zip([f"coef_{j}" for j in range(len(names))], names, strict=True))
+    )
+    out["method"] = "DESeq2 LRT"
+    return out

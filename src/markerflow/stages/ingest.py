@@ -2,8 +2,10 @@
 
 The matrix is read by :func:`markerflow.io.matrices.read_feature_matrix`.
 
-Phenotype mapping is explicit: the cohort sheet lists which raw values of ``condition_column`` mean
-case and which mean control (e.g. "Mild asthma;Severe asthma" -> asthma). Values are compared after
+Phenotype mapping is explicit: the cohort sheet maps raw values of ``condition_column`` onto the
+study's condition levels (``condition_levels``: "Mild asthma=mild;Severe asthma=severe;Healthy
+control=healthy"), or, as before issue 16, lists which raw values mean case and which mean control
+(e.g. "Mild asthma;Severe asthma" -> asthma). Values are compared after
 stripping whitespace and case-folding; nothing else is guessed. Samples with any other value, a
 missing value, or a missing covariate are excluded and listed with the reason.
 """
@@ -20,6 +22,7 @@ from markerflow.contracts import SAMPLE_COLUMNS
 from markerflow.errors import InputError, name_first
 from markerflow.io.matrices import read_feature_matrix
 from markerflow.io.study import CohortSpec, load_phenotypes, normalise_value
+from markerflow.model.design import BATCH, CONDITION, SUBJECT, parse_formula
 
 log = logging.getLogger(__name__)
 
@@ -103,17 +106,39 @@ def map_conditions(
     """Map raw phenotype values to case/control labels; unmatched values become NaN."""
     lookup = {normalise_value(v): case_label for v in case_values}
     lookup.update({normalise_value(v): control_label for v in control_values})
+    return map_levels(raw, lookup)
+
+
+def map_levels(raw: pd.Series, lookup: dict[str, str]) -> pd.Series:
+    """Map raw phenotype values through ``lookup`` (normalised raw value -> level); else NaN."""
     return raw.map(lambda v: lookup.get(normalise_value(v)) if pd.notna(v) else None)
+
+
+def design_columns(spec: CohortSpec) -> list[str]:
+    """Phenotype columns the cohort's model uses besides condition/batch/subject: the
+    ``covariates``, then the other variables of the ``design`` formula (written to samples.tsv)."""
+    columns = list(spec.covariates)
+    if spec.design:
+        fixed = {CONDITION, BATCH, SUBJECT}
+        columns += [v for v in parse_formula(spec.design).variables() if v not in fixed]
+    return list(dict.fromkeys(columns))
 
 
 def build_sample_sheet(
     pheno: pd.DataFrame, spec: CohortSpec, case_label: str, control_label: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Standard sample sheet (sample, cohort, condition, batch, covariates) + excluded samples."""
+    """Standard sample sheet (sample, cohort, condition, batch, covariates[, subject]) + excluded.
+
+    ``condition`` holds the level names: the sheet's ``condition_levels`` mapping
+    (:meth:`CohortSpec.level_map`), or ``case_values`` -> ``case_label`` and ``control_values``
+    -> ``control_label``. Raw values mapped to no level, a missing batch or covariate exclude the
+    sample (with the reason). Each level needs :data:`MIN_GROUP_SIZE` samples; with
+    ``condition_levels`` a level below that is only logged (its comparisons skip the cohort) as
+    long as two levels have enough samples.
+    """
     raw = pheno[spec.condition_column]
-    condition = map_conditions(
-        raw, list(spec.case_values), list(spec.control_values), case_label, control_label
-    )
+    condition = map_levels(raw, spec.level_map(case_label, control_label))
+    covariates = design_columns(spec)
     sheet = pd.DataFrame(
         {
             "sample": pheno.index.astype(str),
@@ -129,11 +154,13 @@ def build_sample_sheet(
     )
     reasons = pd.Series("", index=pheno.index, dtype=object)
     reasons[sheet["condition"].isna()] = (
-        f"{spec.condition_column} value matches neither case_values nor control_values"
+        f"{spec.condition_column} value is mapped to no level by condition_levels"
+        if spec.condition_levels
+        else f"{spec.condition_column} value matches neither case_values nor control_values"
     )
     if spec.batch_column:
         reasons[(reasons == "") & sheet["batch"].isna()] = f"missing {spec.batch_column}"
-    for covariate in spec.covariates:
+    for covariate in covariates:
         values = pheno[covariate].astype("string").str.strip()
         values = values.mask(values.isin(["", "NA", "NaN", "nan", "null"]))
         reasons[(reasons == "") & values.isna()] = f"missing covariate {covariate}"
@@ -153,16 +180,31 @@ def build_sample_sheet(
     )
     excluded = excluded[excluded["reason"] != ""].reset_index(drop=True)
     kept = sheet[reasons == ""].reset_index(drop=True)
-    for label in (case_label, control_label):
+    labels: list[str] = [case_label, control_label]
+    if spec.condition_levels:
+        levels = spec.levels(case_label, control_label)
+        small = [lv for lv in levels if int((kept["condition"] == lv).sum()) < MIN_GROUP_SIZE]
+        labels = small if len(levels) - len(small) < 2 else []
+        for lv in [] if labels else small:
+            log.warning(
+                "cohort %s: level %r has %d sample(s) (fewer than %d): comparisons with it "
+                "cannot use this cohort",
+                spec.cohort,
+                lv,
+                int((kept["condition"] == lv).sum()),
+                MIN_GROUP_SIZE,
+            )
+    for label in labels:
         n = int((kept["condition"] == label).sum())
         if n < MIN_GROUP_SIZE:
             raise InputError(
                 f"cohort {spec.cohort}: {n} {label!r} sample(s) left after mapping "
                 f"{spec.condition_column} (and excluding missing covariates); each condition "
                 f"needs at least {MIN_GROUP_SIZE} samples (within-group variance, Hedges' g)",
-                hint="check case_values/control_values, or remove the cohort from the sheet",
+                hint="check case_values/control_values (or condition_levels), or remove the "
+                "cohort from the sheet",
             )
-    return kept[[*SAMPLE_COLUMNS, *spec.covariates, *extra]], excluded
+    return kept[[*SAMPLE_COLUMNS, *covariates, *extra]], excluded
 
 
 def ingest_cohort(
