@@ -26,6 +26,7 @@ from markerflow.io.config_check import (
     check_cohort_ids,
     check_config,
     check_inputs_outside_outputs,
+    check_output_collisions,
     longest_suffix,
     workflow_words,
 )
@@ -443,6 +444,21 @@ def test_cohort_id_plus_longest_suffix_over_255_bytes_is_refused():
         check_cohort_ids(["A" * (256 - suffix)], suffix_bytes=suffix)
 
 
+def test_cohort_that_makes_two_outputs_one_file_is_refused():
+    outputs = [
+        "r/performance/summary_roc.png",
+        "r/performance/GSE1.png",
+        "r/performance/summary_roc.png",
+    ]
+    with pytest.raises(InputError) as info:
+        check_output_collisions(outputs, ["GSE1", "summary_roc"])
+    assert str(info.value).splitlines()[0] == (
+        "cohort ID 'summary_roc' makes two outputs of the workflow the same file "
+        "'r/performance/summary_roc.png'"
+    )
+    check_output_collisions(outputs[:2], ["GSE1"])
+
+
 def test_workflow_words_come_from_the_rules():
     patterns = ["performance/summary_roc.png", "performance/GSE1.png", "qc/{cohort}/pca.png"]
     words = workflow_words(patterns, ["validation_loco"], cohorts=["GSE1"])
@@ -482,16 +498,19 @@ def _files(directory: Path) -> list[str]:
         (lambda wd: _config_text(wd, "results: results", 'results: ""'), "config results: '' is empty"),
         (lambda wd: _config_text(wd, "seed: 20261123 ", "seed: 20261123.0 "),
          "config seed: 20261123.0 is not an integer"),
-        (lambda wd: edit_sheet(wd, "GSE22528", cohort="clinical"),
-         "cohort ID 'clinical' is a name the workflow uses for its own files or rules"),
+        (lambda wd: edit_sheet(wd, "GSE22528", cohort="summary_roc"),
+         "cohort ID 'summary_roc' makes two outputs of the workflow the same file "
+         "'results/performance/summary_roc.png'"),
+        (lambda wd: edit_sheet(wd, "GSE22528", cohort="volcano"),
+         "cohort ID 'volcano' is a name the workflow uses for its own files or rules"),
     ],
-    ids=["results-empty", "seed-float", "cohort-derived-word"],
+    ids=["results-empty", "seed-float", "cohort-output-collision", "cohort-derived-word"],
 )  # fmt: skip
 def test_errors_stop_before_any_job_and_write_nothing(tmp_path, edit, expected):
     workdir = make_workdir(tmp_path / "wd")
     edit(workdir)
     before = _files(workdir)
-    result = run_snakemake(workdir, "--cores", "1", timeout=300)
+    result = run_snakemake(workdir, "--cores", "1", timeout=120)
     assert result.returncode != 0
     assert expected in result.stderr, result.stderr[-3000:]
     assert "Traceback" not in result.stderr

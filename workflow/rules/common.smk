@@ -26,6 +26,7 @@ from markerflow.io.study import (  # noqa: E402
 from markerflow.io.config_check import (  # noqa: E402
     check_cohort_ids,
     check_config,
+    check_output_collisions,
     check_inputs_outside_outputs,
     longest_suffix,
     workflow_words,
@@ -111,8 +112,9 @@ print(
 def check_workflow_names():
     """Cohort IDs against the words of the workflow's own paths and rule names (called at the end
     of the Snakefile, when every rule is defined, before the DAG is built)."""
-    patterns = []
+    patterns, outputs = [], []
     for rule in workflow.rules:
+        outputs += list(map(str, rule.output))
         for files in (rule.output, rule.log):
             for path in map(str, files):
                 for prefix in (f"{RESULTS}/", f"{GEO_CACHE}/"):
@@ -120,6 +122,7 @@ def check_workflow_names():
                         path = path[len(prefix) :]
                 patterns.append(path)
     try:
+        check_output_collisions(outputs, list(SPECS))
         check_cohort_ids(
             list(SPECS),
             workflow_words(patterns, [rule.name for rule in workflow.rules], SPECS),

@@ -24,7 +24,8 @@ cohort ID. What is checked:
   parents, or a directory of the workflow's own code; results and cache are not nested in each
   other. Inputs may live anywhere (issue 19, class 2).
 - **Cohort IDs** (:func:`check_cohort_ids`): not a word the workflow uses in its own paths or as
-  a rule name (derived from the rules, :func:`workflow_words`), no two IDs equal after
+  a rule name (derived from the rules, :func:`workflow_words`), not an ID that makes two outputs
+  one file (:func:`check_output_collisions`), no two IDs equal after
   case-folding (case-insensitive file systems), at most ``MAX_ID_LENGTH`` characters and, joined
   with the longest file name the workflow builds from it, at most 255 bytes.
 """
@@ -287,21 +288,43 @@ def workflow_words(
 ) -> set[str]:
     """Words the workflow uses in its own paths: every component of every path pattern (and its
     stem before the first '.') that holds no wildcard, plus the rule names and
-    :data:`LIBRARY_WORDS`; case-folded. A component whose stem is one of ``cohorts`` came from
-    expanding the cohort list (``performance/GSE1.png``) and is not a word of the workflow."""
+    :data:`LIBRARY_WORDS`; case-folded. In a concrete path (no wildcard) a component whose stem
+    is one of ``cohorts`` came from expanding the cohort list (``performance/GSE1.png``) and is
+    not a word of the workflow (a real clash there is caught by :func:`check_output_collisions`)."""
     words = {w.casefold() for w in (*LIBRARY_WORDS, *rule_names)}
     expanded = {c.casefold() for c in cohorts}
     for path in paths:
+        concrete = "{" not in str(path)
         for part in str(path).split("/"):
             if not part or "{" in part or part in (".", ".."):
                 continue
             stem = part.split(".")[0].casefold()
-            if stem in expanded or part.casefold() in expanded:
-                continue
+            if concrete and (stem in expanded or part.casefold() in expanded):
+                continue  # performance/GSE1.png: the expansion of a cohort, not a word
             words.add(part.casefold())
             words.add(stem)
     words.discard("")
     return words
+
+
+def check_output_collisions(paths: Iterable[str], cohorts: Iterable[str]) -> None:
+    """Two outputs of the workflow on one path (a cohort ID that spells another output's name,
+    e.g. a validation cohort ``summary_roc`` whose figure ``performance/summary_roc.png`` is the
+    summary ROC figure): :class:`InputError` naming the cohort and the path. ``paths`` are the
+    rules' concrete (wildcard-free) output paths, each listed once per rule output."""
+    seen: set[str] = set()
+    ids = list(cohorts)
+    for path in paths:
+        if "{" in path:
+            continue
+        if path in seen:
+            named = [c for c in ids if c in path.split("/") or c in path.split("/")[-1].split(".")]
+            who = f"cohort ID {named[0]!r}" if named else "a cohort ID"
+            raise InputError(
+                f"{who} makes two outputs of the workflow the same file {path!r}",
+                hint=f"rename the cohort (e.g. study_{named[0] if named else 'X'})",
+            )
+        seen.add(path)
 
 
 def longest_suffix(paths: Iterable[str], wildcard: str = "cohort") -> int:
