@@ -113,9 +113,9 @@ def check_workflow_names():
     """Cohort IDs against the words of the workflow's own paths and rule names (called at the end
     of the Snakefile, when every rule is defined, before the DAG is built)."""
     patterns, outputs = [], []
-    for rule in workflow.rules:
-        outputs += list(map(str, rule.output))
-        for files in (rule.output, rule.log):
+    for r in workflow.rules:
+        outputs += list(map(str, r.output))
+        for files in (r.output, r.log):
             for path in map(str, files):
                 for prefix in (f"{RESULTS}/", f"{GEO_CACHE}/"):
                     if path.startswith(prefix):
@@ -125,7 +125,7 @@ def check_workflow_names():
         check_output_collisions(outputs, list(SPECS))
         check_cohort_ids(
             list(SPECS),
-            workflow_words(patterns, [rule.name for rule in workflow.rules], SPECS),
+            workflow_words(patterns, [r.name for r in workflow.rules], SPECS),
             suffix_bytes=longest_suffix(patterns),
         )
     except InputError as error:
