@@ -1,8 +1,11 @@
 # markerflow: transcriptome cohorts -> ranked, validated biomarker candidates.
 # Run: snakemake --cores 8   (config/config.yaml; profiles/default is picked up automatically)
 
-
-configfile: "config/config.yaml"
+# The example config is read only when no --configfile is given: a user's config is never merged
+# over it (issue 18: a sepsis study inherited `case_label: asthma` and the example's seed). Keys a
+# user config leaves out get the schema defaults (common.smk, validate).
+if not workflow.overwrite_configfiles:
+    workflow.configfile("config/config.yaml")
 
 
 report: "workflow/report/workflow.rst"
@@ -25,8 +28,12 @@ include: "workflow/rules/performance.smk"
 include: "workflow/rules/provenance.smk"
 
 
+# Every rule is defined now: cohort IDs must not collide with the workflow's own path words.
+check_workflow_names()
+
+
 wildcard_constraints:
-    cohort="|".join(SPECS),
+    cohort="|".join(re.escape(c) for c in SPECS),
 
 
 # Trivial rules run where snakemake runs, never as cluster jobs.

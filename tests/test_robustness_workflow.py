@@ -58,7 +58,7 @@ def files_under(directory: Path) -> list[str]:
         ),
         (
             lambda wd: edit_sheet(wd, "GSE22528", samples="../../etc/passwd"),
-            r"cohort GSE22528: `samples`: path '../../etc/passwd' points outside the project",
+            r"cohort GSE22528: `samples` file '../../etc/passwd' does not exist",
         ),
         (
             lambda wd: _config(wd, "results: results", "results: /tmp/markerflow-results"),

@@ -98,24 +98,36 @@ def test_missing_gene_set_library_is_named(config):
 # ------------------------------------------------------------------ paths confined to the project
 
 
-@pytest.mark.parametrize("value", ["../outside.tsv", "/etc/passwd", "resources/../../x.tsv"])
-def test_sheet_path_outside_project_is_rejected(config, tmp_path, value):
+@pytest.mark.parametrize("value", ["../outside.tsv", "/nonexistent/x.tsv", "resources/../../x.tsv"])
+def test_sheet_input_outside_project_must_exist(config, tmp_path, value):
+    # inputs may live anywhere (issue 19, class 2), but must exist: the message says where
     path = sheet_file(tmp_path, set_cell("GSE22528", "samples", value))
-    with pytest.raises(InputError, match=r"cohort GSE22528: `samples`: path .* points outside"):
+    with pytest.raises(InputError, match=r"cohort GSE22528: `samples` file .* does not exist"):
         check(config, path)
 
 
-@pytest.mark.parametrize("key", ["cohorts", "results"])
-def test_config_path_outside_project_is_rejected(config, key):
-    config[key] = "../elsewhere/x"
-    with pytest.raises(InputError, match=rf"config `{key}`: path '../elsewhere/x' points outside"):
+def test_sheet_input_outside_project_is_allowed(config, tmp_path):
+    outside = tmp_path / "scratch" / "samples.tsv"
+    outside.parent.mkdir()
+    outside.write_bytes(
+        (PROJECT_DIR / "resources/example/GSE22528/GSE22528_samples.tsv").read_bytes()
+    )
+    specs = check(config, sheet_file(tmp_path, set_cell("GSE22528", "samples", str(outside))))
+    assert [s.samples for s in specs if s.cohort == "GSE22528"] == [str(outside)]
+
+
+def test_results_outside_project_is_rejected(config):
+    config["results"] = "../elsewhere/x"
+    with pytest.raises(InputError, match=r"config `results`: path '../elsewhere/x' points outside"):
         check(config, SHEET)
 
 
-def test_library_outside_project_is_rejected(config):
-    config["enrichment"]["libraries"]["GO_BP"] = "/tmp/sets.gmt"
-    with pytest.raises(InputError, match=r"enrichment.libraries.GO_BP: path '/tmp/sets.gmt'"):
+def test_library_outside_project_is_allowed_when_it_exists(config, tmp_path):
+    config["enrichment"]["libraries"]["GO_BP"] = str(tmp_path / "sets.gmt")
+    with pytest.raises(InputError, match=r"enrichment.libraries.GO_BP: file '/.*sets.gmt'"):
         check(config, SHEET)
+    (tmp_path / "sets.gmt").write_text("S1\tna\tA\tB\n")
+    check(config, SHEET)
 
 
 def test_links_and_inner_dotdot_stay_allowed(tmp_path):

@@ -5,6 +5,8 @@ import re
 import sys
 from pathlib import Path
 
+import yaml
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
@@ -21,7 +23,33 @@ from markerflow.io.study import (  # noqa: E402
     study_warnings,
 )
 
+from markerflow.io.config_check import (  # noqa: E402
+    check_cohort_ids,
+    check_config,
+    check_output_collisions,
+    check_inputs_outside_outputs,
+    longest_suffix,
+    workflow_words,
+)
+
+# Schema first (types, ranges, enums, unknown keys; fills the schema defaults into a user config
+# that leaves keys out), then what a schema cannot express (io/config_check.py): integers given
+# as floats, non-finite numbers, seed range, labels that cannot round-trip, output places.
+CONFIG_SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 validate(config, schema="../schemas/config.schema.yaml")
+try:
+    with open(CONFIG_SCHEMA, encoding="utf-8") as _handle:
+        OUTPUT_PLACES = check_config(
+            config,
+            yaml.safe_load(_handle),
+            code_dirs=[
+                Path(workflow.basedir) / "workflow",
+                Path(workflow.basedir) / "src",
+                ".snakemake",
+            ],
+        )
+except InputError as error:
+    raise WorkflowError(f"markerflow: the config is invalid.\n{error}") from None
 
 # --- provenance (issue 8) ---------------------------------------------------------------------
 from markerflow.stages.provenance import (
@@ -47,6 +75,25 @@ try:
     COHORT_SHEET = read_cohort_sheet(config["cohorts"])
     validate(COHORT_SHEET, schema="../schemas/cohorts.schema.yaml")
     SPECS = {spec.cohort: spec for spec in check_study(config, COHORT_SHEET)}
+    check_inputs_outside_outputs(
+        {
+            **{
+                f"cohort {s.cohort}: `{key}`": path
+                for s in SPECS.values()
+                for key, path in (
+                    ("matrix", s.matrix),
+                    ("samples", s.samples),
+                    ("annotation", s.annotation),
+                )
+                if path
+            },
+            **{
+                f"config enrichment.libraries.{name}": path
+                for name, path in config["enrichment"]["libraries"].items()
+            },
+        },
+        OUTPUT_PLACES,
+    )
 except InputError as error:
     raise WorkflowError(
         f"markerflow: the study definition is invalid.\n{error}"
@@ -55,6 +102,37 @@ except InputError as error:
 STUDY_WARNINGS = study_warnings(list(SPECS.values()))
 for _warning in STUDY_WARNINGS:
     print(f"markerflow warning: {_warning}", file=sys.stderr)
+print(
+    f"markerflow: results are written to {OUTPUT_PLACES['results']}; GEO downloads are "
+    f"cached in {OUTPUT_PLACES['geo.cache_dir']}",
+    file=sys.stderr,
+)
+
+
+def check_workflow_names():
+    """Cohort IDs against the words of the workflow's own paths and rule names (called at the end
+    of the Snakefile, when every rule is defined, before the DAG is built)."""
+    patterns, outputs = [], []
+    for r in workflow.rules:
+        outputs += list(map(str, r.output))
+        for files in (r.output, r.log):
+            for path in map(str, files):
+                for prefix in (f"{RESULTS}/", f"{GEO_CACHE}/"):
+                    if path.startswith(prefix):
+                        path = path[len(prefix) :]
+                patterns.append(path)
+    try:
+        check_output_collisions(outputs, list(SPECS))
+        check_cohort_ids(
+            list(SPECS),
+            workflow_words(patterns, [r.name for r in workflow.rules], SPECS),
+            suffix_bytes=longest_suffix(patterns),
+        )
+    except InputError as error:
+        raise WorkflowError(
+            f"markerflow: the study definition is invalid.\n{error}"
+        ) from None
+
 
 COHORTS = COHORT_SHEET
 RESULTS = config["results"]

@@ -1,9 +1,16 @@
 """The study definition: config + cohort sheet, checked before any job starts.
 
-JSON-schema validation (done by Snakemake's ``validate``) catches wrong types and unknown keys; this
-module checks what a schema cannot: files exist, cohort IDs are unique and safe as path components,
-listed columns exist in the phenotype tables, and every case/control value matches at least one
-sample. Each problem is an :class:`~markerflow.errors.InputError` naming the key, file or value.
+JSON-schema validation (done by Snakemake's ``validate``) catches wrong types and unknown keys;
+:mod:`markerflow.io.config_check` what the schema lets through (floats for integers, seeds, labels,
+output places); this module checks the study: input files exist (anywhere: absolute paths and
+paths outside the project are allowed, each is checksummed into the frozen config), cohort IDs are
+unique and safe as path components, listed columns exist in the phenotype tables, and every
+case/control value matches at least one sample. Each problem is an
+:class:`~markerflow.errors.InputError` naming the key, file or value.
+
+IDs and labels are text end to end: the cohort sheet and sample sheets are read with string dtypes
+and without pandas' NA parsing of ID columns, so ``NA``, ``None``, ``TRUE``, ``0123`` or ``1e5``
+stay what they are.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from markerflow.errors import InputError, name_first
-from markerflow.io.tables import reading
+from markerflow.io.tables import NA_WORDS, reading
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
 LIST_SEPARATOR = ";"
@@ -161,18 +168,18 @@ def confined_path(value: str | Path, what: str, base: str | Path = ".") -> Path:
     """``base / value``, refusing a path that leaves the project directory ``base``.
 
     The check is lexical (``..`` and absolute paths are normalised, symbolic links are not
-    followed), so a link placed inside the project (e.g. ``resources/`` pointing to shared storage)
+    followed), so a link placed inside the project (e.g. ``results`` pointing to scratch storage)
     is allowed, while ``../x`` or ``/etc/x`` is an :class:`InputError` naming ``what`` (the key or
-    cell that holds the path). Keeps every input and output of a study inside its directory
-    (DESIGN.md: a reviewer reproduces the study from the project alone).
+    cell that holds the path). Used for outputs and caches only (config_check.check_output_dir):
+    inputs may live anywhere (issue 19) and are pinned by their sha256 in the frozen config.
     """
     root = os.path.abspath(base)
     full = os.path.normpath(os.path.join(root, os.fspath(value)))
     if os.path.commonpath([root, full]) != root:
         raise InputError(
             f"{what}: path {os.fspath(value)!r} points outside the project directory {root}",
-            hint="use a path relative to the project directory; to use data stored elsewhere, "
-            "place a symbolic link to it inside the project (e.g. under resources/)",
+            hint="outputs stay inside the project: use a path relative to the project directory "
+            "(a symbolic link inside the project may point to other storage)",
         )
     return Path(base) / value
 
@@ -227,8 +234,12 @@ def read_cohort_sheet(path: str | Path | list[dict[str, Any]]) -> pd.DataFrame:
             hint="set `cohorts:` in the config to the TSV listing your cohorts",
         )
     with reading(path):
-        sheet = pd.read_csv(path, sep="\t", dtype=str, comment=None, skip_blank_lines=True)
+        sheet = pd.read_csv(
+            path, sep="\t", dtype=str, comment=None, skip_blank_lines=True, keep_default_na=False
+        )
     sheet.columns = [str(c).strip() for c in sheet.columns]
+    # Only an empty cell is empty: "NA", "None", "null" are IDs or values like any other text.
+    sheet = sheet.mask(sheet.apply(lambda column: column.str.strip() == ""))
     return _check_sheet(sheet, path, first_line=2)
 
 
@@ -259,17 +270,22 @@ def _check_sheet(sheet: pd.DataFrame, path: str | Path, first_line: int) -> pd.D
     duplicated = sheet["cohort"][sheet["cohort"].duplicated()].unique().tolist()
     if duplicated:
         raise InputError(f"duplicate cohort IDs: {', '.join(duplicated)}", path=path)
+    from markerflow.io.config_check import check_cohort_ids
+
+    check_cohort_ids(sheet["cohort"].tolist(), path=path)
     return sheet.set_index("cohort", drop=False)
 
 
 def _require_file(value: str | None, key: str, cohort: str, base: Path) -> Path | None:
-    """The file of a sheet cell, inside the project (:func:`confined_path`) and existing."""
+    """The existing file of a sheet cell (relative to ``base``, or absolute: inputs may live
+    anywhere, e.g. on /scratch; the frozen config pins them by sha256)."""
     if value is None:
         return None
-    resolved = confined_path(value, f"cohort {cohort}: `{key}`", base)
+    resolved = base / value
     if not resolved.is_file():
+        where = "" if os.path.isabs(value) else f" (looked for {os.path.abspath(resolved)})"
         raise InputError(
-            f"cohort {cohort}: `{key}` file {value!r} does not exist",
+            f"cohort {cohort}: `{key}` file {value!r} does not exist{where}",
             hint=f"fix the `{key}` cell of cohort {cohort} in the cohort sheet",
         )
     return resolved
@@ -283,20 +299,34 @@ def load_phenotypes(spec: CohortSpec, base: Path = Path(".")) -> pd.DataFrame | 
     from markerflow.io import geo
 
     if spec.samples is not None:
-        return read_sample_sheet(base / spec.samples, spec.sample_column)
+        return read_sample_sheet(base / spec.samples, spec.sample_column, (spec.condition_column,))
     if spec.source == "series_matrix" and spec.matrix is not None:
         return geo.read_series_matrix_header(base / spec.matrix)
     return None
 
 
-def read_sample_sheet(path: str | Path, sample_column: str | None = None) -> pd.DataFrame:
-    """Read a user sample sheet (TSV/CSV) indexed by its sample-ID column, as strings."""
+def read_sample_sheet(
+    path: str | Path, sample_column: str | None = None, text_columns: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Read a user sample sheet (TSV/CSV) indexed by its sample-ID column, as strings.
+
+    The sample-ID column and ``text_columns`` (the condition column) are taken verbatim: only an
+    empty cell is missing there, so a sample ``NA`` or a condition ``None`` stays text. Other
+    phenotype columns (covariates) keep pandas' missing-value words (``NA``, ``NaN``, ...).
+    """
     path = Path(path)
     sep = "," if path.suffix.lower() == ".csv" else "\t"
-    with reading(path, "sample sheet", sep=sep):
-        table = pd.read_csv(path, sep=sep, dtype=str)
-    table.columns = [str(c).strip() for c in table.columns]
     column = sample_column or "sample"
+    with reading(path, "sample sheet", sep=sep):
+        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    table.columns = [str(c).strip() for c in table.columns]
+    verbatim = {column, *text_columns}
+    for name in table.columns:
+        cells = table[name]
+        missing = cells.str.strip() == ""
+        if name not in verbatim:
+            missing |= cells.str.strip().isin(NA_WORDS)
+        table[name] = cells.mask(missing)
     if column not in table.columns:
         raise InputError(
             f"sample sheet has no column {column!r} (columns: {', '.join(table.columns)})",
@@ -324,9 +354,9 @@ def check_study(
         study.get("control_label", "control")
     ):
         raise InputError("config study.case_label and study.control_label must differ")
-    if isinstance(config.get("cohorts"), str):
-        confined_path(config["cohorts"], "config `cohorts`", base)
-    confined_path(config.get("results", "results"), "config `results`", base)
+    from markerflow.io.config_check import check_outputs
+
+    check_outputs(config, base)
     missing = [c for c in REQUIRED_SHEET_COLUMNS if c not in sheet.columns]
     if "condition_levels" not in sheet.columns:
         missing += [c for c in PAIR_SHEET_COLUMNS if c not in sheet.columns]
@@ -344,7 +374,7 @@ def check_study(
         _check_cohort(spec, base)
     check_leakage(specs, base)
     for name, gmt in (config.get("enrichment", {}).get("libraries") or {}).items():
-        if not confined_path(gmt, f"config enrichment.libraries.{name}", base).is_file():
+        if not (base / gmt).is_file():
             raise InputError(f"config enrichment.libraries.{name}: file {gmt!r} does not exist")
     return specs
 

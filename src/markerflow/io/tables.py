@@ -28,6 +28,15 @@ from markerflow.errors import InputError
 
 #: TSV float format: 17 significant digits round-trips a float64 exactly (same as R's %.17g fixtures).
 FLOAT_FORMAT = "%.17g"
+#: Cell texts pandas reads as missing by default (``pandas._libs.parsers.STR_NA_VALUES``, pandas 2).
+NA_WORDS = frozenset(
+    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+)  # fmt: skip
+#: Columns of the workflow's own tables that hold IDs or labels: always text, never re-parsed
+#: (a condition "1", a sample "0123", a gene "NA" or a cohort "1e5" stay what they are). A missing
+#: value in one of them is written as an empty cell, the only text read back as missing.
+ID_COLUMNS = ("sample", "cohort", "condition", "batch", "subject", "gene", "feature_id")
 
 
 def _umask() -> int:
@@ -70,7 +79,13 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
 
 
 def write_tsv(df: pd.DataFrame, path: str | Path, *, index: bool = False) -> None:
-    """Write a table as TSV (``NA`` for missing, floats with 17 significant digits), atomically."""
+    """Write a table as TSV (``NA`` for missing, floats with 17 significant digits), atomically.
+
+    In :data:`ID_COLUMNS` a missing value is an empty cell instead (``NA`` there is a label).
+    """
+    gaps = [c for c in ID_COLUMNS if c in df.columns and df[c].isna().any()]
+    if gaps:
+        df = df.assign(**{c: df[c].astype(object).where(df[c].notna(), "") for c in gaps})
     with atomic_open(path) as handle:
         df.to_csv(
             handle,
@@ -157,10 +172,27 @@ def reading(
         ) from None
 
 
-def read_tsv(path: str | Path, **kwargs) -> pd.DataFrame:
-    """Read a TSV written by :func:`write_tsv` (or by a user), with a clear error if unreadable."""
+def read_tsv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
+    """Read a TSV written by :func:`write_tsv` (or by a user), with a clear error if unreadable.
+
+    Columns named in :data:`ID_COLUMNS` are read as text, verbatim (only an empty cell is
+    missing); every other column as pandas does by default (:data:`NA_WORDS` are missing).
+    A ``dtype`` mapping given by the caller adds to (and may override) the ID columns' ``str``.
+    """
     with reading(path):
-        return pd.read_csv(path, sep="\t", keep_default_na=True, na_values=["NA"], **kwargs)
+        header = list(pd.read_csv(path, sep="\t", nrows=0).columns)
+        ids = [c for c in header if c in ID_COLUMNS]
+        dtype = kwargs.pop("dtype", None)
+        if dtype is None or isinstance(dtype, dict):
+            dtype = {**{c: str for c in ids}, **(dtype or {})}
+        na = {c: sorted(NA_WORDS) for c in header if c not in ids}
+        table = pd.read_csv(
+            path, sep="\t", keep_default_na=False, na_values=na, dtype=dtype, **kwargs
+        )
+    for c in ids:
+        if c in table.columns and table[c].dtype == object:
+            table[c] = table[c].mask(table[c] == "")
+    return table
 
 
 def sha256_file(path: str | Path) -> str:

@@ -25,6 +25,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from markerflow.io.tables import read_tsv
+
 log = logging.getLogger(__name__)
 
 #: Stage order on the page (folders under the results directory); unknown stages follow.
@@ -123,8 +125,9 @@ def page_template() -> string.Template:
 
 
 def _read(path: str | Path, **kwargs: Any) -> pd.DataFrame:
-    options = {"keep_default_na": True, "na_values": ["NA"], **kwargs}
-    return pd.read_csv(path, sep="\t", **options)
+    if "keep_default_na" in kwargs:
+        return pd.read_csv(path, sep="\t", **kwargs)
+    return read_tsv(path, **kwargs)  # ID columns (sample, condition, gene, ...) stay text
 
 
 def _metric_table(path: str | Path) -> dict[str, str]:

@@ -53,14 +53,24 @@ def verify_checksums(expected: Mapping[str, str], base: str | Path = ".") -> Non
     """Check every file of a frozen config's ``checksums:`` against its recorded SHA-256.
 
     Raises an :class:`InputError` listing every missing or changed file with expected and actual
-    digests; returns silently when all match.
+    digests; returns silently when all match. A missing file is named with its expected sha256 and
+    where it was: the path the frozen run read (absolute, or relative to its project directory)
+    and the absolute path looked at now.
     """
     base = Path(base)
     problems = []
     for path in sorted(expected):
         file = base / path
         if not file.is_file():
-            problems.append(f"  {path}: missing (expected sha256 {expected[path]})")
+            where = (
+                "an absolute path"
+                if Path(path).is_absolute()
+                else f"relative to the project directory; looked for {Path(file).absolute()}"
+            )
+            problems.append(
+                f"  {path}: missing (expected sha256 {expected[path]}; the frozen run read it "
+                f"at {path}, {where})"
+            )
             continue
         actual = sha256_file(file)
         if actual != str(expected[path]).lower():
@@ -274,6 +284,26 @@ def compare_manifests(
     }
 
 
+def manifest_path(value: str | Path) -> Path:
+    """The manifest a ``verify`` argument names: a ``manifest.tsv`` itself, a results directory
+    (its ``provenance/manifest.tsv``), or a (frozen) config, whose ``results:`` says where the run
+    wrote (relative to the working directory, as Snakemake resolves it; default ``results``)."""
+    path = Path(value)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        with open(path, encoding="utf-8") as handle:
+            loaded = yaml.safe_load(handle)
+        results = loaded.get("results", "results") if isinstance(loaded, dict) else "results"
+        return Path(str(results)) / "provenance" / "manifest.tsv"
+    if path.is_dir():
+        inner = path / "provenance" / "manifest.tsv"
+        return (
+            inner
+            if inner.is_file() or not (path / "manifest.tsv").is_file()
+            else path / "manifest.tsv"
+        )
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``verify A B`` compares two manifests; ``check-inputs`` checks a frozen config."""
     parser = argparse.ArgumentParser(
@@ -281,7 +311,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Compare two runs' manifests, or check input files against a frozen config.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    verify = sub.add_parser("verify", help="compare manifest A (reference) with manifest B")
+    verify = sub.add_parser(
+        "verify",
+        help="compare manifest A (reference) with manifest B; each may also be a results "
+        "directory or a (frozen) config, whose `results:` locates the manifest",
+    )
     verify.add_argument("manifest_a")
     verify.add_argument("manifest_b")
     verify.add_argument(
@@ -296,7 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "verify":
             suffixes = [s.strip() for s in args.only.split(",") if s.strip()] or None
-            a, b = read_manifest(args.manifest_a), read_manifest(args.manifest_b)
+            a = read_manifest(manifest_path(args.manifest_a))
+            b = read_manifest(manifest_path(args.manifest_b))
             diff = compare_manifests(a, b, suffixes)
             for kind in ("added", "missing", "differing"):
                 for path in diff[kind]:
