@@ -85,11 +85,22 @@ def cohort_inputs(wildcards):
     spec = SPECS[wildcards.cohort]
     if spec.source == "geo":
         inputs = {"matrix": geo_download_files(spec.accession, spec.platform)["matrix"]}
+    elif spec.source == "tximport":
+        inputs = {"matrix": f"{RESULTS}/ingest/{wildcards.cohort}/tximport_counts.parquet"}
     else:
         inputs = {"matrix": spec.matrix}
     if spec.samples:
         inputs["samples"] = spec.samples
     return inputs
+
+
+def tximport_inputs(wildcards):
+    """The quantification files (found in the cohort's folder now) and the tx2gene table."""
+    from markerflow.io.quant import find_quant_files
+
+    spec = SPECS[wildcards.cohort]
+    files = find_quant_files(spec.matrix, spec.quant_type)
+    return {"quant": [str(f) for f in files.values()], "tx2gene": spec.tx2gene}
 
 
 def annotation_input(wildcards):

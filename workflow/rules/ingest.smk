@@ -21,3 +21,28 @@ rule ingest:
         control_label=CONTROL,
     script:
         "../scripts/ingest_cohort.py"
+
+
+# Source `tximport`: a folder of salmon/kallisto files summarised to gene counts (tximport 1.26).
+rule tximport:
+    input:
+        unpack(tximport_inputs),
+    output:
+        counts=f"{RESULTS}/ingest/{{cohort}}/tximport_counts.parquet",
+        lengths=f"{RESULTS}/ingest/{{cohort}}/tx_lengths.parquet",
+    log:
+        f"{LOGS}/tximport/{{cohort}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/tximport/{{cohort}}.tsv"
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        folder=lambda w: SPECS[w.cohort].matrix,
+        quant_type=lambda w: SPECS[w.cohort].quant_type,
+        counts_from_abundance=lambda w: SPECS[w.cohort].counts_from_abundance or "no",
+    script:
+        "../scripts/tximport_cohort.py"

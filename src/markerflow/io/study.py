@@ -94,6 +94,9 @@ class CohortSpec:
     tissue: str | None = None
     condition_levels: str | None = None
     design: str | None = None
+    quant_type: str | None = None  # source tximport: salmon | kallisto
+    tx2gene: str | None = None  # source tximport: transcript -> gene table
+    counts_from_abundance: str | None = None  # source tximport: no | lengthScaledTPM
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> CohortSpec:
@@ -128,6 +131,9 @@ class CohortSpec:
             tissue=text("tissue"),
             condition_levels=text("condition_levels"),
             design=text("design"),
+            quant_type=text("quant_type"),
+            tx2gene=text("tx2gene"),
+            counts_from_abundance=text("counts_from_abundance"),
         )
 
     def level_map(self, case_label: str = "case", control_label: str = "control") -> dict[str, str]:
@@ -357,7 +363,9 @@ def _check_cohort(spec: CohortSpec, base: Path) -> None:
         raise InputError(f"cohort {c}: source `matrix` needs a `samples` sheet")
     if spec.source == "geo" and spec.accession is None:
         raise InputError(f"cohort {c}: source `geo` needs an `accession` (GSE...)")
-    if spec.source != "geo":
+    if spec.source == "tximport":
+        _check_tximport(spec, base)
+    elif spec.source != "geo":
         _require_file(spec.matrix, "matrix", c, base)
     _require_file(spec.samples, "samples", c, base)
     _require_file(spec.annotation, "annotation", c, base)
@@ -406,6 +414,35 @@ def _check_cohort(spec: CohortSpec, base: Path) -> None:
                     f"{', '.join(sorted(set(pheno[spec.condition_column].dropna().astype(str))))})",
                     hint="correct the value (matching ignores case and surrounding spaces)",
                 )
+
+
+def _check_tximport(spec: CohortSpec, base: Path) -> None:
+    """Source ``tximport``: a folder of quantification files, quant_type, tx2gene, samples."""
+    c = spec.cohort
+    for key in ("matrix", "quant_type", "tx2gene", "samples"):
+        if getattr(spec, key) is None:
+            raise InputError(
+                f"cohort {c}: source `tximport` needs `{key}`",
+                hint="matrix = folder of salmon/kallisto outputs, quant_type = salmon|kallisto, "
+                "tx2gene = transcript->gene table, samples = sample sheet",
+            )
+    if spec.data_type != "counts":
+        raise InputError(f"cohort {c}: source `tximport` gives counts; set data_type `counts`")
+    assert spec.matrix is not None
+    folder = confined_path(spec.matrix, f"cohort {c}: `matrix`", base)
+    if not folder.is_dir():
+        raise InputError(
+            f"cohort {c}: `matrix` folder {spec.matrix!r} does not exist",
+            hint="point `matrix` at the folder holding one sub-folder (or file) per sample",
+        )
+    if spec.quant_type not in ("salmon", "kallisto"):
+        raise InputError(f"cohort {c}: quant_type {spec.quant_type!r} is not salmon or kallisto")
+    if (spec.counts_from_abundance or "no") not in ("no", "lengthScaledTPM"):
+        raise InputError(
+            f"cohort {c}: counts_from_abundance {spec.counts_from_abundance!r} is not supported",
+            hint="use `no` (counts + length offsets for DESeq2) or `lengthScaledTPM`",
+        )
+    _require_file(spec.tx2gene, "tx2gene", c, base)
 
 
 # --- leakage guards and study warnings (issue 15) --------------------------------------------------
