@@ -83,10 +83,15 @@ if len(DISCOVERY) > 1 and not config["enrichment"]["per_cohort"]:
 def cohort_inputs(wildcards):
     """Matrix (downloaded for source `geo`) and, when given, sample sheet of a cohort."""
     spec = SPECS[wildcards.cohort]
-    if spec.source == "geo":
+    if spec.source == "geo" and spec.data_type == "counts":
+        files = geo_rnaseq_files(spec.accession)
+        inputs = {"matrix": files["counts"], "series": files["matrix"]}
+    elif spec.source == "geo":
         inputs = {"matrix": geo_download_files(spec.accession, spec.platform)["matrix"]}
     elif spec.source == "tximport":
-        inputs = {"matrix": f"{RESULTS}/ingest/{wildcards.cohort}/tximport_counts.parquet"}
+        inputs = {
+            "matrix": f"{RESULTS}/ingest/{wildcards.cohort}/tximport_counts.parquet"
+        }
     else:
         inputs = {"matrix": spec.matrix}
     if spec.samples:
@@ -108,6 +113,8 @@ def annotation_input(wildcards):
     spec = SPECS[wildcards.cohort]
     if spec.annotation:
         return {"annotation": spec.annotation}
+    if spec.source == "geo" and spec.data_type == "counts":
+        return {"annotation": geo_rnaseq_files(spec.accession)["annotation"]}
     if spec.source == "geo" and spec.data_type == "array":
         return {
             "annotation": geo_download_files(spec.accession, spec.platform)[
@@ -202,6 +209,24 @@ def all_outputs():
 # --- GEO downloads (rule geo_download in resources.smk) ---
 GEO = config["geo"]
 GEO_CACHE = GEO["cache_dir"]
+
+
+def geo_fetch_settings(cache_dir):
+    """FetchSettings fields from config `geo:` (cache_dir as the rule's output implies)."""
+    keys = ("base_url", "retries", "timeout_s", "backoff_s", "rnaseq_url",
+            "rnaseq_counts_file", "rnaseq_annotation_file")  # fmt: skip
+    return {**{k: GEO[k] for k in keys}, "cache_dir": cache_dir}
+
+
+def geo_rnaseq_files(accession):
+    """Paths written by `geo_rnaseq_download` for an RNA-seq series."""
+    root = f"{GEO_CACHE}/{accession}/rnaseq"
+    return {
+        "matrix": f"{root}/series_matrix.txt.gz",
+        "counts": f"{root}/counts.tsv.gz",
+        "annotation": f"{root}/annotation.tsv.gz",
+        "checksums": f"{root}/checksums.tsv",
+    }
 
 
 def geo_download_files(accession, platform=None):

@@ -104,7 +104,9 @@ def summarize_to_gene(
     gene_abundance = _group_sum(a, starts)
     with np.errstate(invalid="ignore", divide="ignore"):
         gene_length = _group_sum(a * ln, starts) / gene_abundance
-    ave_length_gene = _group_sum(ln.mean(axis=1), starts) / n_tx  # tapply(rowMeans(len), gene, mean)
+    ave_length_gene = (
+        _group_sum(ln.mean(axis=1), starts) / n_tx
+    )  # tapply(rowMeans(len), gene, mean)
     gene_length = replace_missing_length(gene_length, ave_length_gene)
     if counts_from_abundance != "no":
         gene_counts = counts_from_abundance_matrix(
