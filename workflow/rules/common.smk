@@ -88,6 +88,8 @@ def cohort_inputs(wildcards):
         inputs = {"matrix": files["counts"], "series": files["matrix"]}
     elif spec.source == "geo":
         inputs = {"matrix": geo_download_files(spec.accession, spec.platform)["matrix"]}
+    elif spec.source in ("soft", "gds") and spec.matrix is None:
+        inputs = {"matrix": f"{GEO_CACHE}/{spec.accession}/soft/{spec.accession}.soft.gz"}
     elif spec.source == "tximport":
         inputs = {
             "matrix": f"{RESULTS}/ingest/{wildcards.cohort}/tximport_counts.parquet"
@@ -113,6 +115,8 @@ def annotation_input(wildcards):
     spec = SPECS[wildcards.cohort]
     if spec.annotation:
         return {"annotation": spec.annotation}
+    if spec.source in ("soft", "gds"):
+        return {"annotation": f"{RESULTS}/ingest/{wildcards.cohort}/soft_annotation.tsv.gz"}
     if spec.source == "geo" and spec.data_type == "counts":
         return {"annotation": geo_rnaseq_files(spec.accession)["annotation"]}
     if spec.source == "geo" and spec.data_type == "array":

@@ -46,3 +46,24 @@ rule tximport:
         counts_from_abundance=lambda w: SPECS[w.cohort].counts_from_abundance or "no",
     script:
         "../scripts/tximport_cohort.py"
+
+
+# Sources `soft` / `gds` without an `annotation`: probe -> symbol from the file itself.
+rule soft_annotation:
+    input:
+        soft=lambda w: cohort_inputs(w)["matrix"],
+    output:
+        annotation=f"{RESULTS}/ingest/{{cohort}}/soft_annotation.tsv.gz",
+    log:
+        f"{LOGS}/soft_annotation/{{cohort}}.log",
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        source=lambda w: SPECS[w.cohort].source,
+        platform=lambda w: SPECS[w.cohort].platform,
+    script:
+        "../scripts/soft_annotation.py"

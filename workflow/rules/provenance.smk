@@ -20,6 +20,10 @@ PROVENANCE_INPUTS = study_input_files(config, SPECS.values()) + [
         else geo_download_files(spec.accession, spec.platform)
     ).items()
     if role != "checksums"
+] + [
+    f"{GEO_CACHE}/{spec.accession}/soft/{spec.accession}.soft.gz"
+    for spec in SPECS.values()
+    if spec.source in ("soft", "gds") and spec.matrix is None
 ]
 
 

@@ -60,3 +60,27 @@ rule geo_rnaseq_download:
         ),
     script:
         "../scripts/resources_geo_rnaseq.py"
+
+
+# Source `soft` / `gds` given by accession: the family SOFT file (GSE) or the GDS SOFT file.
+rule geo_soft_download:
+    output:
+        soft=f"{GEO_CACHE}/{{accession}}/soft/{{accession}}.soft.gz",
+        checksums=f"{GEO_CACHE}/{{accession}}/soft/checksums.tsv",
+    log:
+        f"{LOGS}/resources/geo_soft_{{accession}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/geo_soft_download/{{accession}}.tsv"
+    wildcard_constraints:
+        accession=r"G(SE|DS)\d+",
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        accession=lambda w: w.accession,
+        settings=lambda w, output: geo_fetch_settings(str(Path(output.soft).parents[2])),
+    script:
+        "../scripts/resources_geo_soft.py"

@@ -615,3 +615,66 @@ def prepare_geo_rnaseq(
     ]  # fmt: skip
     write_tsv(pd.DataFrame(rows), checksums_out)
     return result
+
+
+# --------------------------------------------------------------------------- SOFT family / GDS
+
+SOFT_RE = re.compile(r"^G(SE|DS)\d+$")
+
+
+def soft_url(accession: str, base_url: str) -> tuple[str, str]:
+    """(url, file name) of a series' family SOFT file or a GDS SOFT file on GEO's FTP layout.
+
+    ``{base}/geo/series/GSEnnn/GSE781/soft/GSE781_family.soft.gz`` and
+    ``{base}/geo/datasets/GDSnnn/GDS507/soft/GDS507.soft.gz`` (as GEOquery's ``getGEOfile``).
+    """
+    accession = accession.strip().upper()
+    if not SOFT_RE.match(accession):
+        raise InputError(f"{accession!r} is not a GSE or GDS accession")
+    root = base_url.rstrip("/")
+    if accession.startswith("GDS"):
+        name = f"{accession}.soft.gz"
+        return f"{root}/geo/datasets/{geo_stub(accession)}/{accession}/soft/{name}", name
+    name = f"{accession}_family.soft.gz"
+    return f"{root}/geo/series/{geo_stub(accession)}/{accession}/soft/{name}", name
+
+
+def prepare_geo_soft(
+    accession: str,
+    settings: FetchSettings,
+    *,
+    soft_out: str | Path,
+    checksums_out: str | Path,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Path:
+    """Fetch (or reuse from the cache) a family SOFT / GDS file; link it to ``soft_out``.
+
+    Cached in ``{cache_dir}/{accession}/raw/`` under role ``soft`` of that folder's manifest;
+    ``checksums_out`` lists role, file, url, size, sha256 (no retrieval time).
+    """
+    url, name = soft_url(accession, settings.base_url)
+    accession = accession.strip().upper()
+    directory = Path(settings.cache_dir) / accession
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(directory)
+    manifest.setdefault("accession", accession)
+    try:
+        path, entry = fetch_file(directory, "soft", [(url, name)], settings, manifest, sleep=sleep)
+    except NotFound as exc:
+        raise InputError(
+            f"GEO has no SOFT file for {accession} ({exc})",
+            hint="check the accession (GSE... for a family file with source `soft`, GDS... with "
+            "source `gds`), or give the downloaded file as the cohort's `matrix`",
+        ) from None
+    finally:
+        write_manifest(directory, manifest)
+    with atomic_path(soft_out) as tmp:
+        tmp.unlink()
+        try:
+            os.link(path, tmp)
+        except OSError:
+            shutil.copyfile(path, tmp)
+    row = {"role": "soft", "file": entry["path"], "url": entry["url"], "size": entry["size"],
+           "sha256": entry["sha256"]}  # fmt: skip
+    write_tsv(pd.DataFrame([row]), checksums_out)
+    return path

@@ -292,6 +292,12 @@ def load_phenotypes(spec: CohortSpec, base: Path = Path(".")) -> pd.DataFrame | 
         return read_sample_sheet(base / spec.samples, spec.sample_column)
     if spec.source == "series_matrix" and spec.matrix is not None:
         return geo.read_series_matrix_header(base / spec.matrix)
+    if spec.source in ("soft", "gds") and spec.matrix is not None:  # attributes only (no tables)
+        from markerflow.io import soft
+
+        if spec.source == "gds":
+            return soft.read_gds(base / spec.matrix, tables=False).samples
+        return soft.read_soft_family(base / spec.matrix, spec.platform, tables=False).samples
     return None
 
 
@@ -363,10 +369,12 @@ def _check_cohort(spec: CohortSpec, base: Path) -> None:
         raise InputError(f"cohort {c}: source `matrix` needs a `samples` sheet")
     if spec.source == "geo" and spec.accession is None:
         raise InputError(f"cohort {c}: source `geo` needs an `accession` (GSE...)")
+    if spec.source in ("soft", "gds"):
+        _check_soft(spec)
     if spec.source == "tximport":
         _check_tximport(spec, base)
     elif spec.source != "geo":
-        _require_file(spec.matrix, "matrix", c, base)
+        _require_file(spec.matrix, "matrix", c, base)  # soft/gds by accession: matrix empty
     _require_file(spec.samples, "samples", c, base)
     _require_file(spec.annotation, "annotation", c, base)
     if spec.condition_levels:
@@ -414,6 +422,20 @@ def _check_cohort(spec: CohortSpec, base: Path) -> None:
                     f"{', '.join(sorted(set(pheno[spec.condition_column].dropna().astype(str))))})",
                     hint="correct the value (matching ignores case and surrounding spaces)",
                 )
+
+
+def _check_soft(spec: CohortSpec) -> None:
+    """Sources ``soft``/``gds``: a local file (``matrix``) or an accession of the right kind."""
+    c, kind = spec.cohort, "GSE" if spec.source == "soft" else "GDS"
+    if spec.matrix is None and spec.accession is None:
+        raise InputError(
+            f"cohort {c}: source `{spec.source}` needs `matrix` (a downloaded "
+            f"{'GSExxx_family.soft.gz' if kind == 'GSE' else 'GDSxxx.soft.gz'}) or `accession`",
+        )
+    if spec.matrix is None and not str(spec.accession).upper().startswith(kind):
+        raise InputError(
+            f"cohort {c}: source `{spec.source}` needs a {kind} accession, not {spec.accession!r}"
+        )
 
 
 def _check_tximport(spec: CohortSpec, base: Path) -> None:

@@ -218,7 +218,8 @@ def ingest_cohort(
 
     Sources: ``series_matrix``/``geo`` arrays (the series matrix holds both); ``geo`` counts
     (``matrix_path`` = NCBI's raw-count table, phenotypes from the series matrix ``series_path``);
-    ``tximport`` (``matrix_path`` = the gene counts of the tximport rule) and ``matrix`` (a plain
+    ``soft`` (a GSE family SOFT file, the sheet's ``platform``) and ``gds`` (a GDS SOFT file), see
+    :mod:`markerflow.io.soft`; ``tximport`` (``matrix_path`` = the gene counts of the tximport rule) and ``matrix`` (a plain
     matrix; phenotypes from the sample sheet).
 
     Samples in the matrix but absent from the phenotype table are excluded (and reported); samples
@@ -237,6 +238,17 @@ def ingest_cohort(
             raise InputError(f"cohort {spec.cohort}: no series matrix given for the phenotypes")
         expression = read_feature_matrix(matrix_path, integer=True).matrix
         pheno = geo.read_series_matrix_header(series_path)
+        if spec.samples is not None:
+            pheno = load_phenotypes(spec)
+    elif spec.source in ("soft", "gds"):
+        from markerflow.io import soft
+
+        if spec.source == "soft":
+            parsed = soft.read_soft_family(matrix_path, spec.platform)
+            expression, pheno = parsed.expression, parsed.samples
+        else:
+            gds = soft.read_gds(matrix_path)
+            expression, pheno = gds.expression, gds.samples
         if spec.samples is not None:
             pheno = load_phenotypes(spec)
     elif spec.source in ("series_matrix", "geo"):
