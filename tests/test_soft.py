@@ -179,3 +179,28 @@ def test_soft_and_gds_cohorts_download_then_run_offline(tmp_path):
     assert second.returncode == 0, second.stderr[-4000:]
     for target, data in outputs.items():
         assert (workdir / target).read_bytes() == data, target
+
+
+def _study(rows):
+    from markerflow.io.study import check_study, read_cohort_sheet
+
+    config = {"study": {"case_label": "case", "control_label": "control"},
+              "cohorts": [dict(r) for r in rows]}  # fmt: skip
+    return check_study(config, read_cohort_sheet(config["cohorts"]), base=Path.cwd())
+
+
+def test_study_checks_soft_phenotypes_before_any_job(monkeypatch):
+    monkeypatch.chdir(Path(__file__).parent)
+    row = {"cohort": "a", "role": "discovery", "source": "soft", "data_type": "array",
+           "matrix": "fixtures/soft/GSE781_mini_family.soft.gz", "platform": "GPL96",
+           "condition_column": "tissue", "case_values": "tumor", "control_values": "normal"}  # fmt: skip
+    assert _study([row])[0].platform == "GPL96"
+    with pytest.raises(InputError, match="2 platforms"):
+        _study([{**row, "platform": None}])
+    with pytest.raises(InputError, match="matches no sample"):
+        _study([{**row, "case_values": "tumour"}])
+    gds = {**row, "source": "gds", "matrix": "fixtures/soft/GDS507_mini.soft.gz", "platform": None,
+           "condition_column": "disease_state", "case_values": "RCC"}  # fmt: skip
+    assert _study([gds])[0].source == "gds"
+    with pytest.raises(InputError, match="needs a GDS accession"):
+        _study([{**gds, "matrix": None, "accession": "GSE781"}])

@@ -99,3 +99,25 @@ def test_tx2gene_header_detection(tmp_path):
     path.write_text("ENST0001.1\tENSG1\nENST0002.1\tENSG1\n")
     assert len(read_tx2gene(path)) == 2
     assert len(read_tx2gene(FIX / "tx2gene.tsv")) == 335  # 336 lines minus the header
+
+
+def test_study_checks_tximport_cohorts(monkeypatch):
+    from markerflow.io.study import check_study, read_cohort_sheet
+
+    monkeypatch.chdir(FIX)
+    row = {"cohort": "t", "role": "discovery", "source": "tximport", "data_type": "counts",
+           "matrix": "salmon", "samples": "samples.tsv", "quant_type": "salmon",
+           "tx2gene": "tx2gene.tsv", "condition_column": "condition", "case_values": "case",
+           "control_values": "control"}  # fmt: skip
+
+    def check(r):
+        config = {"study": {}, "cohorts": [r]}
+        return check_study(config, read_cohort_sheet([r]), base=FIX)
+
+    assert check(row)[0].quant_type == "salmon"
+    with pytest.raises(InputError, match="needs `tx2gene`"):
+        check({**row, "tx2gene": None})
+    with pytest.raises(InputError, match="folder 'nope' does not exist"):
+        check({**row, "matrix": "nope"})
+    with pytest.raises(InputError, match="counts_from_abundance"):
+        check({**row, "counts_from_abundance": "scaledTPM"})
