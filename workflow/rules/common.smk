@@ -161,8 +161,17 @@ if len(DISCOVERY) > 1 and not config["enrichment"]["per_cohort"]:
 def cohort_inputs(wildcards):
     """Matrix (downloaded for source `geo`) and, when given, sample sheet of a cohort."""
     spec = SPECS[wildcards.cohort]
-    if spec.source == "geo":
+    if spec.source == "geo" and spec.data_type == "counts":
+        files = geo_rnaseq_files(spec.accession)
+        inputs = {"matrix": files["counts"], "series": files["matrix"]}
+    elif spec.source == "geo":
         inputs = {"matrix": geo_download_files(spec.accession, spec.platform)["matrix"]}
+    elif spec.source in ("soft", "gds") and spec.matrix is None:
+        inputs = {"matrix": f"{GEO_CACHE}/{spec.accession}/soft/{spec.accession}.soft.gz"}
+    elif spec.source == "tximport":
+        inputs = {
+            "matrix": f"{RESULTS}/ingest/{wildcards.cohort}/tximport_counts.parquet"
+        }
     else:
         inputs = {"matrix": spec.matrix}
     if spec.samples:
@@ -170,11 +179,24 @@ def cohort_inputs(wildcards):
     return inputs
 
 
+def tximport_inputs(wildcards):
+    """The quantification files (found in the cohort's folder now) and the tx2gene table."""
+    from markerflow.io.quant import find_quant_files
+
+    spec = SPECS[wildcards.cohort]
+    files = find_quant_files(spec.matrix, spec.quant_type)
+    return {"quant": [str(f) for f in files.values()], "tx2gene": spec.tx2gene}
+
+
 def annotation_input(wildcards):
     """The sheet's annotation table; for a GEO download without one, the downloaded GPL table."""
     spec = SPECS[wildcards.cohort]
     if spec.annotation:
         return {"annotation": spec.annotation}
+    if spec.source in ("soft", "gds"):
+        return {"annotation": f"{RESULTS}/ingest/{wildcards.cohort}/soft_annotation.tsv.gz"}
+    if spec.source == "geo" and spec.data_type == "counts":
+        return {"annotation": geo_rnaseq_files(spec.accession)["annotation"]}
     if spec.source == "geo" and spec.data_type == "array":
         return {
             "annotation": geo_download_files(spec.accession, spec.platform)[
@@ -269,6 +291,24 @@ def all_outputs():
 # --- GEO downloads (rule geo_download in resources.smk) ---
 GEO = config["geo"]
 GEO_CACHE = GEO["cache_dir"]
+
+
+def geo_fetch_settings(cache_dir):
+    """FetchSettings fields from config `geo:` (cache_dir as the rule's output implies)."""
+    keys = ("base_url", "retries", "timeout_s", "backoff_s", "rnaseq_url",
+            "rnaseq_counts_file", "rnaseq_annotation_file")  # fmt: skip
+    return {**{k: GEO[k] for k in keys}, "cache_dir": cache_dir}
+
+
+def geo_rnaseq_files(accession):
+    """Paths written by `geo_rnaseq_download` for an RNA-seq series."""
+    root = f"{GEO_CACHE}/{accession}/rnaseq"
+    return {
+        "matrix": f"{root}/series_matrix.txt.gz",
+        "counts": f"{root}/counts.tsv.gz",
+        "annotation": f"{root}/annotation.tsv.gz",
+        "checksums": f"{root}/checksums.tsv",
+    }
 
 
 def geo_download_files(accession, platform=None):

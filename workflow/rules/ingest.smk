@@ -21,3 +21,49 @@ rule ingest:
         control_label=CONTROL,
     script:
         "../scripts/ingest_cohort.py"
+
+
+# Source `tximport`: a folder of salmon/kallisto files summarised to gene counts (tximport 1.26).
+rule tximport:
+    input:
+        unpack(tximport_inputs),
+    output:
+        counts=f"{RESULTS}/ingest/{{cohort}}/tximport_counts.parquet",
+        lengths=f"{RESULTS}/ingest/{{cohort}}/tx_lengths.parquet",
+    log:
+        f"{LOGS}/tximport/{{cohort}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/tximport/{{cohort}}.tsv"
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        folder=lambda w: SPECS[w.cohort].matrix,
+        quant_type=lambda w: SPECS[w.cohort].quant_type,
+        counts_from_abundance=lambda w: SPECS[w.cohort].counts_from_abundance or "no",
+    script:
+        "../scripts/tximport_cohort.py"
+
+
+# Sources `soft` / `gds` without an `annotation`: probe -> symbol from the file itself.
+rule soft_annotation:
+    input:
+        soft=lambda w: cohort_inputs(w)["matrix"],
+    output:
+        annotation=f"{RESULTS}/ingest/{{cohort}}/soft_annotation.tsv.gz",
+    log:
+        f"{LOGS}/soft_annotation/{{cohort}}.log",
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        source=lambda w: SPECS[w.cohort].source,
+        platform=lambda w: SPECS[w.cohort].platform,
+    script:
+        "../scripts/soft_annotation.py"

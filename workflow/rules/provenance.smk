@@ -14,8 +14,16 @@ PROVENANCE_INPUTS = study_input_files(config, SPECS.values()) + [
     path
     for spec in SPECS.values()
     if spec.source == "geo"
-    for role, path in geo_download_files(spec.accession, spec.platform).items()
+    for role, path in (
+        geo_rnaseq_files(spec.accession)
+        if spec.data_type == "counts"
+        else geo_download_files(spec.accession, spec.platform)
+    ).items()
     if role != "checksums"
+] + [
+    f"{GEO_CACHE}/{spec.accession}/soft/{spec.accession}.soft.gz"
+    for spec in SPECS.values()
+    if spec.source in ("soft", "gds") and spec.matrix is None
 ]
 
 

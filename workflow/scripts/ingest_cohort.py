@@ -10,7 +10,11 @@ from markerflow.stages.ingest import ingest_cohort
 with script_context(snakemake) as log:
     spec = CohortSpec.from_params(snakemake.params.spec)
     cohort = ingest_cohort(
-        spec, snakemake.params.case_label, snakemake.params.control_label, snakemake.input.matrix
+        spec,
+        snakemake.params.case_label,
+        snakemake.params.control_label,
+        snakemake.input.matrix,
+        snakemake.input.get("series"),
     )
     write_tsv(cohort.excluded, snakemake.output.excluded)
     write_tsv(cohort.samples, snakemake.output.samples)

@@ -14,6 +14,17 @@ URLs follow NCBI's FTP layout (as GEOquery's ``getGEO``/``getGEOfile``):
 for a series on several platforms), ``{base}/geo/platforms/GPL6nnn/GPL6244/annot/GPL6244.annot.gz``
 and, when a platform has no annot file, ``.../soft/GPL6244_family.soft.gz``.
 
+RNA-seq series (issue 17): GEO computes raw counts for human RNA-seq series from SRA (NCBI's
+pipeline, https://www.ncbi.nlm.nih.gov/geo/info/rnaseqcounts.html) and serves them, with one gene
+annotation table for all series, through its download CGI (the URLs of GEO2R's generated R script)::
+
+    {rnaseq_url}?type=rnaseq_counts&acc=GSExxx&format=file&file=GSExxx_raw_counts_GRCh38.p13_NCBI.tsv.gz
+    {rnaseq_url}?format=file&type=rnaseq_counts&file=Human.GRCh38.p13.annot.tsv.gz
+
+They are cached next to the series matrix (``{cache_dir}/GSExxx/raw/``, roles ``rnaseq_counts`` and
+``rnaseq_annotation`` in the same manifest); the workflow's files go to ``{cache_dir}/GSExxx/rnaseq/``
+(see :func:`prepare_geo_rnaseq`).
+
 Rules: a file in the manifest whose bytes still match its sha256 is never downloaded again (a warm
 cache works offline); a cached file that no longer matches is an :class:`InputError` naming it, not
 a silent re-download; a file present in ``raw/`` but not in the manifest (placed by hand) is
@@ -45,11 +56,14 @@ import pandas as pd
 from markerflow import __version__
 from markerflow.errors import InputError
 from markerflow.io import geo
-from markerflow.io.tables import atomic_path, sha256_file, write_tsv
+from markerflow.io.tables import atomic_path, reading, sha256_file, write_tsv
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://ftp.ncbi.nlm.nih.gov"
+DEFAULT_RNASEQ_URL = "https://www.ncbi.nlm.nih.gov/geo/download/"
+DEFAULT_RNASEQ_COUNTS_FILE = "{accession}_raw_counts_GRCh38.p13_NCBI.tsv.gz"
+DEFAULT_RNASEQ_ANNOTATION_FILE = "Human.GRCh38.p13.annot.tsv.gz"
 MANIFEST = "manifest.json"
 RAW_DIR = "raw"
 GSE_RE = re.compile(r"^GSE\d+$")
@@ -67,6 +81,9 @@ class FetchSettings:
     timeout_s: float = 60.0  # max seconds without progress (connect or read)
     backoff_s: float = 2.0  # wait before the 1st retry; doubles each retry
     cache_dir: str = "resources/geo"
+    rnaseq_url: str = DEFAULT_RNASEQ_URL  # GEO's download CGI for NCBI-computed RNA-seq counts
+    rnaseq_counts_file: str = DEFAULT_RNASEQ_COUNTS_FILE  # ``{accession}`` is filled in
+    rnaseq_annotation_file: str = DEFAULT_RNASEQ_ANNOTATION_FILE
 
 
 class NotFound(Exception):
@@ -121,6 +138,20 @@ def platform_urls(platform: str, base_url: str) -> list[tuple[str, str]]:
         (f"{root}/annot/{platform}.annot.gz", f"{platform}.annot.gz"),
         (f"{root}/soft/{platform}_family.soft.gz", f"{platform}_family.soft.gz"),
     ]
+
+
+def rnaseq_urls(accession: str, settings: FetchSettings) -> dict[str, tuple[str, str]]:
+    """(url, file name) of a series' NCBI raw-count table and of the gene annotation table."""
+    counts = settings.rnaseq_counts_file.format(accession=accession)
+    annot = settings.rnaseq_annotation_file.format(accession=accession)
+    base = settings.rnaseq_url
+    return {
+        "rnaseq_counts": (
+            f"{base}?type=rnaseq_counts&acc={accession}&format=file&file={counts}",
+            counts,
+        ),
+        "rnaseq_annotation": (f"{base}?format=file&type=rnaseq_counts&file={annot}", annot),
+    }
 
 
 # ------------------------------------------------------------------------------------ checking
@@ -452,3 +483,198 @@ def prepare_geo_series(
     ]
     write_tsv(pd.DataFrame(rows), checksums_out)
     return result
+
+
+# ------------------------------------------------------------------------------ RNA-seq series
+
+
+@dataclass
+class GeoRnaseqDownload:
+    """A GEO RNA-seq series in the cache: series matrix (phenotypes), counts, gene annotation."""
+
+    accession: str
+    directory: Path
+    series_matrix: Path
+    counts: Path
+    annotation: Path
+    manifest: dict
+
+
+def fetch_geo_rnaseq(
+    accession: str,
+    settings: FetchSettings | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> GeoRnaseqDownload:
+    """Series matrix + NCBI raw counts + gene annotation of an RNA-seq series (cached)."""
+    settings = settings or FetchSettings()
+    key = geo_key(accession)
+    directory = Path(settings.cache_dir) / key
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(directory)
+    manifest.setdefault("accession", key)
+    candidates = [(series_matrix_url(key, None, settings.base_url), f"{key}_series_matrix.txt.gz")]
+    files: dict[str, Path] = {}
+    try:
+        try:
+            files["series_matrix"], _ = fetch_file(directory, "series_matrix", candidates,
+                                                   settings, manifest, sleep=sleep)  # fmt: skip
+        except NotFound as exc:
+            raise InputError(
+                f"GEO series {key} has no series matrix ({exc})",
+                hint="check the accession; a series on several platforms needs `platform`",
+            ) from None
+        for role, (url, name) in rnaseq_urls(key, settings).items():
+            try:
+                files[role], _ = fetch_file(directory, role, [(url, name)], settings, manifest,
+                                            sleep=sleep)  # fmt: skip
+            except NotFound as exc:
+                raise InputError(
+                    f"GEO has no NCBI-computed {role.replace('_', ' ')} file for {key} ({exc})",
+                    hint="GEO computes counts only for human (and mouse) RNA-seq series with SRA "
+                    "runs; otherwise download the submitters' count matrix from the series' "
+                    "supplementary files and use source `matrix` with a sample sheet",
+                ) from None
+    finally:
+        write_manifest(directory, manifest)
+    return GeoRnaseqDownload(key, directory, files["series_matrix"], files["rnaseq_counts"],
+                             files["rnaseq_annotation"], manifest)  # fmt: skip
+
+
+def ncbi_gene_table(path: str | Path) -> pd.DataFrame:
+    """GEO's ``Human.GRCh38.p13.annot.tsv.gz`` -> the gene ID table of the genes stage.
+
+    Columns used (case-insensitive): ``GeneID`` (Entrez) and ``Symbol`` (required), ``GeneType`` and
+    ``EnsemblGeneID`` (optional). Returns columns ``entrez symbol ensembl gene_type`` (strings, as
+    :data:`markerflow.stages.genes.GENE_TABLE_COLUMNS`), one row per GeneID.
+    """
+    path = Path(path)
+    with reading(path, "GEO RNA-seq gene annotation"):
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, quoting=3)
+    lower = {str(c).strip().lower(): c for c in table.columns}
+    missing = [c for c in ("geneid", "symbol") if c not in lower]
+    if missing:
+        raise InputError(
+            f"GEO gene annotation lacks column(s) {', '.join(missing)} "
+            f"(columns: {', '.join(map(str, table.columns[:20]))})",
+            path=path,
+            hint="expected NCBI's Human.GRCh38.p13.annot.tsv(.gz) with GeneID and Symbol columns",
+        )
+
+    def column(name: str) -> pd.Series:
+        if name in lower:
+            return table[lower[name]].astype(str).str.strip()
+        return pd.Series([""] * len(table), index=table.index)
+
+    out = pd.DataFrame(
+        {
+            "entrez": column("geneid"),
+            "symbol": column("symbol"),
+            "ensembl": column("ensemblgeneid"),
+            "gene_type": column("genetype"),
+        }
+    )
+    out = out[out["entrez"] != ""].drop_duplicates("entrez")
+    return out.replace({"": None}).reset_index(drop=True)
+
+
+def prepare_geo_rnaseq(
+    accession: str,
+    settings: FetchSettings,
+    *,
+    matrix_out: str | Path,
+    counts_out: str | Path,
+    annotation_out: str | Path,
+    checksums_out: str | Path,
+    sleep: Callable[[float], None] = time.sleep,
+) -> GeoRnaseqDownload:
+    """Fetch (or reuse) an RNA-seq series and write the workflow's files, all deterministic.
+
+    ``matrix_out``: the series matrix (phenotypes only; RNA-seq series have no table);
+    ``counts_out``: the NCBI raw-count table as served (GeneID + one column per GSM);
+    ``annotation_out``: gene table ``entrez symbol ensembl gene_type`` (:func:`ncbi_gene_table`,
+    gzip without timestamp); ``checksums_out``: role, file, url, size, sha256 of the raw files.
+    """
+    result = fetch_geo_rnaseq(accession, settings, sleep=sleep)
+    table = ncbi_gene_table(result.annotation)
+    text = table.to_csv(sep="\t", index=False, na_rep="", lineterminator="\n")
+    with atomic_path(annotation_out) as tmp:
+        tmp.write_bytes(gzip.compress(text.encode("utf-8"), mtime=0))
+    for source, out in ((result.series_matrix, matrix_out), (result.counts, counts_out)):
+        with atomic_path(out) as tmp:
+            tmp.unlink()
+            try:
+                os.link(source, tmp)
+            except OSError:
+                shutil.copyfile(source, tmp)
+    roles = ("series_matrix", "rnaseq_counts", "rnaseq_annotation")
+    rows = [
+        {"role": role, "file": entry["path"], "url": entry["url"], "size": entry["size"],
+         "sha256": entry["sha256"]}
+        for role, entry in sorted(result.manifest["files"].items()) if role in roles
+    ]  # fmt: skip
+    write_tsv(pd.DataFrame(rows), checksums_out)
+    return result
+
+
+# --------------------------------------------------------------------------- SOFT family / GDS
+
+SOFT_RE = re.compile(r"^G(SE|DS)\d+$")
+
+
+def soft_url(accession: str, base_url: str) -> tuple[str, str]:
+    """(url, file name) of a series' family SOFT file or a GDS SOFT file on GEO's FTP layout.
+
+    ``{base}/geo/series/GSEnnn/GSE781/soft/GSE781_family.soft.gz`` and
+    ``{base}/geo/datasets/GDSnnn/GDS507/soft/GDS507.soft.gz`` (as GEOquery's ``getGEOfile``).
+    """
+    accession = accession.strip().upper()
+    if not SOFT_RE.match(accession):
+        raise InputError(f"{accession!r} is not a GSE or GDS accession")
+    root = base_url.rstrip("/")
+    if accession.startswith("GDS"):
+        name = f"{accession}.soft.gz"
+        return f"{root}/geo/datasets/{geo_stub(accession)}/{accession}/soft/{name}", name
+    name = f"{accession}_family.soft.gz"
+    return f"{root}/geo/series/{geo_stub(accession)}/{accession}/soft/{name}", name
+
+
+def prepare_geo_soft(
+    accession: str,
+    settings: FetchSettings,
+    *,
+    soft_out: str | Path,
+    checksums_out: str | Path,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Path:
+    """Fetch (or reuse from the cache) a family SOFT / GDS file; link it to ``soft_out``.
+
+    Cached in ``{cache_dir}/{accession}/raw/`` under role ``soft`` of that folder's manifest;
+    ``checksums_out`` lists role, file, url, size, sha256 (no retrieval time).
+    """
+    url, name = soft_url(accession, settings.base_url)
+    accession = accession.strip().upper()
+    directory = Path(settings.cache_dir) / accession
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(directory)
+    manifest.setdefault("accession", accession)
+    try:
+        path, entry = fetch_file(directory, "soft", [(url, name)], settings, manifest, sleep=sleep)
+    except NotFound as exc:
+        raise InputError(
+            f"GEO has no SOFT file for {accession} ({exc})",
+            hint="check the accession (GSE... for a family file with source `soft`, GDS... with "
+            "source `gds`), or give the downloaded file as the cohort's `matrix`",
+        ) from None
+    finally:
+        write_manifest(directory, manifest)
+    with atomic_path(soft_out) as tmp:
+        tmp.unlink()
+        try:
+            os.link(path, tmp)
+        except OSError:
+            shutil.copyfile(path, tmp)
+    row = {"role": "soft", "file": entry["path"], "url": entry["url"], "size": entry["size"],
+           "sha256": entry["sha256"]}  # fmt: skip
+    write_tsv(pd.DataFrame([row]), checksums_out)
+    return path

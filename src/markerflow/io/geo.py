@@ -518,9 +518,21 @@ def read_platform_table(
             quoting=csv.QUOTE_MINIMAL,
             low_memory=False,
         )
+    return platform_symbols(table, _platform_id(header_lines, path), path, id_column, symbol_column)
+
+
+def platform_symbols(
+    table: pd.DataFrame,
+    platform: str | None,
+    path: str | Path,
+    id_column: str | None = None,
+    symbol_column: str | None = None,
+) -> pd.Series:
+    """Probe ID -> symbol from a platform table already read as strings (rules as
+    :func:`read_platform_table`; used for the platform tables of SOFT family files too)."""
+    path = Path(path)
     columns = [str(c).strip() for c in table.columns]
     table.columns = columns
-    platform = _platform_id(header_lines, path)
     if id_column is None:
         id_column = _pick_column(columns, GENERIC_ID_COLUMNS) or columns[0]
     elif id_column not in columns:

@@ -101,6 +101,9 @@ class CohortSpec:
     tissue: str | None = None
     condition_levels: str | None = None
     design: str | None = None
+    quant_type: str | None = None  # source tximport: salmon | kallisto
+    tx2gene: str | None = None  # source tximport: transcript -> gene table
+    counts_from_abundance: str | None = None  # source tximport: no | lengthScaledTPM
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> CohortSpec:
@@ -135,6 +138,9 @@ class CohortSpec:
             tissue=text("tissue"),
             condition_levels=text("condition_levels"),
             design=text("design"),
+            quant_type=text("quant_type"),
+            tx2gene=text("tx2gene"),
+            counts_from_abundance=text("counts_from_abundance"),
         )
 
     def level_map(self, case_label: str = "case", control_label: str = "control") -> dict[str, str]:
@@ -302,6 +308,12 @@ def load_phenotypes(spec: CohortSpec, base: Path = Path(".")) -> pd.DataFrame | 
         return read_sample_sheet(base / spec.samples, spec.sample_column, (spec.condition_column,))
     if spec.source == "series_matrix" and spec.matrix is not None:
         return geo.read_series_matrix_header(base / spec.matrix)
+    if spec.source in ("soft", "gds") and spec.matrix is not None:  # attributes only (no tables)
+        from markerflow.io import soft
+
+        if spec.source == "gds":
+            return soft.read_gds(base / spec.matrix, tables=False).samples
+        return soft.read_soft_family(base / spec.matrix, spec.platform, tables=False).samples
     return None
 
 
@@ -387,8 +399,12 @@ def _check_cohort(spec: CohortSpec, base: Path) -> None:
         raise InputError(f"cohort {c}: source `matrix` needs a `samples` sheet")
     if spec.source == "geo" and spec.accession is None:
         raise InputError(f"cohort {c}: source `geo` needs an `accession` (GSE...)")
-    if spec.source != "geo":
-        _require_file(spec.matrix, "matrix", c, base)
+    if spec.source in ("soft", "gds"):
+        _check_soft(spec)
+    if spec.source == "tximport":
+        _check_tximport(spec, base)
+    elif spec.source != "geo":
+        _require_file(spec.matrix, "matrix", c, base)  # soft/gds by accession: matrix empty
     _require_file(spec.samples, "samples", c, base)
     _require_file(spec.annotation, "annotation", c, base)
     if spec.condition_levels:
@@ -436,6 +452,49 @@ def _check_cohort(spec: CohortSpec, base: Path) -> None:
                     f"{', '.join(sorted(set(pheno[spec.condition_column].dropna().astype(str))))})",
                     hint="correct the value (matching ignores case and surrounding spaces)",
                 )
+
+
+def _check_soft(spec: CohortSpec) -> None:
+    """Sources ``soft``/``gds``: a local file (``matrix``) or an accession of the right kind."""
+    c, kind = spec.cohort, "GSE" if spec.source == "soft" else "GDS"
+    if spec.matrix is None and spec.accession is None:
+        raise InputError(
+            f"cohort {c}: source `{spec.source}` needs `matrix` (a downloaded "
+            f"{'GSExxx_family.soft.gz' if kind == 'GSE' else 'GDSxxx.soft.gz'}) or `accession`",
+        )
+    if spec.matrix is None and not str(spec.accession).upper().startswith(kind):
+        raise InputError(
+            f"cohort {c}: source `{spec.source}` needs a {kind} accession, not {spec.accession!r}"
+        )
+
+
+def _check_tximport(spec: CohortSpec, base: Path) -> None:
+    """Source ``tximport``: a folder of quantification files, quant_type, tx2gene, samples."""
+    c = spec.cohort
+    for key in ("matrix", "quant_type", "tx2gene", "samples"):
+        if getattr(spec, key) is None:
+            raise InputError(
+                f"cohort {c}: source `tximport` needs `{key}`",
+                hint="matrix = folder of salmon/kallisto outputs, quant_type = salmon|kallisto, "
+                "tx2gene = transcript->gene table, samples = sample sheet",
+            )
+    if spec.data_type != "counts":
+        raise InputError(f"cohort {c}: source `tximport` gives counts; set data_type `counts`")
+    assert spec.matrix is not None
+    folder = confined_path(spec.matrix, f"cohort {c}: `matrix`", base)
+    if not folder.is_dir():
+        raise InputError(
+            f"cohort {c}: `matrix` folder {spec.matrix!r} does not exist",
+            hint="point `matrix` at the folder holding one sub-folder (or file) per sample",
+        )
+    if spec.quant_type not in ("salmon", "kallisto"):
+        raise InputError(f"cohort {c}: quant_type {spec.quant_type!r} is not salmon or kallisto")
+    if (spec.counts_from_abundance or "no") not in ("no", "lengthScaledTPM"):
+        raise InputError(
+            f"cohort {c}: counts_from_abundance {spec.counts_from_abundance!r} is not supported",
+            hint="use `no` (counts + length offsets for DESeq2) or `lengthScaledTPM`",
+        )
+    _require_file(spec.tx2gene, "tx2gene", c, base)
 
 
 # --- leakage guards and study warnings (issue 15) --------------------------------------------------

@@ -208,9 +208,19 @@ def build_sample_sheet(
 
 
 def ingest_cohort(
-    spec: CohortSpec, case_label: str, control_label: str, matrix_path: str | Path | None = None
+    spec: CohortSpec,
+    case_label: str,
+    control_label: str,
+    matrix_path: str | Path | None = None,
+    series_path: str | Path | None = None,
 ) -> IngestedCohort:
     """Read a cohort's matrix and phenotypes and align them.
+
+    Sources: ``series_matrix``/``geo`` arrays (the series matrix holds both); ``geo`` counts
+    (``matrix_path`` = NCBI's raw-count table, phenotypes from the series matrix ``series_path``);
+    ``soft`` (a GSE family SOFT file, the sheet's ``platform``) and ``gds`` (a GDS SOFT file), see
+    :mod:`markerflow.io.soft`; ``tximport`` (``matrix_path`` = the gene counts of the tximport rule) and ``matrix`` (a plain
+    matrix; phenotypes from the sample sheet).
 
     Samples in the matrix but absent from the phenotype table are excluded (and reported); samples
     in the phenotype table but absent from the matrix are an error naming them.
@@ -223,7 +233,25 @@ def ingest_cohort(
             f"cohort {spec.cohort}: no matrix file given", hint="set the sheet's matrix column"
         )
     matrix_path = Path(matrix_file)
-    if spec.source in ("series_matrix", "geo"):
+    if spec.source == "geo" and spec.data_type == "counts":
+        if series_path is None:
+            raise InputError(f"cohort {spec.cohort}: no series matrix given for the phenotypes")
+        expression = read_feature_matrix(matrix_path, integer=True).matrix
+        pheno = geo.read_series_matrix_header(series_path)
+        if spec.samples is not None:
+            pheno = load_phenotypes(spec)
+    elif spec.source in ("soft", "gds"):
+        from markerflow.io import soft
+
+        if spec.source == "soft":
+            parsed = soft.read_soft_family(matrix_path, spec.platform)
+            expression, pheno = parsed.expression, parsed.samples
+        else:
+            gds = soft.read_gds(matrix_path)
+            expression, pheno = gds.expression, gds.samples
+        if spec.samples is not None:
+            pheno = load_phenotypes(spec)
+    elif spec.source in ("series_matrix", "geo"):
         series = geo.read_series_matrix(matrix_path)
         expression = series.expression
         pheno = series.samples

@@ -138,7 +138,13 @@ def study_input_files(config: Mapping[str, Any], specs: Iterable[Any]) -> list[s
     """
     files: set[str] = set()
     for spec in specs:
-        for value in (spec.matrix, spec.samples, spec.annotation):
+        matrix = spec.matrix
+        if getattr(spec, "source", None) == "tximport" and matrix:  # a folder: its files
+            from markerflow.io.quant import find_quant_files
+
+            files.update(map(str, find_quant_files(matrix, spec.quant_type).values()))
+            matrix = spec.tx2gene
+        for value in (matrix, spec.samples, spec.annotation):
             if value:
                 files.add(value)
     files.update(str(p) for p in (config.get("enrichment", {}).get("libraries") or {}).values())
