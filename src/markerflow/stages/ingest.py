@@ -223,6 +223,10 @@ def ingest_cohort(
             f"cohort {spec.cohort}: no matrix file given", hint="set the sheet's matrix column"
         )
     matrix_path = Path(matrix_file)
+    if spec.source == "geo":  # a cached download: its sha256 is checked at every use
+        from markerflow.io.fetch import verify_prepared
+
+        verify_prepared(matrix_path)
     if spec.source in ("series_matrix", "geo"):
         series = geo.read_series_matrix(matrix_path)
         expression = series.expression
