@@ -253,6 +253,7 @@ def _qc_section(files: _Files, cohorts: Sequence[str]) -> str:
             problems.append(f"{len(outliers)} outlier sample(s) flagged")
         if missing not in ("0", ""):
             problems.append(f"{missing} missing values")
+        problems += _alterations(files, c)
         rows.append(
             {
                 "cohort": c,
@@ -268,6 +269,22 @@ def _qc_section(files: _Files, cohorts: Sequence[str]) -> str:
         "reported, not removed.</p>"
     )
     return text + (table_html(pd.DataFrame(rows)) if rows else "") + _figures(files, "qc", cohorts)
+
+
+def _alterations(files: _Files, cohort: str) -> list[str]:
+    """One line per recorded alteration of a cohort's values (``genes/<cohort>/alterations.tsv``)."""
+    path = files.get(f"genes/{cohort}/alterations.tsv")
+    if path is None:
+        return []
+    table = _read(path, dtype=str, keep_default_na=False)
+    lines = []
+    for _, row in table.iterrows():
+        counts = ", ".join(
+            f"{row[k]} {k}" for k in ("cells", "features", "samples") if row.get(k) not in ("", "0")
+        )
+        detail = "; ".join(x for x in (counts, row.get("examples", "")) if x)
+        lines.append(f"{row['alteration']}" + (f" ({detail})" if detail else ""))
+    return lines
 
 
 def _de_section(files: _Files, cohorts: Sequence[str], top: int) -> str:
