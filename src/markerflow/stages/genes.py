@@ -30,7 +30,7 @@ import pandas as pd
 from markerflow.errors import AnalysisError, InputError, name_first
 from markerflow.io import geo
 from markerflow.io.fetch import verify_prepared
-from markerflow.io.matrices import validate_counts
+from markerflow.io.matrices import check_library_sizes, check_matrix_axes, validate_counts
 from markerflow.io.tables import read_tsv
 from markerflow.stages.qc import ALTERATION_COLUMNS, log_scale
 
@@ -67,6 +67,7 @@ def map_cohort_genes(
 
     A cached GEO annotation (a ``checksums.tsv`` beside it) is verified against its sha256 first.
     """
+    check_matrix_axes(expression, f"cohort {cohort} (genes)")
     expression = expression.loc[:, samples["sample"].tolist()]
     report: dict[str, object] = {"data_type": data_type}
     alterations = pd.DataFrame(columns=list(ALTERATION_COLUMNS))
@@ -87,6 +88,7 @@ def map_cohort_genes(
                 alterations = pd.concat([alterations, coverage], ignore_index=True)
     else:
         counts = validate_counts(expression, path="ingested count matrix")
+        check_library_sizes(counts, f"cohort {cohort} (genes)")
         if annotation is not None:
             gene_table = read_tsv(annotation, dtype=str)
             missing = [c for c in GENE_TABLE_COLUMNS if c not in gene_table.columns]

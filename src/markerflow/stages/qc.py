@@ -22,6 +22,7 @@ from scipy.stats import median_abs_deviation
 from markerflow.engines.pca import pca as engine_pca
 from markerflow.errors import InputError, name_first
 from markerflow.io import geo
+from markerflow.io.matrices import check_matrix_axes
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +248,7 @@ def cohort_qc(
     cohort: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
     """QC of one ingested cohort: (per-sample table, summary, PCA scores, explained ratios)."""
+    check_matrix_axes(expression, f"cohort {cohort} (qc)")
     raw = expression.to_numpy(dtype=np.float64)
     if data_type == "counts":
         log_values, applied = log_cpm(expression), False
