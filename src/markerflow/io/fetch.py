@@ -503,7 +503,9 @@ def prepare_geo_series(
     files (no retrieval times, so reruns give identical bytes).
     """
     result = fetch_geo_series(accession, platform, settings, sleep=sleep)
-    table = geo.read_platform_table(result.platform_table, symbol_column=symbol_column)
+    table = geo.read_platform_table(
+        result.platform_table, symbol_column=symbol_column, platform=result.platform
+    )
     frame = table.rename_axis("probe_id").reset_index()
     text = frame.to_csv(sep="\t", index=False, na_rep="", lineterminator="\n")
     with atomic_path(annotation_out) as tmp:

@@ -60,12 +60,14 @@ def map_cohort_genes(
     min_samples: int | str = "smallest_group",
     min_annotated_share: float = DEFAULT_MIN_ANNOTATED_SHARE,
     cohort: str = "cohort",
+    platform: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Return the genes x samples matrix (index ``gene``), a metric/value mapping report and the
     cohort's alterations table (:data:`markerflow.stages.qc.ALTERATION_COLUMNS`: every value set
     to missing by log2, and an annotation covering less than ``min_annotated_share`` of the rows).
 
-    A cached GEO annotation (a ``checksums.tsv`` beside it) is verified against its sha256 first.
+    A cached GEO annotation (a ``checksums.tsv`` beside it) is verified against its sha256 first;
+    ``platform`` (the sheet's GPL) picks the table of a SOFT file holding several.
     """
     check_matrix_axes(expression, f"cohort {cohort} (genes)")
     expression = expression.loc[:, samples["sample"].tolist()]
@@ -78,7 +80,7 @@ def map_cohort_genes(
         table = None
         if annotation is not None:
             verify_prepared(annotation, required=False)
-            table = geo.read_platform_table(annotation)
+            table = geo.read_platform_table(annotation, platform=platform)
         genes, collapse_report = collapse_probes(scaled.values, table, collapse, drop_multimapping)
         report.update(collapse_report.__dict__)
         report["collapse"] = collapse
@@ -115,13 +117,14 @@ def annotation_coverage(
 ) -> pd.DataFrame | None:
     """An alterations row (and a log warning) when the annotation maps too few of the rows.
 
-    The share is rows with a symbol / rows of the matrix (``1 - probes_unannotated / probes_in``):
+    The share is rows with a symbol / rows of the matrix (``(probes_in - probes_unannotated) /
+    probes_in``):
     an annotation table of another platform, or of a different ID type, maps few rows and would
     otherwise leave a cohort with a handful of genes and no word about it (issue 19).
     """
     if report.probes_in == 0:
         return None
-    share = 1.0 - report.probes_unannotated / report.probes_in
+    share = (report.probes_in - report.probes_unannotated) / report.probes_in
     if share >= min_share:
         return None
     note = (
@@ -210,7 +213,8 @@ def collapse_probes(
     keep = ~unannotated & ~multi
     if not keep.any():
         raise InputError(
-            "no probe has a gene symbol after mapping",
+            f"no probe has a gene symbol after mapping ({int(unannotated.sum())} of {n_in} rows "
+            f"have none, {int((multi & ~unannotated).sum())} map to several genes)",
             hint="check that the annotation table matches the platform of the matrix",
         )
     data = expression.loc[keep.to_numpy()]

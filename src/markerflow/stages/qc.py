@@ -87,7 +87,8 @@ def log_scale(expression: pd.DataFrame, mode: str, cohort: str = "cohort") -> Sc
     - the values are not on a log scale although none is taken (|value| > ``MAX_LOG_SCALE_ABS``
       under ``no`` or auto), e.g. 1e300 with ``log2: no`` would give log2 fold changes of 1e299.
 
-    ``yes`` on values that already look log-scaled (GEO2R's rule says no) is a warning.
+    ``yes`` on values that already look log-scaled (GEO2R's rule says no), and ``no`` on values
+    that look linear (the rule says yes), are warnings, recorded in the table too.
     """
     values = expression.to_numpy(dtype=np.float64)
     rows: list[dict[str, object]] = []
@@ -104,7 +105,17 @@ def log_scale(expression: pd.DataFrame, mode: str, cohort: str = "cohort") -> Sc
                 hint="set `log2: yes` for this cohort if the values are linear intensities or "
                 "counts; otherwise check the matrix for corrupt values",
             )
-        return Scaled(expression.astype(np.float64), False)
+        table = _alteration_table(cohort, [])
+        if mode == "no" and geo.needs_log2(values):
+            log.warning(
+                "cohort %s: log2: no on values that look linear (GEO2R's quantile rule would "
+                "transform them); limma then compares intensities, not log ratios",
+                cohort,
+            )
+            table = _alteration_table(cohort, [{"level": "warning", "alteration": "log2 not "
+                                      "taken on values that look linear (log2: no)", "cells": 0,
+                                      "features": 0, "samples": 0, "examples": ""}])  # fmt: skip
+        return Scaled(expression.astype(np.float64), False, table)
     if mode == "yes" and not geo.needs_log2(values):
         message = (
             f"cohort {cohort}: log2: yes on values that already look log-scaled (GEO2R's "
@@ -144,10 +155,14 @@ def log_scale(expression: pd.DataFrame, mode: str, cohort: str = "cohort") -> Sc
                          "alteration": "features with no value left after log2 (not tested)",
                          "cells": int(nonpositive[emptied].sum()), "features": int(emptied.sum()),
                          "samples": 0, "examples": name_first(expression.index[emptied], 3)})  # fmt: skip
+    return Scaled(scaled, True, _alteration_table(cohort, rows))
+
+
+def _alteration_table(cohort: str, rows: list[dict[str, object]]) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=list(ALTERATION_COLUMNS[2:]))
     table.insert(0, "stage", "log2")
     table.insert(0, "cohort", cohort)
-    return Scaled(scaled, True, table)
+    return table
 
 
 def _no_sample_all_missing(
