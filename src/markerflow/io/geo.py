@@ -511,7 +511,7 @@ def symbol_from_gene_assignment(values: pd.Series) -> pd.Series:
     :func:`markerflow.stages.genes.collapse_probes` by default); ``---`` -> missing.
     """
     parts = values.astype("string").str.split("///", regex=False).explode()
-    symbols = parts.str.split("//", n=2, regex=False).str[1].str.strip()
+    symbols = parts.str.split("//", n=2, regex=False).str.get(1).astype("string").str.strip()
     symbols = symbols[symbols.notna() & ~symbols.isin(list(MISSING_SYMBOLS))]
     frame = pd.DataFrame({"row": symbols.index, "symbol": symbols.to_numpy()}).drop_duplicates()
     joined = frame.groupby("row", sort=False)["symbol"].agg(" /// ".join)
@@ -565,6 +565,13 @@ def read_platform_table(
             low_memory=False,
         )
     columns = [str(c).strip() for c in table.columns]
+    repeated_columns = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated_columns:
+        raise InputError(
+            f"platform table has repeated column name(s): {name_first(repeated_columns)}",
+            path=path,
+            hint="give each column of the table a distinct name",
+        )
     table.columns = columns
     platform = _platform_id(header_lines, path)
     if id_column is None:
