@@ -347,3 +347,20 @@ def test_clean_array_cohort_has_an_empty_alterations_table(tmp_path):
         .read_text()
         .startswith("cohort\tstage\tlevel\talteration\tcells\tfeatures\tsamples\texamples\n")
     )
+
+
+def test_alterations_appear_in_the_report_qc_verdict(tmp_path):
+    from markerflow.report.summary import summary_page
+
+    results = tmp_path / "results"
+    expression = linear()
+    expression.iloc[0:3, 0] = 0.0
+    run_genes(results / "genes" / "C1", expression, sheet(expression.columns), log2_mode="yes")
+    run_qc(results / "qc" / "C1", expression, sheet(expression.columns), mode="yes")
+    files = [p for p in results.rglob("*") if p.is_file()]
+    page = summary_page(files, results, {"study": {"name": "s"}}, [{"cohort": "C1"}])
+    assert (
+        "C1: values &lt;= 0 set to missing before log2 (GEO2R) (3 cells, 3 features, 1 samples; "
+        "P0/GSM100=0; P1/GSM100=0; P2/GSM100=0)"
+    ) in page
+    assert "1 data alteration(s), listed below" in page
