@@ -364,3 +364,38 @@ def test_alterations_appear_in_the_report_qc_verdict(tmp_path):
         "P0/GSM100=0; P1/GSM100=0; P2/GSM100=0)"
     ) in page
     assert "1 data alteration(s), listed below" in page
+
+
+# ------------------------------------------------------------ found by the fuzz tests (slow suite)
+
+
+def test_row_with_more_fields_than_the_header_is_named(tmp_path):
+    from markerflow.io.study import read_sample_sheet
+
+    path = write_text(tmp_path / "samples.tsv", "sample\tstatus\nS1\tasthma\tx\tY\nS2\thealthy\n")
+    with pytest.raises(InputError) as err:  # was: S1/asthma silently became a two-level index
+        read_sample_sheet(path)
+    assert str(err.value) == (
+        f"{path}: sample sheet has a row with more fields than the header line (a tab or quote "
+        "too many, or two lines run together)\n  What to do: make every row have as many fields "
+        "as the header"
+    )
+
+
+def test_platform_table_with_a_shifted_first_row_is_named(tmp_path):
+    from markerflow.io import geo
+
+    path = write_text(tmp_path / "GPL1.tsv", "ID\tGene Symbol\nP1\tA\textra\nP2\tB\n")
+    with pytest.raises(InputError, match=r"platform table has a row with more fields than"):
+        geo.read_platform_table(path)
+
+
+def test_cohort_sheet_path_too_long_for_the_file_system(tmp_path):
+    from markerflow.io.study import _require_file
+
+    with pytest.raises(InputError) as err:  # was: OSError [Errno 36] File name too long
+        _require_file("x" * 5000 + ".tsv", "matrix", "C1", tmp_path)
+    assert str(err.value) == (
+        "cohort C1: `matrix` path cannot be used (File name too long)\n  What to do: fix the "
+        "`matrix` cell of cohort C1 in the cohort sheet"
+    )

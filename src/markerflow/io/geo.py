@@ -563,6 +563,7 @@ def read_platform_table(
             keep_default_na=False,
             quoting=csv.QUOTE_MINIMAL,
             low_memory=False,
+            index_col=False,
         )
     columns = [str(c).strip() for c in table.columns]
     repeated_columns = sorted({c for c in columns if columns.count(c) > 1})

@@ -227,7 +227,9 @@ def read_cohort_sheet(path: str | Path | list[dict[str, Any]]) -> pd.DataFrame:
             hint="set `cohorts:` in the config to the TSV listing your cohorts",
         )
     with reading(path):
-        sheet = pd.read_csv(path, sep="\t", dtype=str, comment=None, skip_blank_lines=True)
+        sheet = pd.read_csv(
+            path, sep="\t", dtype=str, comment=None, skip_blank_lines=True, index_col=False
+        )
     sheet.columns = [str(c).strip() for c in sheet.columns]
     return _check_sheet(sheet, path, first_line=2)
 
@@ -267,7 +269,14 @@ def _require_file(value: str | None, key: str, cohort: str, base: Path) -> Path 
     if value is None:
         return None
     resolved = confined_path(value, f"cohort {cohort}: `{key}`", base)
-    if not resolved.is_file():
+    try:
+        exists = resolved.is_file()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise InputError(
+            f"cohort {cohort}: `{key}` path cannot be used ({exc.strerror})",
+            hint=f"fix the `{key}` cell of cohort {cohort} in the cohort sheet",
+        ) from None
+    if not exists:
         raise InputError(
             f"cohort {cohort}: `{key}` file {value!r} does not exist",
             hint=f"fix the `{key}` cell of cohort {cohort} in the cohort sheet",
@@ -294,7 +303,7 @@ def read_sample_sheet(path: str | Path, sample_column: str | None = None) -> pd.
     path = Path(path)
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     with reading(path, "sample sheet", sep=sep):
-        table = pd.read_csv(path, sep=sep, dtype=str)
+        table = pd.read_csv(path, sep=sep, dtype=str, index_col=False)
     table.columns = [str(c).strip() for c in table.columns]
     column = sample_column or "sample"
     if column not in table.columns:
