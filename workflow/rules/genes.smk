@@ -23,6 +23,7 @@ rule genes:
         collapse=config["genes"]["collapse"],
         drop_multimapping=config["genes"]["drop_multimapping"],
         min_annotated_share=config["genes"]["min_annotated_share"],
+        platform=lambda w: SPECS[w.cohort].platform,
         min_count=config["de"]["counts"]["min_count"],
         min_samples=config["de"]["counts"]["min_samples"],
     script:

@@ -19,6 +19,7 @@ with script_context(snakemake) as log:
         min_samples=snakemake.params.min_samples,
         min_annotated_share=snakemake.params.min_annotated_share,
         cohort=snakemake.wildcards.cohort,
+        platform=snakemake.params.platform,
     )
     log.info("mapping report:\n%s", report.to_string(index=False))
     write_tsv(report, snakemake.output.mapping)
