@@ -51,7 +51,9 @@ def test_geo_cohort_downloads_then_runs_offline_from_cache(
         assert server.requests[MATRIX_PATH] == 1 and server.requests[ANNOT_PATH] == 1
     de_first = (workdir / TARGETS[0]).read_bytes()
     checksums = pd.read_csv(workdir / "geo_cache/GSE27011/checksums.tsv", sep="\t")
-    assert sorted(checksums["role"]) == ["platform_table", "series_matrix"]
+    assert sorted(checksums["role"]) == [
+        "platform_table", "series_matrix", "workflow_annotation", "workflow_matrix",
+    ]  # fmt: skip
     assert checksums["sha256"].str.fullmatch(r"[0-9a-f]{64}").all()
 
     # Server stopped: a fresh results directory is rebuilt from the cache alone.
@@ -61,3 +63,20 @@ def test_geo_cohort_downloads_then_runs_offline_from_cache(
     assert (workdir / TARGETS[0]).read_bytes() == de_first
     samples = pd.read_csv(workdir / "results/ingest/GSE27011/samples.tsv", sep="\t")
     assert samples["condition"].value_counts().to_dict() == {"asthma": 36, "control": 18}
+
+    # Issue 19: the cached series matrix edited in place (a hard link to the raw download) is
+    # caught at ingest on the next run, although the download step does not run again.
+    cached = workdir / "geo_cache/GSE27011/series_matrix.txt.gz"
+    with open(cached, "r+b") as handle:
+        handle.seek(500)
+        byte = handle.read(1)
+        handle.seek(500)
+        handle.write(bytes([byte[0] ^ 1]))
+    shutil.rmtree(workdir / "results")
+    third = run_snakemake(workdir, "--cores", "1", *TARGETS, timeout=600)
+    assert third.returncode != 0
+    log = (workdir / "results/logs/ingest/GSE27011.log").read_text()
+    assert "series_matrix.txt.gz: cached GEO file changed after download: sha256" in log
+    assert "download and prepare it anew" in log
+    assert not list((workdir / "results/ingest").rglob("*.tsv"))
+    assert not list((workdir / "results/ingest").rglob("*.parquet"))

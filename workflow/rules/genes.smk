@@ -6,6 +6,7 @@ rule genes:
     output:
         expression=f"{RESULTS}/genes/{{cohort}}/expression.parquet",
         mapping=f"{RESULTS}/genes/{{cohort}}/mapping.tsv",
+        alterations=f"{RESULTS}/genes/{{cohort}}/alterations.tsv",
     log:
         f"{LOGS}/genes/{{cohort}}.log",
     benchmark:
@@ -21,6 +22,8 @@ rule genes:
         log2=lambda w: log2_mode(w.cohort),
         collapse=config["genes"]["collapse"],
         drop_multimapping=config["genes"]["drop_multimapping"],
+        min_annotated_share=config["genes"]["min_annotated_share"],
+        platform=lambda w: SPECS[w.cohort].platform,
         min_count=config["de"]["counts"]["min_count"],
         min_samples=config["de"]["counts"]["min_samples"],
     script:

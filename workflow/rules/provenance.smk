@@ -43,6 +43,7 @@ SUMMARY_INPUTS = list(
             for cohort in SPECS
             for name in ("samples.tsv", "excluded_samples.tsv")
         ]
+        + [f"{RESULTS}/genes/{cohort}/alterations.tsv" for cohort in SPECS]
     )
 )
 

@@ -29,6 +29,8 @@ rule geo_download:
         retries=GEO["retries"],
         timeout_s=GEO["timeout_s"],
         backoff_s=GEO["backoff_s"],
+        deadline_s=GEO["deadline_s"],
+        min_rate_bytes_s=GEO["min_rate_bytes_s"],
         cache_dir=lambda w, output: str(Path(output.matrix).parents[1]),
     script:
         "../scripts/resources_geo.py"

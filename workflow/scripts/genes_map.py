@@ -7,7 +7,7 @@ from markerflow.runner import script_context
 from markerflow.stages.genes import map_cohort_genes
 
 with script_context(snakemake) as log:
-    genes, report = map_cohort_genes(
+    genes, report, alterations = map_cohort_genes(
         read_matrix(snakemake.input.expression),
         read_tsv(snakemake.input.samples, dtype={"sample": str, "batch": str}),
         snakemake.params.data_type,
@@ -17,7 +17,11 @@ with script_context(snakemake) as log:
         drop_multimapping=snakemake.params.drop_multimapping,
         min_count=snakemake.params.min_count,
         min_samples=snakemake.params.min_samples,
+        min_annotated_share=snakemake.params.min_annotated_share,
+        cohort=snakemake.wildcards.cohort,
+        platform=snakemake.params.platform,
     )
     log.info("mapping report:\n%s", report.to_string(index=False))
     write_tsv(report, snakemake.output.mapping)
+    write_tsv(alterations, snakemake.output.alterations)
     write_matrix(genes, snakemake.output.expression)

@@ -15,6 +15,8 @@ with script_context(snakemake) as log:
             retries=p.retries,
             timeout_s=p.timeout_s,
             backoff_s=p.backoff_s,
+            deadline_s=p.deadline_s,
+            min_rate_bytes_s=p.min_rate_bytes_s,
             cache_dir=p.cache_dir,
         ),
         matrix_out=snakemake.output.matrix,

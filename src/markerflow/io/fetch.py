@@ -30,7 +30,18 @@ cache works offline); a cached file that no longer matches is an :class:`InputEr
 a silent re-download; a file present in ``raw/`` but not in the manifest (placed by hand) is
 adopted after a gzip check. Downloads retry on connection errors, timeouts and HTTP 5xx/429 with
 exponential backoff; 404 is not retried. Every download goes to a temporary file, is checked
-(length, gzip integrity) and only then moved into place.
+(length, gzip integrity) and only then moved into place. A body that is cut short (fewer bytes
+than its Content-Length, or a gzip stream that ends early) is retried like a connection error.
+
+Time limits (config ``geo:``): ``timeout_s`` bounds each wait for data (connect or one read);
+``deadline_s`` bounds the whole download of one file, all attempts and back-off waits included;
+``min_rate_bytes_s`` stops an attempt whose average rate, measured after the first
+``RATE_GRACE_S`` seconds of its body, is below that many bytes per second (a server that drips a
+few bytes a second would otherwise never time out, as every read makes some progress).
+
+Point of use: :func:`verify_prepared` checks a workflow file of the cache (series matrix,
+annotation) against the sha256 recorded in its ``checksums.tsv`` every time a stage reads it, so a
+cached file edited in place is an error naming it even when the download step does not run again.
 """
 
 from __future__ import annotations
@@ -70,6 +81,11 @@ GSE_RE = re.compile(r"^GSE\d+$")
 GPL_RE = re.compile(r"^GPL\d+$")
 KEY_RE = re.compile(r"^(GSE\d+)(?:-(GPL\d+))?$")
 CHUNK = 1 << 20
+#: Bytes asked for per read while downloading (``read1`` returns what has arrived, up to this).
+READ_CHUNK = 1 << 16
+#: Seconds of a body before ``min_rate_bytes_s`` is enforced (slow start, TCP ramp-up).
+RATE_GRACE_S = 5.0
+CHECKSUMS = "checksums.tsv"
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,8 @@ class FetchSettings:
     rnaseq_url: str = DEFAULT_RNASEQ_URL  # GEO's download CGI for NCBI-computed RNA-seq counts
     rnaseq_counts_file: str = DEFAULT_RNASEQ_COUNTS_FILE  # ``{accession}`` is filled in
     rnaseq_annotation_file: str = DEFAULT_RNASEQ_ANNOTATION_FILE
+    deadline_s: float = 3600.0  # max seconds for one file, all attempts and waits included
+    min_rate_bytes_s: float = 1024.0  # slowest average rate accepted after RATE_GRACE_S seconds
 
 
 class NotFound(Exception):
@@ -181,27 +199,38 @@ def download(
     settings: FetchSettings,
     *,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Download ``url`` to ``dest`` atomically, retrying transient failures.
+    """Download ``url`` to ``dest`` atomically, retrying transient failures, within a deadline.
 
-    Retried: connection errors, timeouts (``timeout_s`` without progress), HTTP 5xx and 429, and
-    bodies shorter than their Content-Length. Not retried: 404/410 (:class:`NotFound`), other 4xx.
-    A ``.gz`` file is checked for gzip integrity before it is moved into place.
+    Retried: connection errors, timeouts (``timeout_s`` without progress), HTTP 5xx and 429,
+    bodies shorter than their Content-Length, gzip streams cut short, and attempts slower than
+    ``min_rate_bytes_s``. Not retried: 404/410 (:class:`NotFound`), other 4xx. The whole download
+    (every attempt and back-off wait) stops at ``deadline_s``. A ``.gz`` file is checked for gzip
+    integrity before it is moved into place.
     """
     dest = Path(dest)
     attempts = max(int(settings.retries), 0) + 1
+    deadline = clock() + float(settings.deadline_s)
     last = "no attempt"
+    made = 0
     for attempt in range(attempts):
         if attempt:
             wait = settings.backoff_s * 2 ** (attempt - 1)
+            if clock() + wait >= deadline:
+                break
             log.warning("retrying %s in %.1f s (attempt %d/%d): %s", url, wait, attempt + 1,
                         attempts, last)  # fmt: skip
             sleep(wait)
+        made += 1
         try:
             with atomic_path(dest) as tmp:
-                _fetch_once(url, tmp, settings.timeout_s)
+                _fetch_once(url, tmp, settings, deadline, clock)
                 if dest.name.endswith(".gz"):
-                    check_gzip(tmp, name=f"{dest.name} downloaded from {url}")
+                    try:
+                        check_gzip(tmp, name=f"{dest.name} downloaded from {url}")
+                    except InputError as exc:
+                        raise _Truncated(str(exc)) from None
             log.info("downloaded %s -> %s (%d bytes)", url, dest, dest.stat().st_size)
             return
         except urllib.error.HTTPError as exc:
@@ -214,20 +243,28 @@ def download(
                     hint="check geo.base_url in the config",
                 ) from None
             last = f"HTTP {exc.code} {exc.reason}"
+        except _Deadline as exc:
+            last = str(exc)
+            break
         except (
             urllib.error.URLError,
             TimeoutError,
             ConnectionError,
             http.client.HTTPException,
             _Truncated,
+            _TooSlow,
         ) as exc:
             reason = getattr(exc, "reason", None)
-            last = f"{type(exc).__name__}: {reason if reason is not None else exc}"
+            last = f"{type(exc).__name__.lstrip('_')}: {reason if reason is not None else exc}"
+        if clock() >= deadline:
+            last += f"; deadline of {settings.deadline_s:g} s reached"
+            break
     raise InputError(
-        f"could not download {url} after {attempts} attempt(s): {last}",
+        f"could not download {url} after {made} attempt(s): {last}",
         path=dest,
-        hint="check the network and geo.base_url (geo.retries / geo.timeout_s tune the retries); "
-        "offline, copy the file into this path by hand and run again",
+        hint="check the network and geo.base_url (geo.retries, geo.timeout_s, geo.deadline_s and "
+        "geo.min_rate_bytes_s tune the retries and limits); offline, copy the file into this "
+        "path by hand and run again",
     )
 
 
@@ -235,12 +272,49 @@ class _Truncated(Exception):
     pass
 
 
-def _fetch_once(url: str, tmp: Path, timeout_s: float) -> None:
+class _TooSlow(Exception):
+    pass
+
+
+class _Deadline(Exception):
+    pass
+
+
+def _fetch_once(
+    url: str,
+    tmp: Path,
+    settings: FetchSettings,
+    deadline: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """One attempt: stream the body to ``tmp``, checking the deadline and the rate at every read."""
     request = urllib.request.Request(url, headers={"User-Agent": f"markerflow/{__version__}"})
-    with urllib.request.urlopen(request, timeout=timeout_s) as response, open(tmp, "wb") as out:
+    remaining = deadline - clock()
+    if remaining <= 0:
+        raise _Deadline(f"deadline of {settings.deadline_s:g} s reached before the attempt")
+    timeout = min(float(settings.timeout_s), remaining)
+    with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as out:
         expected = response.headers.get("Content-Length")
-        shutil.copyfileobj(response, out, CHUNK)
-        size = out.tell()
+        start = clock()
+        size = 0
+        while True:
+            chunk = response.read1(READ_CHUNK)
+            if not chunk:
+                break
+            out.write(chunk)
+            size += len(chunk)
+            now = clock()
+            if now >= deadline:
+                raise _Deadline(
+                    f"deadline of {settings.deadline_s:g} s reached after {size} bytes "
+                    f"({size / max(now - start, 1e-9):.0f} bytes/s)"
+                )
+            elapsed = now - start
+            if elapsed >= RATE_GRACE_S and size / elapsed < settings.min_rate_bytes_s:
+                raise _TooSlow(
+                    f"{size / elapsed:.0f} bytes/s over {elapsed:.1f} s, below "
+                    f"geo.min_rate_bytes_s = {settings.min_rate_bytes_s:g}"
+                )
     if expected is not None and expected.isdigit() and int(expected) != size:
         raise _Truncated(f"received {size} of {expected} bytes")
 
@@ -460,7 +534,9 @@ def prepare_geo_series(
     files (no retrieval times, so reruns give identical bytes).
     """
     result = fetch_geo_series(accession, platform, settings, sleep=sleep)
-    table = geo.read_platform_table(result.platform_table, symbol_column=symbol_column)
+    table = geo.read_platform_table(
+        result.platform_table, symbol_column=symbol_column, platform=result.platform
+    )
     frame = table.rename_axis("probe_id").reset_index()
     text = frame.to_csv(sep="\t", index=False, na_rep="", lineterminator="\n")
     with atomic_path(annotation_out) as tmp:
@@ -481,6 +557,20 @@ def prepare_geo_series(
         }
         for role, entry in sorted(result.manifest["files"].items())
     ]
+    base = Path(checksums_out).parent
+    for role, path, source in (
+        ("workflow_annotation", annotation_out, "derived from platform_table"),
+        ("workflow_matrix", matrix_out, "copy of series_matrix"),
+    ):
+        rows.append(
+            {
+                "role": role,
+                "file": Path(os.path.relpath(path, base)).as_posix(),
+                "url": source,
+                "size": Path(path).stat().st_size,
+                "sha256": sha256_file(path),
+            }
+        )
     write_tsv(pd.DataFrame(rows), checksums_out)
     return result
 
@@ -678,3 +768,59 @@ def prepare_geo_soft(
            "sha256": entry["sha256"]}  # fmt: skip
     write_tsv(pd.DataFrame([row]), checksums_out)
     return path
+
+
+# ------------------------------------------------------------------- verification at the point of use
+
+
+def verify_prepared(path: str | Path, *, required: bool = True) -> None:
+    """Check a workflow file of the GEO cache against the sha256 in its folder's checksums.tsv.
+
+    Called at the point of use (ingest reads the series matrix, genes the annotation), every run:
+    the download rule does not run again once its outputs exist, and the series matrix is a hard
+    link to the raw download, so an edit in place would otherwise go unnoticed. A file with no
+    ``checksums.tsv`` beside it is an error when ``required`` (a ``geo`` cohort), else not checked
+    (a user's own table). Caches written before the ``workflow_*`` rows existed are checked
+    against the raw series matrix's sha256 (the matrix is a copy of it); an annotation they lack
+    is logged as unverified.
+    """
+    path = Path(path)
+    listing = path.parent / CHECKSUMS
+    hint = (
+        f"delete {path.parent} (or just this file) and run again to download and prepare it "
+        "anew; to keep an edited copy, give it as a local file (source `series_matrix` / the "
+        "`annotation` column) instead of a cached download"
+    )
+    if not listing.exists():
+        if required:
+            raise InputError(
+                f"cached GEO file has no {CHECKSUMS} beside it, so it cannot be verified",
+                path=path,
+                hint=hint,
+            )
+        return
+    with reading(listing, "cache checksum list"):
+        table = pd.read_csv(listing, sep="\t", dtype=str, keep_default_na=False)
+    if not {"role", "file", "sha256"} <= set(table.columns):
+        raise InputError(
+            f"cache checksum list lacks role/file/sha256 columns ({', '.join(table.columns)})",
+            path=listing,
+            hint=hint,
+        )
+    rows = table[table["file"] == path.name]
+    if rows.empty and path.name == "series_matrix.txt.gz":
+        rows = table[table["role"] == "series_matrix"]
+    if rows.empty:
+        if required:
+            log.warning("%s: not listed in %s, not verified (an older cache)", path, listing)
+        return
+    recorded = str(rows["sha256"].iloc[0]).lower()
+    digest = sha256_file(path)
+    if digest != recorded:
+        raise InputError(
+            f"cached GEO file changed after download: sha256 {digest}, recorded in {listing} "
+            f"as {recorded}",
+            path=path,
+            hint=hint,
+        )
+    log.info("%s: sha256 verified against %s", path, listing)

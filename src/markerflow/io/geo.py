@@ -446,6 +446,45 @@ def _parse_table(data: bytes, path: Path, first_line: int) -> pd.DataFrame:
 # ------------------------------------------------------------------------------ platform tables
 
 
+_PLATFORM_LINE = re.compile(r"^\^PLATFORM\s*=\s*(\S+)[ \t]*$", re.MULTILINE)
+
+
+def _platform_block(text: str, platform: str | None, path: Path) -> str:
+    """The ``^PLATFORM`` block of ``platform`` when ``text`` holds several (else ``text``).
+
+    Minimal split of a SOFT file into its platform blocks (each runs from its ``^PLATFORM = GPLx``
+    line to the next one); only blocks that carry a ``!platform_table_begin`` count.
+    """
+    starts = [(m.start(), m.group(1).upper()) for m in _PLATFORM_LINE.finditer(text)]
+    if len(starts) < 2:
+        return text
+    blocks: dict[str, str] = {}
+    for i, (start, gpl) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
+        block = text[start:end]
+        if PLATFORM_TABLE_BEGIN in block and gpl not in blocks:
+            blocks[gpl] = block
+    if len(blocks) < 2 and (platform is None or platform.upper() in blocks):
+        return next(iter(blocks.values())) if blocks else text
+    listed = ", ".join(blocks)
+    if platform is None:
+        raise InputError(
+            f"annotation file holds {len(blocks)} platform tables ({listed}); which one matches "
+            "the cohort is not known",
+            path=path,
+            hint="set the cohort sheet's `platform` column to the cohort's GPL (the series "
+            "matrix's !Series_platform_id), or give a table of that platform alone",
+        )
+    if platform.upper() not in blocks:
+        raise InputError(
+            f"annotation file holds platform tables {listed}, but not one of the cohort's "
+            f"platform {platform}",
+            path=path,
+            hint="give the annotation table of the cohort's platform",
+        )
+    return blocks[platform.upper()]
+
+
 def _platform_id(header_lines: list[str], path: Path) -> str | None:
     for line in header_lines:
         match = re.match(r"^(?:!Annotation_platform|\^PLATFORM)\s*=\s*(GPL\d+)", line)
@@ -472,7 +511,7 @@ def symbol_from_gene_assignment(values: pd.Series) -> pd.Series:
     :func:`markerflow.stages.genes.collapse_probes` by default); ``---`` -> missing.
     """
     parts = values.astype("string").str.split("///", regex=False).explode()
-    symbols = parts.str.split("//", n=2, regex=False).str[1].str.strip()
+    symbols = parts.str.split("//", n=2, regex=False).str.get(1).astype("string").str.strip()
     symbols = symbols[symbols.notna() & ~symbols.isin(list(MISSING_SYMBOLS))]
     frame = pd.DataFrame({"row": symbols.index, "symbol": symbols.to_numpy()}).drop_duplicates()
     joined = frame.groupby("row", sort=False)["symbol"].agg(" /// ".join)
@@ -480,19 +519,26 @@ def symbol_from_gene_assignment(values: pd.Series) -> pd.Series:
 
 
 def read_platform_table(
-    path: str | Path, id_column: str | None = None, symbol_column: str | None = None
+    path: str | Path,
+    id_column: str | None = None,
+    symbol_column: str | None = None,
+    platform: str | None = None,
 ) -> pd.Series:
     """Probe ID -> gene symbol from a platform table (plain or gzipped).
 
     Accepts a two-column TSV (``probe_id``, ``symbol``), a GEO ``.annot`` file or a GPL SOFT file
-    (the table between ``!platform_table_begin`` and ``!platform_table_end``; only the first such
-    table is read). The symbol column is ``symbol_column`` if given, else the platform's column
+    (the table between ``!platform_table_begin`` and ``!platform_table_end``). A SOFT file with
+    several ``^PLATFORM`` blocks (a series' family file) is split into its blocks and the one of
+    ``platform`` (the cohort's GPL) is read; without ``platform``, or when it is not among them,
+    an InputError lists the platforms (using the first silently gave GPL96 genes for GPL97 data,
+    issue 19). The symbol column is ``symbol_column`` if given, else the platform's column
     (:data:`PLATFORM_SYMBOL_COLUMNS`), else the first of :data:`GENERIC_SYMBOL_COLUMNS` present.
     Empty, ``---`` and NA symbols are missing (NaN). Returns a Series indexed by ``probe_id``
     named ``symbol``.
     """
     path = Path(path)
     text = _decode(_read_bytes(path, "platform table"), path)
+    text = _platform_block(text, platform, path)
     begin = text.find(PLATFORM_TABLE_BEGIN)
     if begin >= 0 and (begin == 0 or text[begin - 1] == "\n"):
         header_lines = text[:begin].splitlines()
@@ -517,6 +563,7 @@ def read_platform_table(
             keep_default_na=False,
             quoting=csv.QUOTE_MINIMAL,
             low_memory=False,
+            index_col=False,
         )
     return platform_symbols(table, _platform_id(header_lines, path), path, id_column, symbol_column)
 
@@ -532,6 +579,13 @@ def platform_symbols(
     :func:`read_platform_table`; used for the platform tables of SOFT family files too)."""
     path = Path(path)
     columns = [str(c).strip() for c in table.columns]
+    repeated_columns = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated_columns:
+        raise InputError(
+            f"platform table has repeated column name(s): {name_first(repeated_columns)}",
+            path=path,
+            hint="give each column of the table a distinct name",
+        )
     table.columns = columns
     if id_column is None:
         id_column = _pick_column(columns, GENERIC_ID_COLUMNS) or columns[0]

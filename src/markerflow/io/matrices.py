@@ -178,6 +178,43 @@ def _split_annotation(
     return table.loc[:, ~is_annotation], table.loc[:, is_annotation]
 
 
+def check_matrix_axes(matrix: pd.DataFrame, where: str) -> None:
+    """InputError unless ``matrix`` has >= 1 row and >= 1 column, unique sample columns and
+    unique row IDs. The guard of every stage that takes a features x samples matrix (qc, genes,
+    de), so a degenerate matrix is named before numpy or pandas fail on it (issue 19)."""
+    if matrix.shape[0] == 0 or matrix.shape[1] == 0:
+        raise InputError(
+            f"{where}: the matrix is empty ({matrix.shape[0]} rows x {matrix.shape[1]} samples)",
+            hint="check the input matrix and the sample sheet",
+        )
+    cols = pd.Index(matrix.columns.astype(str))
+    if cols.duplicated().any():
+        raise InputError(
+            f"{where}: duplicate sample columns: {name_first(sorted(set(cols[cols.duplicated()])))}",
+            hint="every sample column needs a unique ID",
+        )
+    idx = pd.Index(matrix.index.astype(str))
+    if idx.duplicated().any():
+        raise InputError(
+            f"{where}: {int(idx.duplicated().sum())} duplicate row IDs, e.g. "
+            f"{name_first(sorted(set(idx[idx.duplicated()])))}",
+            hint="each gene or probe must appear once",
+        )
+
+
+def check_library_sizes(counts: pd.DataFrame, where: str) -> None:
+    """InputError naming the samples of a count matrix without any read (library size 0): they
+    have no DESeq2 size factor (R stops with 'every gene contains at least one zero')."""
+    empty = counts.to_numpy().sum(axis=0) == 0
+    if empty.any():
+        raise InputError(
+            f"{where}: {int(empty.sum())} sample(s) have no reads at all (every count 0): "
+            f"{name_first(list(counts.columns[empty]))}",
+            hint="remove the sample(s) from the sample sheet: a library of size 0 has no size "
+            "factor for DESeq2",
+        )
+
+
 def validate_counts(matrix: pd.DataFrame, path: str) -> pd.DataFrame:
     """Check a genes x samples count matrix and return it as int64 (index ``feature_id``).
 

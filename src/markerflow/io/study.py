@@ -241,7 +241,13 @@ def read_cohort_sheet(path: str | Path | list[dict[str, Any]]) -> pd.DataFrame:
         )
     with reading(path):
         sheet = pd.read_csv(
-            path, sep="\t", dtype=str, comment=None, skip_blank_lines=True, keep_default_na=False
+            path,
+            sep="\t",
+            dtype=str,
+            comment=None,
+            skip_blank_lines=True,
+            keep_default_na=False,
+            index_col=False,
         )
     sheet.columns = [str(c).strip() for c in sheet.columns]
     # Only an empty cell is empty: "NA", "None", "null" are IDs or values like any other text.
@@ -288,7 +294,14 @@ def _require_file(value: str | None, key: str, cohort: str, base: Path) -> Path 
     if value is None:
         return None
     resolved = base / value
-    if not resolved.is_file():
+    try:
+        exists = resolved.is_file()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise InputError(
+            f"cohort {cohort}: `{key}` path cannot be used ({exc.strerror})",
+            hint=f"fix the `{key}` cell of cohort {cohort} in the cohort sheet",
+        ) from None
+    if not exists:
         where = "" if os.path.isabs(value) else f" (looked for {os.path.abspath(resolved)})"
         raise InputError(
             f"cohort {cohort}: `{key}` file {value!r} does not exist{where}",
@@ -330,7 +343,7 @@ def read_sample_sheet(
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     column = sample_column or "sample"
     with reading(path, "sample sheet", sep=sep):
-        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, index_col=False)
     table.columns = [str(c).strip() for c in table.columns]
     verbatim = {column, *text_columns}
     for name in table.columns:

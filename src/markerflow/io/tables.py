@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import glob
 import gzip
 import hashlib
 import os
 import tempfile
+import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,7 +141,19 @@ def reading(
     subject = f"{what} " if what else ""
     kind = {"\t": "tab-separated ", ",": "comma-separated "}.get(sep, "")
     try:
-        yield path
+        with warnings.catch_warnings():
+            # with index_col=False pandas only warns when a row has more fields than the header
+            # (and drops them); without it, it silently turns the extra leading fields into an
+            # index, shifting every column of the table.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            yield path
+    except pd.errors.ParserWarning:
+        raise InputError(
+            f"{subject}has a row with more fields than the header line (a tab or quote too "
+            "many, or two lines run together)",
+            path=path,
+            hint="make every row have as many fields as the header",
+        ) from None
     except FileNotFoundError:
         raise InputError(
             f"{what or 'file'} does not exist",
@@ -164,7 +178,17 @@ def reading(
             path=path,
             hint="supply a tab-separated (or .csv) text file, optionally gzipped",
         ) from None
-    except (EOFError, zlib.error, OSError) as exc:  # gzip.BadGzipFile is an OSError
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise InputError(
+                f"{what or 'path'} is too long for the file system", path=str(path)[:200] + "…"
+            ) from None
+        raise InputError(
+            f"cannot be read: corrupt or truncated gzip file ({exc})",
+            path=path,
+            hint="download or copy the file again (and check its checksum)",
+        ) from None
+    except (EOFError, zlib.error) as exc:
         raise InputError(
             f"cannot be read: corrupt or truncated gzip file ({exc})",
             path=path,
@@ -179,6 +203,7 @@ def read_tsv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
     missing); every other column as pandas does by default (:data:`NA_WORDS` are missing).
     A ``dtype`` mapping given by the caller adds to (and may override) the ID columns' ``str``.
     """
+    kwargs.setdefault("index_col", False)
     with reading(path):
         header = list(pd.read_csv(path, sep="\t", nrows=0).columns)
         ids = [c for c in header if c in ID_COLUMNS]

@@ -244,6 +244,7 @@ def _cohort_section(
 
 def _qc_section(files: _Files, cohorts: Sequence[str]) -> str:
     rows = []
+    notes: list[str] = []
     for c in cohorts:
         path = files.get(f"qc/{c}/summary.tsv")
         if path is None:
@@ -256,6 +257,10 @@ def _qc_section(files: _Files, cohorts: Sequence[str]) -> str:
             problems.append(f"{len(outliers)} outlier sample(s) flagged")
         if missing not in ("0", ""):
             problems.append(f"{missing} missing values")
+        altered = _alterations(files, c)
+        if altered:
+            problems.append(f"{len(altered)} data alteration(s), listed below")
+            notes += [f"{c}: {line}" for line in altered]
         rows.append(
             {
                 "cohort": c,
@@ -270,7 +275,30 @@ def _qc_section(files: _Files, cohorts: Sequence[str]) -> str:
         "<p>Outlier samples are flagged (robust z of their distance to the other samples) and "
         "reported, not removed.</p>"
     )
-    return text + (table_html(pd.DataFrame(rows)) if rows else "") + _figures(files, "qc", cohorts)
+    listed = (
+        "<p>Values changed or dropped before the analysis (genes/&lt;cohort&gt;/alterations.tsv):"
+        "</p><ul>" + "".join(f'<li class="warn">{_esc(n)}</li>' for n in notes) + "</ul>"
+        if notes
+        else ""
+    )
+    table = table_html(pd.DataFrame(rows)) if rows else ""
+    return text + table + listed + _figures(files, "qc", cohorts)
+
+
+def _alterations(files: _Files, cohort: str) -> list[str]:
+    """One line per recorded alteration of a cohort's values (``genes/<cohort>/alterations.tsv``)."""
+    path = files.get(f"genes/{cohort}/alterations.tsv")
+    if path is None:
+        return []
+    table = _read(path, dtype=str, keep_default_na=False)
+    lines = []
+    for _, row in table.iterrows():
+        counts = ", ".join(
+            f"{row[k]} {k}" for k in ("cells", "features", "samples") if row.get(k) not in ("", "0")
+        )
+        detail = "; ".join(x for x in (counts, row.get("examples", "")) if x)
+        lines.append(f"{row['alteration']}" + (f" ({detail})" if detail else ""))
+    return lines
 
 
 def _de_section(files: _Files, cohorts: Sequence[str], top: int) -> str:

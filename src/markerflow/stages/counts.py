@@ -44,7 +44,7 @@ import pandas as pd
 
 from markerflow.contracts import DE_COLUMNS
 from markerflow.engines import deseq2 as engine_mod
-from markerflow.errors import InputError
+from markerflow.errors import AnalysisError, InputError
 from markerflow.model.design import SUBJECT, Design, comparison_design
 from markerflow.model.effectsize import comparison_effect_size
 from markerflow.stages.ingest import check_sheet_matches
@@ -171,17 +171,24 @@ def deseq2(
         contrast = getattr(engine_mod, "LevelContrast")(*design.level_columns(case, control))  # noqa: B009
     X = design.frame()
     if engine == "markerflow":
-        table, summary = _run_markerflow(
-            counts,
-            X,
-            alpha,
-            cooks_filter,
-            independent_filter,
-            n_cpus,
-            min_replicates_for_replace,
-            design.coefficient,
-            contrast,
-        )
+        try:
+            table, summary = _run_markerflow(
+                counts,
+                X,
+                alpha,
+                cooks_filter,
+                independent_filter,
+                n_cpus,
+                min_replicates_for_replace,
+                design.coefficient,
+                contrast,
+            )
+        except (ValueError, FloatingPointError) as exc:  # the engine's own DESeq2 stops
+            raise AnalysisError(
+                f"DESeq2 cannot fit this count matrix ({counts.shape[0]} genes x "
+                f"{counts.shape[1]} samples): {exc}; R DESeq2 stops at the same point "
+                "(too few genes or too sparse counts for size factors and the dispersion trend)"
+            ) from None
     elif engine == "pydeseq2":
         table, summary = _run_pydeseq2(
             counts,

@@ -21,6 +21,7 @@ import pandas as pd
 from markerflow.contracts import DE_COLUMNS
 from markerflow.engines import limma
 from markerflow.errors import AnalysisError, InputError
+from markerflow.io.matrices import check_matrix_axes
 from markerflow.model.design import (
     SUBJECT,
     Design,
@@ -218,6 +219,7 @@ def cohort_de(
     The matrix keeps every sample of the sheet (ingest already excludes samples with a missing
     covariate; :func:`~markerflow.model.design.build_design` leaves any other out of the model).
     """
+    check_matrix_axes(expression, f"cohort {cohort or '?'} (de)")
     if data_type == "array":
         table = array_de(
             expression,

@@ -1,6 +1,6 @@
 """The genes stage: one row per gene symbol for every cohort.
 
-Arrays: values brought to log2 scale (see :func:`markerflow.stages.qc.to_log_scale`), then probes
+Arrays: values brought to log2 scale (see :func:`markerflow.stages.qc.log_scale`), then probes
 mapped to symbols and collapsed (:func:`collapse_probes`). Counts: identifiers mapped to symbols
 (:func:`map_to_symbols`) and low-count genes filtered (:func:`filter_low_counts`).
 
@@ -29,13 +29,19 @@ import pandas as pd
 
 from markerflow.errors import AnalysisError, InputError, name_first
 from markerflow.io import geo
-from markerflow.io.matrices import validate_counts
+from markerflow.io.fetch import verify_prepared
+from markerflow.io.matrices import check_library_sizes, check_matrix_axes, validate_counts
 from markerflow.io.tables import read_tsv
-from markerflow.stages.qc import to_log_scale
+from markerflow.stages.qc import ALTERATION_COLUMNS, log_scale
 
 log = logging.getLogger(__name__)
 
 _ENSEMBL_RE = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?(_PAR_Y)?$")
+
+#: Below this share of a cohort's rows with a gene symbol, the genes stage warns (config
+#: ``genes.min_annotated_share``). No error threshold: a matrix that mixes symbol rows and probe rows
+#: (GSE34608) or a deliberately partial custom table are legitimate, and the user must decide.
+DEFAULT_MIN_ANNOTATED_SHARE = 0.5
 
 #: Columns of the gene ID table used to map count-matrix IDs (see map_to_symbols).
 GENE_TABLE_COLUMNS = ("entrez", "symbol", "ensembl", "gene_type")
@@ -52,19 +58,39 @@ def map_cohort_genes(
     drop_multimapping: bool = True,
     min_count: int = 10,
     min_samples: int | str = "smallest_group",
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return the genes x samples matrix (index ``gene``) and a metric/value mapping report."""
+    min_annotated_share: float = DEFAULT_MIN_ANNOTATED_SHARE,
+    cohort: str = "cohort",
+    platform: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Return the genes x samples matrix (index ``gene``), a metric/value mapping report and the
+    cohort's alterations table (:data:`markerflow.stages.qc.ALTERATION_COLUMNS`: every value set
+    to missing by log2, and an annotation covering less than ``min_annotated_share`` of the rows).
+
+    A cached GEO annotation (a ``checksums.tsv`` beside it) is verified against its sha256 first;
+    ``platform`` (the sheet's GPL) picks the table of a SOFT file holding several.
+    """
+    check_matrix_axes(expression, f"cohort {cohort} (genes)")
     expression = expression.loc[:, samples["sample"].tolist()]
     report: dict[str, object] = {"data_type": data_type}
+    alterations = pd.DataFrame(columns=list(ALTERATION_COLUMNS))
     if data_type == "array":
-        logged, applied = to_log_scale(expression, log2_mode)
-        report["log2_applied"] = applied
-        table = None if annotation is None else geo.read_platform_table(annotation)
-        genes, collapse_report = collapse_probes(logged, table, collapse, drop_multimapping)
+        scaled = log_scale(expression, log2_mode, cohort)
+        alterations = scaled.alterations
+        report["log2_applied"] = scaled.applied
+        table = None
+        if annotation is not None:
+            verify_prepared(annotation, required=False)
+            table = geo.read_platform_table(annotation, platform=platform)
+        genes, collapse_report = collapse_probes(scaled.values, table, collapse, drop_multimapping)
         report.update(collapse_report.__dict__)
         report["collapse"] = collapse
+        if table is not None and annotation is not None:
+            coverage = annotation_coverage(collapse_report, min_annotated_share, cohort, annotation)
+            if coverage is not None:
+                alterations = pd.concat([alterations, coverage], ignore_index=True)
     else:
         counts = validate_counts(expression, path="ingested count matrix")
+        check_library_sizes(counts, f"cohort {cohort} (genes)")
         if annotation is not None:
             gene_table = read_tsv(annotation, dtype=str)
             missing = [c for c in GENE_TABLE_COLUMNS if c not in gene_table.columns]
@@ -82,7 +108,50 @@ def map_cohort_genes(
         genes, filter_report = filter_low_counts(counts, condition, min_count, min_samples)
         report.update(filter_report)
     genes.index.name = "gene"
-    return genes, pd.DataFrame({"metric": list(report), "value": [str(v) for v in report.values()]})
+    mapping = pd.DataFrame({"metric": list(report), "value": [str(v) for v in report.values()]})
+    return genes, mapping, alterations.reset_index(drop=True)
+
+
+def annotation_coverage(
+    report: CollapseReport, min_share: float, cohort: str, annotation: str | Path
+) -> pd.DataFrame | None:
+    """An alterations row (and a log warning) when the annotation maps too few of the rows.
+
+    The share is rows with a symbol / rows of the matrix (``(probes_in - probes_unannotated) /
+    probes_in``):
+    an annotation table of another platform, or of a different ID type, maps few rows and would
+    otherwise leave a cohort with a handful of genes and no word about it (issue 19).
+    """
+    if report.probes_in == 0:
+        return None
+    share = (report.probes_in - report.probes_unannotated) / report.probes_in
+    if share >= min_share:
+        return None
+    note = (
+        f"{share:.1%} of {report.probes_in} rows have a gene symbol in {Path(annotation).name} "
+        f"(genes.min_annotated_share = {min_share:g}); {report.genes_out} genes left"
+    )
+    log.warning(
+        "cohort %s: the annotation maps only %s; check that it is the table of this cohort's "
+        "platform (GPL) and ID type",
+        cohort,
+        note,
+    )
+    return pd.DataFrame(
+        [
+            {
+                "cohort": cohort,
+                "stage": "genes",
+                "level": "warning",
+                "alteration": "rows without a gene symbol dropped (low annotation coverage)",
+                "cells": 0,
+                "features": report.probes_unannotated,
+                "samples": 0,
+                "examples": note,
+            }
+        ],
+        columns=list(ALTERATION_COLUMNS),
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -144,7 +213,8 @@ def collapse_probes(
     keep = ~unannotated & ~multi
     if not keep.any():
         raise InputError(
-            "no probe has a gene symbol after mapping",
+            f"no probe has a gene symbol after mapping ({int(unannotated.sum())} of {n_in} rows "
+            f"have none, {int((multi & ~unannotated).sum())} map to several genes)",
             hint="check that the annotation table matches the platform of the matrix",
         )
     data = expression.loc[keep.to_numpy()]

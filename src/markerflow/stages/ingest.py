@@ -233,6 +233,11 @@ def ingest_cohort(
             f"cohort {spec.cohort}: no matrix file given", hint="set the sheet's matrix column"
         )
     matrix_path = Path(matrix_file)
+    if spec.source == "geo" and spec.data_type == "array":
+        # a cached series-matrix download: its sha256 is checked at every use
+        from markerflow.io.fetch import verify_prepared
+
+        verify_prepared(matrix_path)
     if spec.source == "geo" and spec.data_type == "counts":
         if series_path is None:
             raise InputError(f"cohort {spec.cohort}: no series matrix given for the phenotypes")
