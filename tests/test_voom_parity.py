@@ -157,3 +157,19 @@ def test_bad_counts_are_input_errors():
         voom_mod.voom(np.array([[1.0, -1.0], [2.0, 3.0], [4.0, 5.0]]))
     with pytest.raises(InputError):
         edger.cpm(np.ones((3, 2)), lib_size=np.array([1.0, 0.0]))
+
+
+def test_rank_trimming_equals_average_ranks():
+    """The O(n) trimming of TMM selects exactly the values whose average rank is in range."""
+    from scipy.stats import rankdata
+
+    from markerflow.engines.edger import _rank_within
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        n = int(rng.integers(1, 40))
+        v = rng.integers(0, 6, n).astype(float)  # many ties
+        lo = int(rng.integers(0, n + 2))
+        hi = int(rng.integers(0, n + 2))
+        r = rankdata(v)
+        assert np.array_equal(_rank_within(v, lo, hi), (r >= lo) & (r <= hi))
