@@ -173,3 +173,69 @@ def test_rank_trimming_equals_average_ranks():
         hi = int(rng.integers(0, n + 2))
         r = rankdata(v)
         assert np.array_equal(_rank_within(v, lo, hi), (r >= lo) & (r <= hi))
+
+
+@pytest.mark.parametrize(
+    ("method", "column", "label"),
+    [
+        ("voom", "voom", "limma-voom"),
+        ("limma_trend", "trend", "limma-trend"),
+        ("voom_quality_weights", "vqw", "limma-voom-qw"),
+    ],
+)
+def test_stage_limma_counts_on_gse85567_matches_r(method, column, label):
+    """de.cohort_de with de.counts.method = voom / limma_trend / voom_quality_weights on the
+    GSE85567 fixture genes (design Gender + Age + condition, as the example) equals R."""
+    from markerflow.contracts import DE_COLUMNS
+    from markerflow.stages.de import cohort_de
+
+    counts = pd.read_csv(FIXTURES / "gse_counts.tsv.gz", sep="\t", index_col=0)
+    sheet = pd.read_csv(
+        Path(__file__).parents[1] / "resources/example/GSE85567/GSE85567_samples.tsv", sep="\t"
+    )
+    sheet = pd.DataFrame(
+        {
+            "sample": sheet["column"],
+            "condition": sheet["Status"],
+            "batch": "b1",
+            "Gender": sheet["Gender"],
+            "Age": sheet["Age"],
+        }
+    )
+    table, matrix = cohort_de(
+        counts,
+        sheet,
+        "counts",
+        "Asthma",
+        "Control",
+        ["Gender", "Age"],
+        {"trend": False, "robust": False, "proportion": 0.01},
+        {"method": method},
+        cohort="GSE85567",
+    )
+    assert tuple(table.columns[: len(DE_COLUMNS)]) == DE_COLUMNS
+    assert set(table["method"]) == {label}
+    ref = _read("gse_fits.tsv.gz")
+    assert list(table["gene"]) == list(ref["gene"])
+    assert _rel(table["stat"], ref[f"{column}_t"]) < (1e-6 if column == "vqw" else 1e-8)
+    assert _rel(table["pvalue"], ref[f"{column}_P"]) < (1e-6 if column == "vqw" else 1e-8)
+    assert _rel(table["log2fc"], ref[f"{column}_logFC"]) < 1e-6
+    assert np.allclose(table["se"], np.abs(table["log2fc"] / table["stat"]), rtol=1e-10)
+    assert matrix.shape == counts.shape and matrix.index.name == "gene"
+    if column == "voom":  # downstream matrix = voom's E (all samples are in the two groups)
+        e_ref = _read("gse_voom_E.tsv.gz").set_index("gene")
+        got = matrix.loc[e_ref.index, e_ref.columns]
+        assert _rel(got, e_ref) < 1e-12
+    assert table["hedges_g"].notna().all()
+
+
+def test_genes_stage_uses_filter_by_expr_for_limma_methods(reference_dir):
+    from markerflow.stages.genes import filter_by_expr
+
+    sim = reference_dir / "rnaseq_simulated"
+    counts = pd.read_csv(sim / "counts.tsv.gz", sep="\t", index_col=0)
+    cd = pd.read_csv(sim / "coldata.tsv", sep="\t").set_index("sample_id")["condition"]
+    kept, report = filter_by_expr(counts, cd)
+    ref = _read("sim_keep.tsv.gz")["keep"].to_numpy().astype(bool)
+    assert list(kept.index) == list(counts.index[ref])
+    assert report["n_after"] == int(ref.sum()) and report["filter"] == "filterByExpr"

@@ -23,5 +23,6 @@ rule genes:
         drop_multimapping=config["genes"]["drop_multimapping"],
         min_count=config["de"]["counts"]["min_count"],
         min_samples=config["de"]["counts"]["min_samples"],
+        counts_method=config["de"]["counts"]["method"],
     script:
         "../scripts/genes_map.py"

@@ -17,6 +17,7 @@ with script_context(snakemake) as log:
         drop_multimapping=snakemake.params.drop_multimapping,
         min_count=snakemake.params.min_count,
         min_samples=snakemake.params.min_samples,
+        counts_method=snakemake.params.counts_method,
     )
     log.info("mapping report:\n%s", report.to_string(index=False))
     write_tsv(report, snakemake.output.mapping)

@@ -1,7 +1,8 @@
 """Per-cohort differential expression into the common DE table (../shared/DESIGN.md).
 
 Arrays: limma's linear model + empirical-Bayes moderated t (Smyth 2004, SAGMB 3:3), implemented in
-:mod:`markerflow.engines.limma`; counts: DESeq2's negative-binomial Wald test via :mod:`markerflow.stages.counts`.
+:mod:`markerflow.engines.limma`; counts: DESeq2's negative-binomial Wald test, or limma-voom /
+limma-trend (``de.counts.method``), via :mod:`markerflow.stages.counts`.
 Hedges' g (:mod:`markerflow.model.effectsize`) is added on the log-scale values for the meta-analysis.
 """
 
@@ -139,7 +140,8 @@ def cohort_de(
     cohort: str = "",
     threads: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """DE table and the log-scale matrix used downstream (arrays: as given; counts: VST)."""
+    """DE table and the log-scale matrix used downstream (arrays: as given; counts: VST, or
+    TMM log-CPM for the limma methods of ``counts["method"]``)."""
     if data_type == "array":
         table = array_de(
             expression,
@@ -157,6 +159,19 @@ def cohort_de(
 
     counts_matrix = align(expression, samples)
     batch = samples["batch"].astype(str).nunique() > 1
+    method = counts.get("method", "deseq2")
+    if method != "deseq2":  # limma-voom / voomWithQualityWeights / limma-trend
+        table = counts_mod.limma_counts(
+            counts_matrix,
+            samples,
+            case=case_label,
+            control=control_label,
+            method=method,
+            covariates=covariates,
+            batch=batch,
+            proportion=arrays["proportion"],
+        )
+        return table, counts_mod.log_cpm(counts_matrix)
     table = counts_mod.deseq2(
         counts_matrix,
         samples,
