@@ -239,3 +239,20 @@ def test_genes_stage_uses_filter_by_expr_for_limma_methods(reference_dir):
     ref = _read("sim_keep.tsv.gz")["keep"].to_numpy().astype(bool)
     assert list(kept.index) == list(counts.index[ref])
     assert report["n_after"] == int(ref.sum()) and report["filter"] == "filterByExpr"
+
+
+def test_lowess_fit_points_carry_the_whole_curve():
+    """approx through lowess's locally fitted points equals approx through all of its output."""
+    from markerflow.rcompat.interpolate import approx_rule2_ties_mean
+    from markerflow.rcompat.lowess import lowess, lowess_fit_points
+
+    rng = np.random.default_rng(11)
+    x = np.round(rng.normal(5, 2, 3000), 2)  # with ties
+    y = np.sqrt(np.abs(np.sin(x))) + rng.normal(0, 0.1, x.size)
+    line = lowess(x, y, f=0.5)
+    knots = np.argsort(x, kind="stable")[lowess_fit_points(x, f=0.5)]
+    assert knots.size < x.size / 10
+    xout = rng.uniform(-3, 13, 5000)
+    full = approx_rule2_ties_mean(x, line, xout)
+    short = approx_rule2_ties_mean(x[knots], line[knots], xout)
+    assert np.allclose(short, full, rtol=1e-13, atol=1e-15)

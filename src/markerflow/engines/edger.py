@@ -68,19 +68,24 @@ def _rank_within(v: np.ndarray, lo: int, hi: int) -> np.ndarray:
 
 def _tmm_factor(
     obs: np.ndarray,
-    ref: np.ndarray,
     n_obs: float,
-    n_ref: float,
+    ref: tuple[np.ndarray, np.ndarray, np.ndarray],
     logratio_trim: float,
     sum_trim: float,
     do_weighting: bool,
     a_cutoff: float,
 ) -> float:
-    """edgeR's ``.calcFactorTMM`` for one sample against the reference (vectorised over genes)."""
+    """edgeR's ``.calcFactorTMM`` for one sample against the reference (vectorised over genes).
+
+    ``ref`` holds the reference's ``ref / nR``, ``log2(ref / nR)`` and ``(nR - ref) / nR / ref``,
+    computed once for all samples (the same operations as R, so the same values).
+    """
+    ref_p, log_ref, v_ref = ref
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_r = np.log2((obs / n_obs) / (ref / n_ref))
-        abs_e = (np.log2(obs / n_obs) + np.log2(ref / n_ref)) / 2
-        v = (n_obs - obs) / n_obs / obs + (n_ref - ref) / n_ref / ref
+        obs_p = obs / n_obs
+        log_r = np.log2(obs_p / ref_p)
+        abs_e = (np.log2(obs_p) + log_ref) / 2
+        v = (n_obs - obs) / n_obs / obs + v_ref
     fin = np.isfinite(log_r) & np.isfinite(abs_e) & (abs_e > a_cutoff)
     log_r, abs_e, v = log_r[fin], abs_e[fin], v[fin]
     if log_r.size == 0 or np.max(np.abs(log_r)) < 1e-6:
@@ -144,18 +149,15 @@ def calc_norm_factors(
             ref_column = int(np.argmax(np.sqrt(x).sum(axis=0)))
         else:
             ref_column = int(np.argmin(np.abs(f75 - np.mean(f75))))
-    ref = x[:, ref_column]
+    xt = np.ascontiguousarray(x.T)  # one contiguous row per sample
+    ref, n_ref = xt[ref_column], float(lib[ref_column])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref_p = ref / n_ref
+        ref_terms = (ref_p, np.log2(ref_p), (n_ref - ref) / n_ref / ref)
     f = np.array(
         [
             _tmm_factor(
-                x[:, i],
-                ref,
-                float(lib[i]),
-                float(lib[ref_column]),
-                logratio_trim,
-                sum_trim,
-                do_weighting,
-                a_cutoff,
+                xt[i], float(lib[i]), ref_terms, logratio_trim, sum_trim, do_weighting, a_cutoff
             )
             for i in range(nsamples)
         ]
