@@ -157,3 +157,102 @@ def test_bad_counts_are_input_errors():
         voom_mod.voom(np.array([[1.0, -1.0], [2.0, 3.0], [4.0, 5.0]]))
     with pytest.raises(InputError):
         edger.cpm(np.ones((3, 2)), lib_size=np.array([1.0, 0.0]))
+
+
+def test_rank_trimming_equals_average_ranks():
+    """The O(n) trimming of TMM selects exactly the values whose average rank is in range."""
+    from scipy.stats import rankdata
+
+    from markerflow.engines.edger import _rank_within
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        n = int(rng.integers(1, 40))
+        v = rng.integers(0, 6, n).astype(float)  # many ties
+        lo = int(rng.integers(0, n + 2))
+        hi = int(rng.integers(0, n + 2))
+        r = rankdata(v)
+        assert np.array_equal(_rank_within(v, lo, hi), (r >= lo) & (r <= hi))
+
+
+@pytest.mark.parametrize(
+    ("method", "column", "label"),
+    [
+        ("voom", "voom", "limma-voom"),
+        ("limma_trend", "trend", "limma-trend"),
+        ("voom_quality_weights", "vqw", "limma-voom-qw"),
+    ],
+)
+def test_stage_limma_counts_on_gse85567_matches_r(method, column, label):
+    """de.cohort_de with de.counts.method = voom / limma_trend / voom_quality_weights on the
+    GSE85567 fixture genes (design Gender + Age + condition, as the example) equals R."""
+    from markerflow.contracts import DE_COLUMNS
+    from markerflow.stages.de import cohort_de
+
+    counts = pd.read_csv(FIXTURES / "gse_counts.tsv.gz", sep="\t", index_col=0)
+    sheet = pd.read_csv(
+        Path(__file__).parents[1] / "resources/example/GSE85567/GSE85567_samples.tsv", sep="\t"
+    )
+    sheet = pd.DataFrame(
+        {
+            "sample": sheet["column"],
+            "condition": sheet["Status"],
+            "batch": "b1",
+            "Gender": sheet["Gender"],
+            "Age": sheet["Age"],
+        }
+    )
+    table, matrix = cohort_de(
+        counts,
+        sheet,
+        "counts",
+        "Asthma",
+        "Control",
+        ["Gender", "Age"],
+        {"trend": False, "robust": False, "proportion": 0.01},
+        {"method": method},
+        cohort="GSE85567",
+    )
+    assert tuple(table.columns[: len(DE_COLUMNS)]) == DE_COLUMNS
+    assert set(table["method"]) == {label}
+    ref = _read("gse_fits.tsv.gz")
+    assert list(table["gene"]) == list(ref["gene"])
+    assert _rel(table["stat"], ref[f"{column}_t"]) < (1e-6 if column == "vqw" else 1e-8)
+    assert _rel(table["pvalue"], ref[f"{column}_P"]) < (1e-6 if column == "vqw" else 1e-8)
+    assert _rel(table["log2fc"], ref[f"{column}_logFC"]) < 1e-6
+    assert np.allclose(table["se"], np.abs(table["log2fc"] / table["stat"]), rtol=1e-10)
+    assert matrix.shape == counts.shape and matrix.index.name == "gene"
+    if column == "voom":  # downstream matrix = voom's E (all samples are in the two groups)
+        e_ref = _read("gse_voom_E.tsv.gz").set_index("gene")
+        got = matrix.loc[e_ref.index, e_ref.columns]
+        assert _rel(got, e_ref) < 1e-12
+    assert table["hedges_g"].notna().all()
+
+
+def test_genes_stage_uses_filter_by_expr_for_limma_methods(reference_dir):
+    from markerflow.stages.genes import filter_by_expr
+
+    sim = reference_dir / "rnaseq_simulated"
+    counts = pd.read_csv(sim / "counts.tsv.gz", sep="\t", index_col=0)
+    cd = pd.read_csv(sim / "coldata.tsv", sep="\t").set_index("sample_id")["condition"]
+    kept, report = filter_by_expr(counts, cd)
+    ref = _read("sim_keep.tsv.gz")["keep"].to_numpy().astype(bool)
+    assert list(kept.index) == list(counts.index[ref])
+    assert report["n_after"] == int(ref.sum()) and report["filter"] == "filterByExpr"
+
+
+def test_lowess_fit_points_carry_the_whole_curve():
+    """approx through lowess's locally fitted points equals approx through all of its output."""
+    from markerflow.rcompat.interpolate import approx_rule2_ties_mean
+    from markerflow.rcompat.lowess import lowess, lowess_fit_points
+
+    rng = np.random.default_rng(11)
+    x = np.round(rng.normal(5, 2, 3000), 2)  # with ties
+    y = np.sqrt(np.abs(np.sin(x))) + rng.normal(0, 0.1, x.size)
+    line = lowess(x, y, f=0.5)
+    knots = np.argsort(x, kind="stable")[lowess_fit_points(x, f=0.5)]
+    assert knots.size < x.size / 10
+    xout = rng.uniform(-3, 13, 5000)
+    full = approx_rule2_ties_mean(x, line, xout)
+    short = approx_rule2_ties_mean(x[knots], line[knots], xout)
+    assert np.allclose(short, full, rtol=1e-13, atol=1e-15)

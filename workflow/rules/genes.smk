@@ -26,5 +26,6 @@ rule genes:
         platform=lambda w: SPECS[w.cohort].platform,
         min_count=config["de"]["counts"]["min_count"],
         min_samples=config["de"]["counts"]["min_samples"],
+        counts_method=config["de"]["counts"]["method"],
     script:
         "../scripts/genes_map.py"

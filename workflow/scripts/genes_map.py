@@ -20,6 +20,7 @@ with script_context(snakemake) as log:
         min_annotated_share=snakemake.params.min_annotated_share,
         cohort=snakemake.wildcards.cohort,
         platform=snakemake.params.platform,
+        counts_method=snakemake.params.counts_method,
     )
     log.info("mapping report:\n%s", report.to_string(index=False))
     write_tsv(report, snakemake.output.mapping)

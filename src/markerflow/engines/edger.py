@@ -15,7 +15,8 @@ Bioinformatics 26:139), mirrored from the R source so that results agree with R 
 - :func:`filter_by_expr` - ``filterByExpr.default`` (Chen, Lun & Smyth 2016, F1000Research 5:1438).
 
 Deviations: sums are numpy's pairwise sums instead of R's long-double accumulation (agreement
-~1e-15 relative). The loop in :func:`calc_norm_factors` is over samples, not genes.
+~1e-15 relative); the trimming selects by order statistics (``np.partition``) instead of ranking
+(same set of genes as R's ``rank``). The loop in :func:`calc_norm_factors` is over samples.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import rankdata
 
 from markerflow.errors import InputError
 from markerflow.rcompat.qr import estimable_columns
@@ -45,21 +45,47 @@ def _upper_quartile_factors(x: np.ndarray, lib_size: np.ndarray, p: float = 0.75
     return np.quantile(x, p, axis=0) / lib_size
 
 
+def _rank_within(v: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """``rank(v) >= lo & rank(v) <= hi`` for R's average ranks, in O(n) without sorting.
+
+    The average rank is non-decreasing in the value, so the kept values form an interval. Its
+    lower end is the ``lo``-th smallest value ``a`` if the average rank of ``a``'s ties (``(first
+    + last) / 2`` of their positions) reaches ``lo``, else the values above ``a``; likewise for the
+    upper end with the ``hi``-th smallest value. Equal to ranking with ``scipy.stats.rankdata``.
+    """
+    n = v.size
+    if lo > hi or lo > n or hi < 1:
+        return np.zeros(n, dtype=bool)
+    lo_c, hi_c = max(lo, 1), min(hi, n)
+    part = np.partition(v, (lo_c - 1, hi_c - 1))
+    a, b = part[lo_c - 1], part[hi_c - 1]
+    ra = (np.count_nonzero(v < a) + 1 + np.count_nonzero(v <= a)) / 2
+    rb = (np.count_nonzero(v < b) + 1 + np.count_nonzero(v <= b)) / 2
+    keep = (v >= a) if ra >= lo else (v > a)
+    keep &= (v <= b) if rb <= hi else (v < b)
+    return keep
+
+
 def _tmm_factor(
     obs: np.ndarray,
-    ref: np.ndarray,
     n_obs: float,
-    n_ref: float,
+    ref: tuple[np.ndarray, np.ndarray, np.ndarray],
     logratio_trim: float,
     sum_trim: float,
     do_weighting: bool,
     a_cutoff: float,
 ) -> float:
-    """edgeR's ``.calcFactorTMM`` for one sample against the reference (vectorised over genes)."""
+    """edgeR's ``.calcFactorTMM`` for one sample against the reference (vectorised over genes).
+
+    ``ref`` holds the reference's ``ref / nR``, ``log2(ref / nR)`` and ``(nR - ref) / nR / ref``,
+    computed once for all samples (the same operations as R, so the same values).
+    """
+    ref_p, log_ref, v_ref = ref
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_r = np.log2((obs / n_obs) / (ref / n_ref))
-        abs_e = (np.log2(obs / n_obs) + np.log2(ref / n_ref)) / 2
-        v = (n_obs - obs) / n_obs / obs + (n_ref - ref) / n_ref / ref
+        obs_p = obs / n_obs
+        log_r = np.log2(obs_p / ref_p)
+        abs_e = (np.log2(obs_p) + log_ref) / 2
+        v = (n_obs - obs) / n_obs / obs + v_ref
     fin = np.isfinite(log_r) & np.isfinite(abs_e) & (abs_e > a_cutoff)
     log_r, abs_e, v = log_r[fin], abs_e[fin], v[fin]
     if log_r.size == 0 or np.max(np.abs(log_r)) < 1e-6:
@@ -69,9 +95,7 @@ def _tmm_factor(
     hi_l = n + 1 - lo_l
     lo_s = math.floor(n * sum_trim) + 1
     hi_s = n + 1 - lo_s
-    r_l = rankdata(log_r)
-    r_s = rankdata(abs_e)
-    keep = (r_l >= lo_l) & (r_l <= hi_l) & (r_s >= lo_s) & (r_s <= hi_s)
+    keep = _rank_within(log_r, lo_l, hi_l) & _rank_within(abs_e, lo_s, hi_s)
     if do_weighting:
         lk, vk = log_r[keep], v[keep]
         ok = ~np.isnan(lk / vk)
@@ -125,18 +149,15 @@ def calc_norm_factors(
             ref_column = int(np.argmax(np.sqrt(x).sum(axis=0)))
         else:
             ref_column = int(np.argmin(np.abs(f75 - np.mean(f75))))
-    ref = x[:, ref_column]
+    xt = np.ascontiguousarray(x.T)  # one contiguous row per sample
+    ref, n_ref = xt[ref_column], float(lib[ref_column])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref_p = ref / n_ref
+        ref_terms = (ref_p, np.log2(ref_p), (n_ref - ref) / n_ref / ref)
     f = np.array(
         [
             _tmm_factor(
-                x[:, i],
-                ref,
-                float(lib[i]),
-                float(lib[ref_column]),
-                logratio_trim,
-                sum_trim,
-                do_weighting,
-                a_cutoff,
+                xt[i], float(lib[i]), ref_terms, logratio_trim, sum_trim, do_weighting, a_cutoff
             )
             for i in range(nsamples)
         ]

@@ -15,7 +15,11 @@ mirrored from the R source:
 mean log-count (``Amean + mean(log2(lib_size + 1)) - log2(1e6)``, all-zero genes left out) smoothed
 by ``lowess(f = span)`` (:func:`markerflow.rcompat.lowess.lowess`); the trend, linearly
 interpolated with constant extrapolation (``approxfun(rule = 2)``), evaluated at each fitted
-log-count gives the weight ``1 / trend^4``. ``normalize.method`` is ``"none"`` (limma's default):
+log-count gives the weight ``1 / trend^4``. Deviations (rounding level, ~1e-15 relative): the
+fitted log-count is ``fitted + log2(lib_size + 1) - log2(1e6)`` (R takes ``2^`` then ``log2``), and
+the trend is interpolated through lowess's locally fitted points only
+(:func:`markerflow.rcompat.lowess.lowess_fit_points`; lowess's other outputs lie on the lines
+between them). ``normalize.method`` is ``"none"`` (limma's default):
 give TMM-scaled library sizes instead (``lib_size * norm_factors``, as voom of a DGEList).
 
 ``voomWithQualityWeights`` (3.54 defaults): voom, ``arrayWeights(method = "genebygene")`` with the
@@ -36,7 +40,7 @@ import numpy as np
 from markerflow.engines import limma
 from markerflow.errors import AnalysisError, InputError
 from markerflow.rcompat.interpolate import approx_rule2_ties_mean
-from markerflow.rcompat.lowess import lowess
+from markerflow.rcompat.lowess import lowess, lowess_fit_points
 
 __all__ = ["VoomResult", "array_weights", "voom", "voom_with_quality_weights"]
 
@@ -89,7 +93,10 @@ def voom(
         raise InputError(
             f"lib_size has {lib.size} values but the matrix has {y_counts.shape[1]} samples"
         )
-    e = np.log2((y_counts + 0.5) / (lib + 1)[None, :] * 1e6)
+    e = y_counts + 0.5  # log2((counts + 0.5) / (lib_size + 1) * 1e6), in place
+    e /= (lib + 1)[None, :]
+    e *= 1e6
+    np.log2(e, out=e)
     fit = limma.lm_fit(e, x, weights=weights)
     if int(np.sum(fit.df_residual > 0)) < 2:
         return VoomResult(e, np.ones_like(e), lib, x)
@@ -99,11 +106,17 @@ def voom(
     if allzero.any():
         sx, sy = sx[~allzero], sy[~allzero]
     line = lowess(sx, sy, f=span)
-    fitted = fit.coefficients @ x.T
-    fitted_count = 1e-6 * (2.0**fitted * (lib + 1)[None, :])
-    fitted_logcount = np.log2(fitted_count)
-    trend = approx_rule2_ties_mean(sx, line, fitted_logcount.ravel()).reshape(fitted.shape)
-    w = 1 / trend**4
+    # the trend through lowess's locally fitted points only (the rest of its output is linear
+    # interpolation between them): the same function, and a short table for millions of look-ups
+    order = np.argsort(sx, kind="stable")
+    knots = order[lowess_fit_points(sx, f=span)]
+    # log2(1e-6 * 2^fitted * (lib + 1)), as R, in one pass
+    logcount = fit.coefficients @ x.T
+    logcount += (np.log2(lib + 1) - math.log2(1e6))[None, :]
+    trend = approx_rule2_ties_mean(sx[knots], line[knots], logcount.ravel()).reshape(logcount.shape)
+    w = np.square(trend, out=trend)
+    np.square(w, out=w)
+    np.divide(1.0, w, out=w)
     return VoomResult(e, w, lib, x, trend_x=sx, trend_y=sy)
 
 

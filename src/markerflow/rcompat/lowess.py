@@ -52,13 +52,11 @@ def lowess(
     return out
 
 
-def clowess(x: np.ndarray, y: np.ndarray, f: float, nsteps: int, delta: float) -> np.ndarray:
-    """R's C routine ``clowess`` for sorted ``x``; returns the fitted values (see :func:`lowess`)."""
+def _schedule(x: np.ndarray, f: float, delta: float) -> list[tuple]:
+    """clowess's fitting schedule for sorted ``x`` (n >= 2): one entry per locally fitted point
+    ``(i, nleft, nright, nrt, h, last_before, ties)``; it depends on ``x`` only, not on ``y``."""
     n = x.size
-    if n < 2:
-        return y.copy()
     ns = max(2, min(n, int(f * n + 1e-7)))
-    rng = x[-1] - x[0]
     # schedule (0-based): list of (i, nleft, nright, nrt, h, last_before, ties)
     sched = []
     nleft, nright, last, i = 0, ns - 1, -1, 0
@@ -102,6 +100,32 @@ def clowess(x: np.ndarray, y: np.ndarray, f: float, nsteps: int, delta: float) -
         i = max(last + 1, ii - 1)
         if last >= n - 1:
             break
+    return sched
+
+
+def lowess_fit_points(x: np.ndarray, f: float = 2 / 3, delta: float | None = None) -> np.ndarray:
+    """Positions (in ``sort(x)``, stable order) of the points that lowess fits by local regression.
+
+    Every other fitted value is a tie copy of one of them or R's linear interpolation between the
+    neighbouring two, so ``approx`` through these points alone equals ``approx`` through all of
+    lowess's output up to rounding; limma's voom uses that to interpolate its trend at millions
+    of points. ``delta`` defaults as in :func:`lowess`.
+    """
+    xs = np.sort(np.asarray(x, dtype=np.float64), kind="stable")
+    if xs.size < 2:
+        return np.arange(xs.size)
+    if delta is None:
+        delta = 0.01 * (xs[-1] - xs[0])
+    return np.array([entry[0] for entry in _schedule(xs, f, delta)], dtype=np.intp)
+
+
+def clowess(x: np.ndarray, y: np.ndarray, f: float, nsteps: int, delta: float) -> np.ndarray:
+    """R's C routine ``clowess`` for sorted ``x``; returns the fitted values (see :func:`lowess`)."""
+    n = x.size
+    if n < 2:
+        return y.copy()
+    rng = x[-1] - x[0]
+    sched = _schedule(x, f, delta)
     ys = np.empty(n)
     rw = np.ones(n)
     it = 1

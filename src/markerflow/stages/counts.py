@@ -1,4 +1,4 @@
-"""The counts half of the de stage: DESeq2 and VST of RNA-seq count cohorts.
+"""The counts half of the de stage: DESeq2 and VST, or limma-voom / limma-trend, of count cohorts.
 
 Reading and validating count matrices is :mod:`markerflow.io.matrices`; mapping IDs to symbols and
 the low-count filter are the genes stage (:mod:`markerflow.stages.genes`).
@@ -24,7 +24,28 @@ or covariate is an :class:`~markerflow.errors.InputError` naming the column and 
 ``subject`` is a term when the comparison is within subjects. The likelihood-ratio test across
 all levels is :func:`deseq2_lrt`.
 
-DE table (``markerflow.contracts.DE_COLUMNS`` first): ``log2fc`` = DESeq2 log2FoldChange (MLE, no
+limma methods (``de.counts.method``, :func:`limma_counts`; limma 3.54 / edgeR 3.40 as the limma
+user's guide runs them, engines :mod:`markerflow.engines.edger`, :mod:`markerflow.engines.voom`,
+:mod:`markerflow.engines.limma`, R parity in tests/test_voom_parity.py):
+
+- TMM normalisation factors (``calcNormFactors``) of the two groups' samples; effective library
+  sizes ``colSums * factors``;
+- ``voom``: ``voom(counts, design, lib.size)`` -> ``lmFit`` with the precision weights ->
+  ``eBayes``; ``voom_quality_weights``: ``voomWithQualityWeights`` (sample weights by
+  ``arrayWeights``, method ``genebygene``) instead of voom; ``limma_trend``:
+  ``cpm(log = TRUE, prior.count = 3)`` -> ``lmFit`` -> ``eBayes(trend = TRUE)`` (the prior count of
+  the limma user's guide, section 15.5);
+- the same design as DESeq2 (:func:`markerflow.model.design.build_design`), test of the condition
+  coefficient; the low-count filter before it is edgeR's ``filterByExpr`` with the condition as
+  group (:func:`markerflow.stages.genes.map_cohort_genes`);
+- DE table ``DE_COLUMNS`` from ``topTable``: ``log2fc`` = logFC, ``ave_expr`` = AveExpr (mean
+  log-CPM), ``stat`` = moderated t, ``se`` = ``stdev.unscaled * sqrt(s2.post)``, Hedges' g on the
+  same log-CPM values as the fit (voom's ``E``; the log-CPM for limma-trend); then ``B`` and
+  ``method`` (``limma-voom``, ``limma-voom-qw``, ``limma-trend``); the factors, library sizes and
+  sample weights in ``attrs["limma"]``;
+- the matrix passed downstream is that log-CPM of every sample of the sheet (TMM over them).
+
+DESeq2 DE table (``markerflow.contracts.DE_COLUMNS`` first): ``log2fc`` = DESeq2 log2FoldChange (MLE, no
 shrinkage), ``ave_expr`` = mean of the VST values of the gene over the samples tested (log2 scale,
 comparable to limma's AveExpr), ``stat`` = Wald statistic, ``se`` = lfcSE, ``pvalue``/``padj`` as
 DESeq2's ``results()`` (NA p-value for Cook's outliers, NA padj for genes removed by independent
@@ -44,9 +65,11 @@ import pandas as pd
 
 from markerflow.contracts import DE_COLUMNS
 from markerflow.engines import deseq2 as engine_mod
+from markerflow.engines import edger, limma
+from markerflow.engines import voom as voom_engine
 from markerflow.errors import AnalysisError, InputError
-from markerflow.model.design import SUBJECT, Design, comparison_design
-from markerflow.model.effectsize import comparison_effect_size
+from markerflow.model.design import SUBJECT, Design, build_design, comparison_design
+from markerflow.model.effectsize import comparison_effect_size, hedges_g
 from markerflow.stages.ingest import check_sheet_matches
 
 log = logging.getLogger(__name__)
@@ -468,3 +491,152 @@ def deseq2_lrt(
     for k, j in enumerate(j for j, t in enumerate(design.terms) if t == "condition"):
         table[f"coef_{k}"] = res.beta[:, j]
     return table
+
+
+# ------------------------------------------------------------------------------------------------
+# limma-voom, voomWithQualityWeights, limma-trend
+# ------------------------------------------------------------------------------------------------
+
+#: ``de.counts.method`` values and the ``method`` column of their DE tables
+COUNT_METHODS = {
+    "deseq2": "DESeq2",
+    "voom": "limma-voom",
+    "voom_quality_weights": "limma-voom-qw",
+    "limma_trend": "limma-trend",
+}
+
+#: prior count of limma-trend's log-CPM (limma user's guide, RNA-seq case study)
+TREND_PRIOR_COUNT = 3.0
+
+
+def _two_groups(
+    counts: pd.DataFrame, samples: pd.DataFrame, case: str, control: str
+) -> tuple[pd.DataFrame, pd.DataFrame, int, int]:
+    """The sheet rows of ``case`` and ``control`` and the matrix columns in the sheet's order.
+
+    Checks the sheet's columns and that it matches the matrix (:func:`check_sheet_matches`),
+    leaves out (and logs) samples of other conditions, and requires >= 2 samples per group.
+    Returns ``(counts, sheet, n_case, n_control)``.
+    """
+    for col in ("sample", "condition"):
+        if col not in samples.columns:
+            raise InputError(f"sample sheet has no {col!r} column")
+    counts = check_sheet_matches(counts, samples, allow_extra=False)
+    sheet = samples.copy()
+    sheet["sample"] = sheet["sample"].astype(str)
+    sheet["condition"] = sheet["condition"].astype(str)
+    use = sheet["condition"].isin([case, control]).to_numpy()
+    if not use.all():
+        other = sheet.loc[~use, "condition"].value_counts()
+        log.info("leaving out %d sample(s) with other conditions: %s", (~use).sum(), dict(other))
+    sheet = sheet.loc[use].reset_index(drop=True)
+    counts = counts.loc[:, list(sheet["sample"])]
+    n_case = int((sheet["condition"] == case).sum())
+    n_control = int((sheet["condition"] == control).sum())
+    if n_case < 2 or n_control < 2:
+        raise InputError(
+            f"need >= 2 samples per group, found {n_case} {case!r} and {n_control} {control!r}",
+            hint="check study.case_label / control_label and the condition column",
+        )
+    return counts, sheet, n_case, n_control
+
+
+def log_cpm(counts: pd.DataFrame) -> pd.DataFrame:
+    """voom's log-CPM of every sample, ``log2((y + 0.5) / (L + 1) * 1e6)`` with TMM-scaled
+    library sizes ``L`` (the matrix passed downstream by the limma methods)."""
+    y = counts.to_numpy(dtype=np.float64)
+    lib = y.sum(axis=0) * edger.calc_norm_factors(y)
+    e = np.log2((y + 0.5) / (lib + 1)[None, :] * 1e6)
+    out = pd.DataFrame(e, index=counts.index, columns=counts.columns)
+    out.index.name = "gene"
+    return out
+
+
+def limma_counts(
+    counts: pd.DataFrame,
+    samples: pd.DataFrame,
+    case: str,
+    control: str,
+    method: str,
+    covariates: list[str] | None = None,
+    batch: bool = False,
+    proportion: float = 0.01,
+) -> pd.DataFrame:
+    """limma-voom, voomWithQualityWeights or limma-trend of ``case`` vs ``control`` (see the
+    module docstring); returns the DE table with a run summary in ``attrs["limma"]``.
+
+    ``counts``: genes x samples (already filtered, e.g. by ``filterByExpr``); ``samples``: the
+    sheet (``sample``, ``condition``, ``batch``, covariates); other conditions are left out.
+    """
+    if method not in COUNT_METHODS or method == "deseq2":
+        raise InputError(
+            f"unknown limma counts method {method!r}",
+            hint="use voom, voom_quality_weights or limma_trend (de.counts.method)",
+        )
+    covariates = list(covariates or [])
+    counts, sheet, n_case, n_control = _two_groups(counts, samples, case, control)
+    design = build_design(sheet, case, control, covariates, batch=batch)
+    x = design.matrix
+    y = counts.to_numpy(dtype=np.float64)
+    factors = edger.calc_norm_factors(y)
+    lib = y.sum(axis=0) * factors
+    sample_weights = None
+    if method == "limma_trend":
+        values = edger.cpm(y, lib, log=True, prior_count=TREND_PRIOR_COUNT)
+        fit = limma.ebayes(limma.lm_fit(values, x), proportion=proportion, trend=True)
+    else:
+        if method == "voom":
+            v = voom_engine.voom(y, x, lib_size=lib)
+        else:
+            v = voom_engine.voom_with_quality_weights(y, x, lib_size=lib)
+            sample_weights = v.sample_weights
+        values = v.expression
+        fit = limma.ebayes(limma.lm_fit(values, x, weights=v.weights), proportion=proportion)
+    j = design.coefficient
+    top = limma.top_table(fit, coef=j)
+    is_case = (sheet["condition"] == case).to_numpy()
+    g, g_se = hedges_g(values, is_case)
+    de = pd.DataFrame(
+        {
+            "gene": counts.index.astype(str),
+            "log2fc": top["logFC"],
+            "ave_expr": top["AveExpr"],
+            "stat": top["t"],
+            "pvalue": top["P.Value"],
+            "padj": top["adj.P.Val"],
+            "se": fit.stdev_unscaled[:, j] * np.sqrt(fit.s2_post),
+            "hedges_g": g,
+            "hedges_g_se": g_se,
+            "n_case": n_case,
+            "n_control": n_control,
+            "B": top["B"],
+            "method": COUNT_METHODS[method],
+        }
+    )
+    assert tuple(de.columns[: len(DE_COLUMNS)]) == DE_COLUMNS
+    samples_used = list(counts.columns)
+    de.attrs["limma"] = {
+        "method": method,
+        "design": design.columns,
+        "case": case,
+        "control": control,
+        "n_case": n_case,
+        "n_control": n_control,
+        "n_genes": len(de),
+        "tmm_factors": dict(zip(samples_used, factors.tolist(), strict=True)),
+        "lib_sizes": dict(zip(samples_used, lib.tolist(), strict=True)),
+        "sample_weights": None
+        if sample_weights is None
+        else dict(zip(samples_used, sample_weights.tolist(), strict=True)),
+        "df_prior": float(np.mean(fit.df_prior)),
+        "covariates_standardised": design.standardised,
+        "dropped_covariates": design.dropped,
+    }
+    log.info(
+        "%s: %d genes, %d with padj < 0.05; design %s",
+        COUNT_METHODS[method],
+        len(de),
+        int((de["padj"] < 0.05).sum()),
+        " + ".join(design.columns[1:]),
+    )
+    return de

@@ -2,7 +2,8 @@
 
 Arrays: limma's linear model + empirical-Bayes moderated t (Smyth 2004, SAGMB 3:3), implemented in
 :mod:`markerflow.engines.limma`; counts: DESeq2's negative-binomial Wald test via
-:mod:`markerflow.stages.counts`. One model per cohort holds all its condition levels
+:mod:`markerflow.stages.counts`, or limma-voom / limma-trend (``de.counts.method``; these fit the
+comparison's two levels only). One model per cohort holds all its condition levels
 (:func:`markerflow.model.design.comparison_design`); a comparison is one contrast of it. Within
 subjects, arrays use limma's ``duplicateCorrelation`` + blocked ``lmFit`` (Smyth, Michaud & Scott
 2005, Bioinformatics 21:2067) and counts a ``subject`` term. Effect sizes for the meta-analysis
@@ -209,7 +210,8 @@ def cohort_de(
     levels: list[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """DE table of one comparison (``case_label`` vs ``control_label``, two condition levels) and
-    the log-scale matrix used downstream (arrays: as given; counts: VST).
+    the log-scale matrix used downstream (arrays: as given; counts: VST, or TMM log-CPM for the
+    limma methods of ``counts["method"]``).
 
     One model on all the cohort's samples and levels (:func:`array_de`, :func:`counts.deseq2
     <markerflow.stages.counts.deseq2>`), the comparison's contrast read off it; ``design_formula``
@@ -239,6 +241,19 @@ def cohort_de(
 
     counts_matrix = align(expression, samples)
     batch = samples["batch"].astype(str).nunique() > 1
+    method = counts.get("method", "deseq2")
+    if method != "deseq2":  # limma-voom / voomWithQualityWeights / limma-trend
+        table = counts_mod.limma_counts(
+            counts_matrix,
+            samples,
+            case=case_label,
+            control=control_label,
+            method=method,
+            covariates=covariates,
+            batch=batch,
+            proportion=arrays["proportion"],
+        )
+        return table, counts_mod.log_cpm(counts_matrix)
     table = counts_mod.deseq2(
         counts_matrix,
         samples,

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from markerflow.engines import edger
 from markerflow.errors import AnalysisError, InputError, name_first
 from markerflow.io import geo
 from markerflow.io.fetch import verify_prepared
@@ -61,13 +62,16 @@ def map_cohort_genes(
     min_annotated_share: float = DEFAULT_MIN_ANNOTATED_SHARE,
     cohort: str = "cohort",
     platform: str | None = None,
+    counts_method: str = "deseq2",
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Return the genes x samples matrix (index ``gene``), a metric/value mapping report and the
     cohort's alterations table (:data:`markerflow.stages.qc.ALTERATION_COLUMNS`: every value set
     to missing by log2, and an annotation covering less than ``min_annotated_share`` of the rows).
 
     A cached GEO annotation (a ``checksums.tsv`` beside it) is verified against its sha256 first;
-    ``platform`` (the sheet's GPL) picks the table of a SOFT file holding several.
+    ``platform`` (the sheet's GPL) picks the table of a SOFT file holding several. Counts are
+    filtered by :func:`filter_low_counts` (``min_count`` / ``min_samples``) for
+    ``counts_method="deseq2"`` and by :func:`filter_by_expr` for the limma methods.
     """
     check_matrix_axes(expression, f"cohort {cohort} (genes)")
     expression = expression.loc[:, samples["sample"].tolist()]
@@ -105,7 +109,10 @@ def map_cohort_genes(
             counts, map_report = map_to_symbols(counts, gene_table)
             report.update(map_report)
         condition = samples.set_index("sample").loc[counts.columns, "condition"]
-        genes, filter_report = filter_low_counts(counts, condition, min_count, min_samples)
+        if counts_method == "deseq2":
+            genes, filter_report = filter_low_counts(counts, condition, min_count, min_samples)
+        else:
+            genes, filter_report = filter_by_expr(counts, condition)
         report.update(filter_report)
     genes.index.name = "gene"
     mapping = pd.DataFrame({"metric": list(report), "value": [str(v) for v in report.values()]})
@@ -357,14 +364,9 @@ def map_to_symbols(
 # ------------------------------------------------------------------------------------------------
 
 
-def filter_low_counts(
-    counts: pd.DataFrame, condition, min_count: int = 10, min_samples: int | str = "smallest_group"
-) -> tuple[pd.DataFrame, dict]:
-    """DESeq2 vignette pre-filter: keep genes with >= ``min_samples`` samples of count >=
-    ``min_count`` (raw counts). ``min_samples="smallest_group"`` uses the size of the smallest
-    condition group. ``condition`` is a Series indexed by sample or a sequence aligned with the
-    columns. Returns ``(filtered, report)``.
-    """
+def _aligned_condition(counts: pd.DataFrame, condition) -> pd.Series:
+    """The condition of each column of ``counts``: ``condition`` is a Series indexed by sample or
+    a sequence aligned with the columns."""
     if isinstance(condition, pd.Series) and set(counts.columns) <= set(condition.index.astype(str)):
         cond = condition.copy()
         cond.index = cond.index.astype(str)
@@ -373,6 +375,18 @@ def filter_low_counts(
         cond = pd.Series(list(condition), index=counts.columns)
     if len(cond) != counts.shape[1]:
         raise InputError(f"condition has {len(cond)} labels for {counts.shape[1]} samples")
+    return cond
+
+
+def filter_low_counts(
+    counts: pd.DataFrame, condition, min_count: int = 10, min_samples: int | str = "smallest_group"
+) -> tuple[pd.DataFrame, dict]:
+    """DESeq2 vignette pre-filter: keep genes with >= ``min_samples`` samples of count >=
+    ``min_count`` (raw counts). ``min_samples="smallest_group"`` uses the size of the smallest
+    condition group. ``condition`` is a Series indexed by sample or a sequence aligned with the
+    columns. Returns ``(filtered, report)``.
+    """
+    cond = _aligned_condition(counts, condition)
     if min_samples == "smallest_group":
         n_min = int(cond.value_counts().min())
     else:
@@ -386,4 +400,22 @@ def filter_low_counts(
     }
     if not keep.any():
         raise AnalysisError(f"no gene has a count >= {min_count} in >= {n_min} samples")
+    return counts.loc[keep], report
+
+
+def filter_by_expr(counts: pd.DataFrame, condition) -> tuple[pd.DataFrame, dict]:
+    """edgeR's ``filterByExpr(counts, group = condition)`` with its defaults (min.count 10,
+    min.total.count 15, large.n 10, min.prop 0.7; :func:`markerflow.engines.edger.filter_by_expr`),
+    the low-count filter of the limma methods. ``condition`` as for :func:`filter_low_counts`.
+    Returns ``(filtered, report)``.
+    """
+    group = _aligned_condition(counts, condition).astype(str).to_numpy()
+    keep = edger.filter_by_expr(counts.to_numpy(dtype=np.float64), group=group)
+    report = {
+        "n_before": int(counts.shape[0]),
+        "n_after": int(keep.sum()),
+        "filter": "filterByExpr",
+    }
+    if not keep.any():
+        raise AnalysisError("no gene passes filterByExpr (count >= 10 in the smallest group)")
     return counts.loc[keep], report
