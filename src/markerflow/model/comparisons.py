@@ -270,7 +270,7 @@ def plan_comparisons(
     all_levels = list(dict.fromkeys(lv for cohort_lv in levels.values() for lv in cohort_lv))
     cohorts: dict[str, tuple[str, ...]] = {}
     skipped: list[tuple[str, str, str, str]] = []
-    for i, comp in enumerate(comparisons):
+    for i, comp in enumerate(comparisons):  # first every name, then what the cohorts hold
         for side, side_levels in (("case", comp.case_levels), ("control", comp.control_levels)):
             if not set(side_levels) & set(all_levels):
                 raise InputError(
@@ -281,6 +281,7 @@ def plan_comparisons(
                     "(`condition_levels`, or `case_values`/`control_values` with "
                     "study.case_label/control_label)",
                 )
+    for i, comp in enumerate(comparisons):
         serving = []
         for cohort, cohort_lv in levels.items():
             missing = [
