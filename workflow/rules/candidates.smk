@@ -39,7 +39,7 @@ rule candidates:
     log:
         f"{LOGS}/{{comparison}}/candidates/candidates.log",
     benchmark:
-        f"{LOGS}/benchmarks/{{comparison}}/candidates/candidates.tsv"
+        f"{LOGS}/benchmarks/candidates/{{comparison}}_candidates.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

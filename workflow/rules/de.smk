@@ -32,7 +32,7 @@ rule de:
     log:
         f"{LOGS}/{{comparison}}/de/{{cohort}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/{{comparison}}/de/{{cohort}}.tsv"
+        f"{LOGS}/benchmarks/de/{{comparison}}_{{cohort}}.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

@@ -33,7 +33,7 @@ rule enrichment:
     log:
         f"{LOGS}/{{comparison}}/enrichment/{{analysis}}/{{library}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/{{comparison}}/enrichment/{{analysis}}_{{library}}.tsv"
+        f"{LOGS}/benchmarks/enrichment/{{comparison}}_{{analysis}}_{{library}}.tsv"
     wildcard_constraints:
         library="|".join(re.escape(name) for name in ENRICHMENT_LIBRARIES) or "(?!x)x",
         analysis="|".join(re.escape(a) for a in [*SPECS, "meta"]),

@@ -15,7 +15,7 @@ rule guards:
     log:
         f"{LOGS}/{{comparison}}/guards/guards.log",
     benchmark:
-        f"{LOGS}/benchmarks/{{comparison}}/guards/guards.tsv"
+        f"{LOGS}/benchmarks/guards/{{comparison}}_guards.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

@@ -27,7 +27,7 @@ rule merge:
     log:
         f"{LOGS}/{{comparison}}/merge/merge.log",
     benchmark:
-        f"{LOGS}/benchmarks/{{comparison}}/merge/merge.tsv"
+        f"{LOGS}/benchmarks/merge/{{comparison}}_merge.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

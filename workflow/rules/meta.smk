@@ -21,7 +21,7 @@ rule meta:
     log:
         f"{LOGS}/{{comparison}}/meta/meta.log",
     benchmark:
-        f"{LOGS}/benchmarks/{{comparison}}/meta/meta.tsv"
+        f"{LOGS}/benchmarks/meta/{{comparison}}_meta.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

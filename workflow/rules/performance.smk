@@ -45,7 +45,7 @@ rule performance:
     log:
         f"{LOGS}/{{comparison}}/performance/performance.log",
     benchmark:
-        f"{LOGS}/benchmarks/{{comparison}}/performance/performance.tsv"
+        f"{LOGS}/benchmarks/performance/{{comparison}}_performance.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

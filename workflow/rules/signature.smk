@@ -22,7 +22,7 @@ rule signature:
     log:
         f"{LOGS}/{{comparison}}/signature/signature.log",
     benchmark:
-        f"{LOGS}/benchmarks/{{comparison}}/signature/signature.tsv"
+        f"{LOGS}/benchmarks/signature/{{comparison}}_signature.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
@@ -69,7 +69,7 @@ rule signature_validate:
     log:
         f"{LOGS}/{{comparison}}/signature/validate.log",
     benchmark:
-        f"{LOGS}/benchmarks/{{comparison}}/signature/validate.tsv"
+        f"{LOGS}/benchmarks/signature/{{comparison}}_validate.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

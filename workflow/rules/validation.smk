@@ -39,7 +39,7 @@ rule validation_loco:
     log:
         f"{LOGS}/{{comparison}}/validation/loco_{{heldout}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/{{comparison}}/validation/loco_{{heldout}}.tsv"
+        f"{LOGS}/benchmarks/validation/{{comparison}}_loco_{{heldout}}.tsv"
     wildcard_constraints:
         heldout="|".join(re.escape(c) for c in SPECS),
     conda:
@@ -76,7 +76,7 @@ rule validation_out_of_cohort:
     log:
         f"{LOGS}/{{comparison}}/validation/out_of_cohort.log",
     benchmark:
-        f"{LOGS}/benchmarks/{{comparison}}/validation/out_of_cohort.tsv"
+        f"{LOGS}/benchmarks/validation/{{comparison}}_out_of_cohort.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

@@ -452,9 +452,12 @@ def _checklist_section(
     cohorts: Sequence[Mapping[str, Any]],
     case: str,
     control: str,
+    root: _Files | None = None,
 ) -> str:
     """A TRIPOD+AI style checklist (Collins et al. 2024, BMJ 385:e078378) filled from the run;
-    items the workflow cannot know are marked as such."""
+    items the workflow cannot know are marked as such. ``files``: the comparison's outputs;
+    ``root``: the whole results directory (per-cohort ingest files), default ``files``."""
+    root = files if root is None else root
     disc = [r for r in cohorts if r.get("role") == "discovery"]
     val = [r for r in cohorts if r.get("role") == "validation"]
     rows: list[tuple[str, str, str]] = []
@@ -472,12 +475,12 @@ def _checklist_section(
     sizes, excluded = [], []
     for r in cohorts:
         c = r["cohort"]
-        path = files.get(f"de/{c}/samples.tsv") or files.get(f"ingest/{c}/samples.tsv")
+        path = files.get(f"de/{c}/samples.tsv") or root.get(f"ingest/{c}/samples.tsv")
         if path is not None:
             counts = _read(path, dtype=str)["condition"].value_counts()
             sizes.append(f"{c} ({r.get('role', '')}): {int(counts.get(case, 0))} {case}, "
                          f"{int(counts.get(control, 0))} {control}")  # fmt: skip
-        ex = files.get(f"ingest/{c}/excluded_samples.tsv")
+        ex = root.get(f"ingest/{c}/excluded_samples.tsv")
         if ex is not None:
             reasons = _read(ex, dtype=str)["reason"].value_counts()
             if len(reasons):
@@ -605,8 +608,9 @@ def _comparison_intro(
     )
     text = (
         f"<p><b>{_esc(comparison['case'])}</b> vs <b>{_esc(comparison['control'])}</b>.{pooled} "
-        f"Discovery: {_esc(', '.join(disc) or 'none')}; validation: "
-        f"{_esc(', '.join(val) or 'none')}. Each cohort's model is fitted on all its levels; "
+        f"Discovery: {_esc(', '.join(disc) or 'none')}; "
+        + (f"validation: {_esc(', '.join(val))}. " if val else "no independent cohort. ")
+        + "Each cohort's model is fitted on all its levels; "
         "later stages use the samples of the two compared sides.</p>"
     )
     if table is not None and len(table):
@@ -726,7 +730,7 @@ def summary_page(
             section(
                 f"{cname} · Checklist for the paper (TRIPOD+AI)",
                 f"{cname}-checklist",
-                lambda: _checklist_section(sub, config, serving, c_case, c_control),
+                lambda: _checklist_section(sub, config, serving, c_case, c_control, index),
             )
         )
         return parts
