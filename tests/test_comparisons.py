@@ -93,9 +93,12 @@ def test_levels_present_come_from_the_phenotypes():
     spec = Spec(
         "B", condition_levels="Healthy control=healthy;Mild asthma=mild;Severe asthma=severe"
     )
-    assert cohort_levels(spec, "asthma", "control") == ["healthy", "mild", "severe"]
+    mapping = level_map(spec, "asthma", "control")
+    assert cohort_levels(mapping) == ["healthy", "mild", "severe"]
     raw = ["Healthy control", "mild ASTHMA", "other"]
-    assert cohort_levels(spec, "asthma", "control", raw) == ["healthy", "mild"]
+    assert cohort_levels(mapping, raw) == ["healthy", "mild"]
+    sheet_cell = level_map(Spec("C"), "asthma", "control", "Asthma=asthma;Control=healthy")
+    assert sheet_cell == {"asthma": "asthma", "control": "healthy"}
 
 
 def _example_comparisons():

@@ -26,6 +26,7 @@ from markerflow.io.study import (  # noqa: E402
 from markerflow.model.comparisons import (  # noqa: E402
     cohort_levels,
     comparisons_from_config,
+    level_map,
     plan_comparisons,
 )
 
@@ -161,14 +162,28 @@ def _raw_conditions(spec):
     return pheno[spec.condition_column].dropna().tolist()
 
 
+def _sheet_levels(cohort):
+    """The sheet's `condition_levels` cell of a cohort (None when empty or absent)."""
+    rows = COHORT_SHEET.to_dict("records")
+    cell = next(
+        (r.get("condition_levels") for r in rows if str(r["cohort"]) == cohort), None
+    )
+    return cell if isinstance(cell, str) and cell.strip() else None
+
+
+def _level_map(spec):
+    """Normalised raw condition value -> level: the spec's own mapping (io.study) when it has
+    one, else model.comparisons.level_map on the sheet's `condition_levels` cell."""
+    if hasattr(spec, "level_map"):
+        return spec.level_map(CASE, CONTROL)
+    return level_map(spec, CASE, CONTROL, _sheet_levels(spec.cohort))
+
+
 try:
     COMPARISONS = {c.name: c for c in comparisons_from_config(config)}
     PLAN = plan_comparisons(
         list(COMPARISONS.values()),
-        {
-            c: cohort_levels(s, CASE, CONTROL, _raw_conditions(s))
-            for c, s in SPECS.items()
-        },
+        {c: cohort_levels(_level_map(s), _raw_conditions(s)) for c, s in SPECS.items()},
         {c: s.role for c, s in SPECS.items()},
     )
 except InputError as error:

@@ -192,13 +192,16 @@ def parse_condition_levels(text: str, where: str = "condition_levels") -> dict[s
     return mapping
 
 
-def level_map(spec: _SpecLike, case_label: str, control_label: str) -> dict[str, str]:
+def level_map(
+    spec: _SpecLike, case_label: str, control_label: str, condition_levels: Any = None
+) -> dict[str, str]:
     """Normalised raw phenotype value -> study level, for one cohort.
 
-    From the spec's ``condition_levels`` (text, mapping or (raw, level) pairs) when it has one;
-    otherwise ``case_values`` -> ``case_label`` and ``control_values`` -> ``control_label``.
+    From ``condition_levels`` (the sheet cell; text, mapping or (raw, level) pairs), else the
+    spec's own ``condition_levels`` when it has one; otherwise ``case_values`` -> ``case_label``
+    and ``control_values`` -> ``control_label`` (the cohort sheet without level mapping).
     """
-    given = getattr(spec, "condition_levels", None)
+    given = condition_levels or getattr(spec, "condition_levels", None)
     if given:
         if isinstance(given, str):
             pairs: Iterable[tuple[str, str]] = parse_condition_levels(
@@ -215,18 +218,14 @@ def level_map(spec: _SpecLike, case_label: str, control_label: str) -> dict[str,
     }
 
 
-def cohort_levels(
-    spec: _SpecLike,
-    case_label: str,
-    control_label: str,
-    raw_values: Iterable[Any] | None = None,
-) -> list[str]:
+def cohort_levels(mapping: Mapping[str, str], raw_values: Iterable[Any] | None = None) -> list[str]:
     """The study levels a cohort has samples of, in mapping order.
 
-    ``raw_values``: the cohort's raw condition values (one per sample, as read from its phenotype
-    table before any job); None when they are not available yet: then every mapped level counts.
+    ``mapping``: normalised raw condition value -> level (``CohortSpec.level_map`` or
+    :func:`level_map`); ``raw_values``: the cohort's raw condition values (one per sample, as read
+    from its phenotype table before any job); None when they are not available yet: then every
+    mapped level counts.
     """
-    mapping = level_map(spec, case_label, control_label)
     levels = list(dict.fromkeys(mapping.values()))
     if raw_values is None:
         return levels
