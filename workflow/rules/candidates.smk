@@ -1,23 +1,6 @@
 # Candidate ranking (issue 7): transparent evidence components per gene, discovery data only, per
-# comparison. Names from common.smk: CMP, LOGS, discovery, discovery_files, candidate_analysis,
-# case_of, control_of. Library: markerflow.stages.candidates.
-
-
-def candidate_enrichment(wildcards):
-    """ORA of the comparison's study-level analysis (meta-analysis, or its one discovery cohort)."""
-    analysis = candidate_analysis(wildcards.comparison)
-    return [
-        f"{RESULTS}/{wildcards.comparison}/enrichment/{analysis}/{library}_ora.tsv"
-        for library in config["enrichment"]["libraries"]
-    ]
-
-
-def candidate_stability(wildcards):
-    # how often each gene is in a leave-one-cohort-out fold's top N (discovery data only);
-    # reported beside the score, not part of it
-    if len(discovery(wildcards.comparison)) > 1:
-        return [f"{RESULTS}/{wildcards.comparison}/validation/rank_stability.tsv"]
-    return []
+# comparison. Names from common.smk: CMP, LOGS, discovery, discovery_files, candidate_enrichment,
+# candidate_stability, case_of, control_of. Library: markerflow.stages.candidates.
 
 
 rule candidates:

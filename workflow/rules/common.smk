@@ -462,3 +462,40 @@ def signature_validate_inputs(wildcards):
     if len(disc) > 1:
         inputs["out_of_cohort"] = f"{top}/validation/out_of_cohort.tsv"
     return inputs
+
+
+# --- candidates (candidates.smk) and the LOCO gather (validation.smk) ---
+
+
+def candidate_enrichment(wildcards):
+    """ORA of the comparison's study-level analysis (meta-analysis, or its one discovery cohort)."""
+    analysis = candidate_analysis(wildcards.comparison)
+    return [
+        f"{RESULTS}/{wildcards.comparison}/enrichment/{analysis}/{library}_ora.tsv"
+        for library in config["enrichment"]["libraries"]
+    ]
+
+
+def candidate_stability(wildcards):
+    # how often each gene is in a leave-one-cohort-out fold's top N (discovery data only);
+    # reported beside the score, not part of it
+    if len(discovery(wildcards.comparison)) > 1:
+        return [f"{RESULTS}/{wildcards.comparison}/validation/rank_stability.tsv"]
+    return []
+
+
+def chain_settings_of(wildcards):
+    """The chain's settings with the comparison's case and control levels."""
+    comparison = COMPARISONS[wildcards.comparison]
+    return {
+        **CHAIN_SETTINGS,
+        "case_label": comparison.case,
+        "control_label": comparison.control,
+    }
+
+
+def loco_files(name):
+    return lambda w: [
+        f"{RESULTS}/{w.comparison}/validation/loco/{heldout}/{name}"
+        for heldout in discovery(w.comparison)
+    ]

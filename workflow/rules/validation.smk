@@ -11,23 +11,6 @@ VALIDATION_DIR = f"{CMP}/validation"
 CHAIN_SETTINGS = chain_settings(config)
 
 
-def chain_settings_of(wildcards):
-    """The chain's settings with the comparison's case and control levels."""
-    comparison = COMPARISONS[wildcards.comparison]
-    return {
-        **CHAIN_SETTINGS,
-        "case_label": comparison.case,
-        "control_label": comparison.control,
-    }
-
-
-def loco_files(name):
-    return lambda w: [
-        f"{RESULTS}/{w.comparison}/validation/loco/{heldout}/{name}"
-        for heldout in discovery(w.comparison)
-    ]
-
-
 rule validation_loco:
     input:
         unpack(loco_inputs),
