@@ -1,7 +1,5 @@
 """Score the locked signature (and reference signatures) in the validation cohorts; tables, figures."""
 
-from pathlib import Path
-
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
 from markerflow.io.tables import read_matrix, read_tsv, write_tsv
@@ -34,10 +32,8 @@ with script_context(snakemake) as log:
     write_tsv(res.summary_roc, out.summary_roc)
     save_figure(summary_roc_figure(res.summary_roc, res.clinical), out.summary_png)
     clinical = res.clinical.set_index("cohort", drop=False)
-    figures = Path(out.figures)  # one <cohort>.png per validation cohort
-    figures.mkdir(parents=True, exist_ok=True)
-    for name in p.validation:
-        path = figures / f"{name}.png"
+    for name in p.validation:  # one <cohort>.png per validation cohort (the writer makes the dir)
+        path = f"{out.figures}/{name}.png"
         fig = validation_figure(name, res.curves[name],
                                 res.references[res.references["cohort"] == name],
                                 clinical.loc[name], res.predictive[res.predictive["cohort"] == name],
