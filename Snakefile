@@ -34,6 +34,7 @@ check_workflow_names()
 
 wildcard_constraints:
     cohort="|".join(re.escape(c) for c in SPECS),
+    comparison="|".join(re.escape(c) for c in COMPARISONS),
 
 
 # Trivial rules run where snakemake runs, never as cluster jobs.

@@ -13,7 +13,7 @@ from workflow_utils import make_workdir, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
-TARGETS = ("results/de/GSE27011/de.tsv", "results/qc/GSE27011/summary.tsv")
+TARGETS = ("results/asthma_vs_control/de/GSE27011/de.tsv", "results/qc/GSE27011/summary.tsv")
 
 
 def geo_study(workdir, base_url):

@@ -164,14 +164,16 @@ def test_near_duplicate_samples_stop_the_guards_rule(tmp_path):
     sheet = sheet[sheet["cohort"] == "GSE22528"].assign(role="discovery")
     sheet.to_csv(workdir / "config" / "cohorts.tsv", sep="\t", index=False)
     add_validation(workdir, **files)
-    result = run_snakemake(workdir, "--cores", "1", "results/guards/warnings.tsv", timeout=600)
+    result = run_snakemake(
+        workdir, "--cores", "1", "results/asthma_vs_control/guards/warnings.tsv", timeout=600
+    )
     assert result.returncode != 0
     message = ("10 near-duplicate sample profile(s) across cohorts (correlation >= 0.99 of "
                "gene-centred profiles): sample aa1 of cohort GSE22528 and sample v0 of "
                "cohort LEAK (r = 1.0000)")  # fmt: skip
     assert message in result.stderr, result.stderr[-3000:]
-    assert message in (workdir / "results/logs/guards/guards.log").read_text()
-    assert not (workdir / "results/guards/warnings.tsv").exists()
+    assert message in (workdir / "results/logs/asthma_vs_control/guards/guards.log").read_text()
+    assert not (workdir / "results/asthma_vs_control/guards/warnings.tsv").exists()
 
 
 @pytest.mark.workflow

@@ -80,9 +80,9 @@ def _page(tmp_path, cohorts, files):
 def test_report_in_sample_only_never_says_validation(tmp_path):
     files = {
         "ingest/A/samples.tsv": "sample\tcondition\ns1\tcase\ns2\tcontrol\ns3\tcase\n",
-        "guards/warnings.tsv": "kind\tmessage\nwarning\tin-sample only: one discovery cohort "
+        "case_vs_control/guards/warnings.tsv": "kind\tmessage\nwarning\tin-sample only: one discovery cohort "
         "and no validation cohort; every performance figure is in-sample\n",
-        "signature/performance.tsv": "cohort\trole\tauc\nA\tdiscovery\t1.0\n",
+        "case_vs_control/signature/performance.tsv": "cohort\trole\tauc\nA\tdiscovery\t1.0\n",
     }
     text = _page(tmp_path, [{"cohort": "A", "role": "discovery"}], files)
     body = text.split("<body>", 1)[1].replace("no validation cohort", "")
@@ -94,12 +94,12 @@ def test_report_in_sample_only_never_says_validation(tmp_path):
 
 def test_report_shows_external_performance_and_checklist(tmp_path):
     files = {
-        "guards/warnings.tsv": "kind\tmessage\n",
-        "performance/clinical.tsv": "\t".join(CLINICAL_COLUMNS)
+        "case_vs_control/guards/warnings.tsv": "kind\tmessage\n",
+        "case_vs_control/performance/clinical.tsv": "\t".join(CLINICAL_COLUMNS)
         + "\n"
         + "V\t6\t6\t1.0\t0.64\t1.0\tNewcombe (2006) method 5\t0.1\t1\t0.6\t1\t0.8\t0.5\t0.9"
         + "\t\t\t\t\t\t\t3\tlocked\n",
-        "performance/reference_signatures.tsv": "cohort\tsignature\tauc\tdelong_p\nV\tRef\t0.8\t0.2\n",
+        "case_vs_control/performance/reference_signatures.tsv": "cohort\tsignature\tauc\tdelong_p\nV\tRef\t0.8\t0.2\n",
     }
     cohorts = [{"cohort": "A", "role": "discovery"}, {"cohort": "V", "role": "validation"}]
     text = _page(tmp_path, cohorts, files)

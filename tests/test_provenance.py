@@ -270,25 +270,29 @@ def _png(path: Path) -> None:
 
 def test_summary_page_uses_only_given_files_and_embeds_figures(tmp_path):
     r = tmp_path / "results"
+    # per-cohort stages at results/<stage>/, the rest under the one comparison's folder
     files = {
         "ingest/A/samples.tsv": "sample\tcohort\tcondition\tbatch\ns1\tA\tcase\t1\ns2\tA\tcontrol\t1\n",
         "qc/A/summary.tsv": "metric\tvalue\nfeatures\t10\nsamples\t2\noutlier_samples\tnone\n",
-        "de/A/summary.tsv": "metric\tvalue\ncohort\tA\nmethod\tlimma\n",
-        "de/A/de.tsv": "gene\tlog2fc\tpvalue\tpadj\nG1\t1.5\t0.01\t0.02\nG2\t-1\t0.001\t0.01\n",
-        "candidates/candidates.tsv": "rank\tgene\tscore\teffect_size\n1\tG2\t0.9\t0.8\n",
-        "signature/performance.tsv": "cohort\tauc\tauc_lower\tauc_upper\nV\t0.8\t0.6\t0.95\n",
-        "signature/genes.tsv": "gene\tdirection\nG2\tdown\n",
-        "newstage/table.tsv": "x\n1\n",
-        "meta/meta.tsv": 'broken\n"unterminated\n',
+        "case_vs_control/de/A/summary.tsv": "metric\tvalue\ncohort\tA\nmethod\tlimma\n",
+        "case_vs_control/de/A/de.tsv": "gene\tlog2fc\tpvalue\tpadj\nG1\t1.5\t0.01\t0.02\nG2\t-1\t0.001\t0.01\n",
+        "case_vs_control/candidates/candidates.tsv": "rank\tgene\tscore\teffect_size\n1\tG2\t0.9\t0.8\n",
+        "case_vs_control/signature/performance.tsv": "cohort\tauc\tauc_lower\tauc_upper\nV\t0.8\t0.6\t0.95\n",
+        "case_vs_control/signature/genes.tsv": "gene\tdirection\nG2\tdown\n",
+        "case_vs_control/newstage/table.tsv": "x\n1\n",
+        "case_vs_control/meta/meta.tsv": 'broken\n"unterminated\n',
     }
     for rel, text in files.items():
         (r / rel).parent.mkdir(parents=True, exist_ok=True)
         (r / rel).write_text(text)
-    _png(r / "de/A/volcano.png")
-    _png(r / "signature/roc.png")
+    _png(r / "case_vs_control/de/A/volcano.png")
+    _png(r / "case_vs_control/signature/roc.png")
     _png(r / "qc/A/pca.png")  # on disk but not handed in: must not appear
-    given = [str(r / rel) for rel in files if not rel.startswith("meta/")]
-    given += [str(r / "de/A/volcano.png"), str(r / "signature/roc.png")]
+    given = [str(r / rel) for rel in files if not rel.startswith("case_vs_control/meta/")]
+    given += [
+        str(r / "case_vs_control/de/A/volcano.png"),
+        str(r / "case_vs_control/signature/roc.png"),
+    ]
     config = {
         "study": {"name": "demo", "case_label": "case", "control_label": "control"},
         "seed": 3,
@@ -305,11 +309,12 @@ def test_summary_page_uses_only_given_files_and_embeds_figures(tmp_path):
         "design",
         "cohorts",
         "qc",
-        "de",
-        "candidates",
-        "signature",
-        "newstage",
-        "checklist",
+        "case_vs_control",
+        "case_vs_control-de",
+        "case_vs_control-candidates",
+        "case_vs_control-signature",
+        "case_vs_control-newstage",
+        "case_vs_control-checklist",
         "provenance",
     ]
     body = " ".join(page.text)
@@ -317,7 +322,7 @@ def test_summary_page_uses_only_given_files_and_embeds_figures(tmp_path):
         assert needle in body, needle
     assert "could not be built" not in body
     # A table that cannot be read becomes a note, not an exception:
-    broken = summary_page([*given, str(r / "meta/meta.tsv")], r, config, cohorts)
+    broken = summary_page([*given, str(r / "case_vs_control/meta/meta.tsv")], r, config, cohorts)
     assert "could not be built" in broken
 
 
@@ -458,7 +463,7 @@ def _registered(results: str) -> list[str]:
     return [
         *[f"{results}/qc/{c}/{n}" for c in cohorts for n in ("summary.tsv", "pca.png")],
         *[
-            f"{results}/de/{c}/{n}"
+            f"{results}/asthma_vs_control/de/{c}/{n}"
             for c in cohorts
             for n in ("de.tsv", "summary.tsv", "volcano.png")
         ],
@@ -489,7 +494,14 @@ def test_snakemake_report_has_every_figure_with_its_caption(example_run):
             assert ";base64," in entry["data_uri"]
     categories = data["categories"]
     assert set(categories["Quality control"]) == {"GSE85567", "GSE27011", "GSE22528"}
-    assert set(categories["Differential expression"]) == {"GSE85567", "GSE27011", "GSE22528"}
+    # one category per comparison, its stages as subcategories
+    assert {f"Differential expression: {c}" for c in ("GSE85567", "GSE27011", "GSE22528")} | {
+        "Cohorts",
+        "Meta-analysis",
+        "Candidates",
+        "Signature",
+        "Validation",
+    } <= set(categories["asthma_vs_control"])
     assert "results/report/summary.html" in json.dumps(categories["Summary"])
     # The zip variant holds the same files.
     result = run_snakemake(workdir, "--report", "report.zip")

@@ -136,13 +136,15 @@ def test_analysis_error_in_de_removes_all_its_outputs(tmp_path):
     outputs (table, matrix, plot, summary), while the upstream outputs stay complete."""
     workdir = make_workdir(tmp_path / "wd")
     _bad_matrix(workdir, lambda m: m.assign(**{c: "5.0" for c in m.columns[1:]}))
-    result = run_snakemake(workdir, "--cores", "1", "results/de/GSE22528/de.tsv", timeout=600)
+    result = run_snakemake(
+        workdir, "--cores", "1", "results/asthma_vs_control/de/GSE22528/de.tsv", timeout=600
+    )
     assert result.returncode != 0
     assert "cohort GSE22528: every gene has the same value in all samples" in result.stderr
     assert "Traceback" not in result.stderr
     assert (
-        not (workdir / "results/de/GSE22528").exists()
-        or files_under(workdir / "results/de/GSE22528") == []
+        not (workdir / "results/asthma_vs_control/de/GSE22528").exists()
+        or files_under(workdir / "results/asthma_vs_control/de/GSE22528") == []
     )
     assert "expression.parquet" in files_under(workdir / "results/genes/GSE22528")
     assert not list((workdir / "results").rglob("*.tmp"))

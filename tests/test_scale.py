@@ -43,12 +43,14 @@ def test_reduced_scale_run(tmp_path: Path) -> None:
 
     truth = pd.read_csv(study / "truth" / "markers.tsv", sep="\t")
     planted = set(truth["gene"])
-    candidates = pd.read_csv(results / "candidates" / "candidates.tsv", sep="\t")
+    candidates = pd.read_csv(
+        results / "case_vs_control" / "candidates" / "candidates.tsv", sep="\t"
+    )
     assert len(candidates) > 3000  # ~4,600 genes on the 12,000-probe platform
     top = candidates["gene"].head(40)
     # 40 planted markers among ~4,600 genes: by chance ~0.35 in the top 40
     assert top.isin(planted).sum() >= 20, candidates.head(40).to_string()  # seed 7: 26
-    meta = pd.read_csv(results / "meta" / "meta.tsv", sep="\t")
+    meta = pd.read_csv(results / "case_vs_control" / "meta" / "meta.tsv", sep="\t")
     direction = truth.set_index("gene")["direction"]
     significant = meta[meta["fdr"] < 0.05]
     found = significant[significant["gene"].isin(planted)]
@@ -58,8 +60,10 @@ def test_reduced_scale_run(tmp_path: Path) -> None:
     # planted direction recovered for every significant planted marker
     assert (pd.Series(found["pooled_effect"].to_numpy() > 0) == (
         direction.loc[found["gene"]].to_numpy() > 0)).all()  # fmt: skip
-    signature = pd.read_csv(results / "signature" / "signature.tsv", sep="\t")
+    signature = pd.read_csv(results / "case_vs_control" / "signature" / "signature.tsv", sep="\t")
     assert signature["gene"].isin(planted).mean() >= 0.4  # seed 7: 0.6
-    performance = pd.read_csv(results / "signature" / "performance.tsv", sep="\t")
+    performance = pd.read_csv(
+        results / "case_vs_control" / "signature" / "performance.tsv", sep="\t"
+    )
     validation = performance[performance["role"] == "validation"]
     assert len(validation) == 1 and validation["auc"].iloc[0] > 0.7  # seed 7: 0.83

@@ -21,6 +21,10 @@ INTERFERON_GENES = ("GBP5", "BATF2", "ANKRD22", "FCGR1A", "SERPING1", "GBP1")
 VALIDATION = ("GSE107992", "GSE42825")
 
 
+#: The TB study's one comparison (results/tb/<comparison>/...)
+TBC = "active_tb_vs_no_active_tb"
+
+
 @pytest.fixture(scope="module")
 def tb_run(tmp_path_factory) -> Path:
     """The TB study run once in a scratch directory; returns its results/tb."""
@@ -33,7 +37,7 @@ def tb_run(tmp_path_factory) -> Path:
 
 
 def test_interferon_genes_lead_the_candidates(tb_run):
-    candidates = pd.read_csv(tb_run / "candidates/candidates.tsv", sep="\t")
+    candidates = pd.read_csv(tb_run / TBC / "candidates/candidates.tsv", sep="\t")
     top = candidates.sort_values("rank").head(50)
     found = [g for g in INTERFERON_GENES if g in set(top["gene"])]
     assert len(found) >= 3, found
@@ -42,7 +46,9 @@ def test_interferon_genes_lead_the_candidates(tb_run):
 
 
 def test_signature_validates_in_independent_cohorts(tb_run):
-    performance = pd.read_csv(tb_run / "signature/performance.tsv", sep="\t").set_index("cohort")
+    performance = pd.read_csv(tb_run / TBC / "signature/performance.tsv", sep="\t").set_index(
+        "cohort"
+    )
     for cohort in VALIDATION:
         row = performance.loc[cohort]
         assert row["role"] == "validation"
@@ -53,7 +59,7 @@ def test_signature_validates_in_independent_cohorts(tb_run):
 def test_out_of_cohort_auc_for_every_discovery_cohort(tb_run):
     """Acceptance 4 of issue 15: each discovery cohort left out, the whole chain refitted on the
     others, the frozen fold signature scores it with AUC >= 0.85."""
-    performance = pd.read_csv(tb_run / "signature/performance.tsv", sep="\t")
+    performance = pd.read_csv(tb_run / TBC / "signature/performance.tsv", sep="\t")
     loco = performance[performance["kind"] == "out-of-cohort"].set_index("cohort")
     for cohort in ("GSE19439", "GSE107991", "GSE101705", "GSE34608"):
         assert loco.loc[cohort, "auc"] >= 0.85, (cohort, loco.loc[cohort, "auc"])
@@ -62,7 +68,7 @@ def test_out_of_cohort_auc_for_every_discovery_cohort(tb_run):
 
 
 def test_reference_signature_scored_beside_the_discovered_one(tb_run):
-    table = pd.read_csv(tb_run / "performance/reference_signatures.tsv", sep="\t")
+    table = pd.read_csv(tb_run / TBC / "performance/reference_signatures.tsv", sep="\t")
     sweeney = table[table["signature"] == "Sweeney2016_3gene"].set_index("cohort")
     assert set(sweeney.index) >= set(VALIDATION)
     assert (sweeney.loc[list(VALIDATION), "auc"] >= 0.85).all()

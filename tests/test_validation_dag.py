@@ -56,23 +56,20 @@ def test_validation_cohorts_never_reach_selection(example_jobs):
     locked_files = {f for col in ("matrix", "samples") for f in validation[col].dropna()}
     assert locked, "the example needs a validation cohort for this test"
     outputs = [o for job in example_jobs for o in job["output"]]
-    protected = [
-        o
-        for o in outputs
-        if o.startswith("results/candidates/")
-        or o.startswith("results/validation/")
-        or o in ("results/signature/signature.tsv", "results/signature/signature.frozen.json")
-    ]
-    assert (
-        any("/loco/" in o for o in protected) and "results/candidates/candidates.tsv" in protected
+    # every comparison's selection side (results/<comparison>/...)
+    selection = re.compile(
+        r"^results/[^/]+/(candidates/|validation/|signature/signature\.(tsv|frozen\.json)$)"
     )
+    protected = [o for o in outputs if selection.match(o)]
+    avc = "results/asthma_vs_control"
+    assert any("/loco/" in o for o in protected) and f"{avc}/candidates/candidates.tsv" in protected
     for target in protected:
         up = ancestors(example_jobs, [target])
         leaked = sorted(f for f in up if f in locked_files or any(f"/{c}/" in f for c in locked))
         assert not leaked, f"{target} depends on validation-cohort file(s) {leaked}"
     # the walk does find validation files where they belong (the validate step reads them)
-    perf = ancestors(example_jobs, ["results/signature/performance.tsv"])
+    perf = ancestors(example_jobs, [f"{avc}/signature/performance.tsv"])
     assert any(f"/{c}/" in f for f in perf for c in locked)
-    assert "results/signature/signature.frozen.json" in perf
+    assert f"{avc}/signature/signature.frozen.json" in perf
     rules = {job["rule"] for job in example_jobs}
     assert {"validation_loco", "validation_out_of_cohort", "signature_validate"} <= rules

@@ -11,6 +11,8 @@ from markerflow.io.tables import read_matrix
 pytestmark = pytest.mark.workflow
 
 COHORTS = ("GSE85567", "GSE27011", "GSE22528")
+#: The example's two-level comparison (every cohort serves it): results/asthma_vs_control/...
+AVC = "asthma_vs_control"
 
 
 def test_every_cohort_has_its_outputs(example_run):
@@ -21,17 +23,18 @@ def test_every_cohort_has_its_outputs(example_run):
             f"qc/{cohort}/summary.tsv",
             f"qc/{cohort}/pca.png",
             f"genes/{cohort}/expression.parquet",
-            f"de/{cohort}/de.tsv",
-            f"de/{cohort}/normalized.parquet",
-            f"de/{cohort}/volcano.png",
-            f"de/{cohort}/summary.tsv",
+            f"{AVC}/de/{cohort}/de.tsv",
+            f"{AVC}/de/{cohort}/normalized.parquet",
+            f"{AVC}/de/{cohort}/samples.tsv",
+            f"{AVC}/de/{cohort}/volcano.png",
+            f"{AVC}/de/{cohort}/summary.tsv",
         ):
             assert (example_run / path).stat().st_size > 0, path
 
 
 def test_de_tables_follow_the_contract(example_run):
     for cohort in COHORTS:
-        de = pd.read_csv(example_run / f"de/{cohort}/de.tsv", sep="\t")
+        de = pd.read_csv(example_run / AVC / f"de/{cohort}/de.tsv", sep="\t")
         assert tuple(de.columns[: len(DE_COLUMNS)]) == DE_COLUMNS
         assert de["gene"].is_unique
         assert de["pvalue"].dropna().between(0, 1).all()
@@ -50,7 +53,7 @@ def test_phenotype_mapping_of_gse27011(example_run):
 
 def test_th2_signature_is_up_in_asthmatic_epithelium(example_run):
     """Acceptance (issue 2): SERPINB2, POSTN, MUC5AC and CDH26 are up in GSE85567 asthma."""
-    de = pd.read_csv(example_run / "de/GSE85567/de.tsv", sep="\t").set_index("gene")
+    de = pd.read_csv(example_run / AVC / "de/GSE85567/de.tsv", sep="\t").set_index("gene")
     for gene in ("SERPINB2", "POSTN", "MUC5AC", "CDH26"):
         assert de.at[gene, "log2fc"] > 0, gene
         assert de.at[gene, "pvalue"] < 0.05, (gene, de.at[gene, "pvalue"])
@@ -61,22 +64,22 @@ def test_signature_frozen_and_performance_labelled(example_run):
     a kind; each discovery cohort has a leave-one-cohort-out fold."""
     import json
 
-    frozen = json.loads((example_run / "signature/signature.frozen.json").read_text())
+    frozen = json.loads((example_run / AVC / "signature/signature.frozen.json").read_text())
     assert frozen["discovery_cohorts"] == ["GSE85567", "GSE27011"]
     assert all(len(h) == 64 for h in frozen["inputs"].values())
     assert not any("GSE22528" in path for path in frozen["inputs"])
-    perf = pd.read_csv(example_run / "signature/performance.tsv", sep="\t")
+    perf = pd.read_csv(example_run / AVC / "signature/performance.tsv", sep="\t")
     assert perf["kind"].tolist().count("in-sample") == 2
     assert set(perf["kind"]) == {"in-sample", "out-of-cohort", "external"}
-    ooc = pd.read_csv(example_run / "validation/out_of_cohort.tsv", sep="\t")
+    ooc = pd.read_csv(example_run / AVC / "validation/out_of_cohort.tsv", sep="\t")
     assert ooc["cohort"].tolist() == ["GSE85567", "GSE27011", "pooled", "weighted_mean"]
     assert (ooc["kind"] == "out-of-cohort").all()
     for cohort in ("GSE85567", "GSE27011"):
         for name in ("signature.tsv", "signature.frozen.json", "score.tsv"):
-            assert (example_run / f"validation/loco/{cohort}/{name}").stat().st_size > 0
-    stability = pd.read_csv(example_run / "validation/rank_stability.tsv", sep="\t")
+            assert (example_run / AVC / f"validation/loco/{cohort}/{name}").stat().st_size > 0
+    stability = pd.read_csv(example_run / AVC / "validation/rank_stability.tsv", sep="\t")
     assert stability["frequency"].between(0, 1).all()
-    candidates = pd.read_csv(example_run / "candidates/candidates.tsv", sep="\t")
+    candidates = pd.read_csv(example_run / AVC / "candidates/candidates.tsv", sep="\t")
     joined = candidates.set_index("gene")["rank_stability"]
     assert joined.between(0, 1).all()
     listed = stability.set_index("gene")["frequency"]
@@ -104,15 +107,15 @@ def test_loco_chain_is_the_main_chain(example_run):
     sheet = {"dtype": {"sample": str, "batch": str}}
     inputs = {
         c: DiscoveryInput(
-            read_matrix(example_run / f"de/{c}/normalized.parquet"),
-            read_tsv(example_run / f"ingest/{c}/samples.tsv", **sheet),
-            read_tsv(example_run / f"de/{c}/de.tsv", dtype={"gene": str}),
+            read_matrix(example_run / AVC / f"de/{c}/normalized.parquet"),
+            read_tsv(example_run / AVC / f"de/{c}/samples.tsv", **sheet),
+            read_tsv(example_run / AVC / f"de/{c}/de.tsv", dtype={"gene": str}),
         )
         for c in ("GSE85567", "GSE27011")
     }
     sets = {k: read_gmt(PROJECT_DIR / v) for k, v in config["enrichment"]["libraries"].items()}
     sel = select_signature(inputs, ChainSettings(**chain_settings(config)), sets)
-    main = read_tsv(example_run / "candidates/candidates.tsv", dtype={"gene": str})
+    main = read_tsv(example_run / AVC / "candidates/candidates.tsv", dtype={"gene": str})
     assert sel.candidates["gene"].tolist() == main["gene"].tolist()
-    sig = read_tsv(example_run / "signature/signature.tsv", dtype={"gene": str})
+    sig = read_tsv(example_run / AVC / "signature/signature.tsv", dtype={"gene": str})
     assert sel.signature["gene"].tolist() == sig["gene"].tolist()

@@ -1,38 +1,28 @@
-# Candidate ranking (issue 7): transparent evidence components per gene, discovery data only.
-# Names from common.smk: RESULTS, LOGS, DISCOVERY, CASE, CONTROL. Library: markerflow.stages.candidates.
-
-# enrichment of the study-level analysis: the meta-analysis, or the single discovery cohort
-CANDIDATE_ANALYSIS = "meta" if len(DISCOVERY) > 1 else DISCOVERY[0]
+# Candidate ranking (issue 7): transparent evidence components per gene, discovery data only, per
+# comparison. Names from common.smk: CMP, LOGS, discovery, discovery_files, candidate_enrichment,
+# candidate_stability, case_of, control_of. Library: markerflow.stages.candidates.
 
 
 rule candidates:
     input:
-        meta=f"{RESULTS}/meta/meta.tsv",
-        expression=expand(
-            f"{RESULTS}/de/{{cohort}}/normalized.parquet", cohort=DISCOVERY
-        ),
-        samples=expand(f"{RESULTS}/ingest/{{cohort}}/samples.tsv", cohort=DISCOVERY),
-        merged=f"{RESULTS}/merge/expression.parquet",
-        merged_samples=f"{RESULTS}/merge/samples.tsv",
-        enrichment=expand(
-            f"{RESULTS}/enrichment/{CANDIDATE_ANALYSIS}/{{library}}_ora.tsv",
-            library=list(config["enrichment"]["libraries"]),
-        ),
-        # how often each gene is in a leave-one-cohort-out fold's top N (discovery data only);
-        # reported beside the score, not part of it
-        rank_stability=(
-            [f"{RESULTS}/validation/rank_stability.tsv"] if len(DISCOVERY) > 1 else []
-        ),
+        meta=f"{CMP}/meta/meta.tsv",
+        expression=discovery_files("normalized.parquet"),
+        samples=discovery_files("samples.tsv"),
+        merged=f"{CMP}/merge/expression.parquet",
+        merged_samples=f"{CMP}/merge/samples.tsv",
+        enrichment=candidate_enrichment,
+        rank_stability=candidate_stability,
     output:
         table=report(
-            f"{RESULTS}/candidates/candidates.tsv",
+            f"{CMP}/candidates/candidates.tsv",
             caption="../report/candidates_table.rst",
-            category="Candidates",
+            category="{comparison}",
+            subcategory="Candidates",
         ),
     log:
-        f"{LOGS}/candidates/candidates.log",
+        f"{LOGS}/{{comparison}}/candidates/candidates.log",
     benchmark:
-        f"{LOGS}/benchmarks/candidates/candidates.tsv"
+        f"{LOGS}/benchmarks/candidates/{{comparison}}_candidates.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
@@ -41,9 +31,9 @@ rule candidates:
         mem_mb=lambda wc, input: max(4000, 5 * int(input.size_mb) + 1000),
         runtime=30,
     params:
-        cohorts=DISCOVERY,
-        case_label=CASE,
-        control_label=CONTROL,
+        cohorts=lambda w: discovery(w.comparison),
+        case_label=case_of,
+        control_label=control_of,
         weights=config["candidates"]["weights"],
         fdr=config["meta"]["fdr"],
         preselect=config["candidates"]["preselect"],

@@ -19,8 +19,15 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from markerflow.errors import InputError  # noqa: E402
 from markerflow.io.study import (  # noqa: E402
     check_study,
+    load_phenotypes,
     read_cohort_sheet,
     study_warnings,
+)
+from markerflow.model.comparisons import (  # noqa: E402
+    cohort_levels,
+    comparisons_from_config,
+    level_map,
+    plan_comparisons,
 )
 
 from markerflow.io.config_check import (  # noqa: E402
@@ -141,21 +148,113 @@ STUDY = config["study"]
 CASE = STUDY["case_label"]
 CONTROL = STUDY["control_label"]
 
+# --- comparisons (issue 16) -------------------------------------------------------------------
+# Each comparison (config `comparisons:`, or one <case_label>_vs_<control_label>) runs DE and every
+# later stage under results/<comparison>/. The cohorts serving each are decided now, from the
+# sheet's level mapping and the phenotypes read by check_study; the others are skipped with a
+# reason (printed here, written to results/<comparison>/skipped_cohorts.tsv for the report).
 
-def cohort_ids(role=None, data_type=None):
+
+def _raw_conditions(spec):
+    pheno = load_phenotypes(spec)
+    if pheno is None:
+        return None  # downloaded later: decided from the mapping alone
+    return pheno[spec.condition_column].dropna().tolist()
+
+
+def _sheet_levels(cohort):
+    """The sheet's `condition_levels` cell of a cohort (None when empty or absent)."""
+    rows = COHORT_SHEET.to_dict("records")
+    cell = next(
+        (r.get("condition_levels") for r in rows if str(r["cohort"]) == cohort), None
+    )
+    return cell if isinstance(cell, str) and cell.strip() else None
+
+
+def _level_map(spec):
+    """Normalised raw condition value -> level: the spec's own mapping (io.study) when it has
+    one, else model.comparisons.level_map on the sheet's `condition_levels` cell."""
+    if hasattr(spec, "level_map"):
+        return spec.level_map(CASE, CONTROL)
+    return level_map(spec, CASE, CONTROL, _sheet_levels(spec.cohort))
+
+
+try:
+    COMPARISONS = {c.name: c for c in comparisons_from_config(config)}
+    PLAN = plan_comparisons(
+        list(COMPARISONS.values()),
+        {c: cohort_levels(_level_map(s), _raw_conditions(s)) for c, s in SPECS.items()},
+        {c: s.role for c, s in SPECS.items()},
+    )
+except InputError as error:
+    raise WorkflowError(
+        f"markerflow: the study's comparisons are invalid.\n{error}"
+    ) from None
+for _message in PLAN.messages():
+    print(f"markerflow: {_message}", file=sys.stderr)
+
+#: results/<comparison>: the folder of every stage from DE on (wildcard `comparison`)
+CMP = f"{RESULTS}/{{comparison}}"
+
+
+def cohort_ids(role=None, data_type=None, comparison=None):
+    """Cohorts in sheet order; with ``comparison``, only those serving it."""
+    serving = SPECS if comparison is None else PLAN.cohorts[comparison]
     return [
         c
-        for c, s in SPECS.items()
-        if (role is None or s.role == role)
-        and (data_type is None or s.data_type == data_type)
+        for c in serving
+        if (role is None or SPECS[c].role == role)
+        and (data_type is None or SPECS[c].data_type == data_type)
     ]
 
 
-DISCOVERY = cohort_ids(role="discovery")
-VALIDATION = cohort_ids(role="validation")
-ANALYSES = DISCOVERY + ["meta"] if len(DISCOVERY) > 1 else DISCOVERY
-if len(DISCOVERY) > 1 and not config["enrichment"]["per_cohort"]:
-    ANALYSES = ["meta"]  # enrichment of the meta-analysis only (many cohorts)
+def discovery(comparison):
+    return cohort_ids(role="discovery", comparison=comparison)
+
+
+def validation(comparison):
+    return cohort_ids(role="validation", comparison=comparison)
+
+
+def analyses(comparison):
+    """Enrichment analyses of a comparison: its discovery cohorts and/or the meta-analysis."""
+    found = discovery(comparison)
+    if len(found) > 1 and not config["enrichment"]["per_cohort"]:
+        return ["meta"]  # enrichment of the meta-analysis only (many cohorts)
+    return found + ["meta"] if len(found) > 1 else found
+
+
+def candidate_analysis(comparison):
+    """Enrichment of the study-level analysis: the meta-analysis, or the one discovery cohort."""
+    found = discovery(comparison)
+    return "meta" if len(found) > 1 else found[0]
+
+
+def comparison_params(wildcards):
+    return COMPARISONS[wildcards.comparison].as_params()
+
+
+def case_of(wildcards):
+    return COMPARISONS[wildcards.comparison].case
+
+
+def control_of(wildcards):
+    return COMPARISONS[wildcards.comparison].control
+
+
+def de_files(comparison, cohorts, name):
+    """``results/<comparison>/de/<cohort>/<name>`` of each cohort (de.tsv, normalized.parquet,
+    samples.tsv: the comparison's two-level sample sheet)."""
+    return [f"{RESULTS}/{comparison}/de/{c}/{name}" for c in cohorts]
+
+
+def discovery_files(name):
+    """Input function: a DE-folder file of each discovery cohort of the wildcard's comparison."""
+    return lambda w: de_files(w.comparison, discovery(w.comparison), name)
+
+
+def validation_files(name):
+    return lambda w: de_files(w.comparison, validation(w.comparison), name)
 
 
 def cohort_inputs(wildcards):
@@ -211,21 +310,28 @@ def log2_mode(cohort):
 
 
 def per_cohort_outputs():
+    """QC per cohort (comparison-independent) and DE per (comparison, serving cohort)."""
     outputs = []
     for cohort in SPECS:
         outputs += [
             f"{RESULTS}/qc/{cohort}/summary.tsv",
             f"{RESULTS}/qc/{cohort}/pca.png",
-            f"{RESULTS}/de/{cohort}/de.tsv",
-            f"{RESULTS}/de/{cohort}/volcano.png",
-            f"{RESULTS}/de/{cohort}/summary.tsv",
         ]
+    for comparison in COMPARISONS:
+        for cohort in PLAN.cohorts[comparison]:
+            outputs += [
+                f"{RESULTS}/{comparison}/de/{cohort}/{name}"
+                for name in ("de.tsv", "volcano.png", "summary.tsv")
+            ]
     return outputs
 
 
-def study_outputs():
+def study_outputs(comparison):
+    """Every stage's study-level outputs of one comparison."""
+    top = f"{RESULTS}/{comparison}"
+    disc, val = discovery(comparison), validation(comparison)
     merge = [
-        f"{RESULTS}/merge/{name}"
+        f"{top}/merge/{name}"
         for name in (
             "expression.parquet",
             "batch_mixing.tsv",
@@ -234,15 +340,15 @@ def study_outputs():
         )
     ]
     enrichment = [
-        f"{RESULTS}/enrichment/{analysis}/{library}_{kind}"
-        for analysis in ANALYSES
+        f"{top}/enrichment/{analysis}/{library}_{kind}"
+        for analysis in analyses(comparison)
         for library in config["enrichment"]["libraries"]
         for kind in ("ora.tsv", "gsea.tsv", "ora_dotplot.png", "gsea_plot.png")
     ]
-    meta = [f"{RESULTS}/meta/meta.tsv", f"{RESULTS}/meta/forest_top.png"]
-    candidates = [f"{RESULTS}/candidates/candidates.tsv"]
+    meta = [f"{top}/meta/meta.tsv", f"{top}/meta/forest_top.png"]
+    candidates = [f"{top}/candidates/candidates.tsv"]
     signature = [
-        f"{RESULTS}/signature/{name}"
+        f"{top}/signature/{name}"
         for name in (
             "signature.tsv",
             "signature.frozen.json",
@@ -251,9 +357,9 @@ def study_outputs():
             "heatmap.png",
         )
     ]
-    guards = [f"{RESULTS}/guards/warnings.tsv"]
+    guards = [f"{top}/guards/warnings.tsv"]
     performance = [
-        f"{RESULTS}/performance/{name}"
+        f"{top}/performance/{name}"
         for name in (
             "clinical.tsv",
             "predictive_values.tsv",
@@ -261,31 +367,35 @@ def study_outputs():
             "summary_roc.tsv",
             "summary_roc.png",
         )
-    ] + [f"{RESULTS}/performance/{cohort}.png" for cohort in VALIDATION]
+    ] + [f"{top}/performance/figures"]
     # nothing external to evaluate without validation cohorts (the report says "in-sample only")
-    if not VALIDATION:
+    if not val:
         performance = []
     # leave-one-discovery-cohort-out (validation.smk), with two or more discovery cohorts
-    validation = [
-        f"{RESULTS}/validation/{name}"
+    loco = [
+        f"{top}/validation/{name}"
         for name in ("out_of_cohort.tsv", "rank_stability.tsv")
-        if len(DISCOVERY) > 1
+        if len(disc) > 1
     ]
     return (
-        merge
+        [f"{top}/skipped_cohorts.tsv"]
+        + merge
         + meta
         + enrichment
         + candidates
         + signature
         + guards
         + performance
-        + validation
+        + loco
     )
 
 
 def all_outputs():
-    """Targets of the `all` rule - per-cohort outputs and each stage's study-level outputs."""
-    return per_cohort_outputs() + study_outputs()
+    """Targets of the `all` rule - per-cohort outputs and each comparison's study-level outputs."""
+    outputs = per_cohort_outputs()
+    for comparison in COMPARISONS:
+        outputs += study_outputs(comparison)
+    return outputs
 
 
 # --- GEO downloads (rule geo_download in resources.smk) ---
@@ -344,8 +454,8 @@ ENRICHMENT_COLUMNS = {
 
 def enrichment_table(wildcards):
     if wildcards.analysis == "meta":
-        return f"{RESULTS}/meta/meta.tsv"
-    return f"{RESULTS}/de/{wildcards.analysis}/de.tsv"
+        return f"{RESULTS}/{wildcards.comparison}/meta/meta.tsv"
+    return f"{RESULTS}/{wildcards.comparison}/de/{wildcards.analysis}/de.tsv"
 
 
 def enrichment_columns(wildcards):
@@ -356,7 +466,7 @@ def enrichment_columns(wildcards):
 
 
 def loco_training(wildcards):
-    return [c for c in DISCOVERY if c != wildcards.heldout]
+    return [c for c in discovery(wildcards.comparison) if c != wildcards.heldout]
 
 
 def loco_inputs(wildcards):
@@ -364,27 +474,68 @@ def loco_inputs(wildcards):
     and sheet (read only after the fold's signature is frozen); the gene-set libraries.
     """
     train = loco_training(wildcards)
+    comparison, heldout = wildcards.comparison, [wildcards.heldout]
     return {
-        "de": [f"{RESULTS}/de/{c}/de.tsv" for c in train],
-        "expression": [f"{RESULTS}/de/{c}/normalized.parquet" for c in train],
-        "samples": [f"{RESULTS}/ingest/{c}/samples.tsv" for c in train],
+        "de": de_files(comparison, train, "de.tsv"),
+        "expression": de_files(comparison, train, "normalized.parquet"),
+        "samples": de_files(comparison, train, "samples.tsv"),
         "gmt": list(ENRICHMENT_LIBRARIES.values()),
-        "heldout_expression": f"{RESULTS}/de/{wildcards.heldout}/normalized.parquet",
-        "heldout_samples": f"{RESULTS}/ingest/{wildcards.heldout}/samples.tsv",
+        "heldout_expression": de_files(comparison, heldout, "normalized.parquet")[0],
+        "heldout_samples": de_files(comparison, heldout, "samples.tsv")[0],
     }
 
 
 def signature_validate_inputs(wildcards):
+    comparison = wildcards.comparison
+    top = f"{RESULTS}/{comparison}"
+    disc, val = discovery(comparison), validation(comparison)
     inputs = {
         # the near-duplicate guard must pass before any performance is written
-        "guards": f"{RESULTS}/guards/warnings.tsv",
-        "frozen": f"{RESULTS}/signature/signature.frozen.json",
-        "signature": f"{RESULTS}/signature/signature.tsv",
-        "discovery": [f"{RESULTS}/de/{c}/normalized.parquet" for c in DISCOVERY],
-        "discovery_samples": [f"{RESULTS}/ingest/{c}/samples.tsv" for c in DISCOVERY],
-        "validation": [f"{RESULTS}/de/{c}/normalized.parquet" for c in VALIDATION],
-        "validation_samples": [f"{RESULTS}/ingest/{c}/samples.tsv" for c in VALIDATION],
+        "guards": f"{top}/guards/warnings.tsv",
+        "frozen": f"{top}/signature/signature.frozen.json",
+        "signature": f"{top}/signature/signature.tsv",
+        "discovery": de_files(comparison, disc, "normalized.parquet"),
+        "discovery_samples": de_files(comparison, disc, "samples.tsv"),
+        "validation": de_files(comparison, val, "normalized.parquet"),
+        "validation_samples": de_files(comparison, val, "samples.tsv"),
     }
-    if len(DISCOVERY) > 1:
-        inputs["out_of_cohort"] = f"{RESULTS}/validation/out_of_cohort.tsv"
+    if len(disc) > 1:
+        inputs["out_of_cohort"] = f"{top}/validation/out_of_cohort.tsv"
     return inputs
+
+
+# --- candidates (candidates.smk) and the LOCO gather (validation.smk) ---
+
+
+def candidate_enrichment(wildcards):
+    """ORA of the comparison's study-level analysis (meta-analysis, or its one discovery cohort)."""
+    analysis = candidate_analysis(wildcards.comparison)
+    return [
+        f"{RESULTS}/{wildcards.comparison}/enrichment/{analysis}/{library}_ora.tsv"
+        for library in config["enrichment"]["libraries"]
+    ]
+
+
+def candidate_stability(wildcards):
+    # how often each gene is in a leave-one-cohort-out fold's top N (discovery data only);
+    # reported beside the score, not part of it
+    if len(discovery(wildcards.comparison)) > 1:
+        return [f"{RESULTS}/{wildcards.comparison}/validation/rank_stability.tsv"]
+    return []
+
+
+def chain_settings_of(wildcards):
+    """The chain's settings with the comparison's case and control levels."""
+    comparison = COMPARISONS[wildcards.comparison]
+    return {
+        **CHAIN_SETTINGS,
+        "case_label": comparison.case,
+        "control_label": comparison.control,
+    }
+
+
+def loco_files(name):
+    return lambda w: [
+        f"{RESULTS}/{w.comparison}/validation/loco/{heldout}/{name}"
+        for heldout in discovery(w.comparison)
+    ]

@@ -1,31 +1,38 @@
+# Differential expression per (comparison, cohort) (issues 4, 16): the cohort's model is fitted on
+# all its levels (pooled levels of the comparison recoded first), the comparison's contrast is
+# tested. Also writes the comparison's two-level sample sheet and matrix, which every later stage
+# of the comparison reads. Names from common.smk: RESULTS, CMP, LOGS, SPECS, COMPARISONS.
+
+
 rule de:
     input:
         expression=f"{RESULTS}/genes/{{cohort}}/expression.parquet",
         samples=f"{RESULTS}/ingest/{{cohort}}/samples.tsv",
     output:
         table=report(
-            f"{RESULTS}/de/{{cohort}}/de.tsv",
+            f"{CMP}/de/{{cohort}}/de.tsv",
             caption="../report/de_table.rst",
-            category="Differential expression",
-            subcategory="{cohort}",
+            category="{comparison}",
+            subcategory="Differential expression: {cohort}",
         ),
-        normalized=f"{RESULTS}/de/{{cohort}}/normalized.parquet",
+        normalized=f"{CMP}/de/{{cohort}}/normalized.parquet",
+        samples=f"{CMP}/de/{{cohort}}/samples.tsv",
         volcano=report(
-            f"{RESULTS}/de/{{cohort}}/volcano.png",
+            f"{CMP}/de/{{cohort}}/volcano.png",
             caption="../report/de_volcano.rst",
-            category="Differential expression",
-            subcategory="{cohort}",
+            category="{comparison}",
+            subcategory="Differential expression: {cohort}",
         ),
         summary=report(
-            f"{RESULTS}/de/{{cohort}}/summary.tsv",
+            f"{CMP}/de/{{cohort}}/summary.tsv",
             caption="../report/de_summary.rst",
-            category="Differential expression",
-            subcategory="{cohort}",
+            category="{comparison}",
+            subcategory="Differential expression: {cohort}",
         ),
     log:
-        f"{LOGS}/de/{{cohort}}.log",
+        f"{LOGS}/{{comparison}}/de/{{cohort}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/de/{{cohort}}.tsv"
+        f"{LOGS}/benchmarks/de/{{comparison}}_{{cohort}}.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
@@ -34,13 +41,34 @@ rule de:
         runtime=30,
     params:
         cohort=lambda w: w.cohort,
+        comparison=comparison_params,
         data_type=lambda w: SPECS[w.cohort].data_type,
         covariates=lambda w: list(SPECS[w.cohort].covariates),
-        case_label=CASE,
-        control_label=CONTROL,
         arrays=config["de"]["arrays"],
         counts=config["de"]["counts"],
         padj_threshold=config["de"]["padj_threshold"],
         lfc_threshold=config["de"]["lfc_threshold"],
     script:
         "../scripts/de_cohort.py"
+
+
+rule skipped_cohorts:
+    output:
+        table=report(
+            f"{CMP}/skipped_cohorts.tsv",
+            caption="../report/skipped_cohorts.rst",
+            category="{comparison}",
+            subcategory="Cohorts",
+        ),
+    log:
+        f"{LOGS}/{{comparison}}/skipped_cohorts.log",
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        rows=lambda w: PLAN.skipped_table(w.comparison).to_dict("records"),
+    script:
+        "../scripts/comparison_skipped.py"

@@ -1,41 +1,42 @@
-# Enrichment (issue 6): ORA of up/down genes and preranked GSEA per analysis and gene-set library.
-# Names from common.smk: RESULTS, LOGS, ANALYSES. Library: markerflow.stages.enrichment.
+# Enrichment (issue 6): ORA of up/down genes and preranked GSEA per comparison, analysis and
+# gene-set library. Names from common.smk: CMP, LOGS, COMPARISONS, SPECS, analyses.
+# Library: markerflow.stages.enrichment.
 rule enrichment:
     input:
         table=enrichment_table,
         gmt=lambda wc: ENRICHMENT_LIBRARIES[wc.library],
     output:
         ora=report(
-            f"{RESULTS}/enrichment/{{analysis}}/{{library}}_ora.tsv",
+            f"{CMP}/enrichment/{{analysis}}/{{library}}_ora.tsv",
             caption="../report/enrichment_ora.rst",
-            category="Enrichment",
-            subcategory="{analysis}",
+            category="{comparison}",
+            subcategory="Enrichment: {analysis}",
         ),
         gsea=report(
-            f"{RESULTS}/enrichment/{{analysis}}/{{library}}_gsea.tsv",
+            f"{CMP}/enrichment/{{analysis}}/{{library}}_gsea.tsv",
             caption="../report/enrichment_gsea.rst",
-            category="Enrichment",
-            subcategory="{analysis}",
+            category="{comparison}",
+            subcategory="Enrichment: {analysis}",
         ),
         ora_plot=report(
-            f"{RESULTS}/enrichment/{{analysis}}/{{library}}_ora_dotplot.png",
+            f"{CMP}/enrichment/{{analysis}}/{{library}}_ora_dotplot.png",
             caption="../report/enrichment_ora_dotplot.rst",
-            category="Enrichment",
-            subcategory="{analysis}",
+            category="{comparison}",
+            subcategory="Enrichment: {analysis}",
         ),
         gsea_plot=report(
-            f"{RESULTS}/enrichment/{{analysis}}/{{library}}_gsea_plot.png",
+            f"{CMP}/enrichment/{{analysis}}/{{library}}_gsea_plot.png",
             caption="../report/enrichment_gsea_plot.rst",
-            category="Enrichment",
-            subcategory="{analysis}",
+            category="{comparison}",
+            subcategory="Enrichment: {analysis}",
         ),
     log:
-        f"{LOGS}/enrichment/{{analysis}}/{{library}}.log",
+        f"{LOGS}/{{comparison}}/enrichment/{{analysis}}/{{library}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/enrichment/{{analysis}}_{{library}}.tsv"
+        f"{LOGS}/benchmarks/enrichment/{{comparison}}_{{analysis}}_{{library}}.tsv"
     wildcard_constraints:
         library="|".join(re.escape(name) for name in ENRICHMENT_LIBRARIES) or "(?!x)x",
-        analysis="|".join(re.escape(a) for a in ANALYSES),
+        analysis="|".join(re.escape(a) for a in [*SPECS, "meta"]),
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
@@ -53,9 +54,10 @@ rule enrichment:
 
 rule enrichment_all:
     input:
-        expand(
-            f"{RESULTS}/enrichment/{{analysis}}/{{library}}_{{kind}}",
-            analysis=ANALYSES,
-            library=list(ENRICHMENT_LIBRARIES),
-            kind=["ora.tsv", "gsea.tsv", "ora_dotplot.png", "gsea_plot.png"],
-        ),
+        [
+            f"{RESULTS}/{comparison}/enrichment/{analysis}/{library}_{kind}"
+            for comparison in COMPARISONS
+            for analysis in analyses(comparison)
+            for library in ENRICHMENT_LIBRARIES
+            for kind in ["ora.tsv", "gsea.tsv", "ora_dotplot.png", "gsea_plot.png"]
+        ],

@@ -1,18 +1,21 @@
 # Leakage guards that need the data (issue 15): near-duplicate samples across cohorts and shared
 # sample IDs stop the run; the study's warnings are collected for the report. Reads validation
 # cohorts, so it feeds only the validation side (rule performance), never candidates/signature.
-# Names from common.smk: RESULTS, LOGS, SPECS, STUDY_WARNINGS. Library: markerflow.stages.guards.
+# Per comparison, over the cohorts serving it. Names from common.smk: CMP, LOGS, SPECS, PLAN,
+# STUDY_WARNINGS, de_files. Library: markerflow.stages.guards.
 
 
 rule guards:
     input:
-        expression=expand(f"{RESULTS}/de/{{cohort}}/normalized.parquet", cohort=SPECS),
+        expression=lambda w: de_files(
+            w.comparison, PLAN.cohorts[w.comparison], "normalized.parquet"
+        ),
     output:
-        table=f"{RESULTS}/guards/warnings.tsv",
+        table=f"{CMP}/guards/warnings.tsv",
     log:
-        f"{LOGS}/guards/guards.log",
+        f"{LOGS}/{{comparison}}/guards/guards.log",
     benchmark:
-        f"{LOGS}/benchmarks/guards/guards.tsv"
+        f"{LOGS}/benchmarks/guards/{{comparison}}_guards.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
@@ -20,7 +23,7 @@ rule guards:
         mem_mb=lambda wc, input: max(2000, 3 * int(input.size_mb) + 1000),
         runtime=15,
     params:
-        cohorts=list(SPECS),
+        cohorts=lambda w: list(PLAN.cohorts[w.comparison]),
         roles={cohort: spec.role for cohort, spec in SPECS.items()},
         warnings=STUDY_WARNINGS,
     script:

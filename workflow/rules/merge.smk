@@ -1,35 +1,33 @@
 rule merge:
     input:
-        expression=expand(
-            f"{RESULTS}/de/{{cohort}}/normalized.parquet", cohort=DISCOVERY
-        ),
-        samples=expand(f"{RESULTS}/ingest/{{cohort}}/samples.tsv", cohort=DISCOVERY),
+        expression=discovery_files("normalized.parquet"),
+        samples=discovery_files("samples.tsv"),
     output:
-        expression=f"{RESULTS}/merge/expression.parquet",
-        samples=f"{RESULTS}/merge/samples.tsv",
-        uncorrected=f"{RESULTS}/merge/uncorrected.parquet",
+        expression=f"{CMP}/merge/expression.parquet",
+        samples=f"{CMP}/merge/samples.tsv",
+        uncorrected=f"{CMP}/merge/uncorrected.parquet",
         mixing=report(
-            f"{RESULTS}/merge/batch_mixing.tsv",
+            f"{CMP}/merge/batch_mixing.tsv",
             caption="../report/merge_mixing.rst",
-            category="Merge",
-            subcategory="Batch correction",
+            category="{comparison}",
+            subcategory="Merge (batch correction)",
         ),
         pca_before=report(
-            f"{RESULTS}/merge/pca_before.png",
+            f"{CMP}/merge/pca_before.png",
             caption="../report/merge_pca_before.rst",
-            category="Merge",
-            subcategory="Batch correction",
+            category="{comparison}",
+            subcategory="Merge (batch correction)",
         ),
         pca_after=report(
-            f"{RESULTS}/merge/pca_after.png",
+            f"{CMP}/merge/pca_after.png",
             caption="../report/merge_pca_after.rst",
-            category="Merge",
-            subcategory="Batch correction",
+            category="{comparison}",
+            subcategory="Merge (batch correction)",
         ),
     log:
-        f"{LOGS}/merge/merge.log",
+        f"{LOGS}/{{comparison}}/merge/merge.log",
     benchmark:
-        f"{LOGS}/benchmarks/merge/merge.tsv"
+        f"{LOGS}/benchmarks/merge/{{comparison}}_merge.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
@@ -38,7 +36,7 @@ rule merge:
         mem_mb=lambda wc, input: max(6000, 10 * int(input.size_mb) + 1000),
         runtime=30,
     params:
-        cohorts=DISCOVERY,
+        cohorts=lambda w: discovery(w.comparison),
         combat=config["merge"]["combat"],
     script:
         "../scripts/merge_combat.py"

@@ -1,25 +1,27 @@
 # Meta-analysis (issue 7): DerSimonian-Laird random effects over the discovery cohorts' DE tables.
-# Names from common.smk: RESULTS, LOGS, DISCOVERY. Library: markerflow.stages.meta.
+# Per comparison. Names from common.smk: CMP, LOGS, discovery_files, discovery. Library: markerflow.stages.meta.
 
 
 rule meta:
     input:
-        tables=expand(f"{RESULTS}/de/{{cohort}}/de.tsv", cohort=DISCOVERY),
+        tables=discovery_files("de.tsv"),
     output:
         table=report(
-            f"{RESULTS}/meta/meta.tsv",
+            f"{CMP}/meta/meta.tsv",
             caption="../report/meta_table.rst",
-            category="Meta-analysis",
+            category="{comparison}",
+            subcategory="Meta-analysis",
         ),
         forest=report(
-            f"{RESULTS}/meta/forest_top.png",
+            f"{CMP}/meta/forest_top.png",
             caption="../report/meta_forest.rst",
-            category="Meta-analysis",
+            category="{comparison}",
+            subcategory="Meta-analysis",
         ),
     log:
-        f"{LOGS}/meta/meta.log",
+        f"{LOGS}/{{comparison}}/meta/meta.log",
     benchmark:
-        f"{LOGS}/benchmarks/meta/meta.tsv"
+        f"{LOGS}/benchmarks/meta/{{comparison}}_meta.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
@@ -27,7 +29,7 @@ rule meta:
         mem_mb=3000,
         runtime=15,
     params:
-        cohorts=DISCOVERY,
+        cohorts=lambda w: discovery(w.comparison),
         method=config["meta"]["method"],
         leave_one_out=config["meta"]["leave_one_out"],
         min_cohorts=config["meta"]["min_cohorts"],

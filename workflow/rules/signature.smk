@@ -2,29 +2,27 @@
 # (MetaIntegrator) or penalised logistic model on the top candidates, written with a frozen record
 # (genes, directions, weights, method, seed, sha256 of every input); (b) validate: the frozen
 # signature scored in-sample (discovery), next to the leave-one-cohort-out rows, and in every
-# validation cohort. Names from common.smk: RESULTS, LOGS, DISCOVERY, VALIDATION, CASE, CONTROL.
+# validation cohort. Per comparison. Names from common.smk: CMP, LOGS, discovery, validation,
+# discovery_files, case_of, control_of.
 
 
 rule signature:
     input:
-        candidates=f"{RESULTS}/candidates/candidates.tsv",
-        discovery=expand(
-            f"{RESULTS}/de/{{cohort}}/normalized.parquet", cohort=DISCOVERY
-        ),
-        discovery_samples=expand(
-            f"{RESULTS}/ingest/{{cohort}}/samples.tsv", cohort=DISCOVERY
-        ),
+        candidates=f"{CMP}/candidates/candidates.tsv",
+        discovery=discovery_files("normalized.parquet"),
+        discovery_samples=discovery_files("samples.tsv"),
     output:
         signature=report(
-            f"{RESULTS}/signature/signature.tsv",
+            f"{CMP}/signature/signature.tsv",
             caption="../report/signature_table.rst",
-            category="Signature",
+            category="{comparison}",
+            subcategory="Signature",
         ),
-        frozen=f"{RESULTS}/signature/signature.frozen.json",
+        frozen=f"{CMP}/signature/signature.frozen.json",
     log:
-        f"{LOGS}/signature/signature.log",
+        f"{LOGS}/{{comparison}}/signature/signature.log",
     benchmark:
-        f"{LOGS}/benchmarks/signature/signature.tsv"
+        f"{LOGS}/benchmarks/signature/{{comparison}}_signature.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
@@ -32,9 +30,9 @@ rule signature:
         mem_mb=4000,
         runtime=30,
     params:
-        discovery=DISCOVERY,
-        case_label=CASE,
-        control_label=CONTROL,
+        discovery=lambda w: discovery(w.comparison),
+        case_label=case_of,
+        control_label=control_of,
         method=config["signature"]["method"],
         max_genes=config["signature"]["max_genes"],
         pool_size=config["signature"]["pool_size"] or config["candidates"]["top_n"],
@@ -51,24 +49,27 @@ rule signature_validate:
         unpack(signature_validate_inputs),
     output:
         performance=report(
-            f"{RESULTS}/signature/performance.tsv",
+            f"{CMP}/signature/performance.tsv",
             caption="../report/signature_performance.rst",
-            category="Signature",
+            category="{comparison}",
+            subcategory="Signature",
         ),
         roc=report(
-            f"{RESULTS}/signature/roc.png",
+            f"{CMP}/signature/roc.png",
             caption="../report/signature_roc.rst",
-            category="Signature",
+            category="{comparison}",
+            subcategory="Signature",
         ),
         heatmap=report(
-            f"{RESULTS}/signature/heatmap.png",
+            f"{CMP}/signature/heatmap.png",
             caption="../report/signature_heatmap.rst",
-            category="Signature",
+            category="{comparison}",
+            subcategory="Signature",
         ),
     log:
-        f"{LOGS}/signature/validate.log",
+        f"{LOGS}/{{comparison}}/signature/validate.log",
     benchmark:
-        f"{LOGS}/benchmarks/signature/validate.tsv"
+        f"{LOGS}/benchmarks/signature/{{comparison}}_validate.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
@@ -76,9 +77,9 @@ rule signature_validate:
         mem_mb=4000,
         runtime=30,
     params:
-        discovery=DISCOVERY,
-        validation=VALIDATION,
-        case_label=CASE,
-        control_label=CONTROL,
+        discovery=lambda w: discovery(w.comparison),
+        validation=lambda w: validation(w.comparison),
+        case_label=case_of,
+        control_label=control_of,
     script:
         "../scripts/signature_validate.py"

@@ -1,12 +1,12 @@
-# Cohort-level validation (issue 15): leave-one-discovery-cohort-out (LOCO). Each fold reruns the
-# whole selection chain (merge/ComBat, meta, ORA, candidates, signature) on the other discovery
-# cohorts, freezes the signature, then scores the held-out cohort. Validation cohorts never enter.
-# Names from common.smk: RESULTS, LOGS, DISCOVERY, CASE, CONTROL, ENRICHMENT_LIBRARIES.
-# Library: markerflow.stages.validation.
+# Cohort-level validation (issue 15): leave-one-discovery-cohort-out (LOCO), per comparison. Each
+# fold reruns the whole selection chain (merge/ComBat, meta, ORA, candidates, signature) on the
+# other discovery cohorts, freezes the signature, then scores the held-out cohort. Validation
+# cohorts never enter. Names from common.smk: CMP, LOGS, SPECS, COMPARISONS, discovery,
+# ENRICHMENT_LIBRARIES. Library: markerflow.stages.validation.
 
 from markerflow.stages.validation import chain_settings
 
-VALIDATION_DIR = f"{RESULTS}/validation"
+VALIDATION_DIR = f"{CMP}/validation"
 #: The selection chain's parameters, as the main chain's rules read them.
 CHAIN_SETTINGS = chain_settings(config)
 
@@ -20,11 +20,11 @@ rule validation_loco:
         candidates=f"{VALIDATION_DIR}/loco/{{heldout}}/candidates.tsv",
         score=f"{VALIDATION_DIR}/loco/{{heldout}}/score.tsv",
     log:
-        f"{LOGS}/validation/loco_{{heldout}}.log",
+        f"{LOGS}/{{comparison}}/validation/loco_{{heldout}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/validation/loco_{{heldout}}.tsv"
+        f"{LOGS}/benchmarks/validation/{{comparison}}_loco_{{heldout}}.tsv"
     wildcard_constraints:
-        heldout="|".join(re.escape(c) for c in DISCOVERY),
+        heldout="|".join(re.escape(c) for c in SPECS),
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
@@ -33,35 +33,33 @@ rule validation_loco:
         runtime=30,
     params:
         train=loco_training,
-        settings=CHAIN_SETTINGS,
+        settings=chain_settings_of,
     script:
         "../scripts/validation_loco.py"
 
 
 rule validation_out_of_cohort:
     input:
-        signatures=expand(
-            f"{VALIDATION_DIR}/loco/{{heldout}}/signature.tsv", heldout=DISCOVERY
-        ),
-        scores=expand(f"{VALIDATION_DIR}/loco/{{heldout}}/score.tsv", heldout=DISCOVERY),
-        candidates=expand(
-            f"{VALIDATION_DIR}/loco/{{heldout}}/candidates.tsv", heldout=DISCOVERY
-        ),
+        signatures=loco_files("signature.tsv"),
+        scores=loco_files("score.tsv"),
+        candidates=loco_files("candidates.tsv"),
     output:
         table=report(
             f"{VALIDATION_DIR}/out_of_cohort.tsv",
             caption="../report/validation_out_of_cohort.rst",
-            category="Signature",
+            category="{comparison}",
+            subcategory="Signature",
         ),
         stability=report(
             f"{VALIDATION_DIR}/rank_stability.tsv",
             caption="../report/validation_rank_stability.rst",
-            category="Candidates",
+            category="{comparison}",
+            subcategory="Candidates",
         ),
     log:
-        f"{LOGS}/validation/out_of_cohort.log",
+        f"{LOGS}/{{comparison}}/validation/out_of_cohort.log",
     benchmark:
-        f"{LOGS}/benchmarks/validation/out_of_cohort.tsv"
+        f"{LOGS}/benchmarks/validation/{{comparison}}_out_of_cohort.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
@@ -69,8 +67,11 @@ rule validation_out_of_cohort:
         mem_mb=1000,
         runtime=10,
     params:
-        heldout=DISCOVERY,
-        train=[[c for c in DISCOVERY if c != h] for h in DISCOVERY],
+        heldout=lambda w: discovery(w.comparison),
+        train=lambda w: [
+            [c for c in discovery(w.comparison) if c != h]
+            for h in discovery(w.comparison)
+        ],
         top_n=config["candidates"]["top_n"],
     script:
         "../scripts/validation_out_of_cohort.py"

@@ -1,8 +1,10 @@
-"""Differential expression of one cohort: DE table, log-scale matrix, volcano plot, summary."""
+"""Differential expression of one cohort for one comparison: DE table, log-scale matrix and sample
+sheet of the comparison's two sides, volcano plot, summary."""
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
 from markerflow.io.tables import read_matrix, read_tsv, write_matrix, write_tsv
+from markerflow.model.comparisons import Comparison, comparison_samples, model_samples
 from markerflow.plots.de import volcano
 from markerflow.plots.figure import save_figure
 from markerflow.runner import script_context
@@ -10,21 +12,28 @@ from markerflow.stages.de import cohort_de, summarise_de
 
 with script_context(snakemake) as log:
     p = snakemake.params
+    comparison = Comparison.from_params(p.comparison)
     samples = read_tsv(snakemake.input.samples, dtype={"sample": str, "batch": str})
     table, normalized = cohort_de(
         read_matrix(snakemake.input.expression),
-        samples,
+        model_samples(samples, comparison),
         p.data_type,
-        p.case_label,
-        p.control_label,
+        comparison.case,
+        comparison.control,
         p.covariates,
         p.arrays,
         p.counts,
         cohort=p.cohort,
         threads=snakemake.threads,
     )
+    kept = comparison_samples(samples, comparison)
+    if len(kept) < len(samples):  # other levels were in the model, not in later stages
+        normalized = normalized.loc[:, [s for s in normalized.columns if s in set(kept["sample"])]]
+    log.info("%s: %d of %d samples are %s or %s", comparison.name, len(kept), len(samples),
+             comparison.case, comparison.control)  # fmt: skip
     write_tsv(table, snakemake.output.table)
     write_matrix(normalized, snakemake.output.normalized)
+    write_tsv(kept, snakemake.output.samples)
     fig = volcano(table, p.cohort, p.padj_threshold, p.lfc_threshold)
     save_figure(fig, snakemake.output.volcano)
     summary = summarise_de(table, p.cohort, p.padj_threshold, p.lfc_threshold)

@@ -32,7 +32,8 @@ with script_context(snakemake) as log:
     write_tsv(res.summary_roc, out.summary_roc)
     save_figure(summary_roc_figure(res.summary_roc, res.clinical), out.summary_png)
     clinical = res.clinical.set_index("cohort", drop=False)
-    for name, path in zip(p.validation, out.figures, strict=True):
+    for name in p.validation:  # one <cohort>.png per validation cohort (the writer makes the dir)
+        path = f"{out.figures}/{name}.png"
         fig = validation_figure(name, res.curves[name],
                                 res.references[res.references["cohort"] == name],
                                 clinical.loc[name], res.predictive[res.predictive["cohort"] == name],

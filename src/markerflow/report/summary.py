@@ -45,6 +45,8 @@ STAGE_TITLES = {
 }
 #: Folders whose files feed other sections but are not sections themselves.
 NOT_SECTIONS = ("ingest", "genes", "provenance", "report", "logs", "guards")
+#: Files of a comparison folder (results/<comparison>/) that are not a stage.
+COMPARISON_FILES = ("skipped_cohorts.tsv",)
 KEY_PACKAGES = (
     "numpy",
     "scipy",
@@ -164,6 +166,9 @@ class _Files:
                 continue
             if path.is_file():
                 self.by_rel[rel] = path
+            elif path.is_dir():  # a directory output (e.g. performance/figures)
+                for inner in sorted(p for p in path.rglob("*") if p.is_file()):
+                    self.by_rel[inner.relative_to(root).as_posix()] = inner
 
     def get(self, rel: str) -> Path | None:
         return self.by_rel.get(rel)
@@ -213,7 +218,11 @@ def _figures(files: _Files, stage: str, cohorts: Sequence[str] = ()) -> str:
 
 
 def _cohort_section(
-    files: _Files, cohorts: Sequence[Mapping[str, Any]], case: str, control: str
+    files: _Files,
+    cohorts: Sequence[Mapping[str, Any]],
+    case: str,
+    control: str,
+    levels: Sequence[str] = (),
 ) -> str:
     rows = []
     for row in cohorts:
@@ -226,20 +235,20 @@ def _cohort_section(
         }
         samples = files.get(f"ingest/{c}/samples.tsv")
         if samples is not None:
-            counts = _read(samples, dtype=str)["condition"].value_counts()
-            record.update(
-                {
-                    "samples": int(counts.sum()),
-                    case: int(counts.get(case, 0)),
-                    control: int(counts.get(control, 0)),
-                }
-            )
+            counts = _read(samples, dtype=str)["condition"].value_counts(sort=False)
+            record["samples"] = int(counts.sum())
+            # every level of the study's condition: case and control first, then the others
+            for level in dict.fromkeys([case, control, *levels, *counts.index]):
+                record[level] = int(counts.get(level, 0))
         excluded = files.get(f"ingest/{c}/excluded_samples.tsv")
         if excluded is not None:
             record["excluded"] = len(_read(excluded, dtype=str))
         record["description"] = row.get("description", "")
         rows.append(record)
-    return table_html(pd.DataFrame(rows))
+    table = pd.DataFrame(rows)
+    if "description" in table.columns:  # level counts before the description
+        table = table[[c for c in table.columns if c != "description"] + ["description"]]
+    return table_html(table.fillna(0) if "samples" in table.columns else table)
 
 
 def _qc_section(files: _Files, cohorts: Sequence[str]) -> str:
@@ -471,9 +480,12 @@ def _checklist_section(
     cohorts: Sequence[Mapping[str, Any]],
     case: str,
     control: str,
+    root: _Files | None = None,
 ) -> str:
     """A TRIPOD+AI style checklist (Collins et al. 2024, BMJ 385:e078378) filled from the run;
-    items the workflow cannot know are marked as such."""
+    items the workflow cannot know are marked as such. ``files``: the comparison's outputs;
+    ``root``: the whole results directory (per-cohort ingest files), default ``files``."""
+    root = files if root is None else root
     disc = [r for r in cohorts if r.get("role") == "discovery"]
     val = [r for r in cohorts if r.get("role") == "validation"]
     rows: list[tuple[str, str, str]] = []
@@ -491,12 +503,12 @@ def _checklist_section(
     sizes, excluded = [], []
     for r in cohorts:
         c = r["cohort"]
-        path = files.get(f"ingest/{c}/samples.tsv")
+        path = files.get(f"de/{c}/samples.tsv") or root.get(f"ingest/{c}/samples.tsv")
         if path is not None:
             counts = _read(path, dtype=str)["condition"].value_counts()
             sizes.append(f"{c} ({r.get('role', '')}): {int(counts.get(case, 0))} {case}, "
                          f"{int(counts.get(control, 0))} {control}")  # fmt: skip
-        ex = files.get(f"ingest/{c}/excluded_samples.tsv")
+        ex = root.get(f"ingest/{c}/excluded_samples.tsv")
         if ex is not None:
             reasons = _read(ex, dtype=str)["reason"].value_counts()
             if len(reasons):
@@ -593,6 +605,49 @@ def _provenance_section(frozen: Path | None, versions: Path | None, results: str
     return "".join(parts)
 
 
+def comparisons_of(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The study's comparisons as the workflow runs them (``name``, ``case``, ``control``,
+    ``pool``): config ``comparisons:``, or one ``<case_label>_vs_<control_label>`` (the rule of
+    :func:`markerflow.model.comparisons.comparisons_from_config`, which checked them before the
+    run; the report layer reads only the config)."""
+    study = config.get("study", {})
+    entries = config.get("comparisons")
+    if entries:
+        return [dict(e) for e in entries]
+    case, control = study.get("case_label", "case"), study.get("control_label", "control")
+    return [{"name": f"{case}_vs_{control}", "case": case, "control": control}]
+
+
+def _comparison_intro(
+    files: _Files, comparison: Mapping[str, Any], cohorts: Sequence[Mapping[str, Any]]
+) -> tuple[str, list[str], list[str]]:
+    """The comparison's design paragraph and skipped-cohort table; its discovery and validation
+    cohorts (the sheet's cohorts minus the skipped ones)."""
+    skipped = files.get("skipped_cohorts.tsv")
+    table = _read(skipped, dtype=str, keep_default_na=False) if skipped is not None else None
+    gone = set() if table is None else set(table["cohort"])
+    serving = [r for r in cohorts if str(r["cohort"]) not in gone]
+    disc = [str(r["cohort"]) for r in serving if r.get("role") == "discovery"]
+    val = [str(r["cohort"]) for r in serving if r.get("role") == "validation"]
+    pool = {str(k): list(v) for k, v in dict(comparison.get("pool") or {}).items()}
+    pooled = "".join(
+        f" {_esc(side)} pools the levels {_esc(', '.join([side, *levels]))}."
+        for side, levels in pool.items()
+    )
+    text = (
+        f"<p><b>{_esc(comparison['case'])}</b> vs <b>{_esc(comparison['control'])}</b>.{pooled} "
+        f"Discovery: {_esc(', '.join(disc) or 'none')}; "
+        + (f"validation: {_esc(', '.join(val))}. " if val else "no independent cohort. ")
+        + "Each cohort's model is fitted on all its levels; "
+        "later stages use the samples of the two compared sides.</p>"
+    )
+    if table is not None and len(table):
+        text += "<h3>Skipped cohorts</h3>" + table_html(table.drop(columns=["comparison"]))
+    elif table is not None:
+        text += '<p class="ok">No cohort skipped.</p>'
+    return text, disc, val
+
+
 def summary_page(
     files: Sequence[str | Path],
     results: str | Path,
@@ -607,33 +662,49 @@ def summary_page(
 
     ``files``: the run's outputs (paths under ``results``) the page may use; ``cohorts``: the
     cohort sheet rows (as in the frozen config); ``frozen_config``/``versions``: provenance files.
+    The per-cohort stages (QC) come first; then one section per comparison (issue 16) with its
+    skipped cohorts and every stage under ``results/<comparison>/``, and its checklist.
     A section whose table cannot be read is replaced by a note naming the file, not an exception.
     """
     index = _Files(files, results)
     study = config.get("study", {})
     case, control = study.get("case_label", "case"), study.get("control_label", "control")
+    comparisons = comparisons_of(config)
+    names = [str(c["name"]) for c in comparisons]
+    levels = [
+        lv
+        for c in comparisons
+        for lv in (c["case"], c["control"], *[x for v in (c.get("pool") or {}).values() for x in v])
+    ]
     ids = [str(row["cohort"]) for row in cohorts]
     discovery = [str(r["cohort"]) for r in cohorts if r.get("role") == "discovery"]
     validation = [str(r["cohort"]) for r in cohorts if r.get("role") == "validation"]
     name = study.get("name", "markerflow study")
+    toc: list[tuple[str, str]] = [("design", "Design"), ("cohorts", "Cohorts")]
 
-    def section(title: str, anchor: str, build: Callable[[], str]) -> str:
+    def section(title: str, anchor: str, build: Callable[[], str], in_toc: str = "") -> str:
         try:
             body = build()
         except Exception as error:  # a report page must not fail the run; say what is missing
             log.warning("summary section %s could not be built: %s", title, error)
             body = f'<p class="note">This section could not be built: {_esc(error)}</p>'
+        if in_toc:
+            toc.append((anchor, in_toc))
         return f'<h2 id="{anchor}">{_esc(title)}</h2>{body}'
 
+    listed = "; ".join(
+        f"<b>{_esc(c['name'])}</b> ({_esc(c['case'])} vs {_esc(c['control'])})" for c in comparisons
+    )
     design = (
-        f"<p>Comparison: <b>{_esc(case)}</b> vs <b>{_esc(control)}</b>. "
+        f"<p>Comparison{'s' if len(comparisons) > 1 else ''}: {listed}. "
         f"{len(discovery)} discovery cohort(s) ({_esc(', '.join(discovery))}) find and rank "
         f"candidates; {len(validation)} validation cohort(s) "
         f"({_esc(', '.join(validation) or 'none')}) are used only to test the signature. "
-        "Per cohort: ingest, QC, probe/gene mapping, differential expression "
-        "(arrays: limma moderated t; counts: DESeq2). Across discovery cohorts: ComBat-merged "
-        "matrix, random-effects meta-analysis of Hedges' g, enrichment, candidate score, "
-        "signature.</p>"
+        "Per cohort: ingest, QC, probe/gene mapping; per comparison and cohort, differential "
+        "expression (arrays: limma moderated t; counts: DESeq2); per comparison, across its "
+        "discovery cohorts: ComBat-merged matrix, random-effects meta-analysis of Hedges' g, "
+        "enrichment, candidate score, signature. A cohort lacking one of a comparison's levels "
+        "is skipped for that comparison (listed in its section).</p>"
     )
     if not validation:
         design = design.replace(
@@ -642,34 +713,58 @@ def summary_page(
             "No independent cohort: every performance figure is in-sample.",
         )
     body = [f"<h1>{_esc(name)}</h1>", section("Study design", "design", lambda: design)]
-    if index.get("guards/warnings.tsv") is not None:
-        body.append(section("Warnings", "warnings", lambda: _warnings_section(index)))
     body.append(
-        section("Cohorts", "cohorts", lambda: _cohort_section(index, cohorts, case, control))
+        section(
+            "Cohorts", "cohorts", lambda: _cohort_section(index, cohorts, case, control, levels)
+        )
     )
     builders: dict[str, Callable[[], str]] = {
         "qc": lambda: _qc_section(index, ids),
-        "de": lambda: _de_section(index, ids, top),
-        "merge": lambda: _merge_section(index, top),
-        "meta": lambda: _meta_section(index, top),
-        "enrichment": lambda: _enrichment_section(index, top, [*discovery, "meta"]),
-        "candidates": lambda: _candidates_section(index, top),
-        "signature": lambda: _signature_section(index, top, bool(validation)),
-        "performance": lambda: _performance_section(index),
     }
     for stage in index.stages():
-        build = builders.get(stage, lambda s=stage: _generic_section(index, s, top))
+        if stage in names:
+            continue  # a comparison folder: its own section below
+        build = builders.get(stage, functools.partial(_generic_section, index, stage, top))
         title = STAGE_TITLES.get(stage, stage)
-        if stage == "signature" and not validation:
-            title = "Signature (in-sample only)"
-        body.append(section(title, stage, build))
-    body.append(
-        section(
-            "Checklist for the paper (TRIPOD+AI)",
-            "checklist",
-            lambda: _checklist_section(index, config, cohorts, case, control),
+        body.append(section(title, stage, build, title))
+
+    def comparison_sections(comparison: Mapping[str, Any]) -> list[str]:
+        cname = str(comparison["name"])
+        sub = _Files(files, Path(results) / cname)
+        intro, disc, val = _comparison_intro(sub, comparison, cohorts)
+        c_case, c_control = str(comparison["case"]), str(comparison["control"])
+        parts = [section(f"Comparison {cname}", cname, lambda: intro, cname)]
+        if sub.get("guards/warnings.tsv") is not None:
+            parts.append(
+                section(f"{cname} · Warnings", f"{cname}-warnings", lambda: _warnings_section(sub))
+            )
+        stage_builders: dict[str, Callable[[], str]] = {
+            "de": lambda: _de_section(sub, ids, top),
+            "merge": lambda: _merge_section(sub, top),
+            "meta": lambda: _meta_section(sub, top),
+            "enrichment": lambda: _enrichment_section(sub, top, [*disc, "meta"]),
+            "candidates": lambda: _candidates_section(sub, top),
+            "signature": lambda: _signature_section(sub, top, bool(val)),
+            "performance": lambda: _performance_section(sub),
+        }
+        for stage in sub.stages():
+            build = stage_builders.get(stage, functools.partial(_generic_section, sub, stage, top))
+            title = STAGE_TITLES.get(stage, stage)
+            if stage == "signature" and not val:
+                title = "Signature (in-sample only)"
+            parts.append(section(f"{cname} · {title}", f"{cname}-{stage}", build))
+        serving = [r for r in cohorts if str(r["cohort"]) in {*disc, *val}]
+        parts.append(
+            section(
+                f"{cname} · Checklist for the paper (TRIPOD+AI)",
+                f"{cname}-checklist",
+                lambda: _checklist_section(sub, config, serving, c_case, c_control, index),
+            )
         )
-    )
+        return parts
+
+    for comparison in comparisons:
+        body += comparison_sections(comparison)
     body.append(
         section(
             "Provenance",
@@ -680,15 +775,8 @@ def summary_page(
                 str(results),
                 config.get("seed"),
             ),
+            "Provenance",
         )
     )
-    toc = " · ".join(
-        f'<a href="#{a}">{_esc(t)}</a>'
-        for a, t in [("design", "Design"), ("cohorts", "Cohorts")]
-        + [
-            (s, "Signature" if s == "signature" and not validation else STAGE_TITLES.get(s, s))
-            for s in index.stages()
-        ]
-        + [("checklist", "Checklist"), ("provenance", "Provenance")]
-    )
-    return page_template().substitute(title=_esc(name), toc=toc, body="\n".join(body))
+    nav = " · ".join(f'<a href="#{a}">{_esc(t)}</a>' for a, t in toc)
+    return page_template().substitute(title=_esc(name), toc=nav, body="\n".join(body))
