@@ -39,8 +39,8 @@ def dry_run(tmp_path_factory):
 
 
 def _pairs(paths: list[str], name: str) -> set[tuple[str, str]]:
-    """(comparison, cohort) of results/<comparison>/<stage>/<cohort>/<name> paths."""
-    found = (re.match(rf"^results/([^/]+)/[a-z]+/([^/]+)/{re.escape(name)}$", p) for p in paths)
+    """(comparison, cohort) of results/<comparison>/<stage>[/loco]/<cohort>/<name> paths."""
+    found = (re.match(rf"^results/([^/]+)/[a-z/]+/([^/]+)/{re.escape(name)}$", p) for p in paths)
     return {(m.group(1), m.group(2)) for m in found if m}
 
 
