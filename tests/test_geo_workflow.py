@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 from test_fetch import ANNOT_PATH, MATRIX_PATH, GeoServer
-from workflow_utils import make_workdir, run_snakemake
+from workflow_utils import make_workdir, run_snakemake, single_comparison
 
 pytestmark = pytest.mark.workflow
 
@@ -32,6 +32,7 @@ def geo_study(workdir, base_url):
         ]
     )
     sheet.to_csv(workdir / "config" / "cohorts.tsv", sep="\t", index=False)
+    single_comparison(workdir)  # the two-level mapping: asthma_vs_control only
     path = workdir / "config" / "config.yaml"
     config = yaml.safe_load(path.read_text())
     config["geo"].update(base_url=base_url, cache_dir="geo_cache", retries=1, timeout_s=20)

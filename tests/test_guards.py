@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_utils import PROJECT_DIR, make_workdir, run_snakemake
+from workflow_utils import PROJECT_DIR, make_workdir, run_snakemake, single_comparison
 
 from markerflow.errors import InputError
 from markerflow.io.study import CohortSpec, study_warnings, suspected_subjects
@@ -163,6 +163,7 @@ def test_near_duplicate_samples_stop_the_guards_rule(tmp_path):
     sheet = pd.read_csv(workdir / "config" / "cohorts.tsv", sep="\t", dtype=str)
     sheet = sheet[sheet["cohort"] == "GSE22528"].assign(role="discovery")
     sheet.to_csv(workdir / "config" / "cohorts.tsv", sep="\t", index=False)
+    single_comparison(workdir)  # no GSE27011: only asthma vs control
     add_validation(workdir, **files)
     result = run_snakemake(
         workdir, "--cores", "1", "results/asthma_vs_control/guards/warnings.tsv", timeout=600

@@ -543,5 +543,10 @@ def test_summary_page_of_the_example(example_run):
         "resources/platforms/GPL6244.tsv.gz",
     ):
         assert needle in body, needle
-    # Sample counts of GSE27011 (36 asthma, 18 control) are in the cohorts table.
-    assert re.search(r"GSE27011\s+discovery\s+array\s+series_matrix\s+54\s+36\s+18", body)
+    # Sample counts of GSE27011 per level (asthma, control, mild, severe, healthy) are in the
+    # cohorts table; one section per comparison.
+    assert re.search(
+        r"GSE27011\s+discovery\s+array\s+series_matrix\s+54\s+0\s+0\s+19\s+17\s+18", body
+    )
+    for name in ("asthma_vs_control", "severe_vs_healthy", "mild_vs_healthy", "severe_vs_mild"):
+        assert f"Comparison {name}" in body, name

@@ -43,8 +43,9 @@ def test_missing_matrix_file_is_named(config, tmp_path):
 
 
 def test_condition_value_matching_no_sample_is_named(config, tmp_path):
-    path = sheet_with(tmp_path, {("GSE27011", "case_values"): "Mild asthma;Severe astma"})
-    with pytest.raises(InputError, match=r"case_values value 'Severe astma' matches no sample"):
+    # GSE22528 maps case_values/control_values (GSE27011 has condition_levels instead)
+    path = sheet_with(tmp_path, {("GSE22528", "case_values"): "allergic astma"})
+    with pytest.raises(InputError, match=r"case_values value 'allergic astma' matches no sample"):
         check(config, path)
 
 

@@ -40,12 +40,30 @@ def test_de_tables_follow_the_contract(example_run):
         assert de["pvalue"].dropna().between(0, 1).all()
         samples = pd.read_csv(example_run / f"ingest/{cohort}/samples.tsv", sep="\t")
         assert tuple(samples.columns[:4]) == SAMPLE_COLUMNS
-        assert set(samples["condition"]) == {"asthma", "control"}
+        levels = {"healthy", "mild", "severe"} if cohort == "GSE27011" else {"asthma", "control"}
+        assert set(samples["condition"]) == levels
+        # the comparison's sheet: mild + severe pooled as asthma, healthy as control
+        pooled = pd.read_csv(example_run / AVC / f"de/{cohort}/samples.tsv", sep="\t")
+        assert set(pooled["condition"]) == {"asthma", "control"} and len(pooled) == len(samples)
 
 
 def test_phenotype_mapping_of_gse27011(example_run):
     samples = pd.read_csv(example_run / "ingest/GSE27011/samples.tsv", sep="\t")
-    assert samples["condition"].value_counts().to_dict() == {"asthma": 36, "control": 18}
+    assert samples["condition"].value_counts().to_dict() == {
+        "mild": 19,
+        "healthy": 18,
+        "severe": 17,
+    }
+    pooled = pd.read_csv(example_run / AVC / "de/GSE27011/samples.tsv", sep="\t")
+    assert pooled["condition"].value_counts().to_dict() == {"asthma": 36, "control": 18}
+    # the level-wise comparisons: GSE27011 alone, the two levels' samples only
+    for name, sizes in (("severe_vs_healthy", (17, 18)), ("mild_vs_healthy", (19, 18)),
+                        ("severe_vs_mild", (17, 19))):  # fmt: skip
+        de = pd.read_csv(example_run / name / "de/GSE27011/de.tsv", sep="\t")
+        assert (de["n_case"].iloc[0], de["n_control"].iloc[0]) == sizes, name
+        skipped = pd.read_csv(example_run / name / "skipped_cohorts.tsv", sep="\t")
+        assert skipped["cohort"].tolist() == ["GSE85567", "GSE22528"], name
+        assert (example_run / name / "signature/signature.tsv").stat().st_size > 0
     genes = read_matrix(example_run / "genes/GSE27011/expression.parquet")
     assert genes.index.name == "gene" and genes.index.is_unique
     assert genes.shape[1] == 54

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
@@ -19,6 +21,16 @@ def make_workdir(tmp: Path, copy_config: bool = True) -> Path:
         shutil.copytree(PROJECT_DIR / "config", tmp / "config", dirs_exist_ok=True)
     (tmp / "resources").symlink_to(PROJECT_DIR / "resources")
     return tmp
+
+
+def single_comparison(workdir: Path) -> None:
+    """Drop the example's `comparisons:` from ``workdir``'s config: the study then has its one
+    `<case_label>_vs_<control_label>` comparison (for tests that change the example's cohorts so
+    that GSE27011's healthy/mild/severe levels are gone)."""
+    path = workdir / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    config.pop("comparisons", None)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def snakemake_command(

@@ -342,6 +342,7 @@ def generate_study(
         config = yaml.safe_load(handle)
     config["study"]["name"] = f"synthetic_{n_arrays}a_{n_counts}c_{samples}s"
     config["study"]["case_label"], config["study"]["control_label"] = "case", "control"
+    config.pop("comparisons", None)  # one comparison, case_vs_control (the example has four)
     config["cohorts"] = "cohorts.tsv"
     config["results"] = "results"
     config["seed"] = seed
