@@ -65,6 +65,28 @@ def size_factors(counts: np.ndarray) -> np.ndarray:
     return np.exp(np.nanmedian(ratios, axis=0))
 
 
+def _nf2d(nf: np.ndarray) -> np.ndarray:
+    """Size factors (m,) or normalization factors (G, m) as an array that broadcasts against counts.
+
+    DESeq2 ``getSizeOrNormFactors``: size factors are the matrix ``rep(sf, each = G)``; here a
+    (1, m) view, numerically identical.
+    """
+    nf = np.asarray(nf, dtype=float)
+    return nf[None, :] if nf.ndim == 1 else nf
+
+
+def _nf_rows(nf: np.ndarray, rows) -> np.ndarray:
+    """The factors of a subset of genes (size factors are shared by all genes)."""
+    nf = np.asarray(nf, dtype=float)
+    return nf if nf.ndim == 1 else nf[rows]
+
+
+def _xim(nf: np.ndarray) -> float:
+    """DESeq2 ``momentsDispEstimate``'s xim: mean(1/sf), or mean(1/colMeans(nf)) for a matrix."""
+    nf = np.asarray(nf, dtype=float)
+    return float(np.mean(1.0 / nf)) if nf.ndim == 1 else float(np.mean(1.0 / nf.mean(axis=0)))
+
+
 def model_groups(X: np.ndarray) -> np.ndarray:
     """Integer id of each distinct design row (R ``modelMatrixGroups``)."""
     _, inv = np.unique(np.round(X, 12), axis=0, return_inverse=True)
@@ -312,24 +334,47 @@ class BetaFit:
     hat: np.ndarray  # G x n
     mu: np.ndarray  # G x n, unclipped
     converged: np.ndarray
+    cov: np.ndarray  # G x p x p Wald covariance (natural log scale), R's ``sigma``
+    loglik: np.ndarray  # G, R's ``logLike`` (NaN unless asked for)
 
 
-def fit_beta(y, sf, X, alpha, minmu=MIN_MU, tol=BETA_TOL, maxit=MAXIT, n_cpus=1) -> BetaFit:
-    """IRLS for the NB GLM with ridge 1e-6 (log2 scale), vectorised (DESeq2 ``fitNbinomGLMs``)."""
+def fit_beta(
+    y,
+    sf,
+    X,
+    alpha,
+    minmu=MIN_MU,
+    tol=BETA_TOL,
+    maxit=MAXIT,
+    n_cpus=1,
+    lambda_log2=None,
+    loglik=False,
+) -> BetaFit:
+    """IRLS for the NB GLM with ridge 1e-6 (log2 scale), vectorised (DESeq2 ``fitNbinomGLMs``).
+
+    ``sf``: size factors (m,) or a normalization-factor matrix (G, m) (R ``nfSEXP``).
+    ``lambda_log2``: ridge per coefficient on the log2 scale (default 1e-6 each; the normal prior
+    of ``betaPrior=TRUE`` is ``1 / betaPriorVar``). ``loglik``: also compute R's ``logLike``
+    (``nbinomLogLike`` at the unclipped mu; the optim rows at the clipped mu, as R).
+    An intercept-only design with the default ridge takes R's closed form (``justIntercept``):
+    beta = log2 of the mean normalised count.
+    """
     G, _n = y.shape
+    sf = np.asarray(sf, dtype=float)
     if n_cpus > 1 and G >= 2000:
-        return _split_run(
-            fit_beta,
-            n_cpus,
-            dict(y=y, alpha=np.asarray(alpha, float)),
-            dict(sf=sf, X=X, minmu=minmu, tol=tol, maxit=maxit),
-            G,
-        )
+        per_gene = dict(y=y, alpha=np.asarray(alpha, float))
+        shared = dict(X=X, minmu=minmu, tol=tol, maxit=maxit, lambda_log2=lambda_log2)
+        shared["loglik"] = loglik
+        (per_gene if sf.ndim == 2 else shared)["sf"] = sf
+        return _split_run(fit_beta, n_cpus, per_gene, shared, G)
     p = X.shape[1]
+    lam2 = np.full(p, LAMBDA) if lambda_log2 is None else np.asarray(lambda_log2, dtype=float)
+    nf = _nf2d(sf)
+    if p == 1 and np.all(X == 1) and np.all(lam2 <= LAMBDA):
+        return _fit_intercept_only(y, nf, np.asarray(alpha, float), loglik)
     XX = _xx(X)
-    lam = np.full(p, LAMBDA / np.log(2) ** 2)
+    lam = lam2 / np.log(2) ** 2
     ridge = np.diag(lam)
-    nf = sf[None, :]
     norm = y / nf
     rank = np.linalg.matrix_rank(X)
     if rank == p:
@@ -371,15 +416,38 @@ def fit_beta(y, sf, X, alpha, minmu=MIN_MU, tol=BETA_TOL, maxit=MAXIT, n_cpus=1)
         stop[ok[done]] = True
         active = active[~stop[active]]
     converged = iters < maxit
-    hat, var = _hat_and_var(mu, alpha, X, XX, ridge)
+    hat, var, sigma = _hat_and_var(mu, alpha, X, XX, ridge)
     mu_out = nf * np.exp(beta @ X.T)
-    fit = BetaFit(beta, var, iters, hat, mu_out, converged)
+    ll = nb_loglik(y, mu_out, alpha) if loglik else np.full(G, np.nan)
+    fit = BetaFit(beta, var, iters, hat, mu_out, converged, sigma, ll)
     stable = np.all(np.isfinite(beta), axis=1)
     varpos = np.all(var > 0, axis=1)
     redo = np.flatnonzero(~converged | ~stable | ~varpos)
     if redo.size:
-        _optim_rows(fit, redo, y, sf, X, alpha, beta0, stable, minmu)
+        _optim_rows(fit, redo, y, sf, X, alpha, beta0, stable, minmu, lam2, loglik)
     return fit
+
+
+def _fit_intercept_only(y, nf, alpha, loglik) -> BetaFit:
+    """R ``fitNbinomGLMs``' ``justIntercept`` branch: closed form, no IRLS (used by the LRT's ~1)."""
+    G = y.shape[0]
+    b2 = np.log2((y / nf).mean(axis=1))
+    mu = nf * 2.0 ** b2[:, None]
+    mu = np.broadcast_to(mu, y.shape).copy()
+    w = 1.0 / (1.0 / mu + alpha[:, None])
+    xtwx = w.sum(axis=1)
+    sigma = 1.0 / xtwx
+    ll = nb_loglik(y, mu, alpha) if loglik else np.full(G, np.nan)
+    return BetaFit(
+        beta=(b2 / np.log2(np.e))[:, None],
+        beta_var=sigma[:, None],
+        iters=np.ones(G, dtype=int),
+        hat=w / xtwx[:, None],
+        mu=mu,
+        converged=np.ones(G, dtype=bool),
+        cov=sigma[:, None, None],
+        loglik=ll,
+    )
 
 
 def _hat_and_var(mu_clipped, alpha, X, XX, ridge):
@@ -389,36 +457,77 @@ def _hat_and_var(mu_clipped, alpha, X, XX, ridge):
     ainv = np.linalg.inv(xtwx + ridge)
     hat = w * np.einsum("np,gpq,nq->gn", X, ainv, X, optimize=True)
     sigma = ainv @ xtwx @ ainv
-    return hat, np.diagonal(sigma, axis1=1, axis2=2).copy()
+    return hat, np.diagonal(sigma, axis1=1, axis2=2).copy(), sigma
 
 
-def _optim_rows(fit: BetaFit, rows, y, sf, X, alpha, beta0, stable, minmu):
+# R optim(method = "L-BFGS-B") defaults: lmm = 5, factr = 1e7 (ftol = factr * machine eps),
+# pgtol = 0; its gradient is the central difference with ndeps = 1e-3 (_r_optim_gradient).
+R_LBFGSB_OPTIONS = {"maxcor": 5, "ftol": 1e7 * np.finfo(float).eps, "gtol": 0.0}
+R_NDEPS = 1e-3
+
+
+def _r_optim_gradient(fn, par, lower, upper, ndeps=R_NDEPS):
+    """R ``optim``'s numerical gradient with bounds (src/library/stats/src/optim.c ``fmingr``):
+    central differences with step ``ndeps``, shortened at a bound."""
+    par = np.asarray(par, dtype=float)
+    g = np.empty_like(par)
+    x = par.copy()
+    for i in range(par.size):  # over the p coefficients of one gene
+        eps_up = eps_dn = ndeps
+        up = par[i] + ndeps
+        if up > upper:
+            up = upper
+            eps_up = up - par[i]
+        x[i] = up
+        v1 = fn(x)
+        dn = par[i] - ndeps
+        if dn < lower:
+            dn = lower
+            eps_dn = par[i] - dn
+        x[i] = dn
+        v2 = fn(x)
+        g[i] = (v1 - v2) / (eps_up + eps_dn)
+        x[i] = par[i]
+    return g
+
+
+def _optim_rows(fit: BetaFit, rows, y, sf, X, alpha, beta0, stable, minmu, lam, loglik):
     """R ``fitNbinomGLMsOptim``: L-BFGS-B on the log2 scale for the few rows IRLS did not fit.
 
-    A loop over the (typically < 0.1%) non-converged genes, as in R.
+    A loop over the (typically < 0.1%) non-converged genes, as in R, with R optim's settings
+    (:data:`R_LBFGSB_OPTIONS`, central-difference gradient): scipy's L-BFGS-B then lands on R's
+    optimum to ~1e-9 (scipy's own defaults, forward differences and m = 10, stopped ~1e-4 away).
     """
     p = X.shape[1]
-    lam = np.full(p, LAMBDA)
     ridge = np.diag(lam / np.log(2) ** 2)
     log2e = np.log2(np.e)
+    nf = _nf2d(sf)
     for g in rows:
         b2 = fit.beta[g] * log2e
         start = b2 if (stable[g] and np.all(np.abs(b2) < LARGE)) else beta0[g]
         k, a = y[g], alpha[g]
         size = 1.0 / a
+        nfg = nf[0] if nf.shape[0] == 1 else nf[g]
 
-        def obj(par, k=k, size=size):
-            mu = sf * 2.0 ** (X @ par)
+        def obj(par, k=k, size=size, nfg=nfg):
+            mu = nfg * 2.0 ** (X @ par)
             ll = stats.nbinom.logpmf(k, size, size / (size + mu)).sum()
             lp = stats.norm.logpdf(par, 0, np.sqrt(1 / lam)).sum()
             v = -(ll + lp)
             return v if np.isfinite(v) else 1e300
 
-        res = minimize(obj, start, method="L-BFGS-B", bounds=[(-LARGE, LARGE)] * p)
+        res = minimize(
+            obj,
+            start,
+            jac=lambda par, obj=obj: _r_optim_gradient(obj, par, -LARGE, LARGE),
+            method="L-BFGS-B",
+            bounds=[(-LARGE, LARGE)] * p,
+            options=R_LBFGSB_OPTIONS,
+        )
         if res.success:
             fit.converged[g] = True
         par = res.x
-        mu = sf * 2.0 ** (X @ par)
+        mu = nfg * 2.0 ** (X @ par)
         fit.mu[g] = mu
         muc = np.maximum(mu, minmu)
         w = 1.0 / (1.0 / muc + a)
@@ -427,6 +536,9 @@ def _optim_rows(fit: BetaFit, rows, y, sf, X, alpha, beta0, stable, minmu):
         sigma = inv @ xtwx @ inv
         fit.beta[g] = par / log2e
         fit.beta_var[g] = np.maximum(np.diag(sigma), 0)  # natural-log scale, as R's sigma
+        fit.cov[g] = sigma
+        if loglik:  # R: logLike of an optim row at the clipped mu
+            fit.loglik[g] = nb_loglik(k[None, :], muc[None, :], np.array([a]))[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,16 +556,19 @@ class GeneEst:
 
 
 def disp_gene_est(y, sf, X, minmu=MIN_MU, n_cpus=1) -> GeneEst:
-    """DESeq2 ``estimateDispersionsGeneEst`` (niter = 1) for rows with a non-zero count."""
+    """DESeq2 ``estimateDispersionsGeneEst`` (niter = 1) for rows with a non-zero count.
+
+    ``sf``: size factors (m,) or the rows' normalization-factor matrix (G, m)."""
     m, p = X.shape
     if m == p:
         raise ValueError("no residual degrees of freedom to estimate the dispersion")
-    norm = y / sf[None, :]
+    nf = _nf2d(sf)
+    norm = y / nf
     mu_lin = np.maximum(linear_model_mu(norm, X), 1.0)
     rough = np.maximum(np.sum(((norm - mu_lin) ** 2 - mu_lin) / mu_lin**2, axis=1) / (m - p), 0)
     bm = norm.mean(axis=1)
     bv = norm.var(axis=1, ddof=1)
-    xim = np.mean(1.0 / sf)
+    xim = _xim(sf)
     with np.errstate(divide="ignore", invalid="ignore"):
         moments = (bv - xim * bm) / bm**2
     alpha_hat = np.fmin(rough, moments)
@@ -461,7 +576,7 @@ def disp_gene_est(y, sf, X, minmu=MIN_MU, n_cpus=1) -> GeneEst:
     alpha_init = np.minimum(np.maximum(MIN_DISP, alpha_hat), max_disp)
     linear_mu = np.unique(model_groups(X)).size == p
     if linear_mu:
-        mu = linear_model_mu(norm, X) * sf[None, :]
+        mu = linear_model_mu(norm, X) * nf
     else:
         mu = fit_beta(y, sf, X, alpha_init, minmu=minmu, n_cpus=n_cpus).mu
     mu = np.maximum(mu, minmu)
@@ -632,7 +747,7 @@ def robust_mom_disp(norm, X):
 def cooks_distance(y, sf, X, fit: BetaFit):
     """Cook's distances per gene and sample (DESeq2 ``calculateCooksDistance``)."""
     p = X.shape[1]
-    d = robust_mom_disp(y / sf[None, :], X)
+    d = robust_mom_disp(y / _nf2d(sf), X)
     V = fit.mu + d[:, None] * fit.mu**2
     return (y - fit.mu) ** 2 / V / p * fit.hat / (1.0 - fit.hat) ** 2
 
@@ -655,7 +770,7 @@ def max_cooks(cooks, X):
 class DESeqResult:
     """Everything ``DESeq()`` + ``results()`` compute, as arrays over genes."""
 
-    size_factors: np.ndarray
+    size_factors: np.ndarray  # NaN when a normalization-factor matrix was used
     base_mean: np.ndarray
     base_var: np.ndarray
     all_zero: np.ndarray
@@ -675,6 +790,15 @@ class DESeqResult:
     var_log_disp: float
     n_refit: int = 0
     new_all_zero: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    # G x p x p Wald covariance of beta on the log2 scale (R's sigma, recomputed by getContrast)
+    beta_cov: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    norm_factors: np.ndarray | None = None  # G x m, when given instead of size factors
+    # likelihood-ratio test (DESeq(test = "LRT", reduced = ...)); empty when not run
+    lrt_stat: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    lrt_pvalue: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    lrt_df: int = 0
+    reduced_beta_conv: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    replace_counts: np.ndarray | None = None  # counts after outlier replacement (R replaceCounts)
 
 
 def _nan_vec(G, idx, values, fill=np.nan, dtype=float):
@@ -701,6 +825,9 @@ class _CoreFit:
     trend: Trend
     prior_var: float
     var_log: float
+    beta_cov: np.ndarray  # natural-log scale, G x p x p
+    lrt_stat: np.ndarray  # NaN when no reduced model
+    reduced_conv: np.ndarray
 
 
 # the per-gene fields that refitWithoutOutliers overwrites for the refitted rows
@@ -715,14 +842,31 @@ _REFIT_FIELDS = (
     "beta",
     "beta_var",
     "beta_conv",
+    "beta_cov",
+    "lrt_stat",
+    "reduced_conv",
 )
 
 
-def _core(y, sf, X, trend=None, pvar=None, var_log=None, fit_type="parametric", n_cpus=1):
+def _core(
+    y,
+    sf,
+    X,
+    trend=None,
+    pvar=None,
+    var_log=None,
+    fit_type="parametric",
+    n_cpus=1,
+    X_reduced=None,
+):
     """Dispersions + Wald fit on the rows with a non-zero count (``estimateDispersions`` +
-    ``nbinomWaldTest``); ``trend``/``pvar``/``var_log`` given = reuse them (the refit)."""
+    ``nbinomWaldTest``); ``trend``/``pvar``/``var_log`` given = reuse them (the refit).
+
+    ``sf``: size factors (m,) or these rows' normalization factors (G, m). ``X_reduced`` given:
+    also ``nbinomLRT``'s reduced fit with the same dispersions and the LR statistic
+    2 (logLike_full - logLike_reduced); the full fit is the Wald fit (the same call in R)."""
     m, p = X.shape
-    norm = y / sf[None, :]
+    norm = y / _nf2d(sf)
     bm = norm.mean(axis=1)
     ge = disp_gene_est(y, sf, X, n_cpus=n_cpus)
     if trend is None:
@@ -731,8 +875,16 @@ def _core(y, sf, X, trend=None, pvar=None, var_log=None, fit_type="parametric", 
     if pvar is None:
         pvar, var_log = prior_var(ge.disp, dfit, m, p)
     disp, dmap, outl = disp_map(y, X, ge.mu, ge.disp, dfit, pvar, var_log, n_cpus=n_cpus)
-    fit = fit_beta(y, sf, X, disp, n_cpus=n_cpus)
+    lrt = X_reduced is not None
+    fit = fit_beta(y, sf, X, disp, n_cpus=n_cpus, loglik=lrt)
     cooks = cooks_distance(y, sf, X, fit)
+    G = y.shape[0]
+    lrt_stat = np.full(G, np.nan)
+    reduced_conv = np.zeros(G, dtype=bool)
+    if lrt:
+        red = fit_beta(y, sf, X_reduced, disp, n_cpus=n_cpus, loglik=True)
+        lrt_stat = 2.0 * (fit.loglik - red.loglik)
+        reduced_conv = red.converged
     return _CoreFit(
         base_mean=bm,
         base_var=norm.var(axis=1, ddof=1),
@@ -748,6 +900,9 @@ def _core(y, sf, X, trend=None, pvar=None, var_log=None, fit_type="parametric", 
         trend=trend,
         prior_var=pvar,
         var_log=var_log,
+        beta_cov=fit.cov,
+        lrt_stat=lrt_stat,
+        reduced_conv=reduced_conv,
     )
 
 
@@ -759,15 +914,19 @@ class _Replacement:
     n_refit: int
     max_cooks: np.ndarray  # max Cook's distance (NaN where not defined), as R after the refit
     new_all_zero: np.ndarray  # bool, genes all zero after the replacement
+    counts: np.ndarray | None  # counts after the replacement (None: nothing replaced)
 
 
-def _replace_outliers(counts, sf, X, nz, core: _CoreFit, min_replicates_for_replace, n_cpus):
+def _replace_outliers(
+    counts, sf, X, nz, core: _CoreFit, min_replicates_for_replace, n_cpus, X_reduced=None
+):
     """DESeq2's ``replaceOutliers`` + ``refitWithoutOutliers``; updates ``core`` in place.
 
     Counts with Cook's distance above the 0.99 quantile of F(p, m - p), in samples of a design
     cell with at least ``min_replicates_for_replace`` replicates, are replaced by the 20%-trimmed
-    mean of the gene's normalised counts times the size factor; those genes are refitted with the
-    first fit's trend and prior variance. Genes that became all zero get NA results.
+    mean of the gene's normalised counts times the size factor (or the gene's normalization
+    factor); those genes are refitted with the first fit's trend and prior variance (and, for the
+    LRT, the reduced model refitted too). Genes that became all zero get NA results.
     """
     G = counts.shape[0]
     m, p = X.shape
@@ -778,18 +937,22 @@ def _replace_outliers(counts, sf, X, nz, core: _CoreFit, min_replicates_for_repl
     replaceable = n_or_more_in_cell(X, min_replicates_for_replace)
     max_cooks_all = _nan_vec(G, nz, mc_nz)
     new_all_zero = np.zeros(G, dtype=bool)
+    replaced_counts = None
     if replaceable.any() and m > p:
         cutoff = stats.f.ppf(0.99, p, m - p)
         rep_nz = np.any(cooks_nz > cutoff, axis=1)
         replace[nz] = rep_nz
         if rep_nz.any():
             rows = nz[rep_nz]
-            norm = counts[rows] / sf[None, :]
+            nf_rows = _nf2d(_nf_rows(sf, rows))
+            norm = counts[rows] / nf_rows
             tbm = trimmed_mean(norm, 0.2)
-            repl = np.trunc(tbm[:, None] * sf[None, :])
+            repl = np.trunc(tbm[:, None] * nf_rows)
             new = counts[rows].copy()
             mask = (cooks_nz[rep_nz] > cutoff) & replaceable[None, :]
             new[mask] = repl[mask]
+            replaced_counts = counts.copy()
+            replaced_counts[rows] = new
             new_all_zero[rows] = new.sum(axis=1) == 0
             keep = ~new_all_zero[rows]
             refit_rows = rows[keep]
@@ -797,12 +960,13 @@ def _replace_outliers(counts, sf, X, nz, core: _CoreFit, min_replicates_for_repl
             if refit_rows.size:
                 sub = _core(
                     new[keep],
-                    sf,
+                    _nf_rows(sf, refit_rows),
                     X,
                     trend=core.trend,
                     pvar=core.prior_var,
                     var_log=core.var_log,
                     n_cpus=n_cpus,
+                    X_reduced=X_reduced,
                 )
                 pos = np.searchsorted(nz, refit_rows)
                 for k in _REFIT_FIELDS:
@@ -813,13 +977,32 @@ def _replace_outliers(counts, sf, X, nz, core: _CoreFit, min_replicates_for_repl
                 core.base_mean[pos0] = 0.0
                 core.beta[pos0] = np.nan
                 core.beta_var[pos0] = np.nan
+                core.beta_cov[pos0] = np.nan
+                core.lrt_stat[pos0] = np.nan
             if replaceable.all():
                 max_cooks_all = np.full(G, np.nan)
             else:
                 rc = cooks_nz.copy()
                 rc[:, replaceable] = 0.0
                 max_cooks_all = _nan_vec(G, nz, max_cooks(rc, X))
-    return _Replacement(replace, n_refit, max_cooks_all, new_all_zero)
+    return _Replacement(replace, n_refit, max_cooks_all, new_all_zero, replaced_counts)
+
+
+def _check_norm_factors(nf, shape) -> np.ndarray:
+    nf = np.asarray(nf, dtype=np.float64)
+    if nf.shape != shape:
+        raise ValueError(
+            f"normalization factors have shape {nf.shape}, the counts {shape}: one factor per "
+            "gene and sample is needed"
+        )
+    bad = ~np.isfinite(nf) | (nf <= 0)
+    if bad.any():
+        g, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"normalization factors must be finite and > 0; {int(bad.sum())} are not "
+            f"(first: gene row {int(g)}, sample column {int(j)}: {nf[g, j]})"
+        )
+    return nf
 
 
 def run_deseq(
@@ -828,32 +1011,69 @@ def run_deseq(
     min_replicates_for_replace: int = 7,
     fit_type: str = "parametric",
     n_cpus: int = 1,
+    *,
+    norm_factors: np.ndarray | None = None,
+    reduced: np.ndarray | None = None,
 ) -> DESeqResult:
     """R ``DESeq(dds)`` with defaults (Wald test, parametric trend, outlier replacement).
 
     Steps: size factors (``estimateSizeFactors``), dispersions and Wald fit on the genes with a
     non-zero count (:func:`_core`), outlier replacement and refit (:func:`_replace_outliers`);
     the rows are then expanded back to all genes (all-zero genes: NA, base mean 0).
+
+    ``norm_factors``: a genes x samples matrix used instead of size factors, as DESeq2's
+    ``normalizationFactors(dds)`` (e.g. :func:`normalization_factors_from_lengths`): normalised
+    counts are counts / nf, the GLM offset is log(nf), outliers are replaced by the trimmed mean
+    times nf, and the dispersion moments use mean(1 / colMeans(nf)) — every place R uses them.
+    ``reduced``: a reduced design matrix (nested in ``X``, fewer columns) for the likelihood-ratio
+    test of ``DESeq(test = "LRT", reduced = ...)`` (R ``nbinomLRT``): the reduced model is
+    fitted with the full model's dispersions; ``lrt_stat`` = 2 (logLik_full - logLik_reduced),
+    ``lrt_pvalue`` = upper tail of chi-square with p_full - p_reduced df. Cook's distances,
+    outlier replacement and coefficients come from the full model (the same fit as the Wald test).
     """
     counts = np.asarray(counts, dtype=np.float64)
     G, m = counts.shape
     p = X.shape[1]
     if np.linalg.matrix_rank(X) < p:
         raise ValueError("design matrix is not full rank")
-    sf = size_factors(counts)
+    lrt_df = 0
+    if reduced is not None:
+        reduced = np.asarray(reduced, dtype=np.float64)
+        if reduced.shape[0] != m:
+            raise ValueError(f"reduced design has {reduced.shape[0]} rows, the counts {m} samples")
+        if np.linalg.matrix_rank(reduced) < reduced.shape[1]:
+            raise ValueError("reduced design matrix is not full rank")
+        lrt_df = p - reduced.shape[1]
+        if lrt_df < 1:
+            raise ValueError(
+                "less than one degree of freedom: the reduced design must have fewer columns "
+                "than the full design"
+            )
+    if norm_factors is None:
+        sf = size_factors(counts)
+        sf_out = sf
+    else:
+        sf = _check_norm_factors(norm_factors, counts.shape)
+        sf_out = np.full(m, np.nan)
     all_zero = counts.sum(axis=1) == 0
     nz = np.flatnonzero(~all_zero)
-    core = _core(counts[nz], sf, X, fit_type=fit_type, n_cpus=n_cpus)
-    rep = _replace_outliers(counts, sf, X, nz, core, min_replicates_for_replace, n_cpus)
+    core = _core(
+        counts[nz], _nf_rows(sf, nz), X, fit_type=fit_type, n_cpus=n_cpus, X_reduced=reduced
+    )
+    rep = _replace_outliers(
+        counts, sf, X, nz, core, min_replicates_for_replace, n_cpus, X_reduced=reduced
+    )
     log2e = np.log2(np.e)
     beta = np.full((G, p), np.nan)
     beta[nz] = core.beta * log2e
     se = np.full((G, p), np.nan)
     se[nz] = log2e * np.sqrt(np.maximum(core.beta_var, 0))
+    cov = np.full((G, p, p), np.nan)
+    cov[nz] = core.beta_cov * log2e**2
     cooks = np.full((G, m), np.nan)
     cooks[nz] = core.cooks
-    return DESeqResult(
-        size_factors=sf,
+    out = DESeqResult(
+        size_factors=sf_out,
         base_mean=_nan_vec(G, nz, core.base_mean, fill=0.0),
         base_var=_nan_vec(G, nz, core.base_var, fill=0.0),
         all_zero=all_zero,
@@ -873,7 +1093,46 @@ def run_deseq(
         var_log_disp=float(core.var_log),
         n_refit=rep.n_refit,
         new_all_zero=rep.new_all_zero,
+        beta_cov=cov,
+        norm_factors=None if norm_factors is None else sf,
+        replace_counts=rep.counts,
     )
+    if reduced is not None:
+        out.lrt_stat = _nan_vec(G, nz, core.lrt_stat)
+        out.lrt_pvalue = stats.chi2.sf(out.lrt_stat, lrt_df)
+        out.lrt_df = lrt_df
+        out.reduced_beta_conv = _nan_vec(G, nz, core.reduced_conv, fill=False, dtype=bool)
+    return out
+
+
+def normalization_factors_from_lengths(counts: np.ndarray, avg_tx_length: np.ndarray) -> np.ndarray:
+    """Normalization factors from average transcript lengths, as DESeq2 1.38 for tximport input.
+
+    ``DESeqDataSetFromTximport`` stores tximport's ``length`` as ``avgTxLength``; then
+    ``estimateSizeFactors`` centres each gene's lengths by their geometric mean
+    (nm = L / exp(rowMeans(log L))), computes median-of-ratios size factors from the
+    length-adjusted counts counts / nm, and ``estimateNormFactors`` returns
+    nf = nm * sf (per sample) divided by each gene's geometric mean of nf. ``counts`` are the
+    rounded counts (genes x samples, as DESeqDataSetFromTximport rounds them); lengths must be
+    positive (R: ``stopifnot(all(lengths > 0))``).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    L = np.asarray(avg_tx_length, dtype=np.float64)
+    if L.shape != counts.shape:
+        raise ValueError(
+            f"average transcript lengths have shape {L.shape}, the counts {counts.shape}"
+        )
+    bad = ~np.isfinite(L) | (L <= 0)
+    if bad.any():
+        g, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"average transcript lengths must be finite and > 0; {int(bad.sum())} are not "
+            f"(first: gene row {int(g)}, sample column {int(j)}: {L[g, j]})"
+        )
+    nm = L / np.exp(np.log(L).mean(axis=1))[:, None]
+    sf = size_factors(counts / nm)
+    nf = nm * sf[None, :]
+    return nf / np.exp(np.log(nf).mean(axis=1))[:, None]
 
 
 # --------------------------------------------------------------------------------------------
@@ -920,6 +1179,92 @@ class WaldResults:
     filter_theta: float  # its quantile
 
 
+@dataclass(frozen=True)
+class LevelContrast:
+    """DESeq2's ``contrast = c(factor, numerator, denominator)`` on a standard design matrix.
+
+    ``factor_columns``: the columns of X that code the factor's non-reference levels (treatment
+    coding, as ``model.matrix``); ``numerator`` / ``denominator``: the X column of each level, or
+    None for the factor's reference level.
+    """
+
+    factor_columns: tuple[int, ...]
+    numerator: int | None
+    denominator: int | None
+
+    def __post_init__(self) -> None:
+        cols = set(self.factor_columns)
+        for lv in (self.numerator, self.denominator):
+            if lv is not None and lv not in cols:
+                raise ValueError(f"contrast level column {lv} is not one of the factor's {cols}")
+        if self.numerator == self.denominator:
+            raise ValueError("the numerator and denominator levels of a contrast must differ")
+
+    def samples(self, X: np.ndarray, level: int | None) -> np.ndarray:
+        """Samples (bool) in ``level`` (None = the reference: every factor column 0)."""
+        if level is None:
+            return np.all(X[:, list(self.factor_columns)] == 0, axis=1)
+        return X[:, level] != 0
+
+    def vector(self, p: int) -> np.ndarray:
+        """The numeric contrast (+1 numerator, -1 denominator; the reference has no column)."""
+        c = np.zeros(p)
+        if self.numerator is not None:
+            c[self.numerator] = 1.0
+        if self.denominator is not None:
+            c[self.denominator] = -1.0
+        return c
+
+
+def _contrast_estimate(res: DESeqResult, X, counts, contrast):
+    """R ``cleanContrast`` (+ ``getContrast``): log2FoldChange, lfcSE, Wald stat and p-value of a
+    contrast, and the genes whose samples in the contrast's groups are all zero.
+
+    A level contrast against the reference level takes the coefficient itself (negated when the
+    reference is the numerator), as R does; any other contrast c gives c'beta and
+    sqrt(c' Sigma c) from the fit's Wald covariance (R recomputes Sigma at the fitted beta with
+    ``fitBeta(maxit = 0)``: the same matrix). The all-zero rule is ``contrastAllZeroCharacter``
+    (samples of the two levels) or ``contrastAllZeroNumeric`` (samples with a non-zero design
+    row on the contrast's columns, only when c has both signs), on the original counts.
+    """
+    p = X.shape[1]
+    if isinstance(contrast, LevelContrast):
+        if contrast.denominator is None or contrast.numerator is None:
+            sign = 1.0 if contrast.denominator is None else -1.0
+            col = contrast.numerator if contrast.denominator is None else contrast.denominator
+            assert col is not None
+            lfc = sign * res.beta[:, col]
+            se = res.beta_se[:, col].copy()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                stat = sign * (res.beta[:, col] / se)
+        else:
+            lfc, se, stat = _numeric_contrast(res, contrast.vector(p))
+        inside = contrast.samples(X, contrast.numerator) | contrast.samples(X, contrast.denominator)
+        all_zero = np.all(counts[:, inside] == 0, axis=1)
+    else:
+        c = np.asarray(contrast, dtype=float)
+        if c.shape != (p,):
+            raise ValueError(f"numeric contrast has {c.size} elements, the design {p} columns")
+        if not np.any(c != 0):
+            raise ValueError("numeric contrast vector cannot have all elements equal to 0")
+        lfc, se, stat = _numeric_contrast(res, c)
+        if np.all(c >= 0) or np.all(c <= 0):
+            all_zero = np.zeros(lfc.size, dtype=bool)
+        else:
+            which = (X @ (c != 0).astype(float)) != 0
+            all_zero = counts @ which.astype(float) == 0
+    pvalue = 2 * stats.norm.sf(np.abs(stat))
+    return lfc, se, stat, pvalue, all_zero & ~res.all_zero
+
+
+def _numeric_contrast(res: DESeqResult, c: np.ndarray):
+    lfc = res.beta @ c
+    se = np.sqrt(np.einsum("p,gpq,q->g", c, res.beta_cov, c))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = lfc / se
+    return lfc, se, stat
+
+
 def results(
     res: DESeqResult,
     X: np.ndarray,
@@ -929,14 +1274,41 @@ def results(
     cooks_filter: bool = True,
     independent_filter: bool = True,
     single_factor_two_levels: bool = False,
+    contrast: LevelContrast | np.ndarray | None = None,
+    test: str = "Wald",
 ) -> WaldResults:
-    """R ``results(dds, name=<coef>)``: Wald statistic, p-value, Cook's filter, padj."""
+    """R ``results(dds, name=<coef>)`` or ``results(dds, contrast=...)``: Wald statistic,
+    p-value, Cook's filter, padj.
+
+    ``contrast``: a :class:`LevelContrast` (R ``contrast = c("f", "B", "A")``) or a numeric
+    vector over the columns of X; every contrast reuses the one fit in ``res``. Genes whose
+    samples in the contrast's groups are all zero get log2FoldChange 0, stat 0, p-value 1 (R).
+    ``test = "LRT"``: stat and p-value are the likelihood-ratio test's of :func:`run_deseq`
+    (``reduced=``), log2FoldChange/lfcSE the full model's coefficient or contrast (R's rule).
+    Cook's cutoff: F(0.99; p, m - p) of the whole design, over the samples of cells with >= 3
+    replicates (``maxCooks``), whatever the contrast; the two-level rule (keep a gene whose
+    outlier count is exceeded by >= 3 counts) only for a single two-level factor design.
+    """
     m, p = X.shape
-    lfc = res.beta[:, coef].copy()
-    se = res.beta_se[:, coef].copy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = lfc / se
-    pvalue = 2 * stats.norm.sf(np.abs(stat))
+    counts = np.asarray(counts, dtype=np.float64)
+    if test not in ("Wald", "LRT"):
+        raise ValueError(f"test must be 'Wald' or 'LRT', not {test!r}")
+    if test == "LRT" and res.lrt_stat.size == 0:
+        raise ValueError("the LRT requires run_deseq(..., reduced=<reduced design>)")
+    if contrast is None:
+        lfc = res.beta[:, coef].copy()
+        se = res.beta_se[:, coef].copy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stat = lfc / se
+        pvalue = 2 * stats.norm.sf(np.abs(stat))
+    else:
+        lfc, se, stat, pvalue, czero = _contrast_estimate(res, X, counts, contrast)
+        lfc[czero] = 0.0
+        stat[czero] = 0.0
+        pvalue[czero] = 1.0
+    if test == "LRT":
+        stat = res.lrt_stat.copy()
+        pvalue = res.lrt_pvalue.copy()
     cooks_outlier = np.zeros(lfc.size, dtype=bool)
     if cooks_filter and m > p:
         cutoff = stats.f.ppf(0.99, p, m - p)
