@@ -81,6 +81,11 @@ def _nf_rows(nf: np.ndarray, rows) -> np.ndarray:
     return nf if nf.ndim == 1 else nf[rows]
 
 
+def _rows(nf2d: np.ndarray, idx) -> np.ndarray:
+    """Rows ``idx`` of a broadcastable (1, m) or (G, m) factor array."""
+    return nf2d if nf2d.shape[0] == 1 else nf2d[idx]
+
+
 def _xim(nf: np.ndarray) -> float:
     """DESeq2 ``momentsDispEstimate``'s xim: mean(1/sf), or mean(1/colMeans(nf)) for a matrix."""
     nf = np.asarray(nf, dtype=float)
@@ -395,7 +400,7 @@ def fit_beta(
         iters[ia] += 1
         m = mu[ia]
         w = m / (1.0 + alpha[ia, None] * m)
-        z = np.log(m / nf) + (y[ia] - m) / m
+        z = np.log(m / _rows(nf, ia)) + (y[ia] - m) / m
         A = (w @ XX).reshape(-1, p, p) + ridge
         rhs = (w * z) @ X
         bnew = np.linalg.solve(A, rhs[:, :, None])[:, :, 0]
@@ -403,7 +408,7 @@ def fit_beta(
         big = np.any(np.abs(bnew) > LARGE, axis=1)
         iters[ia[big]] = maxit
         ok = ia[~big]
-        mu[ok] = np.maximum(nf * np.exp(beta[ok] @ X.T), minmu)
+        mu[ok] = np.maximum(_rows(nf, ok) * np.exp(beta[ok] @ X.T), minmu)
         dev = -2.0 * nb_loglik(y[ok], mu[ok], alpha[ok])
         with np.errstate(invalid="ignore"):
             conv_test = np.abs(dev - dev_old[ok]) / (np.abs(dev) + 0.1)
@@ -497,6 +502,7 @@ def _optim_rows(fit: BetaFit, rows, y, sf, X, alpha, beta0, stable, minmu, lam, 
     A loop over the (typically < 0.1%) non-converged genes, as in R, with R optim's settings
     (:data:`R_LBFGSB_OPTIONS`, central-difference gradient): scipy's L-BFGS-B then lands on R's
     optimum to ~1e-9 (scipy's own defaults, forward differences and m = 10, stopped ~1e-4 away).
+    Deviation: a premature stop of scipy's L-BFGS-B is followed by one restart (see below).
     """
     p = X.shape[1]
     ridge = np.diag(lam / np.log(2) ** 2)
@@ -516,14 +522,23 @@ def _optim_rows(fit: BetaFit, rows, y, sf, X, alpha, beta0, stable, minmu, lam, 
             v = -(ll + lp)
             return v if np.isfinite(v) else 1e300
 
-        res = minimize(
-            obj,
-            start,
-            jac=lambda par, obj=obj: _r_optim_gradient(obj, par, -LARGE, LARGE),
-            method="L-BFGS-B",
-            bounds=[(-LARGE, LARGE)] * p,
-            options=R_LBFGSB_OPTIONS,
-        )
+        def run(x0, obj=obj):
+            return minimize(
+                obj,
+                x0,
+                jac=lambda b: _r_optim_gradient(obj, b, -LARGE, LARGE),
+                method="L-BFGS-B",
+                bounds=[(-LARGE, LARGE)] * p,
+                options=R_LBFGSB_OPTIONS,
+            )
+
+        res = run(start)
+        # scipy's L-BFGS-B (v3.0) can stop on "relative reduction of f" far from the optimum
+        # where R's (v2.3) goes on; one restart from there, kept only if it lowers the objective
+        # clearly (a flat direction's tiny gains are not taken: R stops there too)
+        again = run(res.x)
+        if again.fun < res.fun - 1e-6 * max(abs(res.fun), 1.0):
+            res = again
         if res.success:
             fit.converged[g] = True
         par = res.x
@@ -744,12 +759,19 @@ def robust_mom_disp(norm, X):
     return np.maximum((v - mean) / mean**2, 0.04)
 
 
-def cooks_distance(y, sf, X, fit: BetaFit):
-    """Cook's distances per gene and sample (DESeq2 ``calculateCooksDistance``)."""
+def cooks_distance(y, sf, X, fit: BetaFit, mu=None):
+    """Cook's distances per gene and sample (DESeq2 ``calculateCooksDistance``).
+
+    ``mu``: the fitted means R's ``assays(object)[["mu"]]`` holds at that point (default: the
+    fit's). ``nbinomLRT`` computes Cook's distances before it stores the full model's mu, so
+    they use the hat values of the full fit with the mu of the gene-wise dispersion step
+    (``estimateDispersionsGeneEst``, clipped at minmu); ``nbinomWaldTest`` stores mu first.
+    """
     p = X.shape[1]
     d = robust_mom_disp(y / _nf2d(sf), X)
-    V = fit.mu + d[:, None] * fit.mu**2
-    return (y - fit.mu) ** 2 / V / p * fit.hat / (1.0 - fit.hat) ** 2
+    mu = fit.mu if mu is None else mu
+    V = mu + d[:, None] * mu**2
+    return (y - mu) ** 2 / V / p * fit.hat / (1.0 - fit.hat) ** 2
 
 
 def max_cooks(cooks, X):
@@ -877,7 +899,8 @@ def _core(
     disp, dmap, outl = disp_map(y, X, ge.mu, ge.disp, dfit, pvar, var_log, n_cpus=n_cpus)
     lrt = X_reduced is not None
     fit = fit_beta(y, sf, X, disp, n_cpus=n_cpus, loglik=lrt)
-    cooks = cooks_distance(y, sf, X, fit)
+    # R quirk (nbinomLRT): Cook's distances of the LRT use the dispersion step's mu
+    cooks = cooks_distance(y, sf, X, fit, mu=ge.mu if lrt else None)
     G = y.shape[0]
     lrt_stat = np.full(G, np.nan)
     reduced_conv = np.zeros(G, dtype=bool)
