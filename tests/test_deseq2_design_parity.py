@@ -204,3 +204,47 @@ def test_normalization_factors_with_outlier_replacement():
     _close(res.dispersion, ref["dispersion"], what="nf outliers dispersion")
     out = E.results(res, X, y, single_factor_two_levels=True)
     _check_results(out, ref, "nf outliers")
+
+
+def _prior(which):
+    ref = _read("shrink_prior.tsv")
+    return ref.loc[ref["shrink"] == which, "betaPriorVar"].to_numpy(float)
+
+
+def test_lfc_shrink_normal_coef(data, fit):
+    """lfcShrink(coef="group_B_vs_A", type="normal"): the standard model matrix."""
+    y, X, _, _ = data
+    out = E.lfc_shrink_normal(fit, X, y, coef=2)
+    np.testing.assert_allclose(out.beta_prior_var, _prior("coef_B_vs_A"), rtol=1e-10)
+    ref = _read("shrink_coef_B_vs_A.tsv.gz")
+    _close(out.log2_fold_change, ref["log2FoldChange"], what="shrink coef log2FoldChange")
+    _close(out.lfc_se, ref["lfcSE"], what="shrink coef lfcSE")
+
+
+def test_lfc_shrink_normal_contrast_uses_expanded_matrix(data, fit):
+    """lfcShrink(contrast=c("group","C","B"), type="normal"): the expanded model matrix
+    (Intercept, batchb1, batchb2, groupA, groupB, groupC), priors averaged over levels."""
+    y, X, _, _ = data
+    out = E.lfc_shrink_normal(fit, X, y, contrast=_contrast("C", "B"), factors=[(1,), GROUP])
+    assert out.model_matrix.shape == (12, 6)
+    np.testing.assert_allclose(out.beta_prior_var, _prior("contrast_C_vs_B"), rtol=1e-10)
+    ref = _read("shrink_contrast_C_vs_B.tsv.gz")
+    _close(out.log2_fold_change, ref["log2FoldChange"], what="shrink contrast log2FoldChange")
+    _close(out.lfc_se, ref["lfcSE"], what="shrink contrast lfcSE")
+    assert np.all(out.log2_fold_change[10:13] == 0)  # both groups all zero
+
+
+def test_lfc_shrink_normal_refuses_interactions(data, fit):
+    from markerflow.errors import AnalysisError
+
+    y, X, _, _ = data
+    with pytest.raises(AnalysisError, match="interactions"):
+        E.lfc_shrink_normal(fit, X, y, coef=2, has_interaction=True)
+
+
+def test_weighted_upper_quantile_matches_hmisc_rule():
+    # ties are summed; the order statistic 1 + (n - 1) * 0.95 falls between two values
+    x = np.array([0.1, -0.5, 0.5, 2.0, -3.0, 0.2, 0.7, 1.1, -0.05, 0.3])
+    w = np.array([1.0, 2.0, 2.0, 0.5, 0.25, 1.0, 1.0, 1.0, 3.0, 1.0])
+    # R: DESeq2:::matchWeightedUpperQuantileForVariance(x, w) = 1.1977285752001423
+    assert E.weighted_upper_quantile_var(x, w) == pytest.approx(1.1977285752001423, rel=1e-14)
