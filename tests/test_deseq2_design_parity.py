@@ -248,3 +248,17 @@ def test_weighted_upper_quantile_matches_hmisc_rule():
     w = np.array([1.0, 2.0, 2.0, 0.5, 0.25, 1.0, 1.0, 1.0, 3.0, 1.0])
     # R: DESeq2:::matchWeightedUpperQuantileForVariance(x, w) = 1.1977285752001423
     assert E.weighted_upper_quantile_var(x, w) == pytest.approx(1.1977285752001423, rel=1e-14)
+
+
+def test_threaded_fit_beta_with_normalization_factors(data, fit):
+    """Gene blocks in threads (n_cpus=2, >= 2,000 genes) split the nf matrix with the counts
+    (dispersion 0.3 for all: IRLS converges everywhere, keeping the test fast)."""
+    y, X, _, _ = data
+    nf = E.normalization_factors_from_lengths(y, _lengths("avgtxlength.tsv.gz"))
+    keep = ~fit.all_zero
+    yy, nn = (np.vstack([a[keep], a[keep]])[:2000] for a in (y, nf))
+    disp = np.full(2000, 0.3)
+    one = E.fit_beta(yy, nn, X, disp, loglik=True)
+    two = E.fit_beta(yy, nn, X, disp, loglik=True, n_cpus=2)
+    for f in ("beta", "cov", "loglik", "hat"):
+        np.testing.assert_allclose(getattr(one, f), getattr(two, f), rtol=1e-10, err_msg=f)

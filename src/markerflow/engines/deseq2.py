@@ -13,11 +13,20 @@ Reused from pydeseq2 (the reference Python port): nothing numerically essential,
 has no hidden dependency on pydeseq2's internals; :func:`markerflow.stages.counts.deseq2` can run
 pydeseq2's own ``DeseqDataSet`` instead (``engine="pydeseq2"``).
 
+Beyond ``DESeq()`` defaults (issues 16/17): contrasts on one multi-level fit
+(:class:`LevelContrast` or numeric vectors, R ``results(contrast=)``), the likelihood-ratio test
+(``run_deseq(reduced=)`` + ``results(test="LRT")``, R ``nbinomLRT``), ``lfcShrink(type =
+"normal")`` (:func:`lfc_shrink_normal`) and normalization-factor matrices instead of size
+factors (``run_deseq(norm_factors=)``, :func:`normalization_factors_from_lengths` for tximport
+average transcript lengths). Parity: tests/test_deseq2_design_parity.py.
+
 Layout: counts are genes x samples (as in R); the design matrix is samples x coefficients.
 Differences from R (documented, tiny): ``log1p`` instead of ``log(1 + x)``; when the residual
 degrees of freedom are <= 3 R estimates the dispersion prior variance by simulation, here the
 trigamma formula is used with a warning; the parametric trend falls back to the mean trend (R:
-local regression via locfit, which has no numpy equivalent here).
+local regression via locfit, which has no numpy equivalent here); the rows IRLS cannot fit go to
+scipy's L-BFGS-B with R optim's settings, which can stop early where R's older L-BFGS-B does
+not, so one restart is taken when it lowers the objective clearly (:func:`_optim_rows`).
 """
 
 from __future__ import annotations
