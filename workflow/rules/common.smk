@@ -266,7 +266,9 @@ def cohort_inputs(wildcards):
     elif spec.source == "geo":
         inputs = {"matrix": geo_download_files(spec.accession, spec.platform)["matrix"]}
     elif spec.source in ("soft", "gds") and spec.matrix is None:
-        inputs = {"matrix": f"{GEO_CACHE}/{spec.accession}/soft/{spec.accession}.soft.gz"}
+        inputs = {
+            "matrix": f"{GEO_CACHE}/{spec.accession}/soft/{spec.accession}.soft.gz"
+        }
     elif spec.source == "tximport":
         inputs = {
             "matrix": f"{RESULTS}/ingest/{wildcards.cohort}/tximport_counts.parquet"
@@ -293,7 +295,9 @@ def annotation_input(wildcards):
     if spec.annotation:
         return {"annotation": spec.annotation}
     if spec.source in ("soft", "gds"):
-        return {"annotation": f"{RESULTS}/ingest/{wildcards.cohort}/soft_annotation.tsv.gz"}
+        return {
+            "annotation": f"{RESULTS}/ingest/{wildcards.cohort}/soft_annotation.tsv.gz"
+        }
     if spec.source == "geo" and spec.data_type == "counts":
         return {"annotation": geo_rnaseq_files(spec.accession)["annotation"]}
     if spec.source == "geo" and spec.data_type == "array":
@@ -302,6 +306,13 @@ def annotation_input(wildcards):
                 "annotation"
             ]
         }
+    return {}
+
+
+def symbol_table_input(wildcards):
+    """The alias table for symbol harmonisation, when `genes.harmonise_symbols` is on."""
+    if config["genes"]["harmonise_symbols"]:
+        return {"symbol_table": config["genes"]["symbol_table"]}
     return {}
 
 
@@ -433,7 +444,18 @@ def geo_download_files(accession, platform=None):
 
 # --- enrichment (rule enrichment in enrichment.smk) ---
 
-ENRICHMENT_LIBRARIES = dict(config["enrichment"]["libraries"])
+#: library name -> the GMT file as configured
+ENRICHMENT_SOURCES = dict(config["enrichment"]["libraries"])
+#: library name -> the GMT the analyses read: with `genes.harmonise_symbols`, the library with its
+#: members brought to current symbols (rule genesets), so it matches the harmonised expression data
+ENRICHMENT_LIBRARIES = {
+    name: (
+        f"{RESULTS}/genesets/{name}.gmt"
+        if config["genes"]["harmonise_symbols"]
+        else path
+    )
+    for name, path in ENRICHMENT_SOURCES.items()
+}
 
 # DE tables and the meta-analysis table name their columns differently.
 ENRICHMENT_COLUMNS = {

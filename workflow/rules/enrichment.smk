@@ -1,6 +1,28 @@
 # Enrichment (issue 6): ORA of up/down genes and preranked GSEA per comparison, analysis and
 # gene-set library. Names from common.smk: CMP, LOGS, COMPARISONS, SPECS, analyses.
 # Library: markerflow.stages.enrichment.
+rule genesets:
+    input:
+        gmt=lambda wc: ENRICHMENT_SOURCES[wc.library],
+        symbol_table=config["genes"]["symbol_table"],
+    output:
+        gmt=f"{RESULTS}/genesets/{{library}}.gmt",
+    log:
+        f"{LOGS}/genesets/{{library}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/genesets/{{library}}.tsv"
+    wildcard_constraints:
+        library="|".join(re.escape(name) for name in ENRICHMENT_SOURCES) or "(?!x)x",
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/genesets_harmonise.py"
+
+
 rule enrichment:
     input:
         table=enrichment_table,

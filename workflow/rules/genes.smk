@@ -1,6 +1,7 @@
 rule genes:
     input:
         unpack(annotation_input),
+        unpack(symbol_table_input),
         expression=f"{RESULTS}/ingest/{{cohort}}/expression.parquet",
         samples=f"{RESULTS}/ingest/{{cohort}}/samples.tsv",
     output:

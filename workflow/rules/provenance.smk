@@ -10,21 +10,25 @@ from markerflow.stages.provenance import (
 PROVENANCE = f"{RESULTS}/provenance"
 #: Every input file the study reads (cohort matrices, sample sheets, annotation tables, gene-set
 #: libraries, any other config value naming a file); their sha256 go into the frozen config.
-PROVENANCE_INPUTS = study_input_files(config, SPECS.values()) + [
-    path
-    for spec in SPECS.values()
-    if spec.source == "geo"
-    for role, path in (
-        geo_rnaseq_files(spec.accession)
-        if spec.data_type == "counts"
-        else geo_download_files(spec.accession, spec.platform)
-    ).items()
-    if role != "checksums"
-] + [
-    f"{GEO_CACHE}/{spec.accession}/soft/{spec.accession}.soft.gz"
-    for spec in SPECS.values()
-    if spec.source in ("soft", "gds") and spec.matrix is None
-]
+PROVENANCE_INPUTS = (
+    study_input_files(config, SPECS.values())
+    + [
+        path
+        for spec in SPECS.values()
+        if spec.source == "geo"
+        for role, path in (
+            geo_rnaseq_files(spec.accession)
+            if spec.data_type == "counts"
+            else geo_download_files(spec.accession, spec.platform)
+        ).items()
+        if role != "checksums"
+    ]
+    + [
+        f"{GEO_CACHE}/{spec.accession}/soft/{spec.accession}.soft.gz"
+        for spec in SPECS.values()
+        if spec.source in ("soft", "gds") and spec.matrix is None
+    ]
+)
 
 
 #: The provenance stage's targets (for `rule all`); the manifest comes last.
@@ -34,7 +38,8 @@ PROVENANCE_OUTPUTS = [
     f"{RESULTS}/report/summary.html",
     f"{PROVENANCE}/manifest.tsv",
 ]
-#: The summary page reads every stage's final outputs plus the per-cohort sample sheets.
+#: The summary page reads every stage's final outputs plus the per-cohort sample sheets and
+#: gene-mapping reports.
 SUMMARY_INPUTS = list(
     dict.fromkeys(
         all_outputs()
@@ -44,6 +49,7 @@ SUMMARY_INPUTS = list(
             for name in ("samples.tsv", "excluded_samples.tsv")
         ]
         + [f"{RESULTS}/genes/{cohort}/alterations.tsv" for cohort in SPECS]
+        + [f"{RESULTS}/genes/{cohort}/mapping.tsv" for cohort in SPECS]
     )
 )
 

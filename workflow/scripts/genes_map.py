@@ -21,6 +21,7 @@ with script_context(snakemake) as log:
         cohort=snakemake.wildcards.cohort,
         platform=snakemake.params.platform,
         counts_method=snakemake.params.counts_method,
+        symbol_table=snakemake.input.get("symbol_table"),
     )
     log.info("mapping report:\n%s", report.to_string(index=False))
     write_tsv(report, snakemake.output.mapping)

@@ -202,3 +202,13 @@ def filter_sets(
         len(bg),
     )
     return out
+
+
+def write_gmt(sets: Mapping[str, GeneSet], path: str | Path) -> None:
+    """Write gene sets as GMT (id, description, genes; tab-separated), atomically, in the given
+    order; :func:`read_gmt` reads back the same sets."""
+    from markerflow.io.tables import atomic_open
+
+    with atomic_open(path) as handle:
+        for gene_set in sets.values():
+            handle.write("\t".join([gene_set.id, gene_set.description, *gene_set.genes]) + "\n")

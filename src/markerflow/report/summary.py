@@ -44,7 +44,7 @@ STAGE_TITLES = {
     "validation": "Leave-one-cohort-out folds (out-of-cohort)",
 }
 #: Folders whose files feed other sections but are not sections themselves.
-NOT_SECTIONS = ("ingest", "genes", "provenance", "report", "logs", "guards")
+NOT_SECTIONS = ("ingest", "genes", "genesets", "provenance", "report", "logs", "guards")
 #: Files of a comparison folder (results/<comparison>/) that are not a stage.
 COMPARISON_FILES = ("skipped_cohorts.tsv",)
 KEY_PACKAGES = (
@@ -243,6 +243,14 @@ def _cohort_section(
         excluded = files.get(f"ingest/{c}/excluded_samples.tsv")
         if excluded is not None:
             record["excluded"] = len(_read(excluded, dtype=str))
+        mapping = files.get(f"genes/{c}/mapping.tsv")
+        if mapping is not None:
+            metrics = _metric_table(mapping)
+            if "symbols_renamed" in metrics:
+                record["symbols renamed"] = metrics["symbols_renamed"]
+                record["Excel names repaired / dropped"] = (
+                    f"{metrics.get('excel_repaired', 0)} / {metrics.get('excel_dropped', 0)}"
+                )
         record["description"] = row.get("description", "")
         rows.append(record)
     table = pd.DataFrame(rows)

@@ -32,6 +32,7 @@ from markerflow.errors import AnalysisError, InputError, name_first
 from markerflow.io import geo
 from markerflow.io.fetch import verify_prepared
 from markerflow.io.matrices import check_library_sizes, check_matrix_axes, validate_counts
+from markerflow.io.symbols import AliasTable, harmonise_symbols, read_alias_table
 from markerflow.io.tables import read_tsv
 from markerflow.stages.qc import ALTERATION_COLUMNS, log_scale
 
@@ -63,6 +64,7 @@ def map_cohort_genes(
     cohort: str = "cohort",
     platform: str | None = None,
     counts_method: str = "deseq2",
+    symbol_table: str | Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Return the genes x samples matrix (index ``gene``), a metric/value mapping report and the
     cohort's alterations table (:data:`markerflow.stages.qc.ALTERATION_COLUMNS`: every value set
@@ -72,11 +74,17 @@ def map_cohort_genes(
     ``platform`` (the sheet's GPL) picks the table of a SOFT file holding several. Counts are
     filtered by :func:`filter_low_counts` (``min_count`` / ``min_samples``) for
     ``counts_method="deseq2"`` and by :func:`filter_by_expr` for the limma methods.
+
+    With ``symbol_table`` (an alias table, :func:`markerflow.io.symbols.read_alias_table`) every
+    symbol is brought to the gene's current symbol and Excel-mangled names are repaired or dropped
+    (:func:`markerflow.io.symbols.harmonise_symbols`) before probes are collapsed or counts summed,
+    so a gene renamed between platforms is one gene; the counts go to the report.
     """
     check_matrix_axes(expression, f"cohort {cohort} (genes)")
     expression = expression.loc[:, samples["sample"].tolist()]
     report: dict[str, object] = {"data_type": data_type}
     alterations = pd.DataFrame(columns=list(ALTERATION_COLUMNS))
+    aliases = None if symbol_table is None else read_alias_table(symbol_table)
     if data_type == "array":
         scaled = log_scale(expression, log2_mode, cohort)
         alterations = scaled.alterations
@@ -85,6 +93,9 @@ def map_cohort_genes(
         if annotation is not None:
             verify_prepared(annotation, required=False)
             table = geo.read_platform_table(annotation, platform=platform)
+        if aliases is not None:
+            table, symbol_report = harmonise_annotation(table, scaled.values.index, aliases)
+            report.update(symbol_report)
         genes, collapse_report = collapse_probes(scaled.values, table, collapse, drop_multimapping)
         report.update(collapse_report.__dict__)
         report["collapse"] = collapse
@@ -108,6 +119,9 @@ def map_cohort_genes(
                 )
             counts, map_report = map_to_symbols(counts, gene_table)
             report.update(map_report)
+        if aliases is not None:
+            counts, symbol_report = harmonise_count_rows(counts, aliases)
+            report.update(symbol_report)
         condition = samples.set_index("sample").loc[counts.columns, "condition"]
         if counts_method == "deseq2":
             genes, filter_report = filter_low_counts(counts, condition, min_count, min_samples)
@@ -269,6 +283,60 @@ def collapse_probes(
 
 
 # ------------------------------------------------------------------------------------------------
+# symbol harmonisation (aliases -> current symbols, Excel-mangled names)
+# ------------------------------------------------------------------------------------------------
+
+
+def harmonise_annotation(
+    annotation: pd.Series | None, probes: pd.Index, aliases: AliasTable
+) -> tuple[pd.Series, dict[str, object]]:
+    """Probe -> current symbol: the platform's symbols (or the row names, when there is no
+    annotation) harmonised; ``///`` entries are left for :func:`collapse_probes` to drop or split."""
+    if annotation is None:
+        annotation = pd.Series(probes.astype(str), index=probes.astype(str))
+    symbols = clean_symbols(annotation)
+    single = symbols.notna() & ~symbols.str.contains(MULTI_GENE_SEPARATOR, regex=False).fillna(
+        False
+    )
+    harmonised, symbol_report = harmonise_symbols(symbols[single.astype(bool)], aliases)
+    out = symbols.copy()
+    out[harmonised.index] = harmonised
+    _log_harmonised(symbol_report)
+    return out, {**symbol_report.as_dict(), "symbol_table": aliases.source}
+
+
+def harmonise_count_rows(
+    counts: pd.DataFrame, aliases: AliasTable
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """Count rows (symbols) harmonised; rows that end on one symbol are summed, dropped names removed."""
+    harmonised, symbol_report = harmonise_symbols(pd.Series(counts.index.astype(str)), aliases)
+    keep = harmonised.notna().to_numpy()
+    summed = counts.loc[keep].groupby(harmonised[keep].to_numpy(), sort=True).sum()
+    summed.index.name = "gene"
+    result = {**symbol_report.as_dict(), "symbol_table": aliases.source}
+    result["symbols_merged"] = int(keep.sum() - len(summed))
+    _log_harmonised(symbol_report)
+    return summed.astype(counts.dtypes.iloc[0]) if len(counts.columns) else summed, result
+
+
+def _log_harmonised(report) -> None:
+    if report.skipped_reason:
+        log.info("symbol harmonisation skipped: %s", report.skipped_reason)
+        return
+    log.info(
+        "symbols: %d current, %d renamed to the current symbol (%d ambiguous aliases: first gene), "
+        "%d unknown kept; Excel-mangled names: %d repaired, %d dropped (%s)",
+        report.symbols_current,
+        report.symbols_renamed,
+        report.aliases_ambiguous,
+        report.symbols_unknown,
+        report.excel_repaired,
+        report.excel_dropped,
+        "; ".join(report.excel_examples) or "none",
+    )
+
+
+# ------------------------------------------------------------------------------------------------
 # ID mapping
 # ------------------------------------------------------------------------------------------------
 
@@ -318,7 +386,10 @@ def map_to_symbols(
         if id_type == "entrez":
             table["key"] = table["key"].str.replace(r"\.0$", "", regex=True)
         table["pc"] = (table["gene_type"] != "protein-coding").astype(int)
-        table = table.sort_values(["key", "pc", "entrez"], kind="mergesort")
+        # the lowest Entrez ID as a number: read as text "100037417" sorts before "1652" (DDTL
+        # would win over DDT for ENSG00000099977, LOC102724560 over CBS for ENSG00000160200)
+        table["entrez_number"] = pd.to_numeric(table["entrez"], errors="coerce")
+        table = table.sort_values(["key", "pc", "entrez_number"], kind="mergesort")
         n_sym = table.groupby("key")["symbol"].nunique()
         lookup = table.drop_duplicates("key").set_index("key")["symbol"]
         keys = ids.str.strip()
