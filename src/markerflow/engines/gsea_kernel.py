@@ -30,9 +30,9 @@ def first_above(row, ranks, total, q1, bound):
 
 
 @numba.njit(cache=True)
-def move(samples, ranks, bound, seed, max_proposals):
+def move(samples, ranks, bound, seed, max_proposals, moves_per_member):
     """fgsea's ``perturbate`` for every sample in turn (``max(1, k / 10)`` proposals each) until
-    ``samples * k`` moves were accepted or ``max_proposals`` were made; ``samples`` (sorted rank
+    ``moves_per_member * samples * k`` moves were accepted or ``max_proposals`` were made; ``samples`` (sorted rank
     positions, samples x k) is changed in place. A proposal swaps a random member for a random
     position; it is accepted when the running sum still exceeds ``bound`` (ES+ > bound)."""
     np.random.seed(seed)  # noqa: NPY002  (numba compiles only the legacy API; seeded per call)
@@ -46,7 +46,7 @@ def move(samples, ranks, bound, seed, max_proposals):
     backup = np.empty(k, dtype=samples.dtype)
     moves = 0
     proposals = 0
-    while moves < size * k and proposals < max_proposals:
+    while moves < moves_per_member * size * k and proposals < max_proposals:
         for s in range(size):
             row = samples[s]
             # fgsea's candidate: a member where the running sum was above the bound, with the

@@ -86,14 +86,18 @@ def _duplicate(
     return pos[np.asarray(keep)], ruler.scores[-1]
 
 
-def _move(pos: np.ndarray, weights: np.ndarray, bound: float, seed: int) -> np.ndarray:
-    """Metropolis moves of every sample until ``samples * k`` moves were accepted (fgsea's budget:
+def _move(
+    pos: np.ndarray, weights: np.ndarray, bound: float, seed: int, moves_per_member: int = 1
+) -> np.ndarray:
+    """Metropolis moves of every sample until ``moves_per_member * samples * k`` moves were accepted
+    (fgsea's budget, ``moves_per_member = 1``:
     proposals of one member swapped for a random non-member, ``max(1, k / 10)`` per sample in
     turn, accepted when ES+ stays above ``bound``)."""
     from markerflow.engines.gsea_kernel import move
 
     pos = np.ascontiguousarray(pos, dtype=np.int64)
-    move(pos, np.ascontiguousarray(weights, dtype=np.float64), bound, seed, 1000 * pos.size)
+    ranks = np.ascontiguousarray(weights, dtype=np.float64)
+    move(pos, ranks, bound, seed, 1000 * moves_per_member * pos.size, moves_per_member)
     return pos
 
 
@@ -106,6 +110,7 @@ def multilevel_pvalues(
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     eps: float = 1e-50,
     seed: int = 0,
+    moves_per_member: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Multilevel p-values for enrichment scores of sets of one size.
 
@@ -114,6 +119,10 @@ def multilevel_pvalues(
     ``P(ES <= 0)`` (negative) per set, from the simple permutations. Returns (p-values, and whether
     each estimate is reliable: inside the ruler and fgsea's conditional probability >= 0.5; where it
     is not, fgsea sets log2err to NA). p-values are floored at ``eps`` (0 = no floor).
+    ``moves_per_member``: accepted Metropolis moves per member and sample at each level (fgsea: 1).
+    Measured against 10^7 permutations (tests/test_gsea_multilevel.py): with 1, sets of 60 genes
+    at p ~ 2e-6 come out about 1.3-1.8 times too high (the copies of a level are not yet fully
+    decorrelated); 4 removes that at 4 times the cost.
     """
     scores = np.asarray(scores, dtype=np.float64)
     denominator = np.asarray(denominator, dtype=np.float64)
@@ -137,7 +146,7 @@ def multilevel_pvalues(
         ruler = _Ruler([], [])
         pos, bound = _duplicate(pos, weights=ranked, n=n, ruler=ruler)
         while ruler.scores[-1] <= target - 1e-10:
-            pos = _move(pos, ranked, bound, int(rng.integers(0, 2**31 - 1)))
+            pos = _move(pos, ranked, bound, int(rng.integers(0, 2**31 - 1)), moves_per_member)
             previous = ruler.scores[-1]
             pos, bound = _duplicate(pos, ranked, n, ruler)
             if ruler.scores[-1] <= previous:
