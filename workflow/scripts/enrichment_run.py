@@ -26,6 +26,9 @@ with script_context(snakemake) as log:
         gsea_permutations=gsea_p["permutations"],
         gsea_min_size=gsea_p["min_size"],
         gsea_max_size=gsea_p["max_size"],
+        gsea_method=gsea_p["method"],
+        gsea_sample_size=gsea_p["sample_size"],
+        gsea_eps=gsea_p["eps"],
         seed=snakemake.params.seed,
     )
     write_tsv(res.ora, snakemake.output.ora)

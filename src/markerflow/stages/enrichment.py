@@ -20,18 +20,23 @@ Preranked GSEA (:func:`gsea_prerank`)
 
     - NES = ES / mean of the null ES of the same sign (fgsea, GSEA).
     - ``pvalue``: fgsea's nominal p, ``min((1 + #null <= ES)/(1 + #null <= 0),
-      (1 + #null >= ES)/(1 + #null >= 0))``; its resolution is ``1/(permutations + 1)``.
+      (1 + #null >= ES)/(1 + #null >= 0))``; its resolution is ``1/(permutations + 1)``. With
+      ``method="multilevel"`` (the default, as fgsea's ``fgsea()``), sets whose permutation
+      estimate is less precise than a multilevel one (fgsea's rule, by ``log2err``) get fgsea's
+      adaptive multilevel splitting estimate instead (:mod:`markerflow.engines.gsea_multilevel`),
+      which resolves p-values down to ``eps``; ``pvalue_method`` says which, ``log2err`` gives
+      fgsea's standard deviation of ``log2(pvalue)``.
     - ``padj``: Benjamini–Hochberg of ``pvalue`` over the library (fgsea's ``padj``).
     - ``fdr_gsea``: the GSEA FDR q-value (Subramanian et al. 2005, supplement): for NES* >= 0,
       (fraction of the pooled null NES >= NES* among null NES >= 0) / (fraction of observed NES >=
       NES* among observed NES >= 0), capped at 1; mirrored for negative NES. Not forced monotone,
       as in the GSEA software.
 
-    Which FDR to use: the nominal p cannot go below about ``2/permutations`` (only the null ES of
-    the same sign count), so with 1,000 permutations and thousands of sets BH ``padj`` can stay
-    above 0.05 even for sets that are clearly enriched; ``fdr_gsea`` pools the null NES of all
-    sets and does not have that floor. ``fdr_gsea`` is the column the plots use; raise
-    ``permutations`` (cost is linear: ~1.6 s per 1,000 for GO BP on 20k genes) for a finer padj.
+    Which FDR to use: with ``method="simple"`` the nominal p cannot go below about
+    ``2/permutations`` (only the null ES of the same sign count), so with 1,000 permutations and
+    thousands of sets BH ``padj`` can stay above 0.05 even for sets that are clearly enriched; the
+    multilevel estimate removes that floor, so ``padj`` is then the column to use (as fgsea's).
+    ``fdr_gsea`` pools the null NES of all sets and is what the GSEA software reports.
     - Leading edge: set genes ranked at or before the running-sum maximum (positive ES) or at or
       after the minimum (negative ES), listed from the extreme end of the ranking inwards.
 
@@ -85,7 +90,11 @@ GSEA_COLUMNS = [
     "rank_at_max",
     "leading_edge_size",
     "leading_edge",
+    "log2err",
+    "pvalue_method",
 ]
+#: p-value estimators of :func:`gsea_prerank`
+GSEA_METHODS = ("multilevel", "simple")
 
 
 def _membership(sets: Mapping[str, GeneSet], universe: pd.Index) -> sp.csr_matrix:
@@ -382,8 +391,12 @@ def gsea_prerank(
     min_size: int = 15,
     max_size: int = 500,
     weight: float = 1.0,
+    *,
+    method: str = "multilevel",
+    sample_size: int = 101,
+    eps: float = 1e-50,
 ) -> pd.DataFrame:
-    """Preranked GSEA with gene-set permutations (Subramanian et al. 2005; fgsea ``fgseaSimple``).
+    """Preranked GSEA (Subramanian et al. 2005) with fgsea's p-values (``fgseaMultilevel``).
 
     Parameters
     ----------
@@ -392,6 +405,13 @@ def gsea_prerank(
     permutations: random gene sets per set size for the null distribution.
     seed: seed of ``numpy.random.default_rng``; equal seeds give identical tables.
     weight: GSEA's ``p`` (0 = classic Kolmogorov–Smirnov, 1 = weighted).
+    method: ``"multilevel"`` (fgsea's default ``fgseaMultilevel``): the simple permutation p-value,
+        then, for every set whose simple estimate is less precise than a multilevel one would be
+        (fgsea's rule: ``multilevelError < simpleError``), the adaptive multilevel estimate of
+        :mod:`markerflow.engines.gsea_multilevel`, so small p-values are estimated instead of
+        floored at ``1/(permutations + 1)``; ``"simple"``: permutations only (``fgseaSimple``).
+    sample_size, eps: fgsea's ``sampleSize`` (samples per level) and ``eps`` (p-values below it are
+        reported as ``eps``, with ``log2err`` missing).
 
     Returns
     -------
@@ -402,6 +422,11 @@ def gsea_prerank(
         raise InputError(
             f"permutations must be >= 1, got {permutations}",
             hint="set enrichment.gsea.permutations (1000 or more)",
+        )
+    if method not in GSEA_METHODS:
+        raise InputError(
+            f"unknown GSEA p-value method {method!r}",
+            hint=f"set enrichment.gsea.method to one of {', '.join(GSEA_METHODS)}",
         )
     ranked = prepare_ranking(stats)
     genes = ranked.index
@@ -430,6 +455,8 @@ def gsea_prerank(
     null = _null_es(absw, sizes, permutations, rng)
     pval = np.empty(sizes.size)
     nes = np.empty(sizes.size)
+    n_more = np.empty(sizes.size)  # fgsea's nMoreExtreme: null ES at least as extreme, same sign
+    n_mode = np.empty(sizes.size)  # fgsea's modeFraction: null ES of the same sign
     pos_mean: dict[int, float] = {}
     neg_mean: dict[int, float] = {}
     for m, ne in null.items():
@@ -441,11 +468,20 @@ def gsea_prerank(
         n_le0 = np.searchsorted(srt, 0.0, side="right")
         n_ge0 = srt.size - np.searchsorted(srt, 0.0, side="left")
         pval[idx] = np.minimum((1 + n_le) / (1 + n_le0), (1 + n_ge) / (1 + n_ge0))
+        n_more[idx] = np.where(e >= 0, n_ge, n_le)
+        n_mode[idx] = np.where(e >= 0, n_ge0, n_le0)
         pos_mean[m] = float(ne[ne >= 0].mean()) if n_ge0 else np.nan
         neg_mean[m] = float(np.abs(ne[ne <= 0].mean())) if n_le0 else np.nan
         with np.errstate(divide="ignore", invalid="ignore"):
             nes[idx] = np.where(e > 0, e / pos_mean[m], np.where(e < 0, e / neg_mean[m], 0.0))
     pval = np.minimum(pval, 1.0)
+    log2err = _simple_log2err(n_more, permutations)
+    estimator = np.full(sizes.size, "simple", dtype=object)
+    if method == "multilevel":
+        pval, log2err, estimator = _multilevel(
+            es, sizes, absw, pval, log2err, estimator, n_more, n_mode, permutations,
+            sample_size=sample_size, eps=eps, seed=seed,
+        )  # fmt: skip
     fdr = _gsea_fdr(nes, sizes, null, pos_mean, neg_mean)
 
     # leading edge (rank order from the extreme end inwards)
@@ -475,6 +511,8 @@ def gsea_prerank(
             "rank_at_max": rank_at_max,
             "leading_edge_size": le_size,
             "leading_edge": le_idx,
+            "log2err": log2err,
+            "pvalue_method": estimator,
         }
     )
     df = (
@@ -490,6 +528,55 @@ def gsea_prerank(
         int((df["padj"] < 0.05).sum()),
     )
     return df.reset_index(drop=True)
+
+
+def _simple_log2err(n_more: np.ndarray, permutations: int) -> np.ndarray:
+    """Standard deviation of log2 of the simple estimate (fgsea: sqrt(trigamma(nMore + 1) -
+    trigamma(nPerm + 1)) / log 2)."""
+    from scipy.special import polygamma
+
+    return np.sqrt(polygamma(1, n_more + 1) - polygamma(1, permutations + 1)) / np.log(2)
+
+
+def _multilevel(
+    es: np.ndarray,
+    sizes: np.ndarray,
+    absw: np.ndarray,
+    pval: np.ndarray,
+    log2err: np.ndarray,
+    estimator: np.ndarray,
+    n_more: np.ndarray,
+    n_mode: np.ndarray,
+    permutations: int,
+    *,
+    sample_size: int,
+    eps: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """fgseaMultilevel's second stage: sets whose simple estimate is the less precise one get the
+    multilevel estimate (grouped by size, one ruler per size and sign)."""
+    from scipy.stats import beta
+
+    from markerflow.engines.gsea_multilevel import multilevel_error, multilevel_pvalues
+
+    pval, log2err, estimator = pval.copy(), log2err.copy(), estimator.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        left = np.log2(beta.ppf(0.025, n_more, permutations - n_more + 1))
+        right = np.log2(beta.ppf(0.975, n_more + 1, permutations - n_more))
+    crude = np.log2((n_more + 1) / (permutations + 1))
+    simple_error = 0.5 * np.fmax(crude - left, right - crude)
+    simple_error = np.where(np.isnan(simple_error), np.inf, simple_error)
+    use = multilevel_error((n_more + 1) / (permutations + 1), sample_size) < simple_error
+    denominator = (n_mode + 1) / (permutations + 1)
+    for m in np.unique(sizes[use]):
+        idx = np.flatnonzero(use & (sizes == m))
+        p, good = multilevel_pvalues(
+            es[idx], absw, int(m), denominator[idx], sample_size=sample_size, eps=eps, seed=seed
+        )
+        pval[idx] = p
+        log2err[idx] = np.where(good, multilevel_error(p, sample_size), np.nan)
+        estimator[idx] = "multilevel"
+    return pval, log2err, estimator
 
 
 def _gsea_fdr(
@@ -610,6 +697,9 @@ def run_enrichment(
     gsea_permutations: int = 1000,
     gsea_min_size: int = 15,
     gsea_max_size: int = 500,
+    gsea_method: str = "multilevel",
+    gsea_sample_size: int = 101,
+    gsea_eps: float = 1e-50,
     seed: int = 0,
 ) -> EnrichmentResult:
     """ORA (up and down) and preranked GSEA of one DE or meta-analysis table against one library.
@@ -634,5 +724,8 @@ def run_enrichment(
         padj_col=padj_col,
     )
     stats = pd.Series(table[stat_col].to_numpy(dtype=np.float64), index=table[gene_col].astype(str))
-    gsea_df = gsea_prerank(stats, sets, gsea_permutations, seed, gsea_min_size, gsea_max_size)
+    gsea_df = gsea_prerank(
+        stats, sets, gsea_permutations, seed, gsea_min_size, gsea_max_size,
+        method=gsea_method, sample_size=gsea_sample_size, eps=gsea_eps,
+    )  # fmt: skip
     return EnrichmentResult(ora=ora_df, gsea=gsea_df, ranked=prepare_ranking(stats))
