@@ -106,7 +106,7 @@ def enriched_ranking() -> tuple[pd.Series, dict[str, GeneSet]]:
 def test_stage_resolves_p_values_below_one_over_permutations(enriched_ranking):
     stats, sets = enriched_ranking
     simple = gsea_prerank(stats, sets, 1000, seed=3, min_size=15, method="simple")
-    multi = gsea_prerank(stats, sets, 1000, seed=3, min_size=15)
+    multi = gsea_prerank(stats, sets, 1000, seed=3, min_size=15, method="multilevel")
     assert list(multi.columns) == GSEA_COLUMNS
     simple, multi = simple.set_index("term_id"), multi.set_index("term_id")
     for term in ("strong_up", "strong_down"):
@@ -123,8 +123,8 @@ def test_stage_resolves_p_values_below_one_over_permutations(enriched_ranking):
 
 def test_stage_is_deterministic(enriched_ranking):
     stats, sets = enriched_ranking
-    a = gsea_prerank(stats, sets, 500, seed=11, min_size=15)
-    b = gsea_prerank(stats, sets, 500, seed=11, min_size=15)
+    a = gsea_prerank(stats, sets, 500, seed=11, min_size=15, method="multilevel")
+    b = gsea_prerank(stats, sets, 500, seed=11, min_size=15, method="multilevel")
     pd.testing.assert_frame_equal(a, b)
 
 
