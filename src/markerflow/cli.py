@@ -147,9 +147,17 @@ def snakemake_command(args: argparse.Namespace, extra: list[str]) -> list[str]:
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "snakemake"]
     cmd += ["-s", str(args.snakefile or snakefile()), "--directory", str(args.directory)]
     cmd += ["--cores", str(args.cores)]
-    if args.configfile:
-        cmd += ["--configfile", str(Path(args.configfile).resolve())]
+    config = _config_path(args)
+    if config.is_file():  # explicit, so the example config is never read in its place
+        cmd += ["--configfile", str(config.resolve())]
     return cmd + extra
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    """``--configfile``, else the project's config/config.yaml (what `markerflow init` writes)."""
+    if args.configfile:
+        return Path(args.configfile)
+    return Path(args.directory) / "config" / "config.yaml"
 
 
 def progress(lines: Iterable[str], log, echo) -> None:
@@ -171,25 +179,31 @@ def progress(lines: Iterable[str], log, echo) -> None:
 
 
 def _results_dir(args: argparse.Namespace) -> Path:
-    path = Path(args.configfile) if args.configfile else Path(args.directory) / "config/config.yaml"
+    path = _config_path(args)
     results = "results"
     if path.is_file():
         results = (yaml.safe_load(path.read_text()) or {}).get("results", "results")
     return Path(args.directory) / results
 
 
-def top_candidates(results: Path, n: int = 10) -> tuple[Path | None, pd.DataFrame | None]:
-    """The study's candidate table (any ``candidates/candidates.tsv`` outside the LOCO runs)."""
+def top_candidates(results: Path, n: int = 10) -> list[tuple[Path, pd.DataFrame]]:
+    """Top ``n`` rows of every candidate table (``**/candidates/candidates.tsv``, not LOCO runs).
+
+    Globbed rather than hard-coded: one table per comparison when a study has several.
+    """
     tables = sorted(
         p for p in results.glob("**/candidates/candidates.tsv") if "loco" not in p.parts
     )
-    if not tables:
-        return None, None
-    table = pd.read_csv(tables[0], sep="\t")
-    keep = [
-        c for c in ("rank", "gene", "direction", "pooled_effect", "fdr", "composite") if c in table
-    ]
-    return tables[0], table[keep or list(table.columns)].head(n)
+    out = []
+    for path in tables:
+        table = pd.read_csv(path, sep="\t")
+        keep = [
+            c
+            for c in ("rank", "gene", "direction", "pooled_effect", "fdr", "composite")
+            if c in table
+        ]
+        out.append((path, table[keep or list(table.columns)].head(n)))
+    return out
 
 
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -208,7 +222,11 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
         assert proc.stdout is not None
-        progress(proc.stdout, log, lambda text: print(text, flush=True))
+        try:
+            progress(proc.stdout, log, lambda text: print(text, flush=True))
+        finally:  # Ctrl-C or a closed pipe: stop snakemake too (it removes incomplete outputs)
+            if proc.poll() is None:
+                proc.terminate()
         code = proc.wait()
     if code != 0:
         print(f"snakemake failed (exit {code}); full log: {log_path}")
@@ -219,8 +237,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     results = _results_dir(args)
     report = next(iter(sorted(results.glob("**/report/summary.html"))), None)
     print(f"report: {report.resolve() if report else 'not written (see ' + str(log_path) + ')'}")
-    path, top = top_candidates(results)
-    if top is not None:
+    for path, top in top_candidates(results):
         print(f"top {len(top)} candidates ({path}):")
         print(top.to_string(index=False))
     return code
