@@ -19,6 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "plots": {"engines", "io"},
     "report": {"io"},
     "runner": {"errors"},
+    "cli": {"io", "errors"},
     "errors": set(),
     "contracts": set(),
     "__init__": set(),
