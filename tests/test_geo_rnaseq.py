@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 from test_fetch import GeoServer
-from workflow_utils import PROJECT_DIR, make_workdir, run_snakemake
+from workflow_utils import PROJECT_DIR, make_workdir, run_snakemake, single_comparison
 
 from markerflow.errors import InputError
 from markerflow.io import fetch
@@ -108,11 +108,15 @@ def test_missing_counts_is_explained(tmp_path):
 @pytest.mark.slow  # ~55 s: two workflow runs through DESeq2
 def test_geo_rnaseq_cohort_downloads_then_runs_offline(tmp_path):
     workdir = make_workdir(tmp_path / "wd")
+    single_comparison(workdir)
     row = {"cohort": "rnaseq1", "role": "discovery", "source": "geo", "data_type": "counts",
            "accession": ACC, "condition_column": "disease", "case_values": "asthma",
            "control_values": "healthy"}  # fmt: skip
     pd.DataFrame([row]).to_csv(workdir / "config" / "cohorts.tsv", sep="\t", index=False)
-    targets = ("results/de/rnaseq1/de.tsv", "results/genes/rnaseq1/expression.parquet")
+    targets = (
+        "results/asthma_vs_control/de/rnaseq1/de.tsv",
+        "results/genes/rnaseq1/expression.parquet",
+    )
     files = served_files()
     with GeoServer(files) as server:
         path = workdir / "config" / "config.yaml"

@@ -165,6 +165,7 @@ def test_study_input_files_lists_sheet_files_libraries_and_config_paths(project_
     expected = {v for s in specs for v in (s.matrix, s.samples, s.annotation) if v}
     expected |= set(config["enrichment"]["libraries"].values())
     expected.add("resources/genesets/GO_CC_symbols_10-500.gmt")
+    expected.add(config["genes"]["symbol_table"])
     assert set(files) == expected
     assert "config/cohorts.tsv" not in files  # inlined in the frozen config instead
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 from test_fetch import GeoServer
-from workflow_utils import make_workdir, run_snakemake
+from workflow_utils import make_workdir, run_snakemake, single_comparison
 
 from markerflow.errors import InputError
 from markerflow.io import fetch, soft
@@ -140,6 +140,7 @@ GDS_PATH = "/geo/datasets/GDSnnn/GDS507/soft/GDS507.soft.gz"
 @pytest.mark.slow  # two workflow runs of three cohorts
 def test_soft_and_gds_cohorts_download_then_run_offline(tmp_path):
     workdir = make_workdir(tmp_path / "wd")
+    single_comparison(workdir)
     common = {"role": "discovery", "data_type": "array"}
     rows = [
         {**common, "cohort": "gse781_a", "source": "soft", "accession": "GSE781",

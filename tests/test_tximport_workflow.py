@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_utils import make_workdir, run_snakemake
+from workflow_utils import make_workdir, run_snakemake, single_comparison
 
 from markerflow.io.tables import read_matrix
 
@@ -19,6 +19,7 @@ FIX = Path(__file__).parent / "fixtures" / "tximport"
 
 def test_tximport_cohort_runs(tmp_path):
     workdir = make_workdir(tmp_path / "wd")
+    single_comparison(workdir)
     data = workdir / "data"
     shutil.copytree(FIX / "salmon", data / "salmon")
     shutil.copy(FIX / "tx2gene.tsv", data / "tx2gene.tsv")

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
-from workflow_utils import PROJECT_DIR, make_workdir, run_snakemake
+from workflow_utils import PROJECT_DIR, make_workdir, run_snakemake, single_comparison
 
 from markerflow.errors import InputError
 from markerflow.io.config_check import (
@@ -498,9 +498,11 @@ def _files(directory: Path) -> list[str]:
         (lambda wd: _config_text(wd, "results: results", 'results: ""'), "config results: '' is empty"),
         (lambda wd: _config_text(wd, "seed: 20261123 ", "seed: 20261123.0 "),
          "config seed: 20261123.0 is not an integer"),
+        # with results/<comparison>/performance/figures/<cohort>.png the per-cohort figure no longer
+        # shares a folder with summary_roc.png; the name is still refused, as a path word
+        # (the same-file check itself: test_cohort_that_makes_two_outputs_one_file_is_refused)
         (lambda wd: edit_sheet(wd, "GSE22528", cohort="summary_roc"),
-         "cohort ID 'summary_roc' makes two outputs of the workflow the same file "
-         "'results/performance/summary_roc.png'"),
+         "cohort ID 'summary_roc' is a name the workflow uses for its own files or rules"),
         (lambda wd: edit_sheet(wd, "GSE22528", cohort="volcano"),
          "cohort ID 'volcano' is a name the workflow uses for its own files or rules"),
     ],
@@ -554,8 +556,15 @@ def test_labels_one_and_zero_give_correct_de_group_sizes(tmp_path):
     workdir = make_workdir(tmp_path / "wd")
     _config_text(workdir, "case_label: asthma ", 'case_label: "1" ')
     _config_text(workdir, "control_label: control ", 'control_label: "0" ')
-    cohorts = ("GSE85567", "GSE27011", "GSE22528")
-    targets = [f"results/de/{c}/de.tsv" for c in cohorts]
+    # the two cohorts whose sheet rows map case_values/control_values onto the study labels
+    # (GSE27011 maps its own healthy/mild/severe levels); one comparison, "1_vs_0"
+    single_comparison(workdir)
+    sheet_path = workdir / "config" / "cohorts.tsv"
+    sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
+    sheet = sheet[sheet["cohort"] != "GSE27011"].assign(role="discovery")
+    sheet.to_csv(sheet_path, sep="\t", index=False)
+    cohorts = ("GSE85567", "GSE22528")
+    targets = [f"results/1_vs_0/de/{c}/de.tsv" for c in cohorts]
     result = run_snakemake(workdir, "--cores", "2", *targets, timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     expected = {}
@@ -565,6 +574,6 @@ def test_labels_one_and_zero_give_correct_de_group_sizes(tmp_path):
         expected[c] = ((samples["condition"] == "1").sum(), (samples["condition"] == "0").sum())
     assert all(n > 0 for pair in expected.values() for n in pair), expected
     for c in cohorts:
-        de = read_tsv(workdir / f"results/de/{c}/de.tsv")
+        de = read_tsv(workdir / f"results/1_vs_0/de/{c}/de.tsv")
         assert de["n_case"].max() == expected[c][0] and de["n_control"].max() == expected[c][1], c
         assert de["log2fc"].notna().mean() > 0.9
