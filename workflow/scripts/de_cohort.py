@@ -25,6 +25,8 @@ with script_context(snakemake) as log:
         p.counts,
         cohort=p.cohort,
         threads=snakemake.threads,
+        design_formula=p.design,
+        levels=p.levels,
     )
     kept = comparison_samples(samples, comparison)
     if len(kept) < len(samples):  # other levels were in the model, not in later stages

@@ -71,7 +71,7 @@ import itertools
 import logging
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -801,6 +801,8 @@ def check_cohort_design(
     *,
     case_label: str = "case",
     control_label: str = "control",
+    recode: Mapping[str, str] | None = None,
+    order: Sequence[str] | None = None,
 ) -> None:
     """The named design errors of one cohort and comparison, before any job runs.
 
@@ -810,7 +812,11 @@ def check_cohort_design(
     ``control``, e.g. ``model.comparisons.Comparison``) or the sequence ``(case, control, *more)``
     of levels that must have samples. ``formula``: the cohort's design formula (default
     ``spec.design``). ``case_label``/``control_label``: the study labels of the back-compatible
-    case_values/control_values mapping.
+    case_values/control_values mapping. ``recode``: study level -> the level the comparison's
+    model sees (a pooled comparison's :meth:`~markerflow.model.comparisons.Comparison.recode`,
+    applied to the mapped sheet as the de stage does, so that a pooled side such as ``asthma`` =
+    mild + severe has samples); ``order``: the level order of the fit (``levels`` of
+    :func:`comparison_design`, as the de rule passes it).
 
     Raises :class:`InputError` for an unknown column (a formula term or covariate), a level with
     no sample, a rank-deficient design (naming the term), a subject on both sides of a
@@ -838,6 +844,9 @@ def check_cohort_design(
             samples_or_pheno, spec, list(dict.fromkeys(columns)), case_label, control_label
         )
     )
+    if recode:
+        sheet = sheet.assign(condition=[recode.get(str(v), v) if pd.notna(v) else v
+                                        for v in sheet["condition"]])  # fmt: skip
     present = list(dict.fromkeys(sheet["condition"].dropna().astype(str)))
     empty = [lv for lv in wanted if lv not in present]
     if empty:
@@ -850,5 +859,12 @@ def check_cohort_design(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         comparison_design(
-            sheet, case, control, covariates, spec.data_type, formula=formula, cohort=spec.cohort
+            sheet,
+            case,
+            control,
+            covariates,
+            spec.data_type,
+            formula=formula,
+            cohort=spec.cohort,
+            levels=order,
         )
