@@ -836,7 +836,17 @@ def check_cohort_design(
     columns = list(covariates)
     if formula is not None:
         fixed = (CONDITION, BATCH, SUBJECT)
-        columns += [v for v in parse_formula(formula).variables() if v not in fixed]
+        terms = [v for v in parse_formula(formula).variables() if v not in fixed]
+        absent = [v for v in terms if v not in samples_or_pheno.columns]
+        if absent:
+            raise InputError(
+                f"cohort {spec.cohort}: the design formula {formula!r} uses column(s) "
+                f"{', '.join(map(repr, absent))}, which are not phenotype columns (available: "
+                f"{', '.join(map(str, samples_or_pheno.columns))})",
+                hint="correct the cohort sheet's `design` cell (terms are sample-sheet columns or "
+                "condition, batch, subject)",
+            )
+        columns += terms
     sheet = (
         samples_or_pheno.reset_index(drop=True)
         if standard
