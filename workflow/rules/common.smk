@@ -208,7 +208,7 @@ for _message in PLAN.messages():
 #: the study's level order (cohort sheet order; a case_values/control_values row gives
 #: control, case): its first level present in a cohort is the reference of the cohort's one fit
 STUDY_LEVELS = study_levels(sheet_levels(s, CASE, CONTROL) for s in SPECS.values())
-# Each (comparison, serving cohort) design as the de rule will fit it (pools recoded): unknown
+# Each (comparison, serving cohort) design as it is fitted in DE, pools recoded. Unknown
 # formula column, level without samples, rank deficiency, subject on both sides stop here.
 try:
     check_plan_designs(PLAN, SPECS, PHENOTYPES, STUDY_LEVELS, CASE, CONTROL)
