@@ -204,6 +204,13 @@ def test_pooled_side_is_recoded_before_the_level_check():
                         recode=recode, order=["healthy", "asthma"])  # fmt: skip
 
 
+def test_missing_batch_excludes_the_sample_as_ingest_does():
+    spec = _Spec()
+    spec.batch_column = "site"
+    site = ["a", "b", "a", None, "b", "b", "a", "b", "a", "b", "a", "b"]
+    check_cohort_design(_pheno(site=site), spec, ("severe", "healthy"))  # s3 left out, no error
+
+
 def _paired_pheno():
     # subjects A-D each at H and M; E, F only at S
     return pd.DataFrame(

@@ -766,7 +766,9 @@ def _standard_sheet(
     pheno: pd.DataFrame, spec: _CohortLike, covariates: Sequence[str], case_label: str,
     control_label: str,
 ) -> pd.DataFrame:  # fmt: skip
-    """Raw phenotypes -> the standard sheet (condition levels mapped, unmapped samples left out)."""
+    """Raw phenotypes -> the standard sheet as ingest builds it (condition levels mapped; samples
+    with an unmapped condition or a missing batch left out; a missing covariate is left to
+    :func:`build_design`, which excludes the sample as ingest does)."""
     cohort = spec.cohort
     for key, col in (("condition_column", spec.condition_column),
                      ("batch_column", spec.batch_column), ("subject_column", spec.subject_column),
@@ -789,7 +791,10 @@ def _standard_sheet(
         values = pheno[col].astype("string").str.strip()
         num = pd.to_numeric(values, errors="coerce")
         sheet[col] = (num if num.notna().sum() == values.notna().sum() else values).to_numpy()
-    return sheet[sheet["condition"].notna()].reset_index(drop=True)
+    keep = sheet["condition"].notna()
+    if spec.batch_column:  # as ingest: a sample with a missing batch is excluded, not an error
+        keep &= sheet["batch"].notna().to_numpy()
+    return sheet[keep].reset_index(drop=True)
 
 
 def check_cohort_design(
