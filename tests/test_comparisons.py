@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -12,13 +13,17 @@ from markerflow.io.study import normalise_value
 from markerflow.model.comparisons import (
     Comparison,
     _normalise,
+    check_plan_designs,
     cohort_levels,
     comparison_samples,
     comparisons_from_config,
     level_map,
+    model_level_order,
     model_samples,
     parse_condition_levels,
     plan_comparisons,
+    sheet_levels,
+    study_levels,
 )
 
 STUDY = {"study": {"name": "s", "case_label": "asthma", "control_label": "control"}}
@@ -148,3 +153,57 @@ def test_samples_recoded_and_subset():
     kept = comparison_samples(samples, severe_vs_mild)
     assert list(kept["sample"]) == ["b", "c", "d"]
     assert samples["condition"].iloc[0] == "healthy"  # input untouched
+
+
+# --- study level order and the pre-job design check ----------------------------------------------
+
+THREE = "Healthy control=healthy;Mild asthma=mild;Severe asthma=severe"
+POOLED = Comparison("asthma_vs_control", "asthma", "control", ("mild", "severe"), ("healthy",))
+
+
+def test_study_level_order_puts_the_control_first_and_recodes_pools():
+    orders = [sheet_levels(Spec("A"), "asthma", "control"),
+              sheet_levels(Spec("B", condition_levels=THREE), "asthma", "control")]  # fmt: skip
+    assert orders == [["control", "asthma"], ["healthy", "mild", "severe"]]
+    levels = study_levels(orders)
+    assert levels == ["control", "asthma", "healthy", "mild", "severe"]
+    assert model_level_order(levels, POOLED) == ["control", "asthma"]
+    severe_vs_mild = Comparison("severe_vs_mild", "severe", "mild")
+    assert model_level_order(levels, severe_vs_mild) == levels  # GSE27011: healthy reference
+
+
+@dataclass(frozen=True)
+class DesignSpec(Spec):
+    data_type: str = "array"
+    condition_column: str = "status"
+    batch_column: str | None = None
+    subject_column: str | None = None
+    design: str | None = None
+    covariates: tuple[str, ...] = ()
+
+    def level_map(self, case_label="case", control_label="control"):
+        return level_map(self, case_label, control_label)
+
+
+def _three_levels(**extra):
+    raw = ["Healthy control", "Mild asthma", "Severe asthma"] * 4
+    pheno = pd.DataFrame({"status": raw, "age": [float(i) for i in range(12)]},
+                         index=[f"s{i}" for i in range(12)])  # fmt: skip
+    return pheno.assign(**extra)
+
+
+def test_plan_designs_recode_pools_and_name_the_comparison():
+    specs = {"B": DesignSpec("B", condition_levels=THREE, design="~ age + condition")}
+    comparisons = [POOLED, Comparison("severe_vs_mild", "severe", "mild")]
+    plan = plan_comparisons(comparisons, {"B": ["healthy", "mild", "severe"]}, {"B": "discovery"})
+    levels = ["control", "asthma", "healthy", "mild", "severe"]
+    check_plan_designs(plan, specs, {"B": _three_levels()}, levels, "asthma", "control")
+    check_plan_designs(plan, specs, {"B": None}, levels, "asthma", "control")  # not downloaded
+    # age missing in every severe sample: the pooled asthma side keeps its mild samples, but
+    # severe_vs_mild has no severe sample in the model
+    age = [None if i % 3 == 2 else float(i) for i in range(12)]
+    with pytest.raises(InputError, match=re.escape(
+        "comparison severe_vs_mild: cohort B: condition level(s) 'severe' have no sample"
+    )) as info:  # fmt: skip
+        check_plan_designs(plan, specs, {"B": _three_levels(age=age)}, levels, "asthma", "control")
+    assert "after excluding samples with missing covariates" in str(info.value)

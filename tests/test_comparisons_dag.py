@@ -62,6 +62,8 @@ def test_four_comparisons_in_the_dag(dry_run):
     ]
     loco = _pairs(outputs["validation_loco"], "score.tsv")
     assert loco == {("asthma_vs_control", "GSE85567"), ("asthma_vs_control", "GSE27011")}
+    # the test across levels: once per cohort with >= 3 levels, outside every comparison
+    assert outputs["de_ftest"] == ["results/de_ftest/GSE27011/ftest.tsv"]
     # the level-wise comparisons' models are fitted on GSE27011's three levels (designmodel);
     # the enrichment of a one-cohort comparison is that cohort's
     assert "results/severe_vs_mild/enrichment/GSE27011/GO_BP_ora.tsv" in outputs["enrichment"]

@@ -169,7 +169,8 @@ def test_check_cohort_design_accepts_a_good_design():
 
 def test_error_unknown_column():
     with pytest.raises(InputError, match=re.escape(
-        "cohort C1: covariates 'bmi' is not a phenotype column (available: status, age, sex)"
+        "cohort C1: the design formula '~ bmi + condition' uses column(s) 'bmi', which are not "
+        "phenotype columns (available: status, age, sex)"
     )):  # fmt: skip
         check_cohort_design(_pheno(), _Spec(design="~ bmi + condition"), ("severe", "healthy"))
 
@@ -191,6 +192,23 @@ def test_error_rank_deficient_design_names_the_term():
         "combination of site_q + condition_mild_vs_healthy (term 'condition')"
     )):  # fmt: skip
         check_cohort_design(pheno, _Spec(design="~ site + condition"), ("severe", "healthy"))
+
+
+def test_pooled_side_is_recoded_before_the_level_check():
+    # asthma = mild + severe: without the comparison's recode 'asthma' would be a level with no
+    # sample; with it the pooled model (asthma vs healthy) is checked
+    recode = {"mild": "asthma", "severe": "asthma", "healthy": "healthy"}
+    with pytest.raises(InputError, match="condition level\\(s\\) 'asthma' have no sample"):
+        check_cohort_design(_pheno(), _Spec(), ("asthma", "healthy"))
+    check_cohort_design(_pheno(), _Spec(design="~ age + condition"), ("asthma", "healthy"),
+                        recode=recode, order=["healthy", "asthma"])  # fmt: skip
+
+
+def test_missing_batch_excludes_the_sample_as_ingest_does():
+    spec = _Spec()
+    spec.batch_column = "site"
+    site = ["a", "b", "a", None, "b", "b", "a", "b", "a", "b", "a", "b"]
+    check_cohort_design(_pheno(site=site), spec, ("severe", "healthy"))  # s3 left out, no error
 
 
 def _paired_pheno():

@@ -155,6 +155,18 @@ def test_sort_config_in_place_keeps_objects():
     assert canonical({"b": (1, float("nan")), "a": Path("p")}) == {"a": "p", "b": [1, None]}
 
 
+def test_sort_config_in_place_sorts_mappings_inside_lists():
+    # the comparisons: entries come back from the frozen YAML with sorted keys (issue 16): the
+    # run's params must already have them sorted, or the frozen rerun redoes provenance_config
+    entry = {"name": "a_vs_b", "case": "a", "control": "b", "pool": {"a": ["x"], "b": ["y"]}}
+    config = {"comparisons": [entry, [{"z": 1, "y": 2}]], "seed": 1}
+    sort_config_in_place(config)
+    assert config["comparisons"][0] is entry and list(entry) == ["case", "control", "name", "pool"]
+    assert list(config["comparisons"][1][0]) == ["y", "z"]
+    frozen = yaml.safe_load(yaml.safe_dump(config, sort_keys=True))
+    assert repr(frozen) == repr(config)
+
+
 def test_study_input_files_lists_sheet_files_libraries_and_config_paths(project_dir, monkeypatch):
     monkeypatch.chdir(project_dir)
     config = yaml.safe_load((project_dir / "config" / "config.yaml").read_text())

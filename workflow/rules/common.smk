@@ -24,10 +24,14 @@ from markerflow.io.study import (  # noqa: E402
     study_warnings,
 )
 from markerflow.model.comparisons import (  # noqa: E402
+    check_plan_designs,
     cohort_levels,
     comparisons_from_config,
     level_map,
+    model_level_order,
     plan_comparisons,
+    sheet_levels,
+    study_levels,
 )
 
 from markerflow.io.config_check import (  # noqa: E402
@@ -155,8 +159,12 @@ CONTROL = STUDY["control_label"]
 # reason (printed here, written to results/<comparison>/skipped_cohorts.tsv for the report).
 
 
+#: cohort -> its raw phenotype table (None: downloaded later), read once before any job
+PHENOTYPES = {c: load_phenotypes(s) for c, s in SPECS.items()}
+
+
 def _raw_conditions(spec):
-    pheno = load_phenotypes(spec)
+    pheno = PHENOTYPES[spec.cohort]
     if pheno is None:
         return None  # downloaded later: decided from the mapping alone
     return pheno[spec.condition_column].dropna().tolist()
@@ -179,11 +187,15 @@ def _level_map(spec):
     return level_map(spec, CASE, CONTROL, _sheet_levels(spec.cohort))
 
 
+#: cohort -> the study levels it has samples of (all mapped levels when not yet downloaded)
+COHORT_LEVELS = {
+    c: cohort_levels(_level_map(s), _raw_conditions(s)) for c, s in SPECS.items()
+}
 try:
     COMPARISONS = {c.name: c for c in comparisons_from_config(config)}
     PLAN = plan_comparisons(
         list(COMPARISONS.values()),
-        {c: cohort_levels(_level_map(s), _raw_conditions(s)) for c, s in SPECS.items()},
+        COHORT_LEVELS,
         {c: s.role for c, s in SPECS.items()},
     )
 except InputError as error:
@@ -192,6 +204,26 @@ except InputError as error:
     ) from None
 for _message in PLAN.messages():
     print(f"markerflow: {_message}", file=sys.stderr)
+
+#: the study's level order (cohort sheet order; a case_values/control_values row gives
+#: control, case): its first level present in a cohort is the reference of the cohort's one fit
+STUDY_LEVELS = study_levels(sheet_levels(s, CASE, CONTROL) for s in SPECS.values())
+# Each (comparison, serving cohort) design as it is fitted in DE, pools recoded. Unknown
+# formula column, level without samples, rank deficiency, subject on both sides stop here.
+try:
+    check_plan_designs(PLAN, SPECS, PHENOTYPES, STUDY_LEVELS, CASE, CONTROL)
+except InputError as error:
+    raise WorkflowError(f"markerflow: the study design is invalid.\n{error}") from None
+
+
+#: cohorts with >= 3 condition levels: the test across all levels, results/de_ftest/<cohort>/
+FTEST_COHORTS = [c for c in SPECS if len(COHORT_LEVELS[c]) >= 3]
+
+
+def model_levels_of(wildcards):
+    """The study level order as the wildcard comparison's model sees it (pools recoded)."""
+    return model_level_order(STUDY_LEVELS, COMPARISONS[wildcards.comparison])
+
 
 #: results/<comparison>: the folder of every stage from DE on (wildcard `comparison`)
 CMP = f"{RESULTS}/{{comparison}}"
@@ -321,13 +353,16 @@ def log2_mode(cohort):
 
 
 def per_cohort_outputs():
-    """QC per cohort (comparison-independent) and DE per (comparison, serving cohort)."""
+    """QC per cohort (comparison-independent), the F-test/LRT of each cohort with >= 3 levels,
+    and DE per (comparison, serving cohort)."""
     outputs = []
     for cohort in SPECS:
         outputs += [
             f"{RESULTS}/qc/{cohort}/summary.tsv",
             f"{RESULTS}/qc/{cohort}/pca.png",
         ]
+    # the test across all levels of a cohort with >= 3 levels (one per cohort, not per comparison)
+    outputs += [f"{RESULTS}/de_ftest/{cohort}/ftest.tsv" for cohort in FTEST_COHORTS]
     for comparison in COMPARISONS:
         for cohort in PLAN.cohorts[comparison]:
             outputs += [

@@ -1,7 +1,9 @@
 # Differential expression per (comparison, cohort) (issues 4, 16): the cohort's model is fitted on
 # all its levels (pooled levels of the comparison recoded first), the comparison's contrast is
 # tested. Also writes the comparison's two-level sample sheet and matrix, which every later stage
-# of the comparison reads. Names from common.smk: RESULTS, CMP, LOGS, SPECS, COMPARISONS.
+# of the comparison reads. Rule de_ftest: the test across all levels of a cohort with >= 3
+# levels, once per cohort (it belongs to no comparison): results/de_ftest/<cohort>/ftest.tsv.
+# Names from common.smk: RESULTS, CMP, LOGS, SPECS, COMPARISONS, STUDY_LEVELS, FTEST_COHORTS.
 
 
 rule de:
@@ -44,6 +46,8 @@ rule de:
         comparison=comparison_params,
         data_type=lambda w: SPECS[w.cohort].data_type,
         covariates=lambda w: list(SPECS[w.cohort].covariates),
+        design=lambda w: SPECS[w.cohort].design,
+        levels=model_levels_of,
         arrays=config["de"]["arrays"],
         counts=config["de"]["counts"],
         padj_threshold=config["de"]["padj_threshold"],
@@ -72,3 +76,36 @@ rule skipped_cohorts:
         rows=lambda w: PLAN.skipped_table(w.comparison).to_dict("records"),
     script:
         "../scripts/comparison_skipped.py"
+
+
+rule de_ftest:
+    input:
+        expression=f"{RESULTS}/genes/{{cohort}}/expression.parquet",
+        samples=f"{RESULTS}/ingest/{{cohort}}/samples.tsv",
+    output:
+        table=report(
+            f"{RESULTS}/de_ftest/{{cohort}}/ftest.tsv",
+            caption="../report/de_ftest.rst",
+            category="Test across condition levels",
+            subcategory="{cohort}",
+        ),
+    log:
+        f"{LOGS}/de_ftest/{{cohort}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/de_ftest/{{cohort}}.tsv"
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        cohort=lambda w: w.cohort,
+        data_type=lambda w: SPECS[w.cohort].data_type,
+        covariates=lambda w: list(SPECS[w.cohort].covariates),
+        design=lambda w: SPECS[w.cohort].design,
+        levels=STUDY_LEVELS,
+        arrays=config["de"]["arrays"],
+        counts=config["de"]["counts"],
+    script:
+        "../scripts/de_ftest.py"

@@ -14,6 +14,8 @@ with script_context(snakemake) as log:
     p = snakemake.params
     comparison = Comparison.from_params(p.comparison)
     samples = read_tsv(snakemake.input.samples, dtype={"sample": str, "batch": str})
+    log.info("design formula: %s; level order: %s", p.design or "default",
+             ", ".join(p.levels))  # fmt: skip
     table, normalized = cohort_de(
         read_matrix(snakemake.input.expression),
         model_samples(samples, comparison),
@@ -25,6 +27,8 @@ with script_context(snakemake) as log:
         p.counts,
         cohort=p.cohort,
         threads=snakemake.threads,
+        design_formula=p.design,
+        levels=p.levels,
     )
     kept = comparison_samples(samples, comparison)
     if len(kept) < len(samples):  # other levels were in the model, not in later stages

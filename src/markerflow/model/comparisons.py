@@ -233,6 +233,36 @@ def cohort_levels(mapping: Mapping[str, str], raw_values: Iterable[Any] | None =
     return [level for level in levels if level in present]
 
 
+def sheet_levels(spec: Any, case_label: str, control_label: str) -> list[str]:
+    """A cohort's condition levels in the order its sheet row writes them (the reference first).
+
+    ``condition_levels`` in written order; without it (``case_values``/``control_values``)
+    ``[control_label, case_label]``: the control is the reference, as before issue 16.
+    """
+    text = getattr(spec, "condition_levels", None)
+    if text:
+        return list(dict.fromkeys(parse_condition_levels(text).values()))
+    return [control_label, case_label]
+
+
+def study_levels(orders: Iterable[Sequence[str]]) -> list[str]:
+    """The study's level order: every cohort's :func:`sheet_levels`, merged in sheet order
+    (first appearance wins), so that one level is the reference of every cohort that has it."""
+    return list(dict.fromkeys(level for order in orders for level in order))
+
+
+def model_level_order(levels: Sequence[str], comparison: Comparison) -> list[str]:
+    """The study level order as a comparison's model sees it: pooled levels recoded to their
+    side (:meth:`Comparison.recode`), duplicates dropped (``levels`` of
+    :func:`markerflow.stages.de.cohort_de` and :func:`markerflow.model.design.model_levels`).
+
+    E.g. ``[control, asthma, healthy, mild, severe]`` with ``asthma = mild + severe`` and
+    ``control = healthy`` -> ``[control, asthma]``.
+    """
+    recode = comparison.recode()
+    return list(dict.fromkeys(recode.get(level, level) for level in levels))
+
+
 @dataclass(frozen=True)
 class ComparisonPlan:
     """Per comparison, the cohorts that serve it (sheet order) and the skipped ones with reasons."""
@@ -332,3 +362,49 @@ def comparison_samples(samples: pd.DataFrame, comparison: Comparison) -> pd.Data
     out = model_samples(samples, comparison)
     keep = out["condition"].isin([comparison.case, comparison.control]).to_numpy()
     return out.loc[keep]
+
+
+# --- designs, before any job ---------------------------------------------------------------------
+
+
+def check_plan_designs(
+    plan: ComparisonPlan,
+    specs: Mapping[str, Any],
+    phenotypes: Mapping[str, pd.DataFrame | None],
+    levels: Sequence[str],
+    case_label: str,
+    control_label: str,
+) -> None:
+    """Every (comparison, serving cohort) design checked before any job runs.
+
+    :func:`markerflow.model.design.check_cohort_design` on the cohort's raw phenotypes
+    (``phenotypes[cohort]``; None = not available yet, e.g. a GEO download: checked when the de
+    job builds its design) mapped onto the study levels and recoded for the comparison's pools
+    (:meth:`Comparison.recode`), with the comparison's level order (:func:`model_level_order` of
+    the study order ``levels``): the design the de rule fits. An unknown formula column, a level
+    with no sample (e.g. after excluding samples with a missing covariate), a rank-deficient
+    design and a subject on both sides of a between-subject comparison are
+    errors (:class:`InputError`), prefixed with the comparison's name.
+    """
+    from markerflow.model.design import check_cohort_design
+
+    for comparison in plan.comparisons:
+        order = model_level_order(levels, comparison)
+        for cohort in plan.cohorts[comparison.name]:
+            pheno = phenotypes.get(cohort)
+            if pheno is None:
+                continue
+            spec = specs[cohort]
+            try:
+                check_cohort_design(
+                    pheno,
+                    spec,
+                    comparison,
+                    list(spec.covariates),
+                    case_label=case_label,
+                    control_label=control_label,
+                    recode=comparison.recode(),
+                    order=order,
+                )
+            except InputError as error:
+                raise InputError(f"comparison {comparison.name}: {error}") from None

@@ -71,7 +71,7 @@ import itertools
 import logging
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -766,7 +766,9 @@ def _standard_sheet(
     pheno: pd.DataFrame, spec: _CohortLike, covariates: Sequence[str], case_label: str,
     control_label: str,
 ) -> pd.DataFrame:  # fmt: skip
-    """Raw phenotypes -> the standard sheet (condition levels mapped, unmapped samples left out)."""
+    """Raw phenotypes -> the standard sheet as ingest builds it (condition levels mapped; samples
+    with an unmapped condition or a missing batch left out; a missing covariate is left to
+    :func:`build_design`, which excludes the sample as ingest does)."""
     cohort = spec.cohort
     for key, col in (("condition_column", spec.condition_column),
                      ("batch_column", spec.batch_column), ("subject_column", spec.subject_column),
@@ -789,7 +791,10 @@ def _standard_sheet(
         values = pheno[col].astype("string").str.strip()
         num = pd.to_numeric(values, errors="coerce")
         sheet[col] = (num if num.notna().sum() == values.notna().sum() else values).to_numpy()
-    return sheet[sheet["condition"].notna()].reset_index(drop=True)
+    keep = sheet["condition"].notna()
+    if spec.batch_column:  # as ingest: a sample with a missing batch is excluded, not an error
+        keep &= sheet["batch"].notna().to_numpy()
+    return sheet[keep].reset_index(drop=True)
 
 
 def check_cohort_design(
@@ -801,6 +806,8 @@ def check_cohort_design(
     *,
     case_label: str = "case",
     control_label: str = "control",
+    recode: Mapping[str, str] | None = None,
+    order: Sequence[str] | None = None,
 ) -> None:
     """The named design errors of one cohort and comparison, before any job runs.
 
@@ -810,7 +817,11 @@ def check_cohort_design(
     ``control``, e.g. ``model.comparisons.Comparison``) or the sequence ``(case, control, *more)``
     of levels that must have samples. ``formula``: the cohort's design formula (default
     ``spec.design``). ``case_label``/``control_label``: the study labels of the back-compatible
-    case_values/control_values mapping.
+    case_values/control_values mapping. ``recode``: study level -> the level the comparison's
+    model sees (a pooled comparison's :meth:`~markerflow.model.comparisons.Comparison.recode`,
+    applied to the mapped sheet as the de stage does, so that a pooled side such as ``asthma`` =
+    mild + severe has samples); ``order``: the level order of the fit (``levels`` of
+    :func:`comparison_design`, as the de rule passes it).
 
     Raises :class:`InputError` for an unknown column (a formula term or covariate), a level with
     no sample, a rank-deficient design (naming the term), a subject on both sides of a
@@ -830,7 +841,17 @@ def check_cohort_design(
     columns = list(covariates)
     if formula is not None:
         fixed = (CONDITION, BATCH, SUBJECT)
-        columns += [v for v in parse_formula(formula).variables() if v not in fixed]
+        terms = [v for v in parse_formula(formula).variables() if v not in fixed]
+        absent = [v for v in terms if v not in samples_or_pheno.columns]
+        if absent:
+            raise InputError(
+                f"cohort {spec.cohort}: the design formula {formula!r} uses column(s) "
+                f"{', '.join(map(repr, absent))}, which are not phenotype columns (available: "
+                f"{', '.join(map(str, samples_or_pheno.columns))})",
+                hint="correct the cohort sheet's `design` cell (terms are sample-sheet columns or "
+                "condition, batch, subject)",
+            )
+        columns += terms
     sheet = (
         samples_or_pheno.reset_index(drop=True)
         if standard
@@ -838,6 +859,9 @@ def check_cohort_design(
             samples_or_pheno, spec, list(dict.fromkeys(columns)), case_label, control_label
         )
     )
+    if recode:
+        sheet = sheet.assign(condition=[recode.get(str(v), v) if pd.notna(v) else v
+                                        for v in sheet["condition"]])  # fmt: skip
     present = list(dict.fromkeys(sheet["condition"].dropna().astype(str)))
     empty = [lv for lv in wanted if lv not in present]
     if empty:
@@ -850,5 +874,12 @@ def check_cohort_design(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         comparison_design(
-            sheet, case, control, covariates, spec.data_type, formula=formula, cohort=spec.cohort
+            sheet,
+            case,
+            control,
+            covariates,
+            spec.data_type,
+            formula=formula,
+            cohort=spec.cohort,
+            levels=order,
         )

@@ -30,10 +30,11 @@ from markerflow.io.tables import read_tsv
 log = logging.getLogger(__name__)
 
 #: Stage order on the page (folders under the results directory); unknown stages follow.
-STAGE_ORDER = ("qc", "de", "merge", "meta", "enrichment", "candidates", "signature",
+STAGE_ORDER = ("qc", "de_ftest", "de", "merge", "meta", "enrichment", "candidates", "signature",
                "performance", "validation")  # fmt: skip
 STAGE_TITLES = {
     "qc": "Quality control",
+    "de_ftest": "Test across condition levels (F-test / LRT)",
     "de": "Differential expression",
     "merge": "Merged discovery cohorts (ComBat)",
     "meta": "Meta-analysis",
@@ -341,6 +342,27 @@ def _de_section(files: _Files, cohorts: Sequence[str], top: int) -> str:
             )
         )
     return "".join(parts) + _figures(files, "de", cohorts)
+
+
+def _ftest_section(files: _Files, top: int) -> str:
+    """Per cohort with >= 3 levels: genes significant across levels, the top genes by p-value."""
+    parts = [
+        "<p>Cohorts with three or more condition levels: one test per gene of any difference "
+        "between the levels (arrays: limma moderated F, counts: DESeq2 likelihood-ratio test), "
+        "on the same model as the cohort's comparisons.</p>"
+    ]
+    for rel, path in files.stage("de_ftest", "ftest.tsv"):
+        table = _sorted_by_p(_read(path))
+        cohort = PurePosixPath(rel).parts[1]
+        method = str(table["method"].iloc[0]) if "method" in table and len(table) else ""
+        n_sig = int((table["padj"] < 0.05).sum()) if "padj" in table else 0
+        parts.append(
+            f"<h3>{_esc(cohort)} ({_esc(method)}): {n_sig} of {int(table['pvalue'].notna().sum())} "
+            f"genes with padj &lt; 0.05; top {top} by p-value (<code>{_esc(rel)}</code>)</h3>"
+        )
+        lfc = [c for c in table.columns if c.startswith("log2fc_")]
+        parts.append(table_html(_columns(table, ["gene", "stat", "pvalue", "padj", *lfc]), top))
+    return "".join(parts)
 
 
 def _merge_section(files: _Files, top: int) -> str:
@@ -728,6 +750,7 @@ def summary_page(
     )
     builders: dict[str, Callable[[], str]] = {
         "qc": lambda: _qc_section(index, ids),
+        "de_ftest": lambda: _ftest_section(index, top),
     }
     for stage in index.stages():
         if stage in names:

@@ -105,13 +105,23 @@ def sort_config_in_place(config: dict[str, Any]) -> None:
     Snakemake detects changed ``params`` by their ``repr``, which depends on dict order. Sorting
     the effective config makes a run from ``config.yaml`` and a rerun from the (sorted) frozen
     config produce identical params, so an in-place frozen rerun is "nothing to be done".
+    Mappings inside lists are sorted too (e.g. the entries of ``comparisons:``, which the frozen
+    YAML writes with sorted keys); lists keep their order.
     """
     items = sorted(config.items(), key=lambda kv: str(kv[0]))
     config.clear()
     for key, value in items:
-        if isinstance(value, dict):
-            sort_config_in_place(value)
+        _sort_nested(value)
         config[key] = value
+
+
+def _sort_nested(value: Any) -> None:
+    """:func:`sort_config_in_place` on every mapping in ``value`` (a dict, or lists of them)."""
+    if isinstance(value, dict):
+        sort_config_in_place(value)
+    elif isinstance(value, list):
+        for item in value:
+            _sort_nested(item)
 
 
 def cohort_records(sheet: pd.DataFrame) -> list[dict[str, str]]:

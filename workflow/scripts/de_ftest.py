@@ -1,0 +1,25 @@
+"""The test across all condition levels of one cohort (limma moderated F / DESeq2 LRT)."""
+
+import _markerflow_path  # noqa: F401  (first: use this checkout's library)
+
+from markerflow.io.tables import read_matrix, read_tsv, write_tsv
+from markerflow.runner import script_context
+from markerflow.stages.de import cohort_ftest
+
+with script_context(snakemake) as log:
+    p = snakemake.params
+    samples = read_tsv(snakemake.input.samples, dtype={"sample": str, "batch": str})
+    table = cohort_ftest(
+        read_matrix(snakemake.input.expression),
+        samples,
+        p.data_type,
+        p.covariates,
+        p.arrays,
+        p.counts,
+        levels=p.levels,
+        cohort=p.cohort,
+        threads=snakemake.threads,
+        design_formula=p.design,
+    )
+    log.info("%s: %s across %d genes", p.cohort, table["method"].iloc[0], len(table))
+    write_tsv(table, snakemake.output.table)
