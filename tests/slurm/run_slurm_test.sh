@@ -129,6 +129,17 @@ fi
 # --- slurm.conf for this host ---------------------------------------------------------------------
 # Written under the scratch directory; /etc/slurm/slurm.conf is a symlink to it while the test runs
 # (srun inside a job step reads the default path, not SLURM_CONF), removed by the EXIT trap.
+# A run killed with SIGKILL cannot run its EXIT trap and leaves its link behind: a link into an
+# earlier scratch directory of this test, whose slurmctld is no longer running, is removed.
+if [[ -L /etc/slurm/slurm.conf ]]; then
+    stale_target=$(readlink /etc/slurm/slurm.conf)
+    stale_pid_file=$(dirname "$stale_target")/slurmctld.pid
+    if [[ $stale_target == /tmp/markerflow-slurm.*/cluster/slurm.conf ]] &&
+        ! { [[ -f $stale_pid_file ]] && kill -0 "$(cat "$stale_pid_file")" 2>/dev/null; }; then
+        say "removing the link left by an earlier killed run: /etc/slurm/slurm.conf -> $stale_target"
+        rm -f /etc/slurm/slurm.conf
+    fi
+fi
 [[ -e /etc/slurm/slurm.conf || -L /etc/slurm/slurm.conf ]] &&
     fail "/etc/slurm/slurm.conf exists: this machine has a SLURM setup; the test configures its own"
 HOST=$(hostname -s)
