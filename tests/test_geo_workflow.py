@@ -39,6 +39,7 @@ def geo_study(workdir, base_url):
     path.write_text(yaml.safe_dump(config))
 
 
+@pytest.mark.slow
 def test_geo_cohort_downloads_then_runs_offline_from_cache(
     tmp_path,
     matrix_bytes,

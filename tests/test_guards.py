@@ -155,6 +155,7 @@ def test_guards_table_carries_the_warnings():
     assert table["message"].tolist() == ["in-sample only: x"]
 
 
+@pytest.mark.slow
 @pytest.mark.workflow
 def test_near_duplicate_samples_stop_the_guards_rule(tmp_path):
     workdir = make_workdir(tmp_path / "wd")

@@ -353,13 +353,13 @@ def _digests(results: Path, suffixes=TABLE_SUFFIXES) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def frozen_rerun(example_run, tmp_path_factory):
+def frozen_rerun(full_example_run, tmp_path_factory):
     """Rerun from the first run's frozen config alone (no config.yaml, no cohorts.tsv), in another
     directory, with one core (single-threaded DE) and another hash seed."""
     workdir = make_workdir(tmp_path_factory.mktemp("frozen"), copy_config=False)
     (workdir / "config").mkdir()
     shutil.copy(
-        example_run / "provenance" / "config.frozen.yaml", workdir / "config" / "config.yaml"
+        full_example_run / "provenance" / "config.frozen.yaml", workdir / "config" / "config.yaml"
     )
     result = run_snakemake(workdir, "--cores", "1", env={"PYTHONHASHSEED": "4242"})
     assert result.returncode == 0, result.stderr[-5000:]
@@ -368,8 +368,8 @@ def frozen_rerun(example_run, tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.workflow
-def test_frozen_rerun_reproduces_every_table(example_run, frozen_rerun):
-    first, second = _digests(example_run), _digests(frozen_rerun)
+def test_frozen_rerun_reproduces_every_table(full_example_run, frozen_rerun):
+    first, second = _digests(full_example_run), _digests(frozen_rerun)
     assert len(first) > 20
     assert first.keys() == second.keys()
     differing = [path for path in first if first[path] != second[path]]
@@ -378,9 +378,9 @@ def test_frozen_rerun_reproduces_every_table(example_run, frozen_rerun):
 
 @pytest.mark.slow
 @pytest.mark.workflow
-def test_frozen_rerun_manifests_are_identical(example_run, frozen_rerun, capsys):
+def test_frozen_rerun_manifests_are_identical(full_example_run, frozen_rerun, capsys):
     """Every output, figures and the summary page included, has the same bytes."""
-    a = example_run / "provenance" / "manifest.tsv"
+    a = full_example_run / "provenance" / "manifest.tsv"
     b = frozen_rerun / "provenance" / "manifest.tsv"
     status = main(["verify", str(a), str(b)])
     assert status == 0, capsys.readouterr().out
@@ -388,7 +388,7 @@ def test_frozen_rerun_manifests_are_identical(example_run, frozen_rerun, capsys)
     # Snakemake's own marker in a directory output (performance/figures/) is not an output
     on_disk = {
         p: d
-        for p, d in _digests(example_run, suffixes=("",)).items()
+        for p, d in _digests(full_example_run, suffixes=("",)).items()
         if not p.startswith("provenance/") and not p.endswith(".snakemake_timestamp")
     }
     assert dict(zip(manifest["path"], manifest["sha256"], strict=True)) == on_disk
@@ -396,8 +396,8 @@ def test_frozen_rerun_manifests_are_identical(example_run, frozen_rerun, capsys)
 
 @pytest.mark.slow
 @pytest.mark.workflow
-def test_frozen_config_is_complete_and_a_fixed_point(example_run, frozen_rerun, project_dir):
-    text = (example_run / "provenance" / "config.frozen.yaml").read_bytes()
+def test_frozen_config_is_complete_and_a_fixed_point(full_example_run, frozen_rerun, project_dir):
+    text = (full_example_run / "provenance" / "config.frozen.yaml").read_bytes()
     assert (frozen_rerun / "provenance" / "config.frozen.yaml").read_bytes() == text
     frozen = yaml.safe_load(text)
     schema = yaml.safe_load(CONFIG_SCHEMA.read_text())
@@ -488,9 +488,10 @@ def _registered(results: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.workflow
-def test_snakemake_report_has_every_figure_with_its_caption(example_run):
-    workdir = example_run.parent
+def test_snakemake_report_has_every_figure_with_its_caption(full_example_run):
+    workdir = full_example_run.parent
     result = run_snakemake(workdir, "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     text = (workdir / "report.html").read_text(encoding="utf-8")
@@ -562,5 +563,12 @@ def test_summary_page_of_the_example(example_run):
     assert re.search(
         r"GSE27011\s+discovery\s+array\s+series_matrix\s+54\s+0\s+0\s+19\s+17\s+18", body
     )
+    assert "Comparison asthma_vs_control" in body
+
+
+@pytest.mark.slow
+@pytest.mark.workflow
+def test_summary_page_has_a_section_per_comparison(full_example_run):
+    body = " ".join(_parse((full_example_run / "report" / "summary.html").read_text("utf-8")).text)
     for name in ("asthma_vs_control", "severe_vs_healthy", "mild_vs_healthy", "severe_vs_mild"):
         assert f"Comparison {name}" in body, name

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.workflow
 FIX = Path(__file__).parent / "fixtures" / "tximport"
 
 
+@pytest.mark.slow
 def test_tximport_cohort_runs(tmp_path):
     workdir = make_workdir(tmp_path / "wd")
     single_comparison(workdir)

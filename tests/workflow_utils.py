@@ -33,6 +33,15 @@ def single_comparison(workdir: Path) -> None:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
+def keep_comparisons(workdir: Path, *names: str) -> None:
+    """Keep only the named entries of ``workdir``'s `comparisons:` (with their pools)."""
+    path = workdir / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["comparisons"] = [c for c in config["comparisons"] if c["name"] in names]
+    assert [c["name"] for c in config["comparisons"]] == list(names), names
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
 def snakemake_command(
     workdir: Path, *args: str, configfile: str = "config/config.yaml"
 ) -> list[str]:
