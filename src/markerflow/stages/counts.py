@@ -11,6 +11,10 @@ Methods and references
   normalised counts (Bourgon et al. 2010) and BH adjustment. Computed by
   :mod:`markerflow.engines.deseq2`, a vectorised re-implementation of R's code path (parity with R
   in tests/test_counts_parity.py); ``engine="pydeseq2"`` runs pydeseq2 0.5.4's DeseqDataSet instead.
+- tximport offsets: for a cohort from salmon/kallisto files with ``countsFromAbundance = "no"``
+  the fit uses normalisation factors from the genes' average transcript lengths instead of size
+  factors, as ``DESeqDataSetFromTximport`` (:func:`tximport_gene_lengths`,
+  :func:`tximport_norm_factors`; R parity in tests/test_tximport_offsets.py).
 - Variance-stabilising transformation: DESeq2 ``varianceStabilizingTransformation`` (parametric
   trend, ``blind=True`` by default: dispersions fitted with an intercept-only design).
 
@@ -58,6 +62,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -87,22 +92,34 @@ def vst(
     fit_type: str = "parametric",
     size_factors: np.ndarray | None = None,
     n_cpus: int = 1,
+    norm_factors: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """DESeq2 ``varianceStabilizingTransformation`` (log2-like scale), genes x samples.
 
     ``blind=True`` (default, as R) fits the gene-wise dispersions and the parametric trend with an
     intercept-only design; ``blind=False`` uses ``design`` (samples x coefficients). The parametric
     trend gives the closed form of Anders & Huber (2010); if it cannot be fitted the ``mean`` trend
-    is used (R would use a local fit), with a warning.
+    is used (R would use a local fit), with a warning. ``norm_factors`` (genes x samples, e.g.
+    tximport offsets, :func:`tximport_norm_factors`) replace the size factors everywhere, as R's
+    ``vst`` of a ``DESeqDataSetFromTximport`` object (``counts(dds, normalized = TRUE)`` and the
+    dispersion fit use ``normalizationFactors``).
     """
     y = counts.to_numpy(dtype=np.float64)
-    sf = engine_mod.size_factors(y) if size_factors is None else np.asarray(size_factors, float)
+    if norm_factors is not None:
+        nf = np.asarray(norm_factors, dtype=np.float64)
+        if nf.shape != y.shape:
+            raise ValueError(f"normalization factors have shape {nf.shape}, counts {y.shape}")
+        sf2 = nf
+    else:
+        sf = engine_mod.size_factors(y) if size_factors is None else np.asarray(size_factors, float)
+        sf2 = np.broadcast_to(sf[None, :], y.shape)
     X = np.ones((y.shape[1], 1)) if (blind or design is None) else design.to_numpy(float)
     nz = y.sum(axis=1) > 0
-    ge = engine_mod.disp_gene_est(y[nz], sf, X, n_cpus=max(1, int(n_cpus)))
-    bm = (y[nz] / sf).mean(axis=1)
+    sf_nz = sf2[nz] if norm_factors is not None else sf2[0]
+    ge = engine_mod.disp_gene_est(y[nz], sf_nz, X, n_cpus=max(1, int(n_cpus)))
+    bm = (y[nz] / sf2[nz]).mean(axis=1)
     trend = engine_mod.fit_trend(bm, ge.disp, fit_type)
-    q = y / sf[None, :]
+    q = y / sf2
     if trend.fit_type == "parametric":
         assert trend.coefs is not None
         a0, a1 = trend.coefs
@@ -138,6 +155,7 @@ def deseq2(
     formula: str | None = None,
     cohort: str = "",
     levels: list[str] | None = None,
+    avg_tx_length: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """DESeq2 Wald test of ``case`` vs ``control`` on one fit of all the cohort's levels.
 
@@ -155,6 +173,13 @@ def deseq2(
     fitted in threads (identical results); ``engine="pydeseq2"`` runs pydeseq2 0.5.4 instead
     (slower; ``n_cpus`` is passed to it). Returns the DE table (see module docstring) with a run
     summary in ``attrs["deseq2"]``.
+
+    ``avg_tx_length`` (genes x samples, a row for every gene of ``counts``; from
+    :func:`tximport_gene_lengths`): the cohort came from transcript quantifications
+    (``countsFromAbundance = "no"``) and DESeq2 uses normalisation factors from these average
+    transcript lengths instead of size factors, as ``DESeqDataSetFromTximport`` then
+    ``DESeq()`` (:func:`tximport_norm_factors`); the VST values, when computed here, use them
+    too. The summary records ``"offsets": "tximport average transcript lengths"``.
 
     Steps: the sheet aligned with the matrix (:func:`_cohort_samples`); the design; the engine
     (:func:`_run_markerflow` or :func:`_run_pydeseq2`), each giving DESeq2's results columns and a
@@ -193,6 +218,14 @@ def deseq2(
             )
         contrast = getattr(engine_mod, "LevelContrast")(*design.level_columns(case, control))  # noqa: B009
     X = design.frame()
+    nf = None if avg_tx_length is None else tximport_norm_factors(counts, avg_tx_length, cohort)
+    if nf is not None and engine != "markerflow":
+        raise InputError(
+            f"cohort {cohort}: the {engine} engine takes no tximport length offsets",
+            hint="use the markerflow DESeq2 engine, or countsFromAbundance lengthScaledTPM",
+        )
+    if nf is not None and vst_values is None:
+        vst_values = vst(counts, norm_factors=nf)
     if engine == "markerflow":
         try:
             table, summary = _run_markerflow(
@@ -205,6 +238,7 @@ def deseq2(
                 min_replicates_for_replace,
                 design.coefficient,
                 contrast,
+                norm_factors=nf,
             )
         except (ValueError, FloatingPointError) as exc:  # the engine's own DESeq2 stops
             raise AnalysisError(
@@ -244,6 +278,7 @@ def deseq2(
             "covariates_standardised": design.standardised,
             "dropped_covariates": design.dropped,
             "excluded_samples": design.excluded,
+            "offsets": "size factors" if nf is None else "tximport average transcript lengths",
         }
     )
     de.attrs["deseq2"] = summary
@@ -297,12 +332,15 @@ def _run_markerflow(
     min_rep: int,
     coef: int = -1,
     contrast: Any = None,
+    norm_factors: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """DESeq2 by :mod:`markerflow.engines.deseq2`: ``DESeq()`` then ``results()`` on coefficient
-    ``coef`` (or the level ``contrast``). Returns DESeq2's results columns (index = gene) and the
-    run summary."""
+    ``coef`` (or the level ``contrast``); ``norm_factors``: genes x samples offsets instead of
+    size factors. Returns DESeq2's results columns (index = gene) and the run summary."""
     y = counts.to_numpy(dtype=np.float64)
-    res = engine_mod.run_deseq(y, X.to_numpy(), min_rep, n_cpus=max(1, int(n_cpus)))
+    res = engine_mod.run_deseq(
+        y, X.to_numpy(), min_rep, n_cpus=max(1, int(n_cpus)), norm_factors=norm_factors
+    )
     single = X.shape[1] == 2
     extra = {} if contrast is None else {"contrast": contrast}  # engine of issue 16
     out = engine_mod.results(
@@ -335,7 +373,9 @@ def _run_markerflow(
         index=counts.index,
     )
     summary = {
-        "size_factors": dict(zip(counts.columns, res.size_factors.tolist(), strict=True)),
+        "size_factors": dict(zip(counts.columns, res.size_factors.tolist(), strict=True))
+        if norm_factors is None
+        else None,
         "trend_type": res.trend.fit_type,
         "trend_coefficients": None
         if res.trend.coefs is None
@@ -491,6 +531,137 @@ def deseq2_lrt(
     for k, j in enumerate(j for j, t in enumerate(design.terms) if t == "condition"):
         table[f"coef_{k}"] = res.beta[:, j]
     return table
+
+
+# ------------------------------------------------------------------------------------------------
+# tximport offsets: average transcript lengths of the genes, DESeq2 normalisation factors
+# ------------------------------------------------------------------------------------------------
+
+
+def tximport_gene_lengths(
+    feature_counts: pd.DataFrame,
+    feature_lengths: pd.DataFrame,
+    symbols: pd.Series,
+    cohort: str = "",
+) -> pd.DataFrame:
+    """Average transcript lengths of the genes stage's genes (symbols x samples, index ``gene``).
+
+    ``feature_counts`` / ``feature_lengths``: the ingested (rounded) counts and tximport's
+    ``length`` matrix of the tximport stage, one row per tx2gene gene ID; ``symbols``: the symbol
+    each ID ends on in the genes stage (:func:`markerflow.stages.genes.count_row_symbols`,
+    missing = dropped), so the rows summed into one gene there are merged here.
+
+    Rule for several IDs summed into one symbol (the issue is silent; chosen to be what tximport
+    1.26 itself would give had the tx2gene table mapped all their transcripts to one gene):
+    tximport's gene length is the abundance-weighted mean of its transcripts' lengths,
+    ``L = sum(a_t l_t) / sum(a_t)``, and salmon/kallisto abundances are TPM, proportional to
+    ``count / effective length`` within a sample. Merging genes i with counts C_i and lengths
+    L_i therefore gives the count-weighted harmonic mean per sample
+
+        L = sum_i C_i / sum_i (C_i / L_i),
+
+    exact for unrounded counts when TPM = count / effective length up to a per-sample constant
+    (tests/test_tximport_offsets.py: 2e-7 relative against tximport on the merged tx2gene, the
+    files printing TPM to limited precision); here C_i are the rounded counts DESeq2 sees (a
+    deviation of the order of the rounding, largest for genes with few reads). A symbol with zero counts in a sample gets tximport's ``replaceMissingLength``
+    rule: the geometric mean of its lengths in the other samples, or when it has no count in any
+    sample the mean over its IDs of their mean length over samples (tximport averages the
+    transcripts' lengths there; their per-transcript values are not kept, a deviation). A symbol
+    from one ID keeps that ID's lengths unchanged. Vectorised (groupby sums over the rows).
+    """
+    missing = [g for g in feature_counts.index if g not in feature_lengths.index]
+    if missing:
+        raise InputError(
+            f"cohort {cohort}: {len(missing)} gene ID(s) of the count matrix have no tximport "
+            f"length (e.g. {', '.join(map(str, missing[:5]))})",
+            path="tx_lengths.parquet",
+            hint="rerun the tximport rule: counts and lengths come from the same tximport run",
+        )
+    absent = [s for s in feature_counts.columns if s not in feature_lengths.columns]
+    if absent:
+        raise InputError(
+            f"cohort {cohort}: sample(s) {', '.join(map(str, absent[:5]))} have no tximport "
+            "lengths",
+            path="tx_lengths.parquet",
+            hint="the lengths file's columns are the quantification samples; rerun tximport",
+        )
+    lengths = feature_lengths.loc[feature_counts.index, list(feature_counts.columns)]
+    sym = symbols.reindex(feature_counts.index)
+    keep = sym.notna().to_numpy()
+    key = sym[keep].astype(str).to_numpy()
+    c = feature_counts.to_numpy(dtype=np.float64)[keep]
+    ln = lengths.to_numpy(dtype=np.float64)[keep]
+    cols = list(feature_counts.columns)
+    num = pd.DataFrame(c, columns=cols).groupby(key, sort=True).sum()
+    den = pd.DataFrame(c / ln, columns=cols).groupby(key, sort=True).sum()
+    n_ids = pd.Series(key).value_counts().reindex(num.index).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        merged = np.where(num.to_numpy() > 0, num.to_numpy() / den.to_numpy(), np.nan)
+    # tximport replaceMissingLength: geometric mean over the other samples; none: simple mean
+    ave = pd.Series(ln.mean(axis=1)).groupby(key, sort=True).mean().to_numpy()
+    logm = np.log(merged)
+    observed = ~np.isnan(merged)
+    n_obs = observed.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        geo = np.exp(np.where(observed, logm, 0.0).sum(axis=1) / n_obs)
+    fill = np.where(n_obs > 0, geo, ave)
+    merged = np.where(observed, merged, fill[:, None])
+    single = n_ids == 1
+    if single.any():
+        first = pd.DataFrame(ln, columns=cols).groupby(key, sort=True).first().to_numpy()
+        merged[single] = first[single]
+    out = pd.DataFrame(merged, index=num.index, columns=cols)
+    out.index.name = "gene"
+    n_merged = int((~single).sum())
+    if n_merged:
+        log.info(
+            "cohort %s: tximport lengths of %d symbol(s) summed from several IDs merged "
+            "(count-weighted harmonic mean)",
+            cohort,
+            n_merged,
+        )
+    return out
+
+
+def tximport_norm_factors(
+    counts: pd.DataFrame, avg_tx_length: pd.DataFrame, cohort: str = ""
+) -> np.ndarray:
+    """DESeq2 normalisation factors of ``counts`` (genes x samples) from the genes' average
+    transcript lengths (:func:`markerflow.engines.deseq2.normalization_factors_from_lengths`,
+    DESeq2 1.38 ``estimateSizeFactors`` of a ``DESeqDataSetFromTximport`` object), computed on
+    the genes and samples of ``counts`` (after the low-count filter, as size factors are)."""
+    absent = [g for g in counts.index if g not in avg_tx_length.index]
+    if absent:
+        raise InputError(
+            f"cohort {cohort}: {len(absent)} gene(s) have no tximport length "
+            f"(e.g. {', '.join(map(str, absent[:5]))})",
+            hint="rerun the tximport rule and the genes stage of the cohort",
+        )
+    L = avg_tx_length.loc[counts.index, list(counts.columns)].to_numpy(dtype=np.float64)
+    try:
+        return engine_mod.normalization_factors_from_lengths(counts.to_numpy(np.float64), L)
+    except ValueError as exc:
+        raise InputError(f"cohort {cohort}: tximport lengths: {exc}") from None
+
+
+def read_tximport_lengths(
+    feature_lengths: pd.DataFrame,
+    feature_counts: pd.DataFrame,
+    annotation: str | Path | None = None,
+    symbol_table: str | Path | None = None,
+    cohort: str = "",
+) -> pd.DataFrame:
+    """The genes' average transcript lengths for the DE stage: the IDs mapped as the genes stage
+    maps them (the same gene ID table ``annotation`` and alias table ``symbol_table``,
+    :func:`markerflow.stages.genes.count_row_symbols`), then :func:`tximport_gene_lengths`."""
+    from markerflow.io.symbols import read_alias_table
+    from markerflow.io.tables import read_tsv
+    from markerflow.stages.genes import count_row_symbols
+
+    gene_table = None if annotation is None else read_tsv(annotation, dtype=str)
+    aliases = None if symbol_table is None else read_alias_table(symbol_table)
+    symbols = count_row_symbols(feature_counts.index, gene_table, aliases)
+    return tximport_gene_lengths(feature_counts, feature_lengths, symbols, cohort)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -208,6 +208,7 @@ def cohort_de(
     threads: int = 1,
     design_formula: str | None = None,
     levels: list[str] | None = None,
+    avg_tx_length: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """DE table of one comparison (``case_label`` vs ``control_label``, two condition levels) and
     the log-scale matrix used downstream (arrays: as given; counts: VST, or TMM log-CPM for the
@@ -220,6 +221,10 @@ def cohort_de(
     default :func:`~markerflow.model.design.model_levels`).
     The matrix keeps every sample of the sheet (ingest already excludes samples with a missing
     covariate; :func:`~markerflow.model.design.build_design` leaves any other out of the model).
+    ``avg_tx_length``: the genes' average transcript lengths of a cohort from quantifications
+    (:func:`markerflow.stages.counts.read_tximport_lengths`); DESeq2 and the VST then use the
+    normalisation factors ``DESeqDataSetFromTximport`` derives from them. The limma methods do
+    not use them (the tximport vignette gives limma-voom ``lengthScaledTPM`` counts instead).
     """
     check_matrix_axes(expression, f"cohort {cohort or '?'} (de)")
     if data_type == "array":
@@ -243,6 +248,13 @@ def cohort_de(
     batch = samples["batch"].astype(str).nunique() > 1
     method = counts.get("method", "deseq2")
     if method != "deseq2":  # limma-voom / voomWithQualityWeights / limma-trend
+        if avg_tx_length is not None:
+            log.warning(
+                "cohort %s: tximport lengths are not used by %s (use countsFromAbundance "
+                "lengthScaledTPM for limma)",
+                cohort,
+                method,
+            )
         table = counts_mod.limma_counts(
             counts_matrix,
             samples,
@@ -268,10 +280,16 @@ def cohort_de(
         formula=design_formula,
         cohort=cohort,
         levels=levels,
+        avg_tx_length=avg_tx_length,
     )
     if "method" not in table.columns:
         table["method"] = "DESeq2"
-    normalized = counts_mod.vst(counts_matrix)
+    nf = (
+        None
+        if avg_tx_length is None
+        else counts_mod.tximport_norm_factors(counts_matrix, avg_tx_length, cohort)
+    )
+    normalized = counts_mod.vst(counts_matrix, norm_factors=nf)
     normalized.index.name = "gene"
     return table, normalized
 
