@@ -156,6 +156,7 @@ def deseq2(
     cohort: str = "",
     levels: list[str] | None = None,
     avg_tx_length: pd.DataFrame | None = None,
+    lfc_shrink: str | bool = False,
 ) -> pd.DataFrame:
     """DESeq2 Wald test of ``case`` vs ``control`` on one fit of all the cohort's levels.
 
@@ -180,6 +181,14 @@ def deseq2(
     transcript lengths instead of size factors, as ``DESeqDataSetFromTximport`` then
     ``DESeq()`` (:func:`tximport_norm_factors`); the VST values, when computed here, use them
     too. The summary records ``"offsets": "tximport average transcript lengths"``.
+
+    ``lfc_shrink="normal"`` (config ``de.counts.lfc_shrink``) adds ``log2fc_shrunk`` and
+    ``se_shrunk``: DESeq2 1.38 ``lfcShrink(dds, type = "normal")`` of the same test
+    (:func:`markerflow.engines.deseq2.lfc_shrink_normal`), ``coef =`` the condition coefficient
+    when ``results(name =)`` is the test, else ``contrast = c("condition", case, control)`` on the
+    expanded model matrix (every categorical term of the design a factor). A design with an
+    interaction term is refused by DESeq2's normal prior; the columns are then NaN, with a
+    warning. ``log2fc`` stays the MLE.
 
     Steps: the sheet aligned with the matrix (:func:`_cohort_samples`); the design; the engine
     (:func:`_run_markerflow` or :func:`_run_pydeseq2`), each giving DESeq2's results columns and a
@@ -219,7 +228,13 @@ def deseq2(
         contrast = getattr(engine_mod, "LevelContrast")(*design.level_columns(case, control))  # noqa: B009
     X = design.frame()
     nf = None if avg_tx_length is None else tximport_norm_factors(counts, avg_tx_length, cohort)
-    if nf is not None and engine != "markerflow":
+    shrink = _shrink_spec(lfc_shrink, design, contrast)
+    if (nf is not None or shrink is not None) and engine != "markerflow":
+        if shrink is not None:
+            raise InputError(
+                f"cohort {cohort}: de.counts.lfc_shrink needs the markerflow DESeq2 engine",
+                hint="use engine markerflow or lfc_shrink: false",
+            )
         raise InputError(
             f"cohort {cohort}: the {engine} engine takes no tximport length offsets",
             hint="use the markerflow DESeq2 engine, or countsFromAbundance lengthScaledTPM",
@@ -239,6 +254,7 @@ def deseq2(
                 design.coefficient,
                 contrast,
                 norm_factors=nf,
+                shrink=shrink,
             )
         except (ValueError, FloatingPointError) as exc:  # the engine's own DESeq2 stops
             raise AnalysisError(
@@ -333,10 +349,12 @@ def _run_markerflow(
     coef: int = -1,
     contrast: Any = None,
     norm_factors: np.ndarray | None = None,
+    shrink: dict | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """DESeq2 by :mod:`markerflow.engines.deseq2`: ``DESeq()`` then ``results()`` on coefficient
     ``coef`` (or the level ``contrast``); ``norm_factors``: genes x samples offsets instead of
-    size factors. Returns DESeq2's results columns (index = gene) and the run summary."""
+    size factors; ``shrink`` (:func:`_shrink_spec`): also ``lfcShrink(type = "normal")``.
+    Returns DESeq2's results columns (index = gene) and the run summary."""
     y = counts.to_numpy(dtype=np.float64)
     res = engine_mod.run_deseq(
         y, X.to_numpy(), min_rep, n_cpus=max(1, int(n_cpus)), norm_factors=norm_factors
@@ -372,6 +390,10 @@ def _run_markerflow(
         },
         index=counts.index,
     )
+    if shrink is not None:
+        table["log2fc_shrunk"], table["se_shrunk"], prior = _shrunken(
+            res, X.to_numpy(), y, coef, contrast, shrink, n_cpus
+        )
     summary = {
         "size_factors": dict(zip(counts.columns, res.size_factors.tolist(), strict=True))
         if norm_factors is None
@@ -385,7 +407,51 @@ def _run_markerflow(
         "n_replaced": int(res.replace.sum()),
         "filter_threshold": out.filter_threshold,
     }
+    if shrink is not None:
+        summary["lfc_shrink"] = {"type": "normal", "beta_prior_var": prior}
     return table, summary
+
+
+def _shrink_spec(lfc_shrink: str | bool, design: Design, contrast: Any) -> dict | None:
+    """What ``lfcShrink`` needs from the design: its factors (the columns of every categorical
+    term, for the expanded matrix of a contrast) and whether it has an interaction; None when
+    no shrinkage is asked for."""
+    if lfc_shrink in (False, None, "false", "none"):
+        return None
+    if lfc_shrink != "normal":
+        raise InputError(f"unknown de.counts.lfc_shrink {lfc_shrink!r}", hint="use false or normal")
+    factors = []
+    for term in dict.fromkeys(design.terms):
+        cols = tuple(j for j, t in enumerate(design.terms) if t == term)
+        numeric = [design.columns[j] for j in cols] == [term]
+        if term != "Intercept" and ":" not in term and not numeric:
+            factors.append(cols)
+    return {
+        "factors": factors,
+        "has_interaction": any(":" in t for t in design.terms),
+        "uses_contrast": contrast is not None,
+    }
+
+
+def _shrunken(res, X, y, coef, contrast, shrink, n_cpus) -> tuple[np.ndarray, np.ndarray, list]:
+    """``lfcShrink(type = "normal")`` columns of the test (NaN + warning where DESeq2 refuses)."""
+    try:
+        out = engine_mod.lfc_shrink_normal(
+            res,
+            X,
+            y,
+            coef=None if contrast is not None else coef,
+            contrast=contrast,
+            factors=shrink["factors"] if contrast is not None else (),
+            has_interaction=shrink["has_interaction"],
+            n_cpus=max(1, int(n_cpus)),
+        )
+    except AnalysisError as exc:
+        log.warning("log2fc_shrunk not computed: %s", exc)
+        warnings.warn(f"log2fc_shrunk not computed: {exc}", RuntimeWarning, stacklevel=2)
+        nan = np.full(y.shape[0], np.nan)
+        return nan, nan.copy(), []
+    return out.log2_fold_change, out.lfc_se, out.beta_prior_var.tolist()
 
 
 def _de_table(

@@ -221,6 +221,8 @@ def cohort_de(
     default :func:`~markerflow.model.design.model_levels`).
     The matrix keeps every sample of the sheet (ingest already excludes samples with a missing
     covariate; :func:`~markerflow.model.design.build_design` leaves any other out of the model).
+    ``counts["lfc_shrink"] = "normal"`` adds DESeq2's ``log2fc_shrunk`` / ``se_shrunk``
+    (:func:`markerflow.stages.counts.deseq2`) to DESeq2 tables.
     ``avg_tx_length``: the genes' average transcript lengths of a cohort from quantifications
     (:func:`markerflow.stages.counts.read_tximport_lengths`); DESeq2 and the VST then use the
     normalisation factors ``DESeqDataSetFromTximport`` derives from them. The limma methods do
@@ -281,6 +283,7 @@ def cohort_de(
         cohort=cohort,
         levels=levels,
         avg_tx_length=avg_tx_length,
+        lfc_shrink=counts.get("lfc_shrink", False),
     )
     if "method" not in table.columns:
         table["method"] = "DESeq2"
