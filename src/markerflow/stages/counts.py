@@ -32,15 +32,17 @@ limma methods (``de.counts.method``, :func:`limma_counts`; limma 3.54 / edgeR 3.
 user's guide runs them, engines :mod:`markerflow.engines.edger`, :mod:`markerflow.engines.voom`,
 :mod:`markerflow.engines.limma`, R parity in tests/test_voom_parity.py):
 
-- TMM normalisation factors (``calcNormFactors``) of the two groups' samples; effective library
+- one model on every condition level of the cohort, as DESeq2 and the array path (issue 17):
+  TMM normalisation factors (``calcNormFactors``) of all the model's samples; effective library
   sizes ``colSums * factors``;
 - ``voom``: ``voom(counts, design, lib.size)`` -> ``lmFit`` with the precision weights ->
   ``eBayes``; ``voom_quality_weights``: ``voomWithQualityWeights`` (sample weights by
   ``arrayWeights``, method ``genebygene``) instead of voom; ``limma_trend``:
   ``cpm(log = TRUE, prior.count = 3)`` -> ``lmFit`` -> ``eBayes(trend = TRUE)`` (the prior count of
   the limma user's guide, section 15.5);
-- the same design as DESeq2 (:func:`markerflow.model.design.build_design`), test of the condition
-  coefficient; the low-count filter before it is edgeR's ``filterByExpr`` with the condition as
+- the same design as DESeq2 (:func:`markerflow.model.design.comparison_design`), the comparison
+  as the condition coefficient or ``contrasts.fit`` of case - control (R parity of the
+  three-level case in tests/test_voom_levels.py); the low-count filter before it is edgeR's ``filterByExpr`` with the condition as
   group (:func:`markerflow.stages.genes.map_cohort_genes`);
 - DE table ``DE_COLUMNS`` from ``topTable``: ``log2fc`` = logFC, ``ave_expr`` = AveExpr (mean
   log-CPM), ``stat`` = moderated t, ``se`` = ``stdev.unscaled * sqrt(s2.post)``, Hedges' g on the
@@ -73,8 +75,8 @@ from markerflow.engines import deseq2 as engine_mod
 from markerflow.engines import edger, limma
 from markerflow.engines import voom as voom_engine
 from markerflow.errors import AnalysisError, InputError
-from markerflow.model.design import SUBJECT, Design, build_design, comparison_design
-from markerflow.model.effectsize import comparison_effect_size, hedges_g
+from markerflow.model.design import SUBJECT, Design, comparison_design
+from markerflow.model.effectsize import comparison_effect_size
 from markerflow.stages.ingest import check_sheet_matches
 
 log = logging.getLogger(__name__)
@@ -746,38 +748,6 @@ COUNT_METHODS = {
 TREND_PRIOR_COUNT = 3.0
 
 
-def _two_groups(
-    counts: pd.DataFrame, samples: pd.DataFrame, case: str, control: str
-) -> tuple[pd.DataFrame, pd.DataFrame, int, int]:
-    """The sheet rows of ``case`` and ``control`` and the matrix columns in the sheet's order.
-
-    Checks the sheet's columns and that it matches the matrix (:func:`check_sheet_matches`),
-    leaves out (and logs) samples of other conditions, and requires >= 2 samples per group.
-    Returns ``(counts, sheet, n_case, n_control)``.
-    """
-    for col in ("sample", "condition"):
-        if col not in samples.columns:
-            raise InputError(f"sample sheet has no {col!r} column")
-    counts = check_sheet_matches(counts, samples, allow_extra=False)
-    sheet = samples.copy()
-    sheet["sample"] = sheet["sample"].astype(str)
-    sheet["condition"] = sheet["condition"].astype(str)
-    use = sheet["condition"].isin([case, control]).to_numpy()
-    if not use.all():
-        other = sheet.loc[~use, "condition"].value_counts()
-        log.info("leaving out %d sample(s) with other conditions: %s", (~use).sum(), dict(other))
-    sheet = sheet.loc[use].reset_index(drop=True)
-    counts = counts.loc[:, list(sheet["sample"])]
-    n_case = int((sheet["condition"] == case).sum())
-    n_control = int((sheet["condition"] == control).sum())
-    if n_case < 2 or n_control < 2:
-        raise InputError(
-            f"need >= 2 samples per group, found {n_case} {case!r} and {n_control} {control!r}",
-            hint="check study.case_label / control_label and the condition column",
-        )
-    return counts, sheet, n_case, n_control
-
-
 def log_cpm(counts: pd.DataFrame) -> pd.DataFrame:
     """voom's log-CPM of every sample, ``log2((y + 0.5) / (L + 1) * 1e6)`` with TMM-scaled
     library sizes ``L`` (the matrix passed downstream by the limma methods)."""
@@ -798,12 +768,23 @@ def limma_counts(
     covariates: list[str] | None = None,
     batch: bool = False,
     proportion: float = 0.01,
+    formula: str | None = None,
+    cohort: str = "",
+    levels: list[str] | None = None,
 ) -> pd.DataFrame:
-    """limma-voom, voomWithQualityWeights or limma-trend of ``case`` vs ``control`` (see the
-    module docstring); returns the DE table with a run summary in ``attrs["limma"]``.
+    """limma-voom, voomWithQualityWeights or limma-trend of ``case`` vs ``control`` on one fit of
+    all the cohort's levels (see the module docstring); returns the DE table with a run summary
+    in ``attrs["limma"]``.
 
-    ``counts``: genes x samples (already filtered, e.g. by ``filterByExpr``); ``samples``: the
-    sheet (``sample``, ``condition``, ``batch``, covariates); other conditions are left out.
+    One model, as the array limma path (:func:`markerflow.stages.de.array_de`) and DESeq2
+    (:func:`deseq2`): the design is :func:`markerflow.model.design.comparison_design` on every
+    condition level of ``samples`` (reference from ``levels``); TMM factors, voom's
+    mean-variance trend (or the quality weights, or limma-trend's log-CPM) and ``lmFit`` use all
+    those samples; the comparison is ``topTable(coef =)`` of the condition coefficient when
+    control is the reference, else ``contrasts.fit(fit, case - control)`` then ``eBayes``
+    (limma user's guide, section 9.3). ``counts``: genes x samples (already filtered, e.g. by
+    ``filterByExpr``); ``samples``: the sheet (``sample``, ``condition``, ``batch``,
+    covariates). Hedges' g is on the two compared levels' log-CPM values.
     """
     if method not in COUNT_METHODS or method == "deseq2":
         raise InputError(
@@ -811,8 +792,24 @@ def limma_counts(
             hint="use voom, voom_quality_weights or limma_trend (de.counts.method)",
         )
     covariates = list(covariates or [])
-    counts, sheet, n_case, n_control = _two_groups(counts, samples, case, control)
-    design = build_design(sheet, case, control, covariates, batch=batch)
+    counts, sheet = _cohort_samples(counts, samples, case, control)
+    design, paired = comparison_design(
+        sheet,
+        case,
+        control,
+        covariates,
+        "counts",
+        formula=formula,
+        batch=batch,
+        cohort=cohort,
+        levels=levels,
+    )
+    if design.excluded:
+        keep = sheet["sample"].isin(design.samples).to_numpy()
+        sheet = sheet.loc[keep].reset_index(drop=True)
+        counts = counts.loc[:, list(sheet["sample"])]
+    n_case = int((sheet["condition"] == case).sum())
+    n_control = int((sheet["condition"] == control).sum())
     x = design.matrix
     y = counts.to_numpy(dtype=np.float64)
     factors = edger.calc_norm_factors(y)
@@ -820,7 +817,7 @@ def limma_counts(
     sample_weights = None
     if method == "limma_trend":
         values = edger.cpm(y, lib, log=True, prior_count=TREND_PRIOR_COUNT)
-        fit = limma.ebayes(limma.lm_fit(values, x), proportion=proportion, trend=True)
+        fit = limma.lm_fit(values, x)
     else:
         if method == "voom":
             v = voom_engine.voom(y, x, lib_size=lib)
@@ -828,11 +825,19 @@ def limma_counts(
             v = voom_engine.voom_with_quality_weights(y, x, lib_size=lib)
             sample_weights = v.sample_weights
         values = v.expression
-        fit = limma.ebayes(limma.lm_fit(values, x, weights=v.weights), proportion=proportion)
+        fit = limma.lm_fit(values, x, weights=v.weights)
     j = design.coefficient
+    if j < 0:
+        fit, j = limma.contrasts_fit(fit, design.contrast(case, control)), 0
+    fit = limma.ebayes(fit, proportion=proportion, trend=method == "limma_trend")
     top = limma.top_table(fit, coef=j)
-    is_case = (sheet["condition"] == case).to_numpy()
-    g, g_se = hedges_g(values, is_case)
+    g, g_se = comparison_effect_size(
+        values,
+        sheet["condition"].to_numpy(),
+        case,
+        control,
+        sheet[SUBJECT].astype(str).to_numpy() if paired else None,
+    )
     de = pd.DataFrame(
         {
             "gene": counts.index.astype(str),
@@ -868,6 +873,10 @@ def limma_counts(
         "df_prior": float(np.mean(fit.df_prior)),
         "covariates_standardised": design.standardised,
         "dropped_covariates": design.dropped,
+        "excluded_samples": design.excluded,
+        "formula": design.formula,
+        "levels": list(design.levels),
+        "paired": paired,
     }
     log.info(
         "%s: %d genes, %d with padj < 0.05; design %s",

@@ -2,9 +2,9 @@
 
 Arrays: limma's linear model + empirical-Bayes moderated t (Smyth 2004, SAGMB 3:3), implemented in
 :mod:`markerflow.engines.limma`; counts: DESeq2's negative-binomial Wald test via
-:mod:`markerflow.stages.counts`, or limma-voom / limma-trend (``de.counts.method``; these fit the
-comparison's two levels only). One model per cohort holds all its condition levels
-(:func:`markerflow.model.design.comparison_design`); a comparison is one contrast of it. Within
+:mod:`markerflow.stages.counts`, or limma-voom / limma-trend (``de.counts.method``). One model
+per cohort holds all its condition levels (:func:`markerflow.model.design.comparison_design`);
+a comparison is one contrast of it. Within
 subjects, arrays use limma's ``duplicateCorrelation`` + blocked ``lmFit`` (Smyth, Michaud & Scott
 2005, Bioinformatics 21:2067) and counts a ``subject`` term. Effect sizes for the meta-analysis
 (:mod:`markerflow.model.effectsize`) on the log-scale values: Hedges' g, or for a within-subject
@@ -266,6 +266,9 @@ def cohort_de(
             covariates=covariates,
             batch=batch,
             proportion=arrays["proportion"],
+            formula=design_formula,
+            cohort=cohort,
+            levels=levels,
         )
         return table, counts_mod.log_cpm(counts_matrix)
     table = counts_mod.deseq2(
