@@ -8,6 +8,8 @@
   tximport_gene_lengths`) equals tximport run with a tx2gene table that maps all their
   transcripts to one gene (1e-6 with unrounded counts: the TPM in the files is printed to
   limited precision).
+- The LRT of de_ftest and ``lfcShrink(type = "normal")`` with the offsets equal DESeq2 1.38.3
+  (tests/fixtures/deseq2_offsets/make_fixtures.R) to 1e-6 relative (floor 1e-8).
 """
 
 from __future__ import annotations
@@ -162,3 +164,51 @@ def test_count_row_symbols_follows_the_genes_stage():
     ids = pd.Index(["ENSG00000000001.4", "ENSG00000000002", "ENSG00000000003", "ENSG00000009999"])
     s = count_row_symbols(ids, table)
     assert s.tolist() == ["AAA", "AAA", "BBB", None]
+
+
+OFF = Path(__file__).parent / "fixtures" / "deseq2_offsets"
+DESIGN = Path(__file__).parent / "fixtures" / "deseq2_design"
+
+
+@pytest.fixture(scope="module")
+def three_levels():
+    counts = pd.read_csv(DESIGN / "counts.tsv.gz", sep="\t", index_col=0)
+    lengths = pd.read_csv(DESIGN / "avgtxlength.tsv.gz", sep="\t", index_col=0)
+    sheet = pd.read_csv(DESIGN / "coldata.tsv", sep="\t").rename(columns={"group": "condition"})
+    return counts, lengths.rename_axis("gene"), sheet
+
+
+def _close_floor(mine, ref, what, floor=1e-8):
+    mine, ref = np.asarray(mine, float), np.asarray(ref, float)
+    assert np.array_equal(np.isnan(mine), np.isnan(ref)), what
+    ok = ~np.isnan(ref)
+    err = float(np.max(np.abs(mine[ok] - ref[ok]) / np.maximum(np.abs(ref[ok]), floor)))
+    print(f"{what}: max rel err {err:.1e}")
+    assert err < REL, what
+
+
+def test_lrt_with_offsets_matches_r(three_levels):
+    """de_ftest's DESeq2 LRT (~ batch + group vs ~ batch) with the tximport offsets."""
+    from markerflow.stages.de import cohort_ftest
+
+    counts, lengths, sheet = three_levels
+    cfg = {"method": "deseq2", "cooks_filter": True, "independent_filter": True, "alpha": 0.1}
+    out = cohort_ftest(counts, sheet, "counts", [], {}, cfg, levels=["A", "B", "C"],
+                       avg_tx_length=lengths)  # fmt: skip
+    ref = pd.read_csv(OFF / "lrt.tsv.gz", sep="\t", index_col=0).loc[out["gene"]]
+    _close_floor(out["stat"], ref["stat"], "LRT stat")
+    _close_floor(out["pvalue"], ref["pvalue"], "LRT pvalue")
+    calls = set(out["gene"][out["padj"] < 0.1])
+    assert calls == set(ref.index[ref["padj"] < 0.1])
+
+
+def test_shrunken_lfc_with_offsets_matches_r(three_levels):
+    counts, lengths, sheet = three_levels
+    cfg = {"method": "deseq2", "cooks_filter": True, "independent_filter": True, "alpha": 0.1,
+           "lfc_shrink": "normal"}  # fmt: skip
+    arrays = {"trend": False, "robust": False, "proportion": 0.01}
+    de, _ = cohort_de(counts, sheet, "counts", "C", "B", [], arrays, cfg, cohort="x",
+                      levels=["A", "B", "C"], avg_tx_length=lengths)  # fmt: skip
+    ref = pd.read_csv(OFF / "shrink_C_vs_B.tsv.gz", sep="\t", index_col=0).loc[de["gene"]]
+    _close_floor(de["log2fc_shrunk"], ref["log2FoldChange"], "shrunk log2FoldChange")
+    _close_floor(de["se_shrunk"], ref["lfcSE"], "shrunk lfcSE")

@@ -558,6 +558,7 @@ def deseq2_lrt(
     cooks_filter: bool = True,
     n_cpus: int = 1,
     min_replicates_for_replace: int = 7,
+    avg_tx_length: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """DESeq2's likelihood-ratio test of ``design`` against :meth:`Design.reduced
     <markerflow.model.design.Design.reduced>` (R: ``DESeq(dds, test = "LRT", reduced = ~ batch +
@@ -568,13 +569,22 @@ def deseq2_lrt(
 
     The fit and the test are :func:`markerflow.engines.deseq2.run_deseq` with ``reduced=`` and
     :func:`~markerflow.engines.deseq2.results` with ``test="LRT"`` (issue 16).
+    ``avg_tx_length``: tximport offsets as in :func:`deseq2` (fit and VST).
     """
+    nf = None if avg_tx_length is None else tximport_norm_factors(counts, avg_tx_length)
     y = counts.to_numpy(dtype=np.float64)
     full = design.frame().to_numpy()
     reduced = design.reduced()
     run: Any = engine_mod.run_deseq  # ``reduced=`` lands with issue 16 ("deseq2design")
     test: Any = engine_mod.results
-    res = run(y, full, min_replicates_for_replace, n_cpus=max(1, int(n_cpus)), reduced=reduced)
+    res = run(
+        y,
+        full,
+        min_replicates_for_replace,
+        n_cpus=max(1, int(n_cpus)),
+        reduced=reduced,
+        norm_factors=nf,
+    )
     out = test(
         res,
         full,
@@ -591,7 +601,7 @@ def deseq2_lrt(
             "stat": out.stat,
             "pvalue": out.pvalue,
             "padj": out.padj,
-            "ave_expr": vst(counts).to_numpy().mean(axis=1),
+            "ave_expr": vst(counts, norm_factors=nf).to_numpy().mean(axis=1),
             "df1": float(full.shape[1] - reduced.shape[1]),
             "df2": np.nan,
         }

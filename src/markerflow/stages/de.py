@@ -315,6 +315,7 @@ def cohort_ftest(
     cohort: str = "",
     threads: int = 1,
     design_formula: str | None = None,
+    avg_tx_length: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The test across all condition levels of a cohort (>= 3 levels), one row per gene.
 
@@ -328,7 +329,8 @@ def cohort_ftest(
     ``levels``: the level order (the first present is the reference of the log2fc columns;
     default R's sorted factor order, :func:`~markerflow.model.design.model_levels`). Columns :data:`FTEST_COLUMNS` (``stat`` = F or the LR statistic; ``df1`` =
     numerator df, ``df2`` = limma's ``df.prior + df.residual``, NaN for DESeq2), then the coefficients
-    ``log2fc_<level>_vs_<reference>`` and ``method``.
+    ``log2fc_<level>_vs_<reference>`` and ``method``. ``avg_tx_length``: tximport offsets of the
+    DESeq2 LRT (as :func:`cohort_de`).
     """
     present = list(dict.fromkeys(samples["condition"].dropna().astype(str)))
     order = [lv for lv in model_levels(samples, present[0], present[-1], levels) if lv in present]
@@ -391,6 +393,7 @@ def cohort_ftest(
         independent_filter=counts["independent_filter"],
         cooks_filter=counts["cooks_filter"],
         n_cpus=threads,
+        avg_tx_length=avg_tx_length,
     )
     out = out.rename(
         columns=dict(zip([f"coef_{j}" for j in range(len(names))], names, strict=True))
