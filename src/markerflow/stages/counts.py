@@ -114,12 +114,12 @@ def vst(
         sf2 = nf
     else:
         sf = engine_mod.size_factors(y) if size_factors is None else np.asarray(size_factors, float)
-        sf2 = np.broadcast_to(sf[None, :], y.shape)
+        sf2 = sf[None, :]  # broadcasts against the counts
     X = np.ones((y.shape[1], 1)) if (blind or design is None) else design.to_numpy(float)
     nz = y.sum(axis=1) > 0
     sf_nz = sf2[nz] if norm_factors is not None else sf2[0]
     ge = engine_mod.disp_gene_est(y[nz], sf_nz, X, n_cpus=max(1, int(n_cpus)))
-    bm = (y[nz] / sf2[nz]).mean(axis=1)
+    bm = (y[nz] / (sf2[nz] if norm_factors is not None else sf2)).mean(axis=1)
     trend = engine_mod.fit_trend(bm, ge.disp, fit_type)
     q = y / sf2
     if trend.fit_type == "parametric":
