@@ -1,6 +1,6 @@
 """Benchmark the RNA-seq counts path (validate, filter, deseq2, vst) against R DESeq2.
 
-Usage: python benchmarks/bench_counts.py [--quick] [--no-r]
+Usage: python benchmarks/bench_counts.py [--quick] [--no-r] [--size 60000x100]
 Synthetic negative-binomial counts (seed 1): 20,000 x 100 and 60,000 x 100 (--quick: 5,000 x 20),
 two groups of equal size, 10% of genes with a log2 fold change ~ N(0, 1), dispersion trend
 0.05 + 2/mean. Prints wall time and peak memory of markerflow's path, and, when Rscript with
@@ -102,10 +102,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="5,000 x 20 only")
     ap.add_argument("--no-r", action="store_true", help="skip the R comparison")
     ap.add_argument("--n-cpus", type=int, default=1, help="threads for markerflow (default 1)")
+    ap.add_argument("--size", help="one size only, genes x samples, e.g. 60000x100")
     args = ap.parse_args()
     global N_CPUS
     N_CPUS = args.n_cpus
     sizes = [(5000, 20)] if args.quick else [(20000, 100), (60000, 100)]
+    if args.size:
+        g, n = (int(v) for v in args.size.lower().split("x"))
+        sizes = [(g, n)]
     for n_genes, n_samples in sizes:
         counts, sheet = simulate(n_genes, n_samples)
         tracemalloc.start()

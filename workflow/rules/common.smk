@@ -341,6 +341,28 @@ def annotation_input(wildcards):
     return {}
 
 
+def tximport_length_inputs(wildcards):
+    """DESeq2 offsets of a cohort from quantifications (countsFromAbundance "no"): the tximport
+    lengths, the ingested counts (weights when IDs merge) and the genes stage's mapping tables.
+    """
+    from markerflow.stages.tximport import uses_lengths
+
+    spec = SPECS[wildcards.cohort]
+    if not (
+        spec.source == "tximport"
+        and uses_lengths(spec.counts_from_abundance)
+        and config["de"]["counts"]["method"] == "deseq2"
+    ):
+        return {}
+    root = f"{RESULTS}/ingest/{wildcards.cohort}"
+    return {
+        "tx_lengths": f"{root}/tx_lengths.parquet",
+        "feature_counts": f"{root}/expression.parquet",
+        **annotation_input(wildcards),
+        **symbol_table_input(wildcards),
+    }
+
+
 def symbol_table_input(wildcards):
     """The alias table for symbol harmonisation, when `genes.harmonise_symbols` is on."""
     if config["genes"]["harmonise_symbols"]:

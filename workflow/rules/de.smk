@@ -8,6 +8,7 @@
 
 rule de:
     input:
+        unpack(tximport_length_inputs),
         expression=f"{RESULTS}/genes/{{cohort}}/expression.parquet",
         samples=f"{RESULTS}/ingest/{{cohort}}/samples.tsv",
     output:
@@ -80,6 +81,7 @@ rule skipped_cohorts:
 
 rule de_ftest:
     input:
+        unpack(tximport_length_inputs),
         expression=f"{RESULTS}/genes/{{cohort}}/expression.parquet",
         samples=f"{RESULTS}/ingest/{{cohort}}/samples.tsv",
     output:

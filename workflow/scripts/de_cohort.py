@@ -8,6 +8,7 @@ from markerflow.model.comparisons import Comparison, comparison_samples, model_s
 from markerflow.plots.de import volcano
 from markerflow.plots.figure import save_figure
 from markerflow.runner import script_context
+from markerflow.stages.counts import read_tximport_lengths
 from markerflow.stages.de import cohort_de, summarise_de
 
 with script_context(snakemake) as log:
@@ -16,6 +17,17 @@ with script_context(snakemake) as log:
     samples = read_tsv(snakemake.input.samples, dtype={"sample": str, "batch": str})
     log.info("design formula: %s; level order: %s", p.design or "default",
              ", ".join(p.levels))  # fmt: skip
+    lengths = None
+    if "tx_lengths" in snakemake.input.keys():  # a cohort from quantifications (tximport)
+        lengths = read_tximport_lengths(
+            read_matrix(snakemake.input.tx_lengths),
+            read_matrix(snakemake.input.feature_counts),
+            snakemake.input.get("annotation"),
+            snakemake.input.get("symbol_table"),
+            cohort=p.cohort,
+        )
+        log.info("DESeq2 offsets: tximport average transcript lengths (%s)",
+                 snakemake.input.tx_lengths)  # fmt: skip
     table, normalized = cohort_de(
         read_matrix(snakemake.input.expression),
         model_samples(samples, comparison),
@@ -29,6 +41,7 @@ with script_context(snakemake) as log:
         threads=snakemake.threads,
         design_formula=p.design,
         levels=p.levels,
+        avg_tx_length=lengths,
     )
     kept = comparison_samples(samples, comparison)
     if len(kept) < len(samples):  # other levels were in the model, not in later stages

@@ -16,8 +16,15 @@ def volcano(
     lfc_threshold: float = 0.0,
     label_top: int = 12,
 ) -> Figure:
-    """log2 fold change vs -log10 p, significant genes coloured, the top genes labelled."""
+    """log2 fold change vs -log10 p, significant genes coloured, the top genes labelled.
+
+    The fold change is DESeq2's shrunken ``log2fc_shrunk`` when the table has it (config
+    ``de.counts.lfc_shrink: normal``), else ``log2fc``; the axis label says which.
+    """
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    shrunk = "log2fc_shrunk" in de.columns
+    if shrunk:  # the plotted fold change, under the name the code below uses
+        de = de.drop(columns=["log2fc"]).rename(columns={"log2fc_shrunk": "log2fc"})
     data = de.dropna(subset=["log2fc", "pvalue"])
     neglog = -np.log10(np.clip(data["pvalue"].to_numpy(), 1e-300, 1))
     sig = (data["padj"] < padj_threshold).to_numpy() & (
@@ -39,7 +46,8 @@ def volcano(
             xytext=(3, 2),
             textcoords="offset points",
         )
-    ax.set_xlabel("log2 fold change (case vs control)")
+    what = "shrunken log2 fold change (DESeq2 normal prior)" if shrunk else "log2 fold change"
+    ax.set_xlabel(f"{what} (case vs control)")
     ax.set_ylabel("-log10 p-value")
     ax.set_title(f"{title}: {len(data)} genes, padj < {padj_threshold:g} coloured")
     ax.legend(loc="upper left", fontsize=8, frameon=False)

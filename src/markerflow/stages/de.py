@@ -2,9 +2,9 @@
 
 Arrays: limma's linear model + empirical-Bayes moderated t (Smyth 2004, SAGMB 3:3), implemented in
 :mod:`markerflow.engines.limma`; counts: DESeq2's negative-binomial Wald test via
-:mod:`markerflow.stages.counts`, or limma-voom / limma-trend (``de.counts.method``; these fit the
-comparison's two levels only). One model per cohort holds all its condition levels
-(:func:`markerflow.model.design.comparison_design`); a comparison is one contrast of it. Within
+:mod:`markerflow.stages.counts`, or limma-voom / limma-trend (``de.counts.method``). One model
+per cohort holds all its condition levels (:func:`markerflow.model.design.comparison_design`);
+a comparison is one contrast of it. Within
 subjects, arrays use limma's ``duplicateCorrelation`` + blocked ``lmFit`` (Smyth, Michaud & Scott
 2005, Bioinformatics 21:2067) and counts a ``subject`` term. Effect sizes for the meta-analysis
 (:mod:`markerflow.model.effectsize`) on the log-scale values: Hedges' g, or for a within-subject
@@ -208,6 +208,7 @@ def cohort_de(
     threads: int = 1,
     design_formula: str | None = None,
     levels: list[str] | None = None,
+    avg_tx_length: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """DE table of one comparison (``case_label`` vs ``control_label``, two condition levels) and
     the log-scale matrix used downstream (arrays: as given; counts: VST, or TMM log-CPM for the
@@ -220,6 +221,12 @@ def cohort_de(
     default :func:`~markerflow.model.design.model_levels`).
     The matrix keeps every sample of the sheet (ingest already excludes samples with a missing
     covariate; :func:`~markerflow.model.design.build_design` leaves any other out of the model).
+    ``counts["lfc_shrink"] = "normal"`` adds DESeq2's ``log2fc_shrunk`` / ``se_shrunk``
+    (:func:`markerflow.stages.counts.deseq2`) to DESeq2 tables.
+    ``avg_tx_length``: the genes' average transcript lengths of a cohort from quantifications
+    (:func:`markerflow.stages.counts.read_tximport_lengths`); DESeq2 and the VST then use the
+    normalisation factors ``DESeqDataSetFromTximport`` derives from them. The limma methods do
+    not use them (the tximport vignette gives limma-voom ``lengthScaledTPM`` counts instead).
     """
     check_matrix_axes(expression, f"cohort {cohort or '?'} (de)")
     if data_type == "array":
@@ -243,6 +250,13 @@ def cohort_de(
     batch = samples["batch"].astype(str).nunique() > 1
     method = counts.get("method", "deseq2")
     if method != "deseq2":  # limma-voom / voomWithQualityWeights / limma-trend
+        if avg_tx_length is not None:
+            log.warning(
+                "cohort %s: tximport lengths are not used by %s (use countsFromAbundance "
+                "lengthScaledTPM for limma)",
+                cohort,
+                method,
+            )
         table = counts_mod.limma_counts(
             counts_matrix,
             samples,
@@ -252,6 +266,9 @@ def cohort_de(
             covariates=covariates,
             batch=batch,
             proportion=arrays["proportion"],
+            formula=design_formula,
+            cohort=cohort,
+            levels=levels,
         )
         return table, counts_mod.log_cpm(counts_matrix)
     table = counts_mod.deseq2(
@@ -268,10 +285,17 @@ def cohort_de(
         formula=design_formula,
         cohort=cohort,
         levels=levels,
+        avg_tx_length=avg_tx_length,
+        lfc_shrink=counts.get("lfc_shrink", False),
     )
     if "method" not in table.columns:
         table["method"] = "DESeq2"
-    normalized = counts_mod.vst(counts_matrix)
+    nf = (
+        None
+        if avg_tx_length is None
+        else counts_mod.tximport_norm_factors(counts_matrix, avg_tx_length, cohort)
+    )
+    normalized = counts_mod.vst(counts_matrix, norm_factors=nf)
     normalized.index.name = "gene"
     return table, normalized
 
@@ -291,6 +315,7 @@ def cohort_ftest(
     cohort: str = "",
     threads: int = 1,
     design_formula: str | None = None,
+    avg_tx_length: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The test across all condition levels of a cohort (>= 3 levels), one row per gene.
 
@@ -304,7 +329,8 @@ def cohort_ftest(
     ``levels``: the level order (the first present is the reference of the log2fc columns;
     default R's sorted factor order, :func:`~markerflow.model.design.model_levels`). Columns :data:`FTEST_COLUMNS` (``stat`` = F or the LR statistic; ``df1`` =
     numerator df, ``df2`` = limma's ``df.prior + df.residual``, NaN for DESeq2), then the coefficients
-    ``log2fc_<level>_vs_<reference>`` and ``method``.
+    ``log2fc_<level>_vs_<reference>`` and ``method``. ``avg_tx_length``: tximport offsets of the
+    DESeq2 LRT (as :func:`cohort_de`).
     """
     present = list(dict.fromkeys(samples["condition"].dropna().astype(str)))
     order = [lv for lv in model_levels(samples, present[0], present[-1], levels) if lv in present]
@@ -367,6 +393,7 @@ def cohort_ftest(
         independent_filter=counts["independent_filter"],
         cooks_filter=counts["cooks_filter"],
         n_cpus=threads,
+        avg_tx_length=avg_tx_length,
     )
     out = out.rename(
         columns=dict(zip([f"coef_{j}" for j in range(len(names))], names, strict=True))

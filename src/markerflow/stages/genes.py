@@ -350,28 +350,17 @@ def _detect_id_type(ids: pd.Index) -> str:
     return "symbol"
 
 
-def map_to_symbols(
-    counts: pd.DataFrame, gene_table: pd.DataFrame, id_type: str = "auto"
-) -> tuple[pd.DataFrame, dict]:
-    """Map gene IDs (Ensembl with or without version, Entrez, or symbols) to gene symbols.
-
-    ``gene_table`` has columns ``entrez symbol ensembl genename gene_type``
-    (resources/annotation/hs_gene_ids.tsv.gz, from org.Hs.eg.db 3.16). Ensembl version suffixes
-    (``ENSG00000141510.17``) and GENCODE ``_PAR_Y`` suffixes are removed before the look-up.
-    An ID that maps to several symbols takes the symbol of a protein-coding gene if there is one,
-    then the lowest Entrez ID (deterministic; counted as ``n_ambiguous``). Unmapped IDs are dropped
-    (counted, with examples and their share of all reads). Several IDs with the same symbol are
-    summed: counts of one gene from several annotation records add up (counted as
-    ``n_collapsed``). ``id_type="symbol"`` keeps the IDs as they are (only summing duplicates).
-    Returns ``(counts_by_symbol, report)``; the index is named ``gene``.
-    """
+def _lookup_symbols(
+    ids: pd.Series, gene_table: pd.DataFrame, id_type: str = "auto"
+) -> tuple[pd.Series, pd.Series, dict]:
+    """The symbol of each ID (missing when unmapped), the unmapped mask and the report so far
+    (the look-up rule of :func:`map_to_symbols`)."""
     if id_type == "auto":
-        id_type = _detect_id_type(counts.index)
+        id_type = _detect_id_type(pd.Index(ids))
     if id_type not in ("ensembl", "entrez", "symbol"):
         raise InputError(
             f"unknown gene ID type {id_type!r}", hint="use one of: auto, ensembl, entrez, symbol"
         )
-    ids = pd.Series(counts.index.astype(str), index=counts.index)
     report: dict = {"id_type": id_type, "n_input": len(ids)}
     if id_type == "symbol":
         symbols = ids.str.strip()
@@ -399,6 +388,50 @@ def map_to_symbols(
         unmapped = symbols.isna()
         amb = keys[~unmapped].map(n_sym) > 1
         report["n_ambiguous"] = int(amb.sum())
+    return symbols, unmapped, report
+
+
+def count_row_symbols(
+    ids: pd.Index,
+    gene_table: pd.DataFrame | None,
+    aliases: AliasTable | None = None,
+    id_type: str = "auto",
+) -> pd.Series:
+    """The gene symbol each count-matrix row ends on in :func:`map_cohort_genes` (index = the
+    IDs; missing when the row is dropped): :func:`map_to_symbols`' look-up (when there is a gene
+    table), then :func:`harmonise_count_rows`' harmonisation of the mapped symbols (when there
+    is an alias table). Rows with the same symbol are the rows the genes stage sums."""
+    s = pd.Series(pd.Index(ids).astype(str), index=pd.Index(ids))
+    if gene_table is not None:
+        s, unmapped, _ = _lookup_symbols(s, gene_table, id_type)
+        s = s.where(~unmapped.to_numpy())
+    if aliases is not None:
+        present = s.dropna().astype(str)
+        names = pd.Index(sorted(set(present)))
+        harmonised, _ = harmonise_symbols(pd.Series(names), aliases)
+        final = pd.Series(harmonised.to_numpy(), index=names)
+        s = s.map(final)
+    return s.astype(object).where(s.notna(), None)
+
+
+def map_to_symbols(
+    counts: pd.DataFrame, gene_table: pd.DataFrame, id_type: str = "auto"
+) -> tuple[pd.DataFrame, dict]:
+    """Map gene IDs (Ensembl with or without version, Entrez, or symbols) to gene symbols.
+
+    ``gene_table`` has columns ``entrez symbol ensembl genename gene_type``
+    (resources/annotation/hs_gene_ids.tsv.gz, from org.Hs.eg.db 3.16). Ensembl version suffixes
+    (``ENSG00000141510.17``) and GENCODE ``_PAR_Y`` suffixes are removed before the look-up.
+    An ID that maps to several symbols takes the symbol of a protein-coding gene if there is one,
+    then the lowest Entrez ID (deterministic; counted as ``n_ambiguous``). Unmapped IDs are dropped
+    (counted, with examples and their share of all reads). Several IDs with the same symbol are
+    summed: counts of one gene from several annotation records add up (counted as
+    ``n_collapsed``). ``id_type="symbol"`` keeps the IDs as they are (only summing duplicates).
+    Returns ``(counts_by_symbol, report)``; the index is named ``gene``.
+    """
+    ids = pd.Series(counts.index.astype(str), index=counts.index)
+    symbols, unmapped, report = _lookup_symbols(ids, gene_table, id_type)
+    id_type = str(report["id_type"])
     total = float(counts.to_numpy().sum())
     report["n_unmapped"] = int(unmapped.sum())
     report["unmapped_examples"] = list(ids[unmapped].iloc[:10])

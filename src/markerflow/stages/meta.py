@@ -29,6 +29,11 @@ from the two-sided DE p-value and the sign of ``log2fc`` (``p_up = p/2`` if log2
 ``1 - p/2``; ``p_down`` likewise), ``X = -2 sum log p`` ~ chi^2 with 2k df, BH per direction.
 MetaIntegrator derives its one-sided p from a Student t-test on the expression; we reuse each cohort's
 own DE test (limma moderated t / DESeq2 Wald), which is the better-powered test of the same null.
+The sign is that of the unshrunken ``log2fc`` (DESeq2's MLE), never ``log2fc_shrunk``
+(``de.counts.lfc_shrink``): DESeq2's normal prior is estimated from each cohort's own genes, so
+each cohort's estimates would be pulled towards 0 by a different, data-dependent amount, and its
+posterior SE is no sampling SE to weight by; the pooled quantities (Hedges' g, Wald p-values) are
+the ones whose sampling distribution the meta-analysis assumes.
 
 A gene is kept when measured in at least ``min_cohorts`` cohorts (default: 2 when the study has >= 2
 cohorts, else 1); genes measured in fewer are dropped from the table.
