@@ -118,6 +118,7 @@ def fit_blocks(
         if design is None:
             fitted_parts.append(np.zeros(x.shape[0], dtype=bool))
             continue
+        assert perm is not None
         xp, keep = _ordered_fitted(x, perm, cols)
         fitted_parts.append(keep)
         if keep.any():
