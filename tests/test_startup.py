@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-STAGES = sorted(p.stem for p in (SRC / "markerflow" / "stages").glob("*.py") if p.stem != "__init__")
+STAGES = sorted(
+    p.stem for p in (SRC / "markerflow" / "stages").glob("*.py") if p.stem != "__init__"
+)
 #: stages whose module import must not load scipy.stats (~0.5 s): their jobs compute with numpy,
 #: scipy.special/linalg (limma's t tails and BH adjustment are ported, rcompat) or load it lazily
 NO_SCIPY_STATS = (
