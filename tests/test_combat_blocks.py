@@ -73,14 +73,23 @@ def test_two_passes_by_hand_and_guards() -> None:
                                rtol=0, atol=TOL)  # fmt: skip
     with pytest.raises(InputError, match="differ from pass 1"):
         adjust_block(fit, x[0:128], 128)
-    with pytest.raises(InputError, match="parametric prior only"):
-        fit_blocks(iter_blocks(x, 128), batch, cond, parametric=False)
     bad = x.copy()
     bad[7, 2] = np.nan
     with pytest.raises(InputError, match="missing or infinite"):
         fit_blocks(iter_blocks(bad, 128), batch, cond)
     one = combat_blocks(x, np.zeros(40, dtype=int), cond)  # one batch: unchanged
     np.testing.assert_array_equal(one, x)
+
+
+def test_nonparametric_blocks_equal_in_memory(bladder) -> None:
+    """sva's int.eprior from per-gene sums kept in pass 1 (first 1,500 probes of bladderbatch)."""
+    x, batch, mod = bladder
+    x = x[:1_500]
+    for kwargs in ({}, {"reference_batch": 2}):
+        want = combat(x, batch, mod, parametric=False, block_size=128, **kwargs)
+        got = combat_blocks(x, batch, mod, parametric=False, block_rows=400, block_size=128,
+                            **kwargs)  # fmt: skip
+        assert np.abs(got - want).max() <= TOL
 
 
 @pytest.mark.slow
