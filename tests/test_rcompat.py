@@ -82,6 +82,9 @@ def test_p_adjust_bh_is_scipys_on_nan_free_input() -> None:
     rng = np.random.default_rng(3)
     p = np.concatenate([rng.uniform(size=500) ** 4, np.full(20, 0.01), [0.0, 1.0]])
     np.testing.assert_array_equal(p_adjust_bh(p), stats.false_discovery_control(p))
+    for n in (1, 2, 3, 20_000):  # the numpy port, sizes incl. scipy's size-1 shortcut, many ties
+        q = np.round(rng.uniform(size=n) ** 3, 3)
+        np.testing.assert_array_equal(p_adjust_bh(q), stats.false_discovery_control(q))
     assert np.isnan(p_adjust_bh(np.array([np.nan, np.nan]))).all()
     assert p_adjust_bh(np.array([])).size == 0
 
@@ -172,3 +175,21 @@ def test_zeroin_matches_r_uniroot() -> None:
         lo, hi = float(r.lower), float(r.upper)
         got = zeroin(f, lo, hi, f(lo), f(hi), float(r.tol))
         assert got == pytest.approx(float(r.root), rel=RTOL)  # same iterates as R_zeroin2
+
+
+def test_t_tails_without_scipy_stats_are_scipys_bit_for_bit() -> None:
+    """t_sf / t_isf / t_logsf (scipy.special only, issue 20) equal scipy.stats.t's on a grid with
+    the edges: q = 0, +-inf, NaN; p = 0, 1, tiny; df = 1, fractional, large, inf."""
+    rng = np.random.default_rng(20)
+    q = np.concatenate([rng.normal(0, 4, 2000), [0.0, np.inf, -np.inf, np.nan, 1e-300, 40.0]])
+    p = np.concatenate([rng.uniform(size=2000), [0.0, 1.0, 1e-300, 1e-10, 0.5, np.nan]])
+    for df in (1.0, 2.5, 7.0, 1e6, np.inf):
+        np.testing.assert_array_equal(D.t_sf(q, df), stats.t.sf(q, df))
+        np.testing.assert_array_equal(D.t_isf(p, df), stats.t.isf(p, df))
+        pos = q[q >= 0]
+        with np.errstate(divide="ignore"):
+            want = stats.t.logsf(pos, df)
+        keep = want >= D.LOG_UNDERFLOW  # below, t_logsf replaces scipy's underflow on purpose
+        np.testing.assert_array_equal(D.t_logsf(pos, df)[keep], want[keep])
+    dfs = rng.uniform(0.5, 50, q.size)
+    np.testing.assert_array_equal(D.t_sf(q, dfs), stats.t.sf(q, dfs))

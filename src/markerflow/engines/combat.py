@@ -553,17 +553,42 @@ def _int_eprior(
       by < G e^-60 (< 1e-21) relative - below double precision.
     * Buffers are reused; blocks are shared among ``n_threads`` threads (numpy releases the GIL).
     """
-    n_genes, n = sdat.shape
-    order = np.argsort(np.asarray(g_hat, dtype=np.float64), kind="stable")
-    sdat = sdat[order]
-    g = np.asarray(g_hat, dtype=np.float64)[order]
-    d = np.asarray(d_hat, dtype=np.float64)[order]
+    return _int_eprior_sums(
+        *eprior_sums(sdat), sdat.shape[1], g_hat, d_hat, block_size, n_threads, chunk_size
+    )
+
+
+def eprior_sums(sdat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per gene of one batch's standardised data: sum x, sum x^2 and the centred sum of squares
+    ``sum (x - mean x)^2`` - all :func:`_int_eprior` needs of the data. Row by row on a
+    C-contiguous copy, so the same rows give the same bits whichever other rows are present (the
+    out-of-core ComBat computes them block by block)."""
+    sdat = np.ascontiguousarray(sdat, dtype=np.float64)
     s1 = sdat.sum(axis=1)
     s2 = np.einsum("ij,ij->i", sdat, sdat)
-    xbar = s1 / n
-    centred = sdat - xbar[:, None]
+    centred = sdat - (s1 / sdat.shape[1])[:, None]
     ss = np.einsum("ij,ij->i", centred, centred)
-    del centred
+    return s1, s2, ss
+
+
+def _int_eprior_sums(
+    s1_in: np.ndarray,
+    s2_in: np.ndarray,
+    ss_in: np.ndarray,
+    n: int,
+    g_hat: np.ndarray,
+    d_hat: np.ndarray,
+    block_size: int = 256,
+    n_threads: int | None = 1,
+    chunk_size: int = 512,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_int_eprior` from the per-gene sums of :func:`eprior_sums` (``n`` samples)."""
+    n_genes = s1_in.size
+    order = np.argsort(np.asarray(g_hat, dtype=np.float64), kind="stable")
+    g = np.asarray(g_hat, dtype=np.float64)[order]
+    d = np.asarray(d_hat, dtype=np.float64)[order]
+    s1, s2, ss = s1_in[order], s2_in[order], ss_in[order]
+    xbar = s1 / n
     # log LH_ij = A_j + s1_i * g_j / d_j - s2_i / (2 d_j) - shift_i
     coef = np.empty((4, n_genes))
     coef[0] = -0.5 * n * np.log(2 * np.pi * d) - 0.5 * n * g * g / d

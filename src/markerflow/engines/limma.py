@@ -26,7 +26,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 from scipy.linalg import solve_triangular
 
 from markerflow.errors import AnalysisError, InputError
@@ -36,7 +36,9 @@ from markerflow.rcompat.distributions import (
     pt_two_sided,
     qf,
     qt_upper_log,
+    t_isf,
     t_logsf,
+    t_sf,
 )
 from markerflow.rcompat.interpolate import approx_rule2_ties_mean
 from markerflow.rcompat.lowess import lowess
@@ -765,6 +767,8 @@ def _df2_shrunk_inf(z: np.ndarray, ztc: float | np.ndarray, d1: float) -> np.nda
     probability is below its empirical one gets ``prob_not_outlier * n * d1``, made monotone in
     the tail probability (cumulative maximum).
     """
+    from scipy import stats
+
     n = z.size
     df2 = math.inf
     fstat = np.exp(z - ztc)
@@ -790,6 +794,8 @@ def _df2_shrunk(z: np.ndarray, ztc: float | np.ndarray, d1: float, df2: float) -
     outlier (tail probability over empirical, on the log scale); then made monotone in the tail
     probability as R does (running mean floor, then cumulative maximum).
     """
+    from scipy import stats
+
     n = z.size
     fstat = np.exp(z - ztc)
     log_tail_p = pf_log(fstat, d1, df2, lower=False)
@@ -894,12 +900,12 @@ def tmixture_vector(
     tstat = tstat[o]
     v1 = su[o] ** 2
     r = np.arange(1, ntarget + 1)
-    p0 = 2 * stats.t.sf(tstat, maxdf)
+    p0 = 2 * t_sf(tstat, maxdf)
     ptarget = ((r - 0.5) / ngenes - (1 - p) * p0) / p
     v0 = np.zeros(ntarget)
     pos = ptarget > p0
     if pos.any():
-        qtarget = stats.t.isf(ptarget[pos] / 2, maxdf)
+        qtarget = t_isf(ptarget[pos] / 2, maxdf)
         v0[pos] = v1[pos] * ((tstat[pos] / qtarget) ** 2 - 1)
     if v0_lim is not None:
         v0 = np.minimum(np.maximum(v0, v0_lim[0]), v0_lim[1])

@@ -63,7 +63,6 @@ score scale (no pooling of raw scores across cohorts).
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from markerflow.engines.roc import delong_auc
 
@@ -74,6 +73,8 @@ PREVALENCES = (0.01, 0.05, 0.10, 0.20, 0.50)
 
 
 def _z(level: float) -> float:
+    from scipy import stats
+
     return float(stats.norm.ppf(0.5 + level / 2.0))
 
 
@@ -93,6 +94,8 @@ def structural_components(
     Sun & Xu (2014) midranks: ``V10_i = (rank of case i among all - rank among cases) / n``,
     ``V01_j = 1 - (rank of control j among all - rank among controls) / m``.
     """
+    from scipy import stats
+
     x, y = _split(np.atleast_2d(scores), is_case)
     m, n = x.shape[1], y.shape[1]
     tz = stats.rankdata(np.concatenate([x, y], axis=1), axis=1)
@@ -172,6 +175,8 @@ def delong_paired_test(
     """``[auc_a, auc_b, z, p]``: DeLong's test of two correlated AUCs on the same samples (pROC
     ``roc.test(method="delong", paired=TRUE)``, directions fixed: cases high). z and p are NaN when
     the variance of the difference is 0 (e.g. both AUCs 1)."""
+    from scipy import stats
+
     is_case = np.asarray(is_case, dtype=bool)
     m, n = int(is_case.sum()), int((~is_case).sum())
     if m < 2 or n < 2:

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -30,6 +29,8 @@ class AucResult:
 
 def auc_rows(scores: np.ndarray, is_case: np.ndarray) -> np.ndarray:
     """AUC (Mann–Whitney, ties count 1/2) of every row of ``scores`` (k x samples), cases high."""
+    from scipy import stats
+
     scores = np.atleast_2d(np.asarray(scores, dtype=np.float64))
     is_case = np.asarray(is_case, dtype=bool)
     m, n = int(is_case.sum()), int((~is_case).sum())
@@ -47,6 +48,8 @@ def delong_auc(scores: np.ndarray, is_case: np.ndarray, level: float = 0.95) -> 
     var = var(V10) / m + var(V01) / n (ddof = 1); CI = AUC -/+ z var^(1/2), clipped to [0, 1]
     (pROC ``ci.auc(method="delong")``).
     """
+    from scipy import stats
+
     scores = np.asarray(scores, dtype=np.float64)
     is_case = np.asarray(is_case, dtype=bool)
     x, y = scores[is_case], scores[~is_case]

@@ -52,7 +52,7 @@ Checks, run by :func:`build_design` and usable on their own:
 
 * :func:`check_confounding` - batch x condition: condition cannot be separated from batch when the
   bipartite graph batch -- condition (an edge where a batch holds samples of a condition) has more
-  than one connected component (``scipy.sparse.csgraph.connected_components``); used per cohort
+  than one connected component (connected components, :func:`_batch_components`); used per cohort
   and before ComBat on the merged cohorts. Partial confounding (a batch lacking a condition, but
   the graph connected) is only a warning: the model stays estimable.
 * :func:`check_estimable` - numerical rank by R's rule (LINPACK ``dqrdc2`` with ``tol = 1e-7``, as
@@ -77,8 +77,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from markerflow.errors import InputError, name_first
 from markerflow.rcompat.qr import R_QR_TOL, estimable_columns
@@ -523,6 +521,23 @@ def check_estimable(design: Design, *, cohort: str = "", tol: float = R_QR_TOL) 
     )
 
 
+def _batch_components(present: np.ndarray) -> np.ndarray:
+    """Connected components of the bipartite batch-condition graph (``present``: batches x
+    conditions, True where a batch has samples of a condition), labelled by each component's
+    smallest batch index, so sorted labels are components in order of first appearance, as
+    ``scipy.sparse.csgraph.connected_components`` numbers them. Label propagation over the small
+    table (at most one pass per batch); kept in numpy so a job does not import scipy.sparse.
+    """
+    n_b = present.shape[0]
+    label = np.arange(n_b)
+    while True:
+        per_condition = np.where(present, label[:, None], n_b).min(axis=0)
+        new = np.minimum(label, np.where(present, per_condition[None, :], n_b).min(axis=1))
+        if np.array_equal(new, label):
+            return label
+        label = new
+
+
 def check_confounding(
     batch: Sequence,
     condition: Sequence,
@@ -565,9 +580,8 @@ def check_confounding(
     if n_b < 2 or n_c < 2:
         return table
     present = table.to_numpy() > 0
-    rows, cols = np.nonzero(present)
-    graph = coo_matrix((np.ones(rows.size), (rows, n_b + cols)), shape=(n_b + n_c, n_b + n_c))
-    n_comp, label = connected_components(graph, directed=False)
+    label = _batch_components(present)
+    n_comp = np.unique(label).size
     if n_comp > 1:
         groups = []
         for comp in np.unique(label[:n_b]):  # numbered in order of first appearance

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 LOG_UNDERFLOW = -600.0  # below this, scipy's log tails may underflow: use the continued fraction
 
@@ -59,10 +59,29 @@ def log_betainc_small(a, b, x):
         return a * np.log(x) + b * np.log1p(-x) - np.log(a) - special.betaln(a, b) + np.log(h)
 
 
+def t_sf(q, df):
+    """P(T > q): ``scipy.stats.t.sf(q, df)`` for df > 0 (scipy 1.17: ``special.stdtr(df, -q)``;
+    q = +-inf gives 0 / 1, NaN stays NaN), computed from ``scipy.special`` directly so a job need
+    not import ``scipy.stats`` (issue 20); bit-equal to scipy's (tests/test_rcompat.py)."""
+    q, df = np.broadcast_arrays(np.asarray(q, dtype=np.float64), np.asarray(df, dtype=np.float64))
+    return np.where(df > 0, special.stdtr(df, -q), np.nan)
+
+
+def t_isf(p, df):
+    """The upper-tail quantile: ``scipy.stats.t.isf(p, df)`` for df > 0 (``-special.stdtrit(df,
+    p)`` on 0 < p < 1; p = 0 / 1 give +inf / -inf, other p NaN), bit-equal to scipy's."""
+    p, df = np.broadcast_arrays(np.asarray(p, dtype=np.float64), np.asarray(df, dtype=np.float64))
+    with np.errstate(invalid="ignore"):
+        out = np.where((p > 0) & (p < 1), -special.stdtrit(df, p), np.nan)
+    out = np.where(p == 0, np.inf, np.where(p == 1, -np.inf, out))
+    return np.where(df > 0, out, np.nan)
+
+
 def t_logsf(q, df):
     """log P(T > q) for q >= 0, accurate far into the tail (R ``pt(q, df, FALSE, TRUE)``)."""
     q, df = np.broadcast_arrays(np.asarray(q, dtype=np.float64), np.asarray(df, dtype=np.float64))
-    out = np.asarray(stats.t.logsf(q, df), dtype=np.float64).copy()
+    with np.errstate(divide="ignore"):  # scipy.stats.t.logsf is log(sf): the same, without stats
+        out = np.array(np.log(t_sf(q, df)), dtype=np.float64)
     bad = (out < LOG_UNDERFLOW) & np.isfinite(df) & (q > 0)
     if bad.any():
         qb, db = q[bad], df[bad]
@@ -74,6 +93,8 @@ def t_logsf(q, df):
 def pf_log(x, df1, df2, lower: bool):
     """log P(F <= x) (lower) or log P(F > x), like R ``pf(..., log.p = TRUE)``; df2 = Inf gives
     the chi-square limit. Far tails use the log-scale continued fraction."""
+    from scipy import stats
+
     x = np.asarray(x, dtype=np.float64)
     x, df1, df2 = np.broadcast_arrays(
         x, np.asarray(df1, dtype=np.float64), np.asarray(df2, dtype=np.float64)
@@ -143,6 +164,8 @@ def invert_log_tail(logp, start, logtail, logpdf, upper: bool):
 def qf(p, df1: float, df2: float, lower: bool = True, log_p: bool = False):
     """R ``qf`` (including its chi-square shortcut for ``df2 > 4e5``); with ``log_p`` the far
     tails are found by Newton iteration on the log-scale tail probability."""
+    from scipy import stats
+
     p = np.asarray(p, dtype=np.float64)
     lp = p if log_p else None
     if log_p:
@@ -168,6 +191,8 @@ def qf(p, df1: float, df2: float, lower: bool = True, log_p: bool = False):
 
 def df_density(x, df1: float, df2: float):
     """R ``df`` (F density); ``df2 = Inf`` gives the scaled chi-square density."""
+    from scipy import stats
+
     if math.isinf(df2):
         return stats.gamma.pdf(x, df1 / 2.0, scale=2.0 / df1)
     return stats.f.pdf(x, df1, df2)
@@ -176,10 +201,10 @@ def df_density(x, df1: float, df2: float):
 def qt_upper_log(logp: np.ndarray, df: float) -> np.ndarray:
     """R ``qt(logp, df, lower.tail = FALSE, log.p = TRUE)`` for log upper-tail probabilities."""
     logp = np.asarray(logp, dtype=np.float64)
-    out = np.asarray(stats.t.isf(np.exp(logp), df), dtype=np.float64).copy()
+    out = np.asarray(t_isf(np.exp(logp), df), dtype=np.float64).copy()
     far = logp < LOG_UNDERFLOW
     if far.any():
-        start = stats.t.isf(1e-10, df)
+        start = t_isf(1e-10, df)
         out[far] = invert_log_tail(
             logp[far],
             np.full(int(far.sum()), start),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.interpolate import BSpline
 
 
 class NaturalSpline:
@@ -29,6 +28,8 @@ class NaturalSpline:
         self.null = qfull[:, 2:]
 
     def _bspline(self, x: np.ndarray, deriv: int = 0) -> np.ndarray:
+        from scipy.interpolate import BSpline
+
         out = np.empty((x.size, self.nb))
         for j in range(self.nb):
             cj = np.zeros(self.nb)
@@ -39,6 +40,8 @@ class NaturalSpline:
 
     def basis(self, x: np.ndarray) -> np.ndarray:
         """The basis evaluated at ``x`` (``predict(ns(...), x)``; linear beyond the boundary knots)."""
+        from scipy.interpolate import BSpline
+
         x = np.asarray(x, dtype=np.float64)
         lo, hi = self.boundary
         b = np.empty((x.size, self.nb))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 
 def mean(z: np.ndarray) -> float:
@@ -40,6 +39,8 @@ def trimmed_mean(x: np.ndarray, trim: float, axis: int = 1) -> np.ndarray:
     Same kept values as R (``floor(n * trim)`` dropped at each end, median for ``trim >= 0.5``),
     summed in one pass as DESeq2's parity needs only 1e-4 relative (tests/test_counts_parity.py).
     """
+    from scipy import stats
+
     if trim >= 0.5:
         return np.median(x, axis=axis)
     return stats.trim_mean(x, trim, axis=axis)

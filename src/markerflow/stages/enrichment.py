@@ -57,7 +57,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy import stats as sps
 
 from markerflow.errors import InputError
 from markerflow.io.gmt import GeneSet, filter_sets
@@ -143,6 +142,8 @@ def ora(
     the rows), ``genes`` (overlap, sorted, ``;``-joined). Sorted by p-value, then fold enrichment
     (descending), then term ID.
     """
+    from scipy import stats as sps
+
     universe = pd.Index(sorted(background), dtype=object)
     if universe.empty:
         raise InputError("the background gene list is empty", hint="check the DE table")

@@ -53,7 +53,6 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from markerflow.errors import InputError
 from markerflow.rcompat.padjust import p_adjust_bh
@@ -80,6 +79,8 @@ def dersimonian_laird(
     Rows with k = 1 get the single cohort's g and se (tau2, Q, I² NaN); k = 0 gives NaN everywhere.
     ``random=False`` gives the fixed-effect (inverse-variance) estimate: tau² = 0, Q and I² kept.
     """
+    from scipy import stats
+
     g = np.asarray(g, dtype=np.float64)
     se = np.asarray(se, dtype=np.float64)
     ok = np.isfinite(g) & np.isfinite(se) & (se > 0)
@@ -120,6 +121,8 @@ def fisher_combined(pvalues: np.ndarray) -> np.ndarray:
     cohort order, so it is one vectorised call per distinct k (combine_pvalues' own
     ``nan_policy="omit"`` loops over rows: ~150x slower at 20,000 genes). NaN where k = 0.
     """
+    from scipy import stats
+
     p = np.clip(np.asarray(pvalues, dtype=np.float64), 1e-300, 1.0)
     ok = np.isfinite(p)
     k = ok.sum(axis=1)

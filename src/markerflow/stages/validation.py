@@ -51,7 +51,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from markerflow.engines import performance as perf_engine
 from markerflow.errors import InputError
@@ -280,6 +279,8 @@ def score_frozen(record: Mapping[str, Any], cohort: Cohort) -> tuple[np.ndarray,
 def auc_interval(scores: np.ndarray, is_case: np.ndarray) -> tuple[float, float, float, float, str]:
     """AUC, the sd implied by its 95 % interval ((high - low) / (2 z)), the interval and its
     method (:func:`markerflow.engines.performance.auc_interval`)."""
+    from scipy import stats
+
     (auc, low, high), how = perf_engine.auc_interval(scores, is_case)
     sd = (high - low) / (2.0 * stats.norm.ppf(0.975))
     return float(auc), float(sd), float(low), float(high), how
@@ -363,6 +364,8 @@ def out_of_cohort_table(
     Rows: one per held-out cohort (kind ``out-of-cohort``), then ``pooled`` and
     ``weighted_mean`` (see the module docstring).
     """
+    from scipy import stats
+
     rows, pooled_s, pooled_y, aucs, sds, sizes = [], [], [], [], [], []
     for heldout, (scores, sig, trained) in folds.items():
         s = scores["score"].to_numpy(dtype=np.float64)

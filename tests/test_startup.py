@@ -1,0 +1,63 @@
+"""Start-up cost of a workflow job (issue 20): what importing a stage module loads.
+
+Every job's script imports its stage module first; a heavy library imported at module level is
+paid by every job whether it uses it or not. Checked in a fresh interpreter (``sys.modules``);
+``python benchmarks/startup/run.py`` prints the CPU time per script.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+STAGES = sorted(
+    p.stem for p in (SRC / "markerflow" / "stages").glob("*.py") if p.stem != "__init__"
+)
+#: stages whose module import must not load scipy.stats (~0.5 s): their jobs compute with numpy,
+#: scipy.special/linalg (limma's t tails and BH adjustment are ported, rcompat) or load it lazily
+NO_SCIPY_STATS = (
+    "candidates",
+    "cohorts",
+    "de",
+    "genes",
+    "guards",
+    "ingest",
+    "merge",
+    "meta",
+    "performance",
+    "provenance",
+    "qc",
+    "signature",
+    "tximport",
+)
+HEAVY = ("matplotlib", "scipy.stats", "sklearn", "numba", "openpyxl", "importlib.metadata")
+
+
+def _loaded(modules: list[str]) -> list[str]:
+    code = (
+        f"import sys, json\nsys.path.insert(0, {str(SRC)!r})\n"
+        + "".join(f"import {m}\n" for m in modules)
+        + f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_no_stage_module_imports_matplotlib_or_ml_libraries() -> None:
+    """Stages never draw (scripts call plots/ after the stage): importing every stage module loads
+    no matplotlib, scikit-learn, numba or openpyxl (those are imported inside the functions)."""
+    loaded = _loaded([f"markerflow.stages.{s}" for s in STAGES])
+    assert not {"matplotlib", "sklearn", "numba", "openpyxl"} & set(loaded), loaded
+
+
+def test_statistics_light_stages_do_not_import_scipy_stats() -> None:
+    loaded = _loaded(["markerflow", *(f"markerflow.stages.{s}" for s in NO_SCIPY_STATS)])
+    assert "scipy.stats" not in loaded, loaded
+
+
+def test_package_root_is_cheap() -> None:
+    """``import markerflow`` reads no distribution metadata (``__version__`` is looked up lazily)."""
+    assert _loaded(["markerflow", "markerflow.runner", "markerflow.errors"]) == []
