@@ -22,14 +22,14 @@ def reference() -> tuple[pd.DataFrame, pd.DataFrame]:
     return ranking, pd.read_csv(FIXTURES / "reference.tsv", sep="\t")
 
 
-def _estimates(reference, **options) -> np.ndarray:
+def _estimates(reference, seed: int = 1, **options) -> np.ndarray:
     ranking, ref = reference
     weights = np.abs(ranking["stat"].to_numpy())
     estimates = np.empty(len(ref))
     for size, group in ref.groupby("size"):
         denominator = (group["n_positive"] + 1) / (group["permutations"] + 1)
         p, good = multilevel_pvalues(
-            group["es"].to_numpy(), weights, int(size), denominator.to_numpy(), seed=1, **options
+            group["es"].to_numpy(), weights, int(size), denominator.to_numpy(), seed=seed, **options
         )
         assert good.all()
         estimates[group.index] = p
@@ -40,20 +40,30 @@ def test_multilevel_within_factor_two_of_ten_million_permutations(reference):
     """20 sets (sizes 20 and 60) with reference p from 1e-2 down to 1.8e-6 (10^7 random sets per
     size, chosen on an independent null: tests/fixtures/gsea_multilevel/make_fixtures.py).
 
-    With fgsea's defaults (sample size 101, one accepted move per member and sample per level)
-    every estimate down to 5e-6 is within a factor of 2. The two deepest sets (about 9 null sets
-    as extreme in the reference, whose own 95% interval is about a factor of 2) are within a
-    factor of 3: at size 60 the default budget leaves the estimate about 1.3-1.8x high there
-    (mean over seeds), which four moves per member remove (next test)."""
+    One multilevel estimate has fgsea's standard deviation of log2 p (``log2err``: 0.45-0.6 at
+    these depths, and all sets of one size share one ruler), so a single seed puts every one of
+    the 20 within a factor of 2 in only ~70% of seeds (measured over 40 seeds, as for the earlier
+    kernel). Asserted with fgsea's defaults (sample size 101, one accepted move per member and
+    sample per level): every run's error is below 3.5 log2err; the median of five seeded runs is
+    within a factor of 2 of the reference for every set (held for 8 of 8 blocks of five seeds
+    for the sets with >= 25 reference extremes, 6 of 8 for all 20), within a factor of 3 for the
+    two deepest (about 9 null sets as extreme in the reference, whose own 95% interval is about a
+    factor of 2); no bias: the mean log2 ratio over the 100 estimates is below 0.35."""
     _, ref = reference
-    ratio = _estimates(reference)
     assert ref["pvalue"].min() < 2e-6 and ref["pvalue"].max() > 9e-3
+    runs = np.log2([_estimates(reference, seed=seed) for seed in range(1, 6)])
+    error = multilevel_error(ref["pvalue"].to_numpy())
+    assert np.all(np.abs(runs) < 3.5 * error), (runs / error).round(2)
+    median = np.median(runs, axis=0)
     resolved = ref["n_extreme"].to_numpy() >= 25
-    assert np.all((ratio[resolved] > 0.5) & (ratio[resolved] < 2.0)), ratio.round(2)
-    assert np.all((ratio > 1 / 3) & (ratio < 3.0)), ratio.round(2)
+    assert np.all(np.abs(median[resolved]) < 1.0), (2**median).round(2)
+    assert np.all(np.abs(median) < np.log2(3.0)), (2**median).round(2)
+    assert abs(runs.mean()) < 0.35
 
 
 def test_multilevel_more_moves_within_factor_two_everywhere(reference):
+    """Four accepted moves per member decorrelate the copies of a level further: seed 1 puts every
+    set within a factor of 2 (the median of five seeds did so in 3 of 3 blocks measured)."""
     ratio = _estimates(reference, moves_per_member=4)
     assert np.all((ratio > 0.5) & (ratio < 2.0)), ratio.round(2)
     assert abs(np.mean(np.log2(ratio))) < 0.5
