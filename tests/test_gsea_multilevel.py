@@ -3,6 +3,7 @@ p-values far below 1/permutations, within a factor of 2 of a 10^7-permutation re
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +145,47 @@ def test_unknown_method_is_a_clear_error(enriched_ranking):
     stats, sets = enriched_ranking
     with pytest.raises(InputError, match="unknown GSEA p-value method 'exact'"):
         gsea_prerank(stats, sets, 100, method="exact")
+
+
+def test_numba_cache_dir_falls_back_to_tmp_when_the_package_is_read_only(tmp_path):
+    """numba caches beside the module when that is writable, else (read-only install, cluster
+    node) under the temporary directory - never its import-time RuntimeError."""
+    import tempfile
+
+    from markerflow.engines.gsea_kernel import cache_dir
+
+    assert cache_dir(tmp_path, environ={}) is None  # writable: numba's in-tree __pycache__
+    assert cache_dir(tmp_path, environ={"NUMBA_CACHE_DIR": "/x"}) is None  # the user's choice
+    blocked = tmp_path / "file"
+    blocked.write_text("")  # a file: its "__pycache__" cannot be made, as on a read-only install
+    fallback = cache_dir(blocked, environ={})
+    assert fallback is not None and Path(fallback).parent == Path(tempfile.gettempdir())
+    assert Path(fallback).is_dir()
+
+
+def test_kernel_imports_and_runs_with_an_unwritable_package_dir(tmp_path):
+    """A copy of the kernel in a directory whose __pycache__ cannot be created (a file there)
+    compiles, caches in the fallback and runs in a fresh process."""
+    import shutil
+    import subprocess
+    import sys
+
+    import markerflow.engines.gsea_kernel as kernel
+
+    pkg = tmp_path / "ro"
+    pkg.mkdir()
+    shutil.copy(kernel.__file__, pkg / "gsea_kernel_copy.py")
+    (pkg / "__pycache__").write_text("")  # blocks numba's in-tree cache and Python's bytecode
+    code = (
+        "import numpy as np, gsea_kernel_copy as k, numba;"
+        "print(numba.config.CACHE_DIR);"
+        "print(k._below(np.array([7], dtype=np.uint64), 10))"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "NUMBA_CACHE_DIR"}
+    env["PYTHONPATH"] = str(pkg)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "markerflow-numba-" in out[0]
+    assert 0 <= int(out[1]) < 10

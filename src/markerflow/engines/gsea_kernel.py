@@ -14,33 +14,42 @@ Port of fgsea 1.31 ``EsRuler::extend`` / ``duplicateSamples`` / ``perturbate``
   the running sum over it: O(sqrt k) per proposal instead of O(k); fgsea's O(1) "candidate" test
   (the member where the running sum last crossed the bound, kept up to date by each swap) first.
 
-Deviations from fgsea: a sample is one sorted array with per-chunk end indices (fgsea: a vector per
-chunk), so an accepted swap moves up to ``k`` integers with one memmove; random numbers come from
-a splitmix64 generator seeded per (seed, size, sign) with exact (rejection) bounded integers, so
-values agree with fgsea in distribution, not digit for digit, and are identical on every platform;
-a level whose proposals are almost all rejected stops after ``proposal_factor * samples * k``
-proposals (fgsea would loop forever).
+Deviations from fgsea, none changing which proposals are accepted (the test is exact: ES+ of
+the proposed set > bound): a sample's chunks are rows of one fixed-capacity array (fgsea: a vector
+per chunk); a proposal is judged on the proposed set read off the current one, and applied only
+when accepted (fgsea applies, then undoes a rejected one); chunk look-ups are branch-free counts
+over the ~sqrt(k) entries instead of binary searches. Random numbers come from a splitmix64
+generator seeded per (seed, size, sign) with exact (rejection) bounded integers, so values agree
+with fgsea in distribution, not digit for digit, and are identical on every platform. A level
+whose proposals are almost all rejected stops after ``proposal_factor * samples * k`` proposals
+(fgsea would loop forever).
 
-Kept in its own module so that only jobs that need multilevel GSEA p-values import numba. The
-compiled code is cached (``cache=True``) beside this file when its ``__pycache__`` is writable;
-otherwise (a read-only install, a cluster node with a read-only or shared home) in
-``$NUMBA_CACHE_DIR`` if set, else ``<tmp>/markerflow-numba-<uid>`` (:func:`_cache_dir`), instead of
-numba's fallback ``~/.cache/numba`` and its import-time ``RuntimeError`` when that is not writable.
+Kept in its own module so that only jobs that need multilevel GSEA p-values import numba.
+Compilation takes several seconds, so the machine code is cached (``cache=True``), where
+:func:`cache_dir` says: ``$NUMBA_CACHE_DIR`` if set (numba's own rule), else ``__pycache__`` beside
+this file when writable (numba's default), else ``<tmp>/markerflow-numba-<uid>`` - not numba's
+fallback ``~/.cache/numba``, which on a cluster node may be read-only (numba then raises
+``RuntimeError: cannot cache function`` at import) or a shared home.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 
-def _cache_dir() -> str | None:
-    """Where numba should cache this module's machine code, or None for numba's in-tree default
-    (``__pycache__`` beside this file, used when writable). A user's ``NUMBA_CACHE_DIR`` wins."""
-    if os.environ.get("NUMBA_CACHE_DIR"):
+def cache_dir(
+    package_dir: Path | None = None, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """Where numba should cache this module's machine code: None for numba's own choice
+    (``$NUMBA_CACHE_DIR`` when set, else ``package_dir/__pycache__`` when writable), else a
+    per-user directory under the system temporary directory (created)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("NUMBA_CACHE_DIR"):
         return None
-    here = Path(__file__).resolve().parent / "__pycache__"
+    here = (package_dir or Path(__file__).resolve().parent) / "__pycache__"
     try:
         here.mkdir(exist_ok=True)
         tempfile.TemporaryFile(dir=here).close()
@@ -48,11 +57,11 @@ def _cache_dir() -> str | None:
     except OSError:
         uid = os.getuid() if hasattr(os, "getuid") else 0
         path = Path(tempfile.gettempdir()) / f"markerflow-numba-{uid}"
-        path.mkdir(exist_ok=True)
+        path.mkdir(mode=0o700, exist_ok=True)  # private: numba loads machine code from it
         return str(path)
 
 
-_CACHE = _cache_dir()
+_CACHE = cache_dir()
 
 import numba  # noqa: E402  (numba.config.CACHE_DIR must be set before the decorators run)
 import numpy as np  # noqa: E402
@@ -116,28 +125,27 @@ def _scores(row: np.ndarray, ranks: np.ndarray, n: int) -> tuple[float, bool]:
 
 
 @numba.njit(cache=True)
-def _shift(
-    row: np.ndarray, src: int | np.integer, dst: int | np.integer, value: int | np.integer
-) -> None:
-    """Remove ``row[src]`` and put ``value`` at final index ``dst`` (row stays sorted)."""
-    if dst > src:
-        row[src:dst] = row[src + 1 : dst + 1].copy()
-    elif dst < src:
-        row[dst + 1 : src + 1] = row[dst:src].copy()
-    row[dst] = value
+def _count_at_most(values: np.ndarray, size: int, x: int | np.integer) -> int:
+    """How many of ``values[:size]`` (sorted) are <= ``x``: a branch-free count, faster than a
+    binary search on the ~sqrt(k) entries of a chunk (no mispredicted branches)."""
+    count = 0
+    for i in range(size):
+        count += values[i] <= x
+    return count
 
 
 @numba.njit(cache=True)
-def _chunk_of_index(ends: np.ndarray, index: int | np.integer) -> int:
-    c = 0
-    while ends[c] <= index:
-        c += 1
-    return c
+def _count_below(values: np.ndarray, row: int, size: int, x: int | np.integer) -> int:
+    """How many of ``values[row, :size]`` are < ``x`` (branch-free)."""
+    count = 0
+    for i in range(size):
+        count += values[row, i] < x
+    return count
 
 
 @numba.njit(cache=True)
 def _perturb(
-    row: np.ndarray,
+    data: np.ndarray,
     ends: np.ndarray,
     sums: np.ndarray,
     totals: np.ndarray,
@@ -148,11 +156,17 @@ def _perturb(
     state: np.ndarray,
 ) -> tuple[int, int]:
     """fgsea ``perturbate`` of one sample: ``max(1, k / 10)`` proposals; returns (accepted moves,
-    proposals). ``ends[c]``: index in ``row`` after the last member below ``bounds[c]``;
-    ``sums[c]``: rank sum of chunk ``c``; ``totals[s]``: rank sum of the sample."""
-    k = row.size
-    n = ranks.size
+    proposals). The sample is held in chunks as fgsea's ``SampleChunks``: ``data[c, :size]``
+    (sorted positions in ``bounds[c - 1] .. bounds[c] - 1``), ``ends[c]`` the number of members
+    in chunks ``0..c`` (so ``size = ends[c] - ends[c - 1]``), ``sums[c]`` their rank sum;
+    ``totals[s]``: the sample's rank sum.
+
+    A proposal (member ``old_index`` out, position ``new`` in) is accepted iff the proposed set
+    has ES+ > ``bound``, decided as fgsea does (candidate test, then the chunk scan) but on the
+    proposed set read off the current one, so a rejected proposal changes nothing."""
     chunks = bounds.size
+    k = ends[chunks - 1]
+    n = ranks.size
     q1 = 1.0 / (n - k)
     iters = max(1, int(k * 0.1))  # fgsea's pertPrmtr
     moves = 0
@@ -161,23 +175,94 @@ def _perturb(
     for _ in range(iters):
         old_index = _below(state, k)
         new = _below(state, n)
-        old = row[old_index]
-        # chunk of the new position (first bound above it) and its place in the row
-        nc = 0
-        while bounds[nc] <= new:
-            nc += 1
-        lo = ends[nc - 1] if nc > 0 else 0
-        at = lo + np.searchsorted(row[lo : ends[nc]], new)
-        if at < ends[nc] and row[at] == new:
+        oc = _count_at_most(ends, chunks, old_index)  # chunk of the member leaving
+        out = old_index - (ends[oc - 1] if oc > 0 else 0)
+        old = data[oc, out]
+        nc = _count_at_most(bounds, chunks, new)  # chunk of the new position
+        new_size = ends[nc] - (ends[nc - 1] if nc > 0 else 0)
+        at = _count_below(data, nc, new_size, new)
+        if at < new_size and data[nc, at] == new:
             if old == new:
                 moves += 1
             continue
-        oc = _chunk_of_index(ends, old_index)
         total = totals[s] - ranks[old] + ranks[new]
         if total <= 0.0:
             continue  # all-zero ranks cannot exceed a bound >= 0
-        final = at - 1 if new > old else at
-        _shift(row, old_index, final, new)
+        q2 = 1.0 / total
+        accepted = False
+        # fgsea's O(1) test: the member where the running sum last crossed the bound
+        if has_cand and old != cand_value:
+            x, y = cand_x, cand_y
+            if old < cand_value:
+                x += 1
+                y -= ranks[old]
+            if new < cand_value:
+                x -= 1
+                y += ranks[new]
+            if q2 * y - q1 * x > bound:
+                accepted = True
+                cand_x, cand_y = x, y
+        if not accepted:
+            # chunk scan of the proposed set: skip a chunk whose rank sum cannot reach the bound
+            cur_x = 0
+            cur_y = 0.0
+            last = -1
+            start = 0
+            for c in range(chunks):
+                size = ends[c] - start
+                start = ends[c]
+                chunk_sum = sums[c]
+                members = size
+                if c == oc:
+                    chunk_sum -= ranks[old]
+                    members -= 1
+                if c == nc:
+                    chunk_sum += ranks[new]
+                    members += 1
+                if q2 * (cur_y + chunk_sum) - q1 * cur_x < bound:
+                    cur_y += chunk_sum
+                    cur_x += bounds[c] - last - 1 - members
+                    last = bounds[c] - 1
+                    continue
+                skip = out if c == oc else -1
+                i = 0
+                inserted = c != nc
+                while True:
+                    if not inserted and (i == size or data[c, i] > new):
+                        pos = new
+                        inserted = True
+                    elif i < size:
+                        pos = data[c, i]
+                        i += 1
+                        if i - 1 == skip:
+                            continue
+                    else:
+                        break
+                    cur_y += ranks[pos]
+                    cur_x += pos - last - 1
+                    if q2 * cur_y - q1 * cur_x > bound:
+                        accepted = True
+                        has_cand = True
+                        cand_value, cand_x, cand_y = pos, cur_x, cur_y
+                        break
+                    last = pos
+                if accepted:
+                    break
+                cur_x += bounds[c] - 1 - last
+                last = bounds[c] - 1
+        if not accepted:
+            continue
+        # apply the swap: erase from chunk oc, insert into chunk nc (fgsea's vector erase/insert)
+        old_size = ends[oc] - (ends[oc - 1] if oc > 0 else 0)
+        for i in range(out, old_size - 1):
+            data[oc, i] = data[oc, i + 1]
+        if oc == nc:
+            new_size -= 1
+            if out < at:
+                at -= 1
+        for i in range(new_size, at, -1):
+            data[nc, i] = data[nc, i - 1]
+        data[nc, at] = new
         if oc < nc:
             for c in range(oc, nc):
                 ends[c] -= 1
@@ -186,71 +271,8 @@ def _perturb(
                 ends[c] += 1
         sums[oc] -= ranks[old]
         sums[nc] += ranks[new]
-        if has_cand and old == cand_value:
-            has_cand = False
-        if has_cand:
-            if old < cand_value:
-                cand_x += 1
-                cand_y -= ranks[old]
-            if new < cand_value:
-                cand_x -= 1
-                cand_y += ranks[new]
-        q2 = 1.0 / total
-        if has_cand and q2 * cand_y - q1 * cand_x > bound:
-            totals[s] = total
-            moves += 1
-            continue
-        # scan the chunks: skip a chunk whose whole rank sum cannot reach the bound
-        cur_x = 0
-        cur_y = 0.0
-        last = -1
-        ok = False
-        start = 0
-        for c in range(chunks):
-            stop = ends[c]
-            if q2 * (cur_y + sums[c]) - q1 * cur_x < bound:
-                cur_y += sums[c]
-                cur_x += bounds[c] - last - 1 - (stop - start)
-                last = bounds[c] - 1
-            else:
-                for i in range(start, stop):
-                    pos = row[i]
-                    cur_y += ranks[pos]
-                    cur_x += pos - last - 1
-                    if q2 * cur_y - q1 * cur_x > bound:
-                        ok = True
-                        has_cand = True
-                        cand_value, cand_x, cand_y = pos, cur_x, cur_y
-                        break
-                    last = pos
-                if ok:
-                    break
-                cur_x += bounds[c] - 1 - last
-                last = bounds[c] - 1
-            start = stop
-        if ok:
-            totals[s] = total
-            moves += 1
-            continue
-        # rejected: undo
-        _shift(row, final, old_index, old)
-        if oc < nc:
-            for c in range(oc, nc):
-                ends[c] += 1
-        else:
-            for c in range(nc, oc):
-                ends[c] -= 1
-        sums[oc] += ranks[old]
-        sums[nc] -= ranks[new]
-        if has_cand and new == cand_value:
-            has_cand = False
-        if has_cand:
-            if old < cand_value:
-                cand_x -= 1
-                cand_y += ranks[old]
-            if new < cand_value:
-                cand_x += 1
-                cand_y -= ranks[new]
+        totals[s] = total
+        moves += 1
     return moves, iters
 
 
@@ -302,12 +324,13 @@ def extend_ruler(
     max_levels: int,
     moves_per_member: int,
     proposal_factor: int,
+    tally: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """fgsea ``EsRuler::extend`` for sets of size ``k`` on ``ranks`` (``|stat|^p`` in rank order,
     reversed for negative scores) up to ES+ ``target``: returns the ruler (ES+ values recorded,
     increasing) and fgsea's ``probCorrector`` counts. Stops when the ruler reaches ``target``, the
     median no longer rises, or after ``max_levels`` levels (fgsea's ``eps`` rule). ``sample_size``
-    must be odd."""
+    must be odd. ``tally`` (int64[2]) gets the proposals made and moves accepted added."""
     n = ranks.size
     half = (sample_size + 1) // 2
     state = np.empty(1, dtype=np.uint64)
@@ -334,6 +357,7 @@ def extend_ruler(
     chunks = max(1, int(np.sqrt(k)))
     bounds = np.empty(chunks, dtype=np.int64)
     ends = np.empty((sample_size, chunks), dtype=np.int64)
+    data = np.empty((sample_size, chunks, k), dtype=np.int32)
     sums = np.empty((sample_size, chunks))
     totals = np.empty(sample_size)
     column = np.empty(sample_size, dtype=np.int64)
@@ -350,6 +374,7 @@ def extend_ruler(
         bounds[chunks - 1] = n
         for s in range(sample_size):
             c = 0
+            j = 0
             sums[s, :] = 0.0
             total = 0.0
             for i in range(k):
@@ -357,6 +382,9 @@ def extend_ruler(
                 while bounds[c] <= pos:
                     ends[s, c] = i
                     c += 1
+                    j = 0
+                data[s, c, j] = pos
+                j += 1
                 sums[s, c] += ranks[pos]
                 total += ranks[pos]
             while c < chunks:
@@ -369,10 +397,18 @@ def extend_ruler(
         while moves < budget and proposals < proposal_factor * budget:
             for s in range(sample_size):
                 accepted, tried = _perturb(
-                    samples[s], ends[s], sums[s], totals, s, ranks, bounds, bound, state
+                    data[s], ends[s], sums[s], totals, s, ranks, bounds, bound, state
                 )
                 moves += accepted
                 proposals += tried
+        tally[0] += proposals
+        tally[1] += moves
+        for s in range(sample_size):  # chunks back to one sorted row per sample
+            i = 0
+            for c in range(chunks):
+                for j in range(ends[s, c] - i):
+                    samples[s, i] = data[s, c, j]
+                    i += 1
         previous = ruler[filled - 1]
         filled = _duplicate(samples, ranks, ruler, counts, filled)
         levels += 1

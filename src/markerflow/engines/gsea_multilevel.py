@@ -34,6 +34,8 @@ from scipy.special import digamma
 DEFAULT_SAMPLE_SIZE = 101
 #: levels at most (eps = 0): each halves p, and 2^-1100 is below the smallest double
 MAX_LEVELS = 1100
+#: proposals made and moves accepted by the kernel in this process (diagnostics, benchmarks)
+TALLY = np.zeros(2, dtype=np.int64)
 #: a level stops after this many proposals per required accepted move (fgsea would loop)
 PROPOSAL_FACTOR = 1000
 
@@ -73,7 +75,7 @@ def _ruler(
     values, counts = extend_ruler(
         np.ascontiguousarray(ranked, dtype=np.float64), int(set_size), int(sample_size),
         float(target), int(seed), int(min(max_levels, MAX_LEVELS)), int(moves_per_member),
-        PROPOSAL_FACTOR,
+        PROPOSAL_FACTOR, TALLY,
     )  # fmt: skip
     return values, counts
 
