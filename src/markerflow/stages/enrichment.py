@@ -21,7 +21,7 @@ Preranked GSEA (:func:`gsea_prerank`)
     - NES = ES / mean of the null ES of the same sign (fgsea, GSEA).
     - ``pvalue``: fgsea's nominal p, ``min((1 + #null <= ES)/(1 + #null <= 0),
       (1 + #null >= ES)/(1 + #null >= 0))``; its resolution is ``1/(permutations + 1)``. With
-      ``method="multilevel"`` (fgsea's default in ``fgsea()``; opt-in here), sets whose permutation
+      ``method="multilevel"`` (the default, as fgsea's ``fgsea()``), sets whose permutation
       estimate is less precise than a multilevel one (fgsea's rule, by ``log2err``) get fgsea's
       adaptive multilevel splitting estimate instead (:mod:`markerflow.engines.gsea_multilevel`),
       which resolves p-values down to ``eps``; ``pvalue_method`` says which, ``log2err`` gives
@@ -393,7 +393,7 @@ def gsea_prerank(
     max_size: int = 500,
     weight: float = 1.0,
     *,
-    method: str = "simple",
+    method: str = "multilevel",
     sample_size: int = 101,
     eps: float = 1e-50,
 ) -> pd.DataFrame:
@@ -406,8 +406,8 @@ def gsea_prerank(
     permutations: random gene sets per set size for the null distribution.
     seed: seed of ``numpy.random.default_rng``; equal seeds give identical tables.
     weight: GSEA's ``p`` (0 = classic Kolmogorov–Smirnov, 1 = weighted).
-    method: ``"multilevel"`` (fgsea's default ``fgseaMultilevel``; here opt-in until its kernel is
-        faster on large libraries): the simple permutation p-value,
+    method: ``"multilevel"`` (the default, as fgsea's ``fgsea()`` = ``fgseaMultilevel``): the
+        simple permutation p-value,
         then, for every set whose simple estimate is less precise than a multilevel one would be
         (fgsea's rule: ``multilevelError < simpleError``), the adaptive multilevel estimate of
         :mod:`markerflow.engines.gsea_multilevel`, so small p-values are estimated instead of
@@ -699,7 +699,7 @@ def run_enrichment(
     gsea_permutations: int = 1000,
     gsea_min_size: int = 15,
     gsea_max_size: int = 500,
-    gsea_method: str = "simple",
+    gsea_method: str = "multilevel",
     gsea_sample_size: int = 101,
     gsea_eps: float = 1e-50,
     seed: int = 0,
