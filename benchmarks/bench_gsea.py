@@ -100,6 +100,7 @@ def main() -> None:
     ap.add_argument("--de", type=Path, help="rank this DE table's stat column instead")
     ap.add_argument("--no-gseapy", action="store_true")
     ap.add_argument("--eps", type=float, default=1e-50)
+    ap.add_argument("--threads", type=int, default=1, help="multilevel rulers at once")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as cold:
@@ -118,14 +119,16 @@ def main() -> None:
 
     gsea_multilevel.TALLY[:] = 0
     multi, ml_wall, ml_cpu = timed(
-        gsea_prerank, stats, sets, PERMUTATIONS, seed=1, method="multilevel", eps=args.eps
-    )
+        gsea_prerank, stats, sets, PERMUTATIONS, seed=1, method="multilevel", eps=args.eps,
+        threads=args.threads,
+    )  # fmt: skip
     proposals = int(gsea_multilevel.TALLY[0])
     simple, s_wall, s_cpu = timed(gsea_prerank, stats, sets, PERMUTATIONS, seed=1, method="simple")
     n_ml = int((multi["pvalue_method"] == "multilevel").sum())
     print(
         f"GO BP: {len(stats)} genes, {len(multi)} sets of 15-500 genes, {PERMUTATIONS}"
-        f" permutations; {n_ml} sets got multilevel p-values (eps {args.eps:g})"
+        f" permutations; {n_ml} sets got multilevel p-values (eps {args.eps:g},"
+        f" {args.threads} thread(s))"
     )
     print(
         f"multilevel {ml_wall:.2f} s wall / {ml_cpu:.2f} s CPU; simple {s_wall:.2f} s /"

@@ -189,3 +189,10 @@ def test_kernel_imports_and_runs_with_an_unwritable_package_dir(tmp_path):
     ).stdout.split()
     assert "markerflow-numba-" in out[0]
     assert 0 <= int(out[1]) < 10
+
+
+def test_stage_threads_give_the_same_table(enriched_ranking):
+    stats, sets = enriched_ranking
+    one = gsea_prerank(stats, sets, 500, seed=11, min_size=15, threads=1)
+    two = gsea_prerank(stats, sets, 500, seed=11, min_size=15, threads=2)
+    pd.testing.assert_frame_equal(one, two)

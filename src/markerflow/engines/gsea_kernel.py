@@ -314,7 +314,7 @@ def _duplicate(
     return filled
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def extend_ruler(
     ranks: np.ndarray,
     k: int,

@@ -396,6 +396,7 @@ def gsea_prerank(
     method: str = "multilevel",
     sample_size: int = 101,
     eps: float = 1e-50,
+    threads: int = 1,
 ) -> pd.DataFrame:
     """Preranked GSEA (Subramanian et al. 2005) with fgsea's p-values (``fgseaMultilevel``).
 
@@ -414,6 +415,8 @@ def gsea_prerank(
         floored at ``1/(permutations + 1)``; ``"simple"``: permutations only (``fgseaSimple``).
     sample_size, eps: fgsea's ``sampleSize`` (samples per level) and ``eps`` (p-values below it are
         reported as ``eps``, with ``log2err`` missing).
+    threads: multilevel rulers computed at once (fgsea's ``nproc``); the table is the same for any
+        number.
 
     Returns
     -------
@@ -482,7 +485,7 @@ def gsea_prerank(
     if method == "multilevel":
         pval, log2err, estimator = _multilevel(
             es, sizes, absw, pval, log2err, estimator, n_more, n_mode, permutations,
-            sample_size=sample_size, eps=eps, seed=seed,
+            sample_size=sample_size, eps=eps, seed=seed, threads=threads,
         )  # fmt: skip
     fdr = _gsea_fdr(nes, sizes, null, pos_mean, neg_mean)
 
@@ -554,9 +557,11 @@ def _multilevel(
     sample_size: int,
     eps: float,
     seed: int,
+    threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """fgseaMultilevel's second stage: sets whose simple estimate is the less precise one get the
-    multilevel estimate (grouped by size, one ruler per size and sign)."""
+    multilevel estimate (grouped by size, one ruler per size and sign; ``threads`` sizes at once,
+    as fgsea's ``nproc``, with identical results)."""
     from scipy.stats import beta
 
     from markerflow.engines.gsea_multilevel import multilevel_error, multilevel_pvalues
@@ -570,11 +575,25 @@ def _multilevel(
     simple_error = np.where(np.isnan(simple_error), np.inf, simple_error)
     use = multilevel_error((n_more + 1) / (permutations + 1), sample_size) < simple_error
     denominator = (n_mode + 1) / (permutations + 1)
-    for m in np.unique(sizes[use]):
-        idx = np.flatnonzero(use & (sizes == m))
-        p, good = multilevel_pvalues(
-            es[idx], absw, int(m), denominator[idx], sample_size=sample_size, eps=eps, seed=seed
-        )
+    groups = [np.flatnonzero(use & (sizes == m)) for m in np.unique(sizes[use])]
+    # largest expected work first (size x levels), so threads finish together; each ruler has its
+    # own random stream, so the result does not depend on threads or order
+    groups.sort(key=lambda idx: -int(sizes[idx[0]]) * float(-np.log2(pval[idx].min())))
+
+    def one(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return multilevel_pvalues(
+            es[idx], absw, int(sizes[idx[0]]), denominator[idx], sample_size=sample_size,
+            eps=eps, seed=seed,
+        )  # fmt: skip
+
+    if threads > 1 and len(groups) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:  # the kernel releases the GIL
+            results = list(pool.map(one, groups))
+    else:
+        results = [one(idx) for idx in groups]
+    for idx, (p, good) in zip(groups, results, strict=True):
         pval[idx] = p
         log2err[idx] = np.where(good, multilevel_error(p, sample_size), np.nan)
         estimator[idx] = "multilevel"
@@ -702,6 +721,7 @@ def run_enrichment(
     gsea_method: str = "multilevel",
     gsea_sample_size: int = 101,
     gsea_eps: float = 1e-50,
+    gsea_threads: int = 1,
     seed: int = 0,
 ) -> EnrichmentResult:
     """ORA (up and down) and preranked GSEA of one DE or meta-analysis table against one library.
@@ -728,6 +748,6 @@ def run_enrichment(
     stats = pd.Series(table[stat_col].to_numpy(dtype=np.float64), index=table[gene_col].astype(str))
     gsea_df = gsea_prerank(
         stats, sets, gsea_permutations, seed, gsea_min_size, gsea_max_size,
-        method=gsea_method, sample_size=gsea_sample_size, eps=gsea_eps,
+        method=gsea_method, sample_size=gsea_sample_size, eps=gsea_eps, threads=gsea_threads,
     )  # fmt: skip
     return EnrichmentResult(ora=ora_df, gsea=gsea_df, ranked=prepare_ranking(stats))
