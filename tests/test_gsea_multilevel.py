@@ -3,6 +3,7 @@ p-values far below 1/permutations, within a factor of 2 of a 10^7-permutation re
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +23,14 @@ def reference() -> tuple[pd.DataFrame, pd.DataFrame]:
     return ranking, pd.read_csv(FIXTURES / "reference.tsv", sep="\t")
 
 
-def _estimates(reference, **options) -> np.ndarray:
+def _estimates(reference, seed: int = 1, **options) -> np.ndarray:
     ranking, ref = reference
     weights = np.abs(ranking["stat"].to_numpy())
     estimates = np.empty(len(ref))
     for size, group in ref.groupby("size"):
         denominator = (group["n_positive"] + 1) / (group["permutations"] + 1)
         p, good = multilevel_pvalues(
-            group["es"].to_numpy(), weights, int(size), denominator.to_numpy(), seed=1, **options
+            group["es"].to_numpy(), weights, int(size), denominator.to_numpy(), seed=seed, **options
         )
         assert good.all()
         estimates[group.index] = p
@@ -40,20 +41,30 @@ def test_multilevel_within_factor_two_of_ten_million_permutations(reference):
     """20 sets (sizes 20 and 60) with reference p from 1e-2 down to 1.8e-6 (10^7 random sets per
     size, chosen on an independent null: tests/fixtures/gsea_multilevel/make_fixtures.py).
 
-    With fgsea's defaults (sample size 101, one accepted move per member and sample per level)
-    every estimate down to 5e-6 is within a factor of 2. The two deepest sets (about 9 null sets
-    as extreme in the reference, whose own 95% interval is about a factor of 2) are within a
-    factor of 3: at size 60 the default budget leaves the estimate about 1.3-1.8x high there
-    (mean over seeds), which four moves per member remove (next test)."""
+    One multilevel estimate has fgsea's standard deviation of log2 p (``log2err``: 0.45-0.6 at
+    these depths, and all sets of one size share one ruler), so a single seed puts every one of
+    the 20 within a factor of 2 in only ~70% of seeds (measured over 40 seeds, as for the earlier
+    kernel). Asserted with fgsea's defaults (sample size 101, one accepted move per member and
+    sample per level): every run's error is below 3.5 log2err; the median of five seeded runs is
+    within a factor of 2 of the reference for every set (held for 8 of 8 blocks of five seeds
+    for the sets with >= 25 reference extremes, 6 of 8 for all 20), within a factor of 3 for the
+    two deepest (about 9 null sets as extreme in the reference, whose own 95% interval is about a
+    factor of 2); no bias: the mean log2 ratio over the 100 estimates is below 0.35."""
     _, ref = reference
-    ratio = _estimates(reference)
     assert ref["pvalue"].min() < 2e-6 and ref["pvalue"].max() > 9e-3
+    runs = np.log2([_estimates(reference, seed=seed) for seed in range(1, 6)])
+    error = multilevel_error(ref["pvalue"].to_numpy())
+    assert np.all(np.abs(runs) < 3.5 * error), (runs / error).round(2)
+    median = np.median(runs, axis=0)
     resolved = ref["n_extreme"].to_numpy() >= 25
-    assert np.all((ratio[resolved] > 0.5) & (ratio[resolved] < 2.0)), ratio.round(2)
-    assert np.all((ratio > 1 / 3) & (ratio < 3.0)), ratio.round(2)
+    assert np.all(np.abs(median[resolved]) < 1.0), (2**median).round(2)
+    assert np.all(np.abs(median) < np.log2(3.0)), (2**median).round(2)
+    assert abs(runs.mean()) < 0.35
 
 
 def test_multilevel_more_moves_within_factor_two_everywhere(reference):
+    """Four accepted moves per member decorrelate the copies of a level further: seed 1 puts every
+    set within a factor of 2 (the median of five seeds did so in 3 of 3 blocks measured)."""
     ratio = _estimates(reference, moves_per_member=4)
     assert np.all((ratio > 0.5) & (ratio < 2.0)), ratio.round(2)
     assert abs(np.mean(np.log2(ratio))) < 0.5
@@ -134,3 +145,54 @@ def test_unknown_method_is_a_clear_error(enriched_ranking):
     stats, sets = enriched_ranking
     with pytest.raises(InputError, match="unknown GSEA p-value method 'exact'"):
         gsea_prerank(stats, sets, 100, method="exact")
+
+
+def test_numba_cache_dir_falls_back_to_tmp_when_the_package_is_read_only(tmp_path):
+    """numba caches beside the module when that is writable, else (read-only install, cluster
+    node) under the temporary directory - never its import-time RuntimeError."""
+    import tempfile
+
+    from markerflow.engines.gsea_kernel import cache_dir
+
+    assert cache_dir(tmp_path, environ={}) is None  # writable: numba's in-tree __pycache__
+    assert cache_dir(tmp_path, environ={"NUMBA_CACHE_DIR": "/x"}) is None  # the user's choice
+    blocked = tmp_path / "file"
+    blocked.write_text("")  # a file: its "__pycache__" cannot be made, as on a read-only install
+    fallback = cache_dir(blocked, environ={})
+    assert fallback is not None and Path(fallback).parent == Path(tempfile.gettempdir())
+    assert Path(fallback).is_dir()
+
+
+def test_kernel_imports_and_runs_with_an_unwritable_package_dir(tmp_path):
+    """A copy of the kernel in a directory whose __pycache__ cannot be created (a file there)
+    compiles, caches in the fallback and runs in a fresh process."""
+    import shutil
+    import subprocess
+    import sys
+
+    import markerflow.engines.gsea_kernel as kernel
+
+    pkg = tmp_path / "ro"
+    pkg.mkdir()
+    shutil.copy(kernel.__file__, pkg / "gsea_kernel_copy.py")
+    (pkg / "__pycache__").write_text("")  # blocks numba's in-tree cache and Python's bytecode
+    code = (
+        "import numpy as np, gsea_kernel_copy as k, numba;"
+        "print(numba.config.CACHE_DIR);"
+        "print(k._below(np.array([7], dtype=np.uint64), 10))"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "NUMBA_CACHE_DIR"}
+    env["PYTHONPATH"] = str(pkg)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "markerflow-numba-" in out[0]
+    assert 0 <= int(out[1]) < 10
+
+
+def test_stage_threads_give_the_same_table(enriched_ranking):
+    stats, sets = enriched_ranking
+    one = gsea_prerank(stats, sets, 500, seed=11, min_size=15, threads=1)
+    two = gsea_prerank(stats, sets, 500, seed=11, min_size=15, threads=2)
+    pd.testing.assert_frame_equal(one, two)

@@ -16,23 +16,28 @@ E[log Beta(S - i % half + 1, ...)]`` (fgsea's ``betaMeanLog`` terms), corrected 
 recorded samples with a positive signed ES (fgsea's ``probCorrector``, ``sign = FALSE``). The
 denominator ``P(ES >= 0)`` comes from the simple permutations (``(n_ge_zero + 1) / (perm + 1)``).
 
-Deviations from fgsea: the Metropolis kernel (compiled with numba) checks a proposal with fgsea's
-O(1) candidate test, else by one pass over the set with early exit (fgsea: square-root chunks), and the random numbers
-come from numpy's generators seeded from ``seed``, so values agree with fgsea in distribution, not
-digit for digit; the estimator, the move budget and the stopping rules (the median no longer rises;
-``levels > -log2(eps / 2)``) are fgsea's. A level whose proposals are all rejected for
-``1000 * samples * k`` proposals stops (fgsea would loop).
+Deviations from fgsea: the kernel (:mod:`markerflow.engines.gsea_kernel`, numba) is fgsea's
+``EsRuler`` with its square-root chunks and O(1) candidate test, but its random numbers come from
+a splitmix64 stream seeded per (``seed``, set size, sign), so values agree with fgsea in
+distribution, not digit for digit (and are identical on every platform); the estimator, the move
+budget and the stopping rules (the median no longer rises; ``levels > -log2(eps / 2)``) are
+fgsea's. A level whose proposals are all rejected for ``1000 * samples * k`` proposals stops
+(fgsea would loop).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import digamma
 
 #: fgsea's default number of samples per level (odd)
 DEFAULT_SAMPLE_SIZE = 101
+#: levels at most (eps = 0): each halves p, and 2^-1100 is below the smallest double
+MAX_LEVELS = 1100
+#: proposals made and moves accepted by the kernel in this process (diagnostics, benchmarks)
+TALLY = np.zeros(2, dtype=np.int64)
+#: a level stops after this many proposals per required accepted move (fgsea would loop)
+PROPOSAL_FACTOR = 1000
 
 
 def _beta_mean_log(a: float | np.ndarray, b: float | np.ndarray) -> np.ndarray:
@@ -49,56 +54,30 @@ def multilevel_error(pvalue: np.ndarray, sample_size: int = DEFAULT_SAMPLE_SIZE)
     return np.sqrt(level * per_level) / np.log(2)
 
 
-def _scores(pos: np.ndarray, weights: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(ES+, signed ES > 0) of each row of ``pos`` (sorted 0-based rank positions, samples x k)."""
-    k = pos.shape[1]
-    w = weights[pos]
-    ns = w.sum(axis=1, keepdims=True)
-    w = np.where(ns == 0, 1.0, w)  # a set whose statistics are all 0: equal weights (fgsea)
-    ns = np.where(ns == 0, float(k), ns)
-    tops = np.cumsum(w, axis=1) / ns - (pos - np.arange(k)) / (n - k)
-    bottoms = tops - w / ns
-    top = tops.max(axis=1)
-    positive_es = np.maximum(top, 0.0)
-    return positive_es, top > -bottoms.min(axis=1)
+def seed_of(seed: int, set_size: int, positive: bool) -> int:
+    """The kernel's seed for one (seed, set size, sign) ruler: independent streams per ruler, so a
+    set's p-value does not depend on which other sizes were analysed."""
+    return int(np.random.default_rng([seed, set_size, int(positive)]).integers(0, 2**63 - 1))
 
 
-@dataclass
-class _Ruler:
-    scores: list[float]
-    positive_counts: list[int]
+def _ruler(
+    ranked: np.ndarray,
+    set_size: int,
+    sample_size: int,
+    target: float,
+    seed: int,
+    max_levels: int,
+    moves_per_member: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """fgsea's ``EsRuler::extend`` (compiled: :func:`markerflow.engines.gsea_kernel.extend_ruler`)."""
+    from markerflow.engines.gsea_kernel import extend_ruler
 
-
-def _duplicate(
-    pos: np.ndarray, weights: np.ndarray, n: int, ruler: _Ruler
-) -> tuple[np.ndarray, float]:
-    """Record the lower half on the ruler; return the upper half twice plus the median sample."""
-    size = pos.shape[0]
-    es_plus, positive = _scores(pos, weights, n)
-    order = np.argsort(es_plus, kind="stable")
-    remaining = int(positive.sum())
-    for i in range((size + 1) // 2):
-        ruler.scores.append(float(es_plus[order[i]]))
-        remaining -= int(positive[order[i]])
-        ruler.positive_counts.append(remaining)
-    keep = [order[size - 1 - i] for i in range((size - 1) // 2) for _ in range(2)]
-    keep.append(order[size // 2])
-    return pos[np.asarray(keep)], ruler.scores[-1]
-
-
-def _move(
-    pos: np.ndarray, weights: np.ndarray, bound: float, seed: int, moves_per_member: int = 1
-) -> np.ndarray:
-    """Metropolis moves of every sample until ``moves_per_member * samples * k`` moves were accepted
-    (fgsea's budget, ``moves_per_member = 1``:
-    proposals of one member swapped for a random non-member, ``max(1, k / 10)`` per sample in
-    turn, accepted when ES+ stays above ``bound``)."""
-    from markerflow.engines.gsea_kernel import move
-
-    pos = np.ascontiguousarray(pos, dtype=np.int64)
-    ranks = np.ascontiguousarray(weights, dtype=np.float64)
-    move(pos, ranks, bound, seed, 1000 * moves_per_member * pos.size, moves_per_member)
-    return pos
+    values, counts = extend_ruler(
+        np.ascontiguousarray(ranked, dtype=np.float64), int(set_size), int(sample_size),
+        float(target), int(seed), int(min(max_levels, MAX_LEVELS)), int(moves_per_member),
+        PROPOSAL_FACTOR, TALLY,
+    )  # fmt: skip
+    return values, counts
 
 
 def multilevel_pvalues(
@@ -126,7 +105,6 @@ def multilevel_pvalues(
     """
     scores = np.asarray(scores, dtype=np.float64)
     denominator = np.asarray(denominator, dtype=np.float64)
-    n = weights.size
     if sample_size % 2 == 0:
         sample_size += 1
     half = (sample_size + 1) // 2
@@ -137,24 +115,13 @@ def multilevel_pvalues(
         if idx.size == 0:
             continue
         target = float(np.abs(scores[idx]).max())
+        # fgsea's level cap: eps relative to the group's smallest denominator
         group_eps = eps * float(denominator[idx].min()) if eps else 0.0
-        rng = np.random.default_rng([seed, set_size, int(sign > 0)])
-        pos = np.sort(
-            np.stack([rng.choice(n, size=set_size, replace=False) for _ in range(sample_size)]),
-            axis=1,
-        )
-        ruler = _Ruler([], [])
-        pos, bound = _duplicate(pos, weights=ranked, n=n, ruler=ruler)
-        while ruler.scores[-1] <= target - 1e-10:
-            pos = _move(pos, ranked, bound, int(rng.integers(0, 2**31 - 1)), moves_per_member)
-            previous = ruler.scores[-1]
-            pos, bound = _duplicate(pos, ranked, n, ruler)
-            if ruler.scores[-1] <= previous:
-                break  # the median no longer rises (fgsea: "couldn't advance the median")
-            if group_eps and len(ruler.scores) // half > -np.log2(0.5 * group_eps):
-                break
-        values = np.asarray(ruler.scores)
-        counts = np.asarray(ruler.positive_counts)
+        max_levels = int(np.floor(-np.log2(0.5 * group_eps))) if group_eps else MAX_LEVELS
+        values, counts = _ruler(
+            ranked, set_size, sample_size, target, seed_of(seed, set_size, sign > 0),
+            max_levels, moves_per_member,
+        )  # fmt: skip
         e = np.abs(scores[idx])
         at = np.searchsorted(values, e, side="left")
         beyond = e >= values[-1]

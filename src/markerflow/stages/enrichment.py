@@ -21,7 +21,7 @@ Preranked GSEA (:func:`gsea_prerank`)
     - NES = ES / mean of the null ES of the same sign (fgsea, GSEA).
     - ``pvalue``: fgsea's nominal p, ``min((1 + #null <= ES)/(1 + #null <= 0),
       (1 + #null >= ES)/(1 + #null >= 0))``; its resolution is ``1/(permutations + 1)``. With
-      ``method="multilevel"`` (fgsea's default in ``fgsea()``; opt-in here), sets whose permutation
+      ``method="multilevel"`` (the default, as fgsea's ``fgsea()``), sets whose permutation
       estimate is less precise than a multilevel one (fgsea's rule, by ``log2err``) get fgsea's
       adaptive multilevel splitting estimate instead (:mod:`markerflow.engines.gsea_multilevel`),
       which resolves p-values down to ``eps``; ``pvalue_method`` says which, ``log2err`` gives
@@ -393,9 +393,10 @@ def gsea_prerank(
     max_size: int = 500,
     weight: float = 1.0,
     *,
-    method: str = "simple",
+    method: str = "multilevel",
     sample_size: int = 101,
     eps: float = 1e-50,
+    threads: int = 1,
 ) -> pd.DataFrame:
     """Preranked GSEA (Subramanian et al. 2005) with fgsea's p-values (``fgseaMultilevel``).
 
@@ -406,14 +407,16 @@ def gsea_prerank(
     permutations: random gene sets per set size for the null distribution.
     seed: seed of ``numpy.random.default_rng``; equal seeds give identical tables.
     weight: GSEA's ``p`` (0 = classic Kolmogorov–Smirnov, 1 = weighted).
-    method: ``"multilevel"`` (fgsea's default ``fgseaMultilevel``; here opt-in until its kernel is
-        faster on large libraries): the simple permutation p-value,
+    method: ``"multilevel"`` (the default, as fgsea's ``fgsea()`` = ``fgseaMultilevel``): the
+        simple permutation p-value,
         then, for every set whose simple estimate is less precise than a multilevel one would be
         (fgsea's rule: ``multilevelError < simpleError``), the adaptive multilevel estimate of
         :mod:`markerflow.engines.gsea_multilevel`, so small p-values are estimated instead of
         floored at ``1/(permutations + 1)``; ``"simple"``: permutations only (``fgseaSimple``).
     sample_size, eps: fgsea's ``sampleSize`` (samples per level) and ``eps`` (p-values below it are
         reported as ``eps``, with ``log2err`` missing).
+    threads: multilevel rulers computed at once (fgsea's ``nproc``); the table is the same for any
+        number.
 
     Returns
     -------
@@ -482,7 +485,7 @@ def gsea_prerank(
     if method == "multilevel":
         pval, log2err, estimator = _multilevel(
             es, sizes, absw, pval, log2err, estimator, n_more, n_mode, permutations,
-            sample_size=sample_size, eps=eps, seed=seed,
+            sample_size=sample_size, eps=eps, seed=seed, threads=threads,
         )  # fmt: skip
     fdr = _gsea_fdr(nes, sizes, null, pos_mean, neg_mean)
 
@@ -554,9 +557,11 @@ def _multilevel(
     sample_size: int,
     eps: float,
     seed: int,
+    threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """fgseaMultilevel's second stage: sets whose simple estimate is the less precise one get the
-    multilevel estimate (grouped by size, one ruler per size and sign)."""
+    multilevel estimate (grouped by size, one ruler per size and sign; ``threads`` sizes at once,
+    as fgsea's ``nproc``, with identical results)."""
     from scipy.stats import beta
 
     from markerflow.engines.gsea_multilevel import multilevel_error, multilevel_pvalues
@@ -570,11 +575,25 @@ def _multilevel(
     simple_error = np.where(np.isnan(simple_error), np.inf, simple_error)
     use = multilevel_error((n_more + 1) / (permutations + 1), sample_size) < simple_error
     denominator = (n_mode + 1) / (permutations + 1)
-    for m in np.unique(sizes[use]):
-        idx = np.flatnonzero(use & (sizes == m))
-        p, good = multilevel_pvalues(
-            es[idx], absw, int(m), denominator[idx], sample_size=sample_size, eps=eps, seed=seed
-        )
+    groups = [np.flatnonzero(use & (sizes == m)) for m in np.unique(sizes[use])]
+    # largest expected work first (size x levels), so threads finish together; each ruler has its
+    # own random stream, so the result does not depend on threads or order
+    groups.sort(key=lambda idx: -int(sizes[idx[0]]) * float(-np.log2(pval[idx].min())))
+
+    def one(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return multilevel_pvalues(
+            es[idx], absw, int(sizes[idx[0]]), denominator[idx], sample_size=sample_size,
+            eps=eps, seed=seed,
+        )  # fmt: skip
+
+    if threads > 1 and len(groups) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:  # the kernel releases the GIL
+            results = list(pool.map(one, groups))
+    else:
+        results = [one(idx) for idx in groups]
+    for idx, (p, good) in zip(groups, results, strict=True):
         pval[idx] = p
         log2err[idx] = np.where(good, multilevel_error(p, sample_size), np.nan)
         estimator[idx] = "multilevel"
@@ -699,9 +718,10 @@ def run_enrichment(
     gsea_permutations: int = 1000,
     gsea_min_size: int = 15,
     gsea_max_size: int = 500,
-    gsea_method: str = "simple",
+    gsea_method: str = "multilevel",
     gsea_sample_size: int = 101,
     gsea_eps: float = 1e-50,
+    gsea_threads: int = 1,
     seed: int = 0,
 ) -> EnrichmentResult:
     """ORA (up and down) and preranked GSEA of one DE or meta-analysis table against one library.
@@ -728,6 +748,6 @@ def run_enrichment(
     stats = pd.Series(table[stat_col].to_numpy(dtype=np.float64), index=table[gene_col].astype(str))
     gsea_df = gsea_prerank(
         stats, sets, gsea_permutations, seed, gsea_min_size, gsea_max_size,
-        method=gsea_method, sample_size=gsea_sample_size, eps=gsea_eps,
+        method=gsea_method, sample_size=gsea_sample_size, eps=gsea_eps, threads=gsea_threads,
     )  # fmt: skip
     return EnrichmentResult(ora=ora_df, gsea=gsea_df, ranked=prepare_ranking(stats))
