@@ -119,11 +119,9 @@ rule provenance_summary:
         frozen=f"{PROVENANCE}/config.frozen.yaml",
         versions=f"{PROVENANCE}/versions.tsv",
     output:
-        report(
-            f"{RESULTS}/report/summary.html",
-            caption="../report/provenance_summary.rst",
-            category="Summary",
-        ),
+        # not in Snakemake's report: it would embed every table and figure a second time
+        # (workflow/report/workflow.rst points to the page)
+        f"{RESULTS}/report/summary.html",
     log:
         f"{LOGS}/provenance/summary.log",
     benchmark:

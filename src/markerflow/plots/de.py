@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from markerflow.plots.figure import plt
+from markerflow.plots.figure import CASE_COLOUR, CONTROL_COLOUR, place_labels, plt
 
 
 def volcano(
@@ -16,7 +16,9 @@ def volcano(
     lfc_threshold: float = 0.0,
     label_top: int = 12,
 ) -> Figure:
-    """log2 fold change vs -log10 p, significant genes coloured, the top genes labelled.
+    """log2 fold change vs -log10 p, significant genes coloured (up: the case colour, down: the
+    control colour of :mod:`markerflow.plots.figure`), the top ``label_top`` genes by p-value
+    labelled without overlaps (:func:`markerflow.plots.figure.place_labels`).
 
     The fold change is DESeq2's shrunken ``log2fc_shrunk`` when the table has it (config
     ``de.counts.lfc_shrink: normal``), else ``log2fc``; the axis label says which.
@@ -33,19 +35,19 @@ def volcano(
     up = sig & (data["log2fc"].to_numpy() > 0)
     down = sig & (data["log2fc"].to_numpy() < 0)
     ax.scatter(data["log2fc"][~sig], neglog[~sig], s=4, c="0.7", lw=0, label="not significant")
-    ax.scatter(data["log2fc"][up], neglog[up], s=6, c="#c0392b", lw=0, label=f"up ({up.sum()})")
+    ax.scatter(data["log2fc"][up], neglog[up], s=6, c=CASE_COLOUR, lw=0, label=f"up ({up.sum()})")
     ax.scatter(
-        data["log2fc"][down], neglog[down], s=6, c="#2e86c1", lw=0, label=f"down ({down.sum()})"
+        data["log2fc"][down],
+        neglog[down],
+        s=6,
+        c=CONTROL_COLOUR,
+        lw=0,
+        label=f"down ({down.sum()})",
     )
     top = data.assign(_p=neglog).nlargest(label_top, "_p")
-    for _, row in top.iterrows():
-        ax.annotate(
-            row["gene"],
-            (row["log2fc"], row["_p"]),
-            fontsize=7,
-            xytext=(3, 2),
-            textcoords="offset points",
-        )
+    place_labels(
+        ax, top["log2fc"].to_numpy(), top["_p"].to_numpy(), top["gene"].astype(str).tolist()
+    )
     what = "shrunken log2 fold change (DESeq2 normal prior)" if shrunk else "log2 fold change"
     ax.set_xlabel(f"{what} (case vs control)")
     ax.set_ylabel("-log10 p-value")
