@@ -103,28 +103,33 @@ def place_labels(
     """Label points without overlaps: a simple greedy repel (no new dependency).
 
     Labels are placed in the order given (most important first). Each tries positions around its
-    point, nearest first (8 directions at growing distances); the first whose text box overlaps
-    neither a label already placed nor the axes' edge is used, and a thin line joins a label
-    moved away to its point. Boxes are estimated from the font size (0.6 em per character), in
-    display units of the final axis limits (the caller sets the data first).
+    point, nearest first (8 directions at growing distances); the first whose text box (measured
+    by the renderer) overlaps no label already placed and stays inside the axes is used, and a
+    thin line joins a label moved away to its point. A label with no free place is left out
+    rather than drawn over another. Positions are computed in display units of the final axis
+    limits (the caller draws the data first) and stored in data coordinates.
     """
     ax.autoscale_view()
     fig = ax.figure
+    renderer = fig.canvas.get_renderer()
     to_px = ax.transData
     scale = fig.dpi / 72.0
-    char_w, h = 0.6 * fontsize * scale, 1.25 * fontsize * scale
-    bbox = ax.get_window_extent()
+    bbox = ax.get_window_extent(renderer)
+    pad = 1.5 * scale
     placed: list[tuple[float, float, float, float]] = []
     points = to_px.transform(np.column_stack([np.asarray(x, float), np.asarray(y, float)]))
     directions = [(1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)]
     for (px, py), label in zip(points, labels, strict=True):
-        w = char_w * len(str(label))
+        probe = ax.text(0, 0, str(label), fontsize=fontsize)
+        extent = probe.get_window_extent(renderer)
+        probe.remove()
+        w, h = extent.width + 2 * pad, extent.height + 2 * pad
         choice = None
-        for radius in (4, 10, 18, 28, 40, 55, 75):
+        for radius in (3, 8, 15, 24, 36, 50, 68, 90):
             for dx, dy in directions:
-                left = px + dx * radius * scale - (w if dx < 0 else 0 if dx > 0 else w / 2)
-                bottom = py + dy * radius * scale - (h if dy < 0 else 0 if dy > 0 else h / 2)
-                box = (left, bottom, left + w, bottom + h)
+                cx = px + dx * (radius * scale + w / 2) if dx else px
+                cy = py + dy * (radius * scale + h / 2) if dy else py
+                box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
                 inside = (box[0] >= bbox.x0 and box[2] <= bbox.x1 and box[1] >= bbox.y0
                           and box[3] <= bbox.y1)  # fmt: skip
                 if inside and not any(
@@ -136,12 +141,14 @@ def place_labels(
             if choice:
                 break
         if choice is None:
-            continue  # no free place: leave this label out rather than overlap
+            continue
         box, radius = choice
         placed.append(box)
-        tx, ty = to_px.inverted().transform(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2))
-        data_xy = to_px.inverted().transform((px, py))
-        ax.annotate(str(label), xy=tuple(data_xy), xytext=(tx, ty), textcoords="data",
-                    fontsize=fontsize, ha="center", va="center",
-                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.4"} if radius > 4
-                    else None)  # fmt: skip
+        inverse = to_px.inverted()
+        tx, ty = inverse.transform(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2))
+        data_xy = inverse.transform((px, py))
+        ax.annotate(str(label), xy=(float(data_xy[0]), float(data_xy[1])),
+                    xytext=(float(tx), float(ty)), textcoords="data", fontsize=fontsize,
+                    ha="center", va="center",
+                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.4", "shrinkA": 0,
+                                "shrinkB": 2} if radius > 3 else None)  # fmt: skip
