@@ -22,6 +22,18 @@ rule de:
             category="{comparison}",
             subcategory="Differential expression: {cohort}",
         ),
+        heatmap=report(
+            f"{CMP}/de/{{cohort}}/heatmap_top.png",
+            caption="../report/de_heatmap_top.rst",
+            category="{comparison}",
+            subcategory="Differential expression: {cohort}",
+        ),
+        distances=report(
+            f"{CMP}/de/{{cohort}}/sample_distances.png",
+            caption="../report/de_sample_distances.rst",
+            category="{comparison}",
+            subcategory="Differential expression: {cohort}",
+        ),
         summary=report(
             f"{CMP}/de/{{cohort}}/summary.tsv",
             caption="../report/de_summary.rst",

@@ -111,7 +111,7 @@ def place_labels(
     """
     ax.autoscale_view()
     fig = ax.figure
-    renderer = fig.canvas.get_renderer()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # Agg canvas
     to_px = ax.transData
     scale = fig.dpi / 72.0
     bbox = ax.get_window_extent(renderer)

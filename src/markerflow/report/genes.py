@@ -140,8 +140,11 @@ def forest_svg(meta_row: Mapping[str, Any], cohorts: Sequence[str], width: int =
         f'<line x1="{left}" y1="{axis_y}" x2="{left + plot}" y2="{axis_y}" stroke="#666"/>'
         f'<text x="{left}" y="{h - 2}" font-size="10">{lo:.2f}</text>'
         f'<text x="{left + plot}" y="{h - 2}" font-size="10" text-anchor="end">{hi:.2f}</text>'
-        f'<text x="{sx(0):.1f}" y="{h - 2}" font-size="10" text-anchor="middle">0</text>'
     )
+    if min(sx(0) - left, left + plot - sx(0)) > 0.12 * plot:  # no "0" over an end label
+        out.append(
+            f'<text x="{sx(0):.1f}" y="{h - 2}" font-size="10" text-anchor="middle">0</text>'
+        )
     return (
         f'<svg class="mf-svg" width="{width}" height="{h}" viewBox="0 0 {width} {h}" role="img" '
         f'aria-label="forest row: Hedges g with 95% CI">{"".join(out)}</svg>'
