@@ -1,12 +1,20 @@
 """A one-page, self-contained HTML summary of a study run, for a person (``report/summary.html``).
 
 Built from whichever stage outputs the run produced (the files handed in; nothing else on disk is
-read): study design, cohorts with sample counts, QC verdicts, DE summaries and top genes, merge,
-meta-analysis, enrichment, candidates with their evidence columns, the signature and its validation
-AUCs, and the provenance of the run. Figures are embedded as base64 PNG; there are no external
-links, scripts or timestamps, so the page is byte-reproducible when its inputs are. The page
-skeleton (head, style sheet, navigation) is the template ``templates/summary.html``
-(``string.Template``); the sections are built here.
+read): study design, cohorts with sample counts, QC verdicts, DE summaries and tables, merge,
+meta-analysis, enrichment, candidates with their evidence columns and a per-gene view of the top
+candidates (:mod:`markerflow.report.genes`), the signature and its validation AUCs, and the
+provenance of the run.
+
+Every table is complete (issue 18): sortable by any column, searchable and paged by a small
+vanilla script shipped in the package (``templates/tables.js``) and inlined; tables above
+:data:`STATIC_ROWS` rows are one gzip-compressed JSON block the script inflates with the browser's
+own ``DecompressionStream``. Figures are embedded as base64 PNG, drawings as inline SVG. The page
+makes no request of any kind (a Content-Security-Policy forbids any but data: images): the only
+links leaving it are gene names pointing at NCBI Gene, followed only when clicked. There are no
+timestamps, so the page is byte-reproducible when its inputs are. The page skeleton (head, style
+sheet, navigation) is the template ``templates/summary.html`` (``string.Template``); the sections
+are built here.
 """
 
 from __future__ import annotations
