@@ -54,7 +54,10 @@ with script_context(snakemake) as log:
     write_tsv(kept, snakemake.output.samples)
     fig = volcano(table, p.cohort, p.padj_threshold, p.lfc_threshold)
     save_figure(fig, snakemake.output.volcano)
-    save_figure(top_genes_heatmap(normalized, table, kept, p.cohort), snakemake.output.heatmap)
-    save_figure(sample_distance_heatmap(normalized, kept, p.cohort), snakemake.output.distances)
+    sides = {"case": comparison.case, "control": comparison.control}
+    save_figure(top_genes_heatmap(normalized, table, kept, p.cohort, **sides),
+                snakemake.output.heatmap)  # fmt: skip
+    save_figure(sample_distance_heatmap(normalized, kept, p.cohort, **sides),
+                snakemake.output.distances)  # fmt: skip
     summary = summarise_de(table, p.cohort, p.padj_threshold, p.lfc_threshold)
     write_tsv(summary, snakemake.output.summary)

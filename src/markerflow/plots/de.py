@@ -87,7 +87,13 @@ def _condition_strip(ax, labels: list[str], colours: dict[str, str]) -> None:
 
 
 def top_genes_heatmap(
-    normalized: pd.DataFrame, de: pd.DataFrame, samples: pd.DataFrame, title: str, top: int = 30
+    normalized: pd.DataFrame,
+    de: pd.DataFrame,
+    samples: pd.DataFrame,
+    title: str,
+    top: int = 30,
+    case: str | None = None,
+    control: str | None = None,
 ) -> Figure:
     """Heatmap of the ``top`` genes by p-value (log-scale values of the comparison's samples, each
     gene centred and scaled to z, clipped to [-3, 3]); samples grouped by condition under a
@@ -106,7 +112,7 @@ def top_genes_heatmap(
                                     1.8 + 0.2 * max(len(genes), 1)),
                                     gridspec_kw={"height_ratios": [0.6, max(len(genes), 1)]},
                                     sharex=True, layout="constrained")  # fmt: skip
-    _condition_strip(strip, labels, condition_colours(labels))
+    _condition_strip(strip, labels, condition_colours(labels, case, control))
     im = ax.imshow(np.clip(z, -3, 3), aspect="auto", cmap="RdBu_r", vmin=-3, vmax=3,
                    interpolation="nearest")  # fmt: skip
     ax.set_yticks(range(len(genes)), genes, fontsize=7)
@@ -118,7 +124,12 @@ def top_genes_heatmap(
 
 
 def sample_distance_heatmap(
-    normalized: pd.DataFrame, samples: pd.DataFrame, title: str, n_genes: int = 1000
+    normalized: pd.DataFrame,
+    samples: pd.DataFrame,
+    title: str,
+    n_genes: int = 1000,
+    case: str | None = None,
+    control: str | None = None,
 ) -> Figure:
     """Heatmap of the samples' distances, 1 - Pearson correlation over the ``n_genes`` most
     variable genes of the log-scale matrix (as DESeq2's vignette does on vst data, with a
@@ -132,7 +143,7 @@ def sample_distance_heatmap(
     fig, (strip, ax) = plt.subplots(2, 1, figsize=(side + 1.2, side + 0.6),
                                     gridspec_kw={"height_ratios": [0.4, side * 3]},
                                     sharex=True, layout="constrained")  # fmt: skip
-    _condition_strip(strip, labels, condition_colours(labels))
+    _condition_strip(strip, labels, condition_colours(labels, case, control))
     im = ax.imshow(dist, cmap="viridis_r", interpolation="nearest", aspect="auto")
     edges = np.flatnonzero(np.array(labels[1:]) != np.array(labels[:-1])) + 0.5
     for e in edges:

@@ -14,6 +14,8 @@ def pca_panels(
     ratio: np.ndarray,
     samples: pd.DataFrame,
     title: str,
+    case: str | None = None,
+    control: str | None = None,
 ) -> Figure:
     """Two-panel PC1/PC2 scatter (colour = batch: the cohort/batch palette, in sample order;
     colour = condition: the condition palette of :mod:`markerflow.plots.figure`), one figure."""
@@ -24,7 +26,11 @@ def pca_panels(
     for ax, column in zip(axes, ["batch", "condition"], strict=True):
         labels = samples[column].astype(str).to_numpy()
         levels = sorted(set(labels)) if column == "condition" else list(dict.fromkeys(labels))
-        colours = condition_colours(levels) if column == "condition" else batch_colours(levels)
+        colours = (
+            condition_colours(levels, case, control)
+            if column == "condition"
+            else batch_colours(levels)
+        )
         for lev in levels:
             sel = labels == lev
             ax.scatter(
