@@ -132,7 +132,7 @@ def _packed(payload: Any) -> str:
     return base64.b64encode(packed).decode("ascii")
 
 
-def _column_texts(column: pd.Series, max_chars: int = 80) -> tuple[list[str | None], bool]:
+def _column_texts(column: pd.Series, max_chars: int = 400) -> tuple[list[str | None], bool]:
     """Display texts of one column (``None`` for missing) and whether it is numeric: integers as
     they are, floats to 4 significant digits (``%.4g``, formatted for the whole column at once),
     text cut to ``max_chars``; booleans are text."""
@@ -329,6 +329,8 @@ def _figure_caption(rel: str) -> str:
     captions = {
         ("qc", "pca"): "QC PCA of {0} (outliers marked)",
         ("de", "volcano"): "Volcano plot of {0}",
+        ("de", "heatmap_top"): "Top 30 genes of {0} by p-value (z per gene, samples by condition)",
+        ("de", "sample_distances"): "Sample distances in {0} (1 - Pearson r, samples by condition)",
         ("merge", "pca_before"): "Discovery cohorts before ComBat (PCA)",
         ("merge", "pca_after"): "Discovery cohorts after ComBat (PCA)",
     }
