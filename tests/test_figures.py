@@ -44,6 +44,9 @@ def test_palettes_are_one_per_kind():
     }
     cohorts = batch_colours(["GSE1", "GSE2", "GSE3"])
     assert len(set(cohorts.values())) == 3
+    # a cohort keeps its colour whichever other cohorts a figure shows
+    assert batch_colours(["GSE2"])["GSE2"] == cohorts["GSE2"]
+    assert batch_colours(["GSE3", "GSE2"]) == {"GSE3": cohorts["GSE3"], "GSE2": cohorts["GSE2"]}
     assert not set(cohorts.values()) & {CASE_COLOUR, CONTROL_COLOUR}
     assert count_noun(1, "gene") == "1 gene" and count_noun(3, "gene") == "3 genes"
     assert signature_title(1, "forward_search") == "Frozen signature (1 gene, forward_search)"

@@ -9,6 +9,7 @@ draws nothing does not pay for loading it.
 from __future__ import annotations
 
 import io
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,9 +54,10 @@ def save_figure(fig: Figure, path: str | Path) -> None:
 CASE_COLOUR = "#c0392b"
 CONTROL_COLOUR = "#2e86c1"
 OTHER_LEVEL_COLOURS = ("#e67e22", "#8e44ad", "#16a085", "#7f8c8d", "#b7950b", "#34495e")
-#: Cohorts and batches (Okabe-Ito without its red and blue, then greys): never a condition colour.
-BATCH_COLOURS = ("#009e73", "#e69f00", "#56b4e9", "#cc79a7", "#f0e442", "#000000", "#999999",
-                 "#6b4c2a", "#7fb800", "#5d3a9b")  # fmt: skip
+#: Cohorts and batches (Okabe-Ito's green, orange, sky blue and pink, then purple, brown, lime and
+#: teal): never a condition colour, never grey (grey is "not significant").
+BATCH_COLOURS = ("#009e73", "#e69f00", "#56b4e9", "#cc79a7", "#5d3a9b", "#8c564b", "#7fb800",
+                 "#006d77")  # fmt: skip
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 
 
@@ -87,9 +89,23 @@ CONTROL_NAMES = ("control", "controls", "healthy", "normal", "hc", "ctrl", "heal
 
 
 def batch_colours(names: Sequence[str]) -> dict[str, str]:
-    """One colour per cohort or batch, in the order given (cycling :data:`BATCH_COLOURS`)."""
+    """One colour per cohort or batch, the same in every figure: a name's colour is
+    :data:`BATCH_COLOURS` at crc32(name) mod its length, so GSE27011 has one colour whether a
+    figure shows one cohort or five; names that collide within one figure take the next free
+    colour (resolved in sorted order, so the same set of names always gets the same colours)."""
     names = [str(v) for v in dict.fromkeys(names)]
-    return {v: BATCH_COLOURS[i % len(BATCH_COLOURS)] for i, v in enumerate(names)}
+    taken: dict[int, str] = {}
+    chosen: dict[str, str] = {}
+    k = len(BATCH_COLOURS)
+    for name in sorted(names):
+        slot = zlib.crc32(name.encode("utf-8")) % k
+        for step in range(k):
+            if (slot + step) % k not in taken or len(taken) >= k:
+                slot = (slot + step) % k
+                break
+        taken.setdefault(slot, name)
+        chosen[name] = BATCH_COLOURS[slot]
+    return {v: chosen[v] for v in names}
 
 
 def count_noun(n: int, noun: str) -> str:
