@@ -168,9 +168,9 @@ def test_example_summary_page_in_chromium(example_run, tmp_path):
         browser.open(page)
         n_tables = browser.wait_for("document.body.getAttribute('data-tables-ready')", 300)
         tables = browser.evaluate(TABLES_JS)
-        assert int(n_tables) == len(tables) > 50
+        assert int(n_tables) == len(tables) > 30
         files = [t for t in tables if t["file"]]
-        assert len(files) >= 40
+        assert len(files) >= 20  # DE, F-test, merge, meta, enrichment, candidates, folds
         for table in files:  # every table holds every row of its file
             expected = len(pd.read_csv(example_run / table["file"], sep="\t", usecols=[0]))
             assert table["rows"] == expected, table

@@ -711,7 +711,7 @@ def _signature_section(files: _Files, top: int, external: bool = True) -> str:
             parts.append('<p class="note">Only out-of-cohort (leave-one-discovery-cohort-out, '
                          "whole chain refitted) and external (validation cohorts, frozen "
                          "signature) rows are validation; in-sample rows are optimistic.</p>")  # fmt: skip
-        parts.append(table_html(table))
+        parts.append(table_html(table, label=files.name("signature/performance.tsv")))
     for rel, other in files.stage("signature", ".tsv"):
         if rel != "signature/performance.tsv":
             parts.append(f"<h3>{_esc(rel)}</h3>" + table_html(_read(other), label=files.name(rel)))
@@ -733,14 +733,19 @@ def _performance_section(files: _Files) -> str:
             "Newcombe's (2006) score interval when a class has fewer than 10 samples or the AUC "
             "is 0 or 1 (<code>ci_method</code>); sensitivity/specificity: Wilson.</p>"
         )
-        parts.append(table_html(table))
+        parts.append(table_html(table, label=files.name("performance/clinical.tsv")))
     refs = files.get("performance/reference_signatures.tsv")
     if refs is not None:
         parts.append("<h3>Reference signatures (paired DeLong test against the discovered)</h3>")
-        parts.append(table_html(_read(refs)))
+        parts.append(
+            table_html(_read(refs), label=files.name("performance/reference_signatures.tsv"))
+        )
     pv = files.get("performance/predictive_values.tsv")
     if pv is not None:
-        parts.append("<h3>Predictive values by prevalence</h3>" + table_html(_read(pv)))
+        parts.append(
+            "<h3>Predictive values by prevalence</h3>"
+            + table_html(_read(pv), label=files.name("performance/predictive_values.tsv"))
+        )
     return "".join(parts) + _figures(files, "performance")
 
 
