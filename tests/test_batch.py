@@ -173,6 +173,8 @@ def test_merge_single_cohort_single_batch_writes_everything(tmp_path, monkeypatc
         params=SimpleNamespace(
             cohorts=["C1"],
             combat={"parametric": True, "mean_only": False, "reference_batch": None},
+            case_label="case",
+            control_label="control",
         ),
         log=[str(tmp_path / "merge.log")],
         wildcards={},

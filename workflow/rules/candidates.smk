@@ -13,12 +13,8 @@ rule candidates:
         enrichment=candidate_enrichment,
         rank_stability=candidate_stability,
     output:
-        table=report(
-            f"{CMP}/candidates/candidates.tsv",
-            caption="../report/candidates_table.rst",
-            category="{comparison}",
-            subcategory="Candidates",
-        ),
+        # gene-level table: complete in report/summary.html, kept out of Snakemake's report (size)
+        table=f"{CMP}/candidates/candidates.tsv",
     log:
         f"{LOGS}/{{comparison}}/candidates/candidates.log",
     benchmark:

@@ -389,7 +389,13 @@ def per_cohort_outputs():
         for cohort in PLAN.cohorts[comparison]:
             outputs += [
                 f"{RESULTS}/{comparison}/de/{cohort}/{name}"
-                for name in ("de.tsv", "volcano.png", "summary.tsv")
+                for name in (
+                    "de.tsv",
+                    "volcano.png",
+                    "heatmap_top.png",
+                    "sample_distances.png",
+                    "summary.tsv",
+                )
             ]
     return outputs
 

@@ -12,17 +12,25 @@ rule de:
         expression=f"{RESULTS}/genes/{{cohort}}/expression.parquet",
         samples=f"{RESULTS}/ingest/{{cohort}}/samples.tsv",
     output:
-        table=report(
-            f"{CMP}/de/{{cohort}}/de.tsv",
-            caption="../report/de_table.rst",
-            category="{comparison}",
-            subcategory="Differential expression: {cohort}",
-        ),
+        # gene-level table: complete in report/summary.html, kept out of Snakemake's report (size)
+        table=f"{CMP}/de/{{cohort}}/de.tsv",
         normalized=f"{CMP}/de/{{cohort}}/normalized.parquet",
         samples=f"{CMP}/de/{{cohort}}/samples.tsv",
         volcano=report(
             f"{CMP}/de/{{cohort}}/volcano.png",
             caption="../report/de_volcano.rst",
+            category="{comparison}",
+            subcategory="Differential expression: {cohort}",
+        ),
+        heatmap=report(
+            f"{CMP}/de/{{cohort}}/heatmap_top.png",
+            caption="../report/de_heatmap_top.rst",
+            category="{comparison}",
+            subcategory="Differential expression: {cohort}",
+        ),
+        distances=report(
+            f"{CMP}/de/{{cohort}}/sample_distances.png",
+            caption="../report/de_sample_distances.rst",
             category="{comparison}",
             subcategory="Differential expression: {cohort}",
         ),
@@ -85,12 +93,8 @@ rule de_ftest:
         expression=f"{RESULTS}/genes/{{cohort}}/expression.parquet",
         samples=f"{RESULTS}/ingest/{{cohort}}/samples.tsv",
     output:
-        table=report(
-            f"{RESULTS}/de_ftest/{{cohort}}/ftest.tsv",
-            caption="../report/de_ftest.rst",
-            category="Test across condition levels",
-            subcategory="{cohort}",
-        ),
+        # gene-level table: complete in report/summary.html, kept out of Snakemake's report (size)
+        table=f"{RESULTS}/de_ftest/{{cohort}}/ftest.tsv",
     log:
         f"{LOGS}/de_ftest/{{cohort}}.log",
     benchmark:

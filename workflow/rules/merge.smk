@@ -38,5 +38,7 @@ rule merge:
     params:
         cohorts=lambda w: discovery(w.comparison),
         combat=config["merge"]["combat"],
+        case_label=case_of,
+        control_label=control_of,
     script:
         "../scripts/merge_combat.py"

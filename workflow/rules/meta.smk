@@ -6,12 +6,8 @@ rule meta:
     input:
         tables=discovery_files("de.tsv"),
     output:
-        table=report(
-            f"{CMP}/meta/meta.tsv",
-            caption="../report/meta_table.rst",
-            category="{comparison}",
-            subcategory="Meta-analysis",
-        ),
+        # gene-level table: complete in report/summary.html, kept out of Snakemake's report (size)
+        table=f"{CMP}/meta/meta.tsv",
         forest=report(
             f"{CMP}/meta/forest_top.png",
             caption="../report/meta_forest.rst",

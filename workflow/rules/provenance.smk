@@ -39,7 +39,7 @@ PROVENANCE_OUTPUTS = [
     f"{PROVENANCE}/manifest.tsv",
 ]
 #: The summary page reads every stage's final outputs plus the per-cohort sample sheets and
-#: gene-mapping reports.
+#: gene-mapping reports, and each DE job's log-scale matrix and sample sheet (per-gene panels).
 SUMMARY_INPUTS = list(
     dict.fromkeys(
         all_outputs()
@@ -50,6 +50,13 @@ SUMMARY_INPUTS = list(
         ]
         + [f"{RESULTS}/genes/{cohort}/alterations.tsv" for cohort in SPECS]
         + [f"{RESULTS}/genes/{cohort}/mapping.tsv" for cohort in SPECS]
+        # the per-gene panels' expression by group (log scale, the comparison's two sides)
+        + [
+            f"{RESULTS}/{comparison}/de/{cohort}/{name}"
+            for comparison in COMPARISONS
+            for cohort in PLAN.cohorts[comparison]
+            for name in ("normalized.parquet", "samples.tsv")
+        ]
     )
 )
 
@@ -112,11 +119,9 @@ rule provenance_summary:
         frozen=f"{PROVENANCE}/config.frozen.yaml",
         versions=f"{PROVENANCE}/versions.tsv",
     output:
-        report(
-            f"{RESULTS}/report/summary.html",
-            caption="../report/provenance_summary.rst",
-            category="Summary",
-        ),
+        # not in Snakemake's report: it would embed every table and figure a second time
+        # (workflow/report/workflow.rst points to the page)
+        f"{RESULTS}/report/summary.html",
     log:
         f"{LOGS}/provenance/summary.log",
     benchmark:

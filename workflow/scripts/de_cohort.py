@@ -1,11 +1,12 @@
 """Differential expression of one cohort for one comparison: DE table, log-scale matrix and sample
-sheet of the comparison's two sides, volcano plot, summary."""
+sheet of the comparison's two sides, volcano plot, heatmaps of the top genes and of the sample
+distances, summary."""
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
 from markerflow.io.tables import read_matrix, read_tsv, write_matrix, write_tsv
 from markerflow.model.comparisons import Comparison, comparison_samples, model_samples
-from markerflow.plots.de import volcano
+from markerflow.plots.de import sample_distance_heatmap, top_genes_heatmap, volcano
 from markerflow.plots.figure import save_figure
 from markerflow.runner import script_context
 from markerflow.stages.counts import read_tximport_lengths
@@ -53,5 +54,10 @@ with script_context(snakemake) as log:
     write_tsv(kept, snakemake.output.samples)
     fig = volcano(table, p.cohort, p.padj_threshold, p.lfc_threshold)
     save_figure(fig, snakemake.output.volcano)
+    sides = {"case": comparison.case, "control": comparison.control}
+    save_figure(top_genes_heatmap(normalized, table, kept, p.cohort, **sides),
+                snakemake.output.heatmap)  # fmt: skip
+    save_figure(sample_distance_heatmap(normalized, kept, p.cohort, **sides),
+                snakemake.output.distances)  # fmt: skip
     summary = summarise_de(table, p.cohort, p.padj_threshold, p.lfc_threshold)
     write_tsv(summary, snakemake.output.summary)

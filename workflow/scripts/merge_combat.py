@@ -32,4 +32,6 @@ with script_context(snakemake) as log:
     n = len(result.samples)
     for scores, path, when in ((result.pca_before, out.pca_before, "Before"),
                                (result.pca_after, out.pca_after, "After")):  # fmt: skip
-        save_figure(pca_panels(*scores, result.samples, f"{when} ComBat ({n} samples)"), path)
+        sides = {"case": snakemake.params.case_label, "control": snakemake.params.control_label}
+        save_figure(pca_panels(*scores, result.samples, f"{when} ComBat ({n} samples)", **sides),
+                    path)  # fmt: skip

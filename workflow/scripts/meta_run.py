@@ -3,7 +3,7 @@
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
 from markerflow.io.tables import read_tsv, write_tsv
-from markerflow.plots.figure import save_figure
+from markerflow.plots.figure import count_noun, save_figure
 from markerflow.plots.meta import forest_plot
 from markerflow.runner import script_context
 from markerflow.stages.meta import meta_analysis
@@ -20,6 +20,8 @@ with script_context(snakemake) as log:
     log.info("meta-analysis of %d cohort(s): %d genes", len(tables), len(meta))
     write_tsv(meta, snakemake.output.table)
     fig = forest_plot(
-        meta, top=int(p.forest_top), title=f"Top {p.forest_top} genes by meta p-value"
+        meta,
+        top=int(p.forest_top),
+        title=f"Top {count_noun(int(p.forest_top), 'gene')} by meta p-value",
     )
     save_figure(fig, snakemake.output.forest)

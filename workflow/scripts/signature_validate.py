@@ -5,7 +5,7 @@ import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 from markerflow.errors import InputError
 from markerflow.io.tables import read_matrix, read_tsv, sha256_file, write_tsv
 from markerflow.plots.figure import save_figure
-from markerflow.plots.signature import roc_plot, signature_heatmap
+from markerflow.plots.signature import roc_plot, signature_heatmap, signature_title
 from markerflow.runner import script_context
 from markerflow.stages.cohorts import load_cohort
 from markerflow.stages.signature import heatmap_matrix
@@ -34,7 +34,7 @@ with script_context(snakemake) as log:
     write_tsv(perf, out.performance)
     sig = frozen_signature_table(frozen)
     plotted = perf[perf["kind"] != "out-of-cohort"]  # the ROC shows the frozen signature's curves
-    title = f"Frozen signature ({len(sig)} genes, {frozen['method']})"
+    title = signature_title(len(sig), frozen["method"])
     save_figure(roc_plot(curves, plotted, title=title), out.roc)
     heat = heatmap_matrix({**disc, **val}, sig, p.case_label, p.control_label)
     save_figure(signature_heatmap(heat), out.heatmap)

@@ -13,10 +13,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from markerflow.engines.roc import roc_curve
-from markerflow.plots.figure import plt
+from markerflow.plots.figure import batch_colours, count_noun, plt
 
 if TYPE_CHECKING:
     from markerflow.stages.signature import SignatureHeatmap
+
+
+def signature_title(n_genes: int, method: str) -> str:
+    """``Frozen signature (1 gene, forward_search)`` / ``(3 genes, ...)``."""
+    return f"Frozen signature ({count_noun(n_genes, 'gene')}, {method})"
 
 
 def roc_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], performance: pd.DataFrame,
@@ -29,12 +34,13 @@ def roc_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], performance: p
     """
     fig, ax = plt.subplots(figsize=(6, 5.5))
     perf = performance.set_index("cohort")
-    for i, (name, (scores, is_case)) in enumerate(curves.items()):
+    colours = batch_colours(list(curves))
+    for name, (scores, is_case) in curves.items():
         fpr, tpr = roc_curve(scores, is_case)
         row = perf.loc[name]
         ls = "-" if row["role"] == "discovery" else "--"
         kind = row["kind"] if "kind" in row.index else row["role"]  # in-sample / external
-        ax.plot(fpr, tpr, ls, color=plt.get_cmap("tab10")(i % 10), lw=1.6,
+        ax.plot(fpr, tpr, ls, color=colours[name], lw=1.6,
                 label=f"{name} ({kind}): {row['auc']:.2f} "
                 f"[{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
                 f"{' Newcombe' if str(row.get('ci_method', '')).startswith('Newcombe') else ''}")  # fmt: skip

@@ -1,19 +1,29 @@
 """A one-page, self-contained HTML summary of a study run, for a person (``report/summary.html``).
 
 Built from whichever stage outputs the run produced (the files handed in; nothing else on disk is
-read): study design, cohorts with sample counts, QC verdicts, DE summaries and top genes, merge,
-meta-analysis, enrichment, candidates with their evidence columns, the signature and its validation
-AUCs, and the provenance of the run. Figures are embedded as base64 PNG; there are no external
-links, scripts or timestamps, so the page is byte-reproducible when its inputs are. The page
-skeleton (head, style sheet, navigation) is the template ``templates/summary.html``
-(``string.Template``); the sections are built here.
+read): study design, cohorts with sample counts, QC verdicts, DE summaries and tables, merge,
+meta-analysis, enrichment, candidates with their evidence columns and a per-gene view of the top
+candidates (:mod:`markerflow.report.genes`), the signature and its validation AUCs, and the
+provenance of the run.
+
+Every table is complete (issue 18): sortable by any column, searchable and paged by a small
+vanilla script shipped in the package (``templates/tables.js``) and inlined; tables above
+:data:`STATIC_ROWS` rows are one gzip-compressed JSON block the script inflates with the browser's
+own ``DecompressionStream``. Figures are embedded as base64 PNG, drawings as inline SVG. The page
+makes no request of any kind (a Content-Security-Policy forbids any but data: images): the only
+links leaving it are gene names pointing at NCBI Gene, followed only when clicked. There are no
+timestamps, so the page is byte-reproducible when its inputs are. The page skeleton (head, style
+sheet, navigation) is the template ``templates/summary.html`` (``string.Template``); the sections
+are built here.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import gzip
 import html
+import json
 import logging
 import math
 import string
@@ -21,11 +31,14 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 import yaml
 
-from markerflow.io.tables import read_tsv
+from markerflow.io.tables import read_matrix, read_tsv
+from markerflow.report.genes import de_rows_table, gene_panel, panel_id
 
 log = logging.getLogger(__name__)
 
@@ -90,25 +103,137 @@ def _cell(value: Any, max_chars: int = 80) -> tuple[str, bool]:
     return text, False
 
 
-def table_html(df: pd.DataFrame, max_rows: int | None = None, index: bool = False) -> str:
-    """A plain HTML table (escaped, floats to 4 significant digits, at most ``max_rows`` rows)."""
+#: Tables with at most this many rows are written as HTML rows; larger ones as one compact JSON
+#: block that the page's script (``templates/tables.js``) renders a page at a time.
+STATIC_ROWS = 200
+#: Columns holding one gene symbol: their cells link to NCBI Gene (a link, never a request).
+GENE_COLUMNS = ("gene", "symbol")
+NCBI_GENE = "https://www.ncbi.nlm.nih.gov/gene/?term="
+#: Script inlined into the page: sorting, search and paging of every table.
+SCRIPT = "tables.js"
+
+
+def gene_link(symbol: str) -> str:
+    """An anchor to the NCBI Gene search for ``symbol`` (opens a new tab; nothing is fetched)."""
+    return (
+        f'<a href="{NCBI_GENE}{quote(symbol, safe="")}" target="_blank" '
+        f'rel="noopener noreferrer">{_esc(symbol)}</a>'
+    )
+
+
+def _packed(payload: Any) -> str:
+    """``payload`` as compact JSON, gzip-compressed (mtime 0: byte-reproducible) and base64
+    encoded, for a ``<script type="application/octet-stream">`` block: the page's script inflates
+    it with the browser's own ``DecompressionStream`` (no library). Tables of gene-level results
+    shrink about fivefold this way, which keeps the page (and Snakemake's report, which embeds it)
+    small."""
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    packed = gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
+    return base64.b64encode(packed).decode("ascii")
+
+
+def _column_texts(column: pd.Series, max_chars: int = 400) -> tuple[list[str | None], bool]:
+    """Display texts of one column (``None`` for missing) and whether it is numeric: integers as
+    they are, floats to 4 significant digits (``%.4g``, formatted for the whole column at once),
+    text cut to ``max_chars``; booleans are text."""
+    values = column.to_numpy()
+    kind = column.dtype.kind
+    if kind in "iu":
+        return [str(v) for v in values.tolist()], True
+    if kind == "f":
+        fmt = "{:.4g}".format
+        return [None if v != v else fmt(v) for v in values.tolist()], True  # v != v: NaN
+    if kind == "b":
+        return [str(v) for v in values.tolist()], False
+    missing = column.isna().to_numpy().tolist()
+    texts = column.astype(str).tolist()
+    is_text = [isinstance(v, str) for v in values.tolist()]
+    if all(is_text[i] or missing[i] for i in range(len(texts))):  # plain text: cut long cells
+        cut = max_chars - 1
+        return [
+            None if gone else (t if len(t) <= max_chars else t[:cut] + "…")
+            for t, gone in zip(texts, missing, strict=True)
+        ], False
+    cells = [_cell(v, max_chars) for v in values.tolist()]  # mixed objects: cell by cell
+    present = [num for t, num in cells if t != "NA"]
+    return [None if t == "NA" else t for t, _ in cells], bool(present) and all(present)
+
+
+def table_html(df: pd.DataFrame, index: bool = False, label: str = "", panels: str = "") -> str:
+    """Every row of ``df`` as an interactive table: sortable by any column, searchable, paged.
+
+    Cells are escaped, floats shown to 4 significant digits (the TSV files keep full precision),
+    gene symbols link to NCBI Gene. Up to :data:`STATIC_ROWS` rows are HTML; larger tables are a
+    JSON block the inlined script renders (the page stays a fraction of the HTML size). The table
+    sits in a scroll container so wide or long tables never run off the page. ``label`` names the
+    table for the search box (e.g. its file). ``panels``: the comparison whose per-gene panels
+    the non-empty cells of a ``view`` column link to (``#<comparison>-gene-<gene>``).
+    """
     if index:
         df = df.reset_index()
-    shown = df if max_rows is None else df.head(max_rows)
-    head = "".join(f"<th>{_esc(c)}</th>" for c in shown.columns)
+    columns = [str(c) for c in df.columns]
+    gene_col = next((i for i, c in enumerate(columns) if c in GENE_COLUMNS), -1)
+    view_col = columns.index("view") if panels and "view" in columns and gene_col >= 0 else -1
+    n = len(df)
+    formatted = [_column_texts(df.iloc[:, i]) for i in range(len(columns))]
+    numeric = [is_num for _, is_num in formatted]
+    data = [texts for texts, _ in formatted]
+    what = f" {label}" if label else ""
+    source = f' data-file="{_esc(label)}"' if label.endswith(".tsv") else ""
+    controls = (
+        f'<div class="mf-controls"><input type="search" class="mf-search" '
+        f'placeholder="Search {n} row{"s" if n != 1 else ""}{_esc(what)}" '
+        f'aria-label="Search the table{_esc(what)}"> <span class="mf-count">{n} rows</span>'
+    )
+    if n > 25:
+        default = "all" if n <= STATIC_ROWS else "100"
+        options = "".join(
+            f'<option value="{v}"{" selected" if v == default else ""}>{v}</option>'
+            for v in ("25", "100", "1000", "all")
+        )
+        controls += (
+            f' <label>rows per page <select class="mf-size">{options}</select></label>'
+            ' <button type="button" class="mf-prev">&lsaquo; previous</button>'
+            ' <button type="button" class="mf-next">next &rsaquo;</button>'
+        )
+    controls += "</div>"
+    if n > STATIC_ROWS:
+        payload = {"c": columns, "n": numeric, "g": gene_col, "d": data}
+        if view_col >= 0:
+            payload |= {"v": view_col, "p": f"{panels}-gene-"}
+        inner = (
+            '<script type="application/octet-stream" class="mf-data" '
+            f'data-encoding="gzip+base64">{_packed(payload)}</script>'
+        )
+        return (
+            f'<div class="mf-table"{source} data-rows="{n}">{controls}<div class="mf-scroll"></div>'
+            f'{inner}<noscript><p class="note">{n} rows: the table needs JavaScript.</p>'
+            "</noscript></div>"
+        )
+    head = "".join(
+        f'<th class="num">{_esc(c)}</th>' if numeric[i] else f"<th>{_esc(c)}</th>"
+        for i, c in enumerate(columns)
+    )
     rows = []
-    for record in shown.itertuples(index=False, name=None):
+    for row in zip(*data, strict=True) if columns else []:
         cells = []
-        for value in record:
-            text, numeric = _cell(value)
-            cells.append(
-                f'<td class="num">{_esc(text)}</td>' if numeric else f"<td>{_esc(text)}</td>"
-            )
+        for i, text in enumerate(row):
+            if text is None:
+                cells.append("<td>NA</td>")
+            elif i == gene_col:
+                cells.append(f"<td>{gene_link(text)}</td>")
+            elif i == view_col and text:
+                anchor = _esc(panel_id(panels, str(row[gene_col])))
+                cells.append(f'<td><a href="#{anchor}">{_esc(text)}</a></td>')
+            elif numeric[i]:
+                cells.append(f'<td class="num">{_esc(text)}</td>')
+            else:
+                cells.append(f"<td>{_esc(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    more = ""
-    if max_rows is not None and len(df) > max_rows:
-        more = f'<p class="note">First {max_rows} of {len(df)} rows.</p>'
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
+    return (
+        f'<div class="mf-table"{source} data-rows="{n}">{controls}<div class="mf-scroll"><table>'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div></div>"
+    )
 
 
 def figure_html(path: str | Path, caption: str) -> str:
@@ -125,6 +250,12 @@ def page_template() -> string.Template:
     """The page skeleton, ``templates/summary.html`` shipped inside the package."""
     text = resources.files("markerflow.report").joinpath("templates", TEMPLATE).read_text("utf-8")
     return string.Template(text)
+
+
+@functools.cache
+def page_script() -> str:
+    """The page's table script, ``templates/tables.js`` shipped inside the package (inlined)."""
+    return resources.files("markerflow.report").joinpath("templates", SCRIPT).read_text("utf-8")
 
 
 def _read(path: str | Path, **kwargs: Any) -> pd.DataFrame:
@@ -156,8 +287,9 @@ def _sorted_by_p(df: pd.DataFrame, column: str = "pvalue") -> pd.DataFrame:
 class _Files:
     """The run's output files, addressed by their path relative to the results directory."""
 
-    def __init__(self, files: Sequence[str | Path], results: str | Path):
+    def __init__(self, files: Sequence[str | Path], results: str | Path, prefix: str = ""):
         root = Path(results)
+        self.prefix = prefix  # this root relative to the results directory ("" or "<comparison>/")
         self.by_rel: dict[str, Path] = {}
         for file in files:
             path = Path(file)
@@ -170,6 +302,10 @@ class _Files:
             elif path.is_dir():  # a directory output (e.g. performance/figures)
                 for inner in sorted(p for p in path.rglob("*") if p.is_file()):
                     self.by_rel[inner.relative_to(root).as_posix()] = inner
+
+    def name(self, rel: str) -> str:
+        """``rel`` relative to the results directory (the file a table on the page shows)."""
+        return self.prefix + rel
 
     def get(self, rel: str) -> Path | None:
         return self.by_rel.get(rel)
@@ -193,6 +329,8 @@ def _figure_caption(rel: str) -> str:
     captions = {
         ("qc", "pca"): "QC PCA of {0} (outliers marked)",
         ("de", "volcano"): "Volcano plot of {0}",
+        ("de", "heatmap_top"): "Top 30 genes of {0} by p-value (z per gene, samples by condition)",
+        ("de", "sample_distances"): "Sample distances in {0} (1 - Pearson r, samples by condition)",
         ("merge", "pca_before"): "Discovery cohorts before ComBat (PCA)",
         ("merge", "pca_after"): "Discovery cohorts after ComBat (PCA)",
     }
@@ -335,10 +473,14 @@ def _de_section(files: _Files, cohorts: Sequence[str], top: int) -> str:
         if path is None:
             continue
         de = _sorted_by_p(_read(path))
-        parts.append(f"<h3>{_esc(c)}: top {top} genes by p-value</h3>")
+        rel = f"de/{c}/de.tsv"
+        parts.append(
+            f"<h3>{_esc(c)}: all {len(de)} genes by p-value (<code>{_esc(rel)}</code>)</h3>"
+        )
         parts.append(
             table_html(
-                _columns(de, ["gene", "log2fc", "ave_expr", "pvalue", "padj", "hedges_g"]), top
+                _columns(de, ["gene", "log2fc", "ave_expr", "pvalue", "padj", "hedges_g"]),
+                label=files.name(rel),
             )
         )
     return "".join(parts) + _figures(files, "de", cohorts)
@@ -358,10 +500,14 @@ def _ftest_section(files: _Files, top: int) -> str:
         n_sig = int((table["padj"] < 0.05).sum()) if "padj" in table else 0
         parts.append(
             f"<h3>{_esc(cohort)} ({_esc(method)}): {n_sig} of {int(table['pvalue'].notna().sum())} "
-            f"genes with padj &lt; 0.05; top {top} by p-value (<code>{_esc(rel)}</code>)</h3>"
+            f"genes with padj &lt; 0.05, by p-value (<code>{_esc(rel)}</code>)</h3>"
         )
         lfc = [c for c in table.columns if c.startswith("log2fc_")]
-        parts.append(table_html(_columns(table, ["gene", "stat", "pvalue", "padj", *lfc]), top))
+        parts.append(
+            table_html(
+                _columns(table, ["gene", "stat", "pvalue", "padj", *lfc]), label=files.name(rel)
+            )
+        )
     return "".join(parts)
 
 
@@ -369,7 +515,7 @@ def _merge_section(files: _Files, top: int) -> str:
     parts = []
     path = files.get("merge/batch_mixing.tsv")
     if path is not None:
-        parts.append(table_html(_read(path), top))
+        parts.append(table_html(_read(path), label=files.name("merge/batch_mixing.tsv")))
     return "".join(parts) + _figures(files, "merge")
 
 
@@ -394,8 +540,10 @@ def _meta_section(files: _Files, top: int) -> str:
             "sign_agreement",
             "loo_max_fdr",
         ]
-        parts.append(f"<h3>Top {top} genes by pooled p-value</h3>")
-        parts.append(table_html(_columns(meta, wanted), top))
+        parts.append(
+            f"<h3>All {len(meta)} genes by pooled p-value (<code>meta/meta.tsv</code>)</h3>"
+        )
+        parts.append(table_html(_columns(meta, wanted), label=files.name("meta/meta.tsv")))
     return "".join(parts) + _figures(files, "meta")
 
 
@@ -415,26 +563,132 @@ def _enrichment_section(files: _Files, top: int, analyses: Sequence[str] = ()) -
             else ["term_name", "direction", "set_size", "nes", "padj"]
         )
         name = PurePosixPath(rel)
-        parts.append(f"<h3>{_esc(name.parent.name)} · {_esc(name.stem)} (top {min(top, 10)})</h3>")
-        parts.append(table_html(_columns(table, wanted), min(top, 10)))
+        parts.append(
+            f"<h3>{_esc(name.parent.name)} · {_esc(name.stem)}: all {len(table)} terms by "
+            f"p-value (<code>{_esc(rel)}</code>)</h3>"
+        )
+        parts.append(table_html(_columns(table, wanted), label=files.name(rel)))
     return "".join(parts) + _figures(files, "enrichment", analyses)
 
 
-def _candidates_section(files: _Files, top: int) -> str:
+#: Top candidates that get a per-gene panel (at most; the config's ``candidates.top_n`` if smaller).
+GENE_PANELS = 50
+
+
+def _expression_by_group(
+    files: _Files, cohort: str, genes: Sequence[str], case: str, control: str
+) -> dict[str, dict[str, np.ndarray]]:
+    """gene -> {case: values, control: values} in one cohort, from the DE stage's log-scale
+    matrix and sample sheet of the comparison (``de/<cohort>/normalized.parquet``/``samples.tsv``);
+    empty when the files were not handed in."""
+    matrix, sheet = (
+        files.get(f"de/{cohort}/normalized.parquet"),
+        files.get(f"de/{cohort}/samples.tsv"),
+    )
+    if matrix is None or sheet is None:
+        return {}
+    values = read_matrix(matrix)
+    samples = _read(sheet, dtype=str)
+    condition = dict(zip(samples["sample"], samples["condition"], strict=True))
+    present = values.index.intersection(pd.Index(genes))
+    sub = values.loc[present]
+    labels = np.array([condition.get(str(s), "") for s in sub.columns])
+    data = sub.to_numpy(dtype=np.float64)
+    return {
+        str(g): {case: data[i, labels == case], control: data[i, labels == control]}
+        for i, g in enumerate(present)
+    }
+
+
+def _gene_panels(
+    files: _Files,
+    comparison: Mapping[str, Any],
+    table: pd.DataFrame,
+    weights: Mapping[str, float],
+    cohorts: Sequence[str],
+    n_panels: int,
+) -> str:
+    """One ``<details>`` per top candidate (:func:`markerflow.report.genes.gene_panel`)."""
+    top = table.sort_values("rank", kind="mergesort").head(n_panels) if "rank" in table else table
+    genes = [str(g) for g in top["gene"]]
+    case, control, cname = (
+        str(comparison["case"]),
+        str(comparison["control"]),
+        str(comparison["name"]),
+    )
+    de: dict[str, pd.DataFrame] = {}
+    expression: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    for c in cohorts:
+        path = files.get(f"de/{c}/de.tsv")
+        if path is not None:
+            de[c] = _read(path).set_index("gene")
+            expression[c] = _expression_by_group(files, c, genes, case, control)
+    meta_path = files.get("meta/meta.tsv")
+    meta = _read(meta_path).set_index("gene") if meta_path is not None else None
+    meta_cohorts = [] if meta is None else [c[2:] for c in meta.columns if c.startswith("g_")]
+    panels = []
+    for record in top.to_dict("records"):
+        gene = str(record["gene"])
+        rows = {c: t.loc[gene].to_dict() for c, t in de.items() if gene in t.index}
+        meta_row = meta.loc[gene].to_dict() if meta is not None and gene in meta.index else None
+        strips = {c: e[gene] for c, e in expression.items() if gene in e}
+        panels.append(
+            gene_panel(cname, record, weights, rows, meta_row, meta_cohorts, strips,
+                       table_html(de_rows_table(rows)) if rows else "")
+        )  # fmt: skip
+    return (
+        f"<h3>Per-gene view: the top {len(panels)} candidates</h3>"
+        '<p class="note">Open a gene for its score components, its DE in every cohort, its forest '
+        "row and its expression by group; the gene names in the tables link to NCBI Gene.</p>"
+        + "".join(panels)
+    )
+
+
+def _one_value(table: pd.DataFrame, column: str) -> str:
+    values = sorted({str(v) for v in table[column]}) if column in table else []
+    return " / ".join(values) or "not recorded"
+
+
+def _candidates_section(
+    files: _Files,
+    comparison: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+    cohorts: Sequence[str] = (),
+) -> str:
+    """The full candidate table (its gene cells open the per-gene panel), the score broken into
+    its weighted components per top candidate, and the per-gene panels."""
     path = files.get("candidates/candidates.tsv")
     parts = []
+    cand_config = dict((config or {}).get("candidates") or {})
+    weights = {str(k): float(v) for k, v in dict(cand_config.get("weights") or {}).items()}
     if path is not None:
         table = _read(path)
         parts.append(
             "<p>Every evidence component is a column (normalised to [0, 1]) so the ranking can be "
-            f"traced; the top {top} genes:</p>"
+            f"traced; all {len(table)} genes (<code>candidates/candidates.tsv</code>). "
+            "<code>composite</code> is the weighted mean of the components present for the gene "
+            f"(weights {_esc(weights or 'all 1')}; components used: "
+            f"{_esc(_one_value(table, 'components_used'))}); a gene's panel below shows each "
+            "component's share.</p>"
         )
-        parts.append(table_html(table, top))
+        if comparison is not None and "gene" in table.columns:
+            cname = str(comparison["name"])
+            view = table.copy()
+            n_panels = min(GENE_PANELS, int(cand_config.get("top_n", GENE_PANELS)))
+            ranked = view["rank"] if "rank" in view else pd.Series(range(1, len(view) + 1))
+            view.insert(1, "view", ["panel" if r <= n_panels else "" for r in ranked.to_numpy()])
+            view = view.drop(columns=["components_used"], errors="ignore")  # one value, above
+            parts.append(
+                table_html(view, label=files.name("candidates/candidates.tsv"), panels=cname)
+            )
+            parts.append(_gene_panels(files, comparison, table, weights, cohorts, n_panels))
+        else:
+            parts.append(table_html(table, label=files.name("candidates/candidates.tsv")))
     others = [
         (r, p) for r, p in files.stage("candidates", ".tsv") if r != "candidates/candidates.tsv"
     ]
     for rel, other in others:
-        parts.append(f"<h3>{_esc(rel)}</h3>" + table_html(_read(other), top))
+        parts.append(f"<h3>{_esc(rel)}</h3>" + table_html(_read(other), label=files.name(rel)))
     return "".join(parts) + _figures(files, "candidates")
 
 
@@ -457,10 +711,10 @@ def _signature_section(files: _Files, top: int, external: bool = True) -> str:
             parts.append('<p class="note">Only out-of-cohort (leave-one-discovery-cohort-out, '
                          "whole chain refitted) and external (validation cohorts, frozen "
                          "signature) rows are validation; in-sample rows are optimistic.</p>")  # fmt: skip
-        parts.append(table_html(table))
+        parts.append(table_html(table, label=files.name("signature/performance.tsv")))
     for rel, other in files.stage("signature", ".tsv"):
         if rel != "signature/performance.tsv":
-            parts.append(f"<h3>{_esc(rel)}</h3>" + table_html(_read(other), top))
+            parts.append(f"<h3>{_esc(rel)}</h3>" + table_html(_read(other), label=files.name(rel)))
     return "".join(parts) + _figures(files, "signature")
 
 
@@ -479,14 +733,19 @@ def _performance_section(files: _Files) -> str:
             "Newcombe's (2006) score interval when a class has fewer than 10 samples or the AUC "
             "is 0 or 1 (<code>ci_method</code>); sensitivity/specificity: Wilson.</p>"
         )
-        parts.append(table_html(table))
+        parts.append(table_html(table, label=files.name("performance/clinical.tsv")))
     refs = files.get("performance/reference_signatures.tsv")
     if refs is not None:
         parts.append("<h3>Reference signatures (paired DeLong test against the discovered)</h3>")
-        parts.append(table_html(_read(refs)))
+        parts.append(
+            table_html(_read(refs), label=files.name("performance/reference_signatures.tsv"))
+        )
     pv = files.get("performance/predictive_values.tsv")
     if pv is not None:
-        parts.append("<h3>Predictive values by prevalence</h3>" + table_html(_read(pv)))
+        parts.append(
+            "<h3>Predictive values by prevalence</h3>"
+            + table_html(_read(pv), label=files.name("performance/predictive_values.tsv"))
+        )
     return "".join(parts) + _figures(files, "performance")
 
 
@@ -602,7 +861,7 @@ def _checklist_section(
 
 def _generic_section(files: _Files, stage: str, top: int) -> str:
     parts = [
-        f"<h3>{_esc(rel)}</h3>" + table_html(_read(path), min(top, 10))
+        f"<h3>{_esc(rel)}</h3>" + table_html(_read(path), label=files.name(rel))
         for rel, path in files.stage(stage, ".tsv")
     ]
     return "".join(parts) + _figures(files, stage)
@@ -761,7 +1020,7 @@ def summary_page(
 
     def comparison_sections(comparison: Mapping[str, Any]) -> list[str]:
         cname = str(comparison["name"])
-        sub = _Files(files, Path(results) / cname)
+        sub = _Files(files, Path(results) / cname, f"{cname}/")
         intro, disc, val = _comparison_intro(sub, comparison, cohorts)
         c_case, c_control = str(comparison["case"]), str(comparison["control"])
         parts = [section(f"Comparison {cname}", cname, lambda: intro, cname)]
@@ -774,7 +1033,7 @@ def summary_page(
             "merge": lambda: _merge_section(sub, top),
             "meta": lambda: _meta_section(sub, top),
             "enrichment": lambda: _enrichment_section(sub, top, [*disc, "meta"]),
-            "candidates": lambda: _candidates_section(sub, top),
+            "candidates": lambda: _candidates_section(sub, comparison, config, ids),
             "signature": lambda: _signature_section(sub, top, bool(val)),
             "performance": lambda: _performance_section(sub),
         }
@@ -810,4 +1069,6 @@ def summary_page(
         )
     )
     nav = " · ".join(f'<a href="#{a}">{_esc(t)}</a>' for a, t in toc)
-    return page_template().substitute(title=_esc(name), toc=nav, body="\n".join(body))
+    return page_template().substitute(
+        title=_esc(name), toc=nav, body="\n".join(body), script=page_script()
+    )
