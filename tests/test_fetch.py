@@ -391,6 +391,7 @@ class DripServer:
         self.httpd.server_close()
 
 
+@pytest.mark.slow  # waits out a real 10 s deadline
 def test_slow_drip_server_hits_the_total_deadline(tmp_path, matrix_bytes) -> None:
     with DripServer(matrix_bytes, rate=128) as server:
         conf = settings(
