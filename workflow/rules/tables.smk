@@ -1,0 +1,53 @@
+# Result tables in their readers' forms (issue 18): de_native writes each (comparison, cohort) DE
+# table with limma's or DESeq2's column names (de.limma.tsv / de.deseq2.tsv); tables_workbook
+# gathers the study's tables into results/tables.xlsx. Names from common.smk: RESULTS, CMP, LOGS,
+# native_kind_of, workbook_tables. Library: markerflow.stages.tables.
+
+
+rule de_native:
+    input:
+        table=f"{CMP}/de/{{cohort}}/de.tsv",
+    output:
+        table=report(
+            f"{CMP}/de/{{cohort}}/de.{{kind}}.tsv",
+            caption="../report/de_native.rst",
+            category="{comparison}",
+            subcategory="Differential expression: {cohort}",
+        ),
+    log:
+        f"{LOGS}/{{comparison}}/de_native/{{cohort}}.{{kind}}.log",
+    wildcard_constraints:
+        kind="limma|deseq2",
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind=lambda w: w.kind,
+    script:
+        "../scripts/tables_native.py"
+
+
+rule tables_workbook:
+    input:
+        tables=workbook_tables(),
+    output:
+        workbook=report(
+            f"{RESULTS}/tables.xlsx",
+            caption="../report/tables_workbook.rst",
+            category="Tables",
+        ),
+    log:
+        f"{LOGS}/tables_workbook.log",
+    conda:
+        "../../envs/markerflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        root=RESULTS,
+    script:
+        "../scripts/tables_workbook.py"
