@@ -8,7 +8,9 @@ from markerflow.stages.tables import native_de_table
 
 with script_context(snakemake) as log:
     table = native_de_table(
-        read_tsv(snakemake.input.table), snakemake.params.kind, snakemake.input.table
+        read_tsv(snakemake.input.table, float_precision="round_trip"),  # the numbers as written
+        snakemake.params.kind,
+        snakemake.input.table,
     )
     log.info("%s table: %d rows, columns %s", snakemake.params.kind, len(table),
              " ".join(table.columns))  # fmt: skip

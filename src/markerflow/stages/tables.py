@@ -91,7 +91,7 @@ def workbook_sheets(
     contents = []
     for i, path in enumerate(files, start=1):
         rel = Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
-        table = read_tsv(path)
+        table = read_tsv(path, float_precision="round_trip")  # every digit as written
         name = sheet_name(f"{i:0{width}d} {_label(rel)}")
         sheets.append((name, table))
         parts = PurePosixPath(rel).parts
