@@ -173,7 +173,7 @@ def test_ora_clusterprofiler_columns_and_ratios():
     np.testing.assert_array_equal(table["pvalue"].to_numpy(), ora["pvalue"].to_numpy())
     down = table[table["Cluster"] == "down"].set_index("ID")
     assert down.loc["S2", "GeneRatio"] == "5/5"
-    for cluster, part in table.groupby("Cluster"):
+    for _, part in table.groupby("Cluster"):
         np.testing.assert_array_equal(
             part["qvalue"].to_numpy(), clusterprofiler_qvalue(part["pvalue"].to_numpy())
         )
