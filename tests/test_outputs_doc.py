@@ -98,7 +98,10 @@ def test_every_section_has_columns(sections):
         ("cmp/enrichment/C/KEGG_gsea.tsv", GSEA_COLUMNS),
         ("genes/C/features.tsv", FEATURE_COLUMNS),
         ("genes/C/alterations.tsv", ALTERATION_COLUMNS),
-        ("de_ftest/C/ftest.tsv", [*FTEST_COLUMNS, "log2fc_<level>_vs_<reference>", "method"]),
+        (
+            "de_ftest/C/ftest.tsv",
+            [*FTEST_COLUMNS, "log2fc_<level>_vs_<reference>", "method", "feature_id"],
+        ),
         ("cmp/meta/meta.tsv", [*META_COLUMNS, "g_<cohort>", "se_<cohort>"]),
         ("ingest/C/samples.tsv", SAMPLE_COLUMNS),
         ("cmp/guards/warnings.tsv", GUARD_COLUMNS),
