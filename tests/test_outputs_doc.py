@@ -120,18 +120,23 @@ def test_doc_columns_equal_the_code_constants(sections, rel, columns):
 
 
 def _xlsx_headers(path: Path) -> dict[str, list[str]]:
-    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
+    """Each sheet's header row (read up to the end of row 1 only) and that its pane is frozen."""
+    m = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
     out = {}
     with zipfile.ZipFile(path) as archive:
         book = ElementTree.fromstring(archive.read("xl/workbook.xml"))
-        names = [s.get("name") for s in book.iterfind(".//m:sheet", ns)]
+        names = [str(s.get("name")) for s in book.iter(f"{m}sheet")]
         for i, name in enumerate(names, start=1):
-            sheet = ElementTree.fromstring(archive.read(f"xl/worksheets/sheet{i}.xml"))
-            first = sheet.find(".//m:sheetData/m:row", ns)
-            assert first is not None
-            out[str(name)] = [str(t.text) for t in first.iterfind("m:c/m:is/m:t", ns)]
-            pane = sheet.find(".//m:pane", ns)
-            assert pane is not None and pane.get("state") == "frozen", name
+            frozen, header = False, []
+            with archive.open(f"xl/worksheets/sheet{i}.xml") as handle:
+                for _, element in ElementTree.iterparse(handle):
+                    if element.tag == f"{m}pane":
+                        frozen = element.get("state") == "frozen"
+                    elif element.tag == f"{m}row":
+                        header = [str(t.text) for t in element.iter(f"{m}t")]
+                        break
+            assert frozen, name
+            out[name] = header
     return out
 
 
