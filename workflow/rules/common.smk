@@ -409,7 +409,7 @@ def native_de_name(cohort):
 
 
 def workbook_tables():
-    """The tables of results/tables.xlsx (rule tables_workbook), per comparison: each cohort's
+    """The tables of results/tables.xlsx (input of tables_workbook), per comparison: each cohort's
     native DE table, the meta-analysis, the candidates, the enrichment tables (clusterProfiler's
     ORA columns, GSEA), the signature and its performance, and the external performance tables.
     """

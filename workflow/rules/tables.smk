@@ -48,6 +48,6 @@ rule tables_workbook:
         mem_mb=2000,
         runtime=15,
     params:
-        root=RESULTS,
+        root=lambda w, output: str(Path(output.workbook).parent),
     script:
         "../scripts/tables_workbook.py"
