@@ -225,3 +225,15 @@ def test_sheet_names_and_columns():
     assert [column_letter(j) for j in (0, 25, 26, 701, 702)] == ["A", "Z", "AA", "ZZ", "AAA"]
     with pytest.raises(InputError, match="repeated"):
         write_xlsx([("x", pd.DataFrame()), ("X", pd.DataFrame())], "/nonexistent/never.xlsx")
+
+
+def test_ids_of_rows_merged_by_harmonisation_are_joined():
+    from markerflow.stages.genes import _combine_ids
+
+    ids = pd.Series({"HIST1H2BK": "ENSG1", "H2BC12": "ENSG2", "SEPT7": "ENSG3", "1-Mar": "ENSG4"})
+    merged = pd.Series(
+        ["H2BC12", "H2BC12", "SEPTIN7", None],
+        index=["HIST1H2BK", "H2BC12", "SEPT7", "1-Mar"],
+        dtype="string",
+    )
+    assert _combine_ids(ids, merged).to_dict() == {"H2BC12": "ENSG1;ENSG2", "SEPTIN7": "ENSG3"}
