@@ -18,7 +18,7 @@ from markerflow.io.xlsx import column_letter, sheet_name, write_xlsx
 from markerflow.rcompat.qvalue import clusterprofiler_qvalue, pi0_single_lambda, qvalue
 from markerflow.stages.de import with_feature_ids
 from markerflow.stages.enrichment import CLUSTERPROFILER_COLUMNS, ora_clusterprofiler, ora_up_down
-from markerflow.stages.genes import collapse_probes_with_ids, map_to_symbols_with_ids
+from markerflow.stages.genes import collapse_probes_with_ids, count_feature_ids
 from markerflow.stages.tables import native_de_table, sort_by_pvalue, workbook_sheets
 
 NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
@@ -116,8 +116,7 @@ def test_count_ids_summed_into_one_symbol_are_all_kept():
         {"s": [1, 2, 3, 4]},
         index=["ENSG00000000002.1", "ENSG00000000001", "ENSG00000000003", "ENSG00000000009"],
     )
-    summed, _, ids = map_to_symbols_with_ids(counts, table)
-    assert summed.index.tolist() == ["X", "Y"]
+    ids = count_feature_ids(counts.index, table)
     assert ids.to_dict() == {"X": "ENSG00000000002.1;ENSG00000000001", "Y": "ENSG00000000003"}
 
 
@@ -225,15 +224,3 @@ def test_sheet_names_and_columns():
     assert [column_letter(j) for j in (0, 25, 26, 701, 702)] == ["A", "Z", "AA", "ZZ", "AAA"]
     with pytest.raises(InputError, match="repeated"):
         write_xlsx([("x", pd.DataFrame()), ("X", pd.DataFrame())], "/nonexistent/never.xlsx")
-
-
-def test_ids_of_rows_merged_by_harmonisation_are_joined():
-    from markerflow.stages.genes import _combine_ids
-
-    ids = pd.Series({"HIST1H2BK": "ENSG1", "H2BC12": "ENSG2", "SEPT7": "ENSG3", "1-Mar": "ENSG4"})
-    merged = pd.Series(
-        ["H2BC12", "H2BC12", "SEPTIN7", None],
-        index=["HIST1H2BK", "H2BC12", "SEPT7", "1-Mar"],
-        dtype="string",
-    )
-    assert _combine_ids(ids, merged).to_dict() == {"H2BC12": "ENSG1;ENSG2", "SEPTIN7": "ENSG3"}
