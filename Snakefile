@@ -25,6 +25,7 @@ include: "workflow/rules/validation.smk"
 include: "workflow/rules/signature.smk"
 include: "workflow/rules/guards.smk"
 include: "workflow/rules/performance.smk"
+include: "workflow/rules/tables.smk"
 include: "workflow/rules/provenance.smk"
 
 

@@ -95,7 +95,7 @@ def tb_genes(shared_dir, project_dir):
         samples = pd.DataFrame({"sample": matrix.columns, "condition": "x"})
         for harmonise in (False, True):
             table = project_dir / DEFAULT_ALIAS_TABLE if harmonise else None
-            genes, report, _ = map_cohort_genes(
+            genes, report, _, _ = map_cohort_genes(
                 matrix, samples, "array", None, log2_mode="auto", symbol_table=table
             )
             out[cohort, harmonise] = (set(genes.index), report.set_index("metric")["value"])

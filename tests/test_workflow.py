@@ -117,7 +117,7 @@ def test_loco_chain_is_the_main_chain(example_run):
     from workflow_utils import PROJECT_DIR
 
     from markerflow.io.gmt import read_gmt
-    from markerflow.io.tables import read_tsv
+    from markerflow.io.tables import read_de_table, read_tsv
     from markerflow.stages.validation import (
         ChainSettings,
         DiscoveryInput,
@@ -132,7 +132,7 @@ def test_loco_chain_is_the_main_chain(example_run):
         c: DiscoveryInput(
             read_matrix(example_run / AVC / f"de/{c}/normalized.parquet"),
             read_tsv(example_run / AVC / f"de/{c}/samples.tsv", **sheet),
-            read_tsv(example_run / AVC / f"de/{c}/de.tsv", dtype={"gene": str}),
+            read_de_table(example_run / AVC / f"de/{c}/de.tsv"),  # as validation_loco.py
         )
         for c in ("GSE85567", "GSE27011")
     }

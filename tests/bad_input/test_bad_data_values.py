@@ -49,7 +49,7 @@ def linear(n_genes: int = 30, seed: int = 1) -> pd.DataFrame:
 def run_genes(out: Path, expression, samples, data_type="array", annotation=None, **kw):
     """genes_map.py's body: compute, then write the three outputs (nothing before success)."""
     try:
-        genes, mapping, alterations = map_cohort_genes(
+        genes, mapping, alterations, _ = map_cohort_genes(
             expression, samples, data_type, annotation, cohort="C1", **kw
         )
     except (InputError, AnalysisError):

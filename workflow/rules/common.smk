@@ -16,6 +16,7 @@ min_version("9.0")
 # workflow/scripts/_markerflow_path.py).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from markerflow.contracts import native_kind  # noqa: E402
 from markerflow.errors import InputError  # noqa: E402
 from markerflow.io.study import (  # noqa: E402
     check_study,
@@ -391,6 +392,7 @@ def per_cohort_outputs():
                 f"{RESULTS}/{comparison}/de/{cohort}/{name}"
                 for name in (
                     "de.tsv",
+                    native_de_name(cohort),
                     "volcano.png",
                     "heatmap_top.png",
                     "sample_distances.png",
@@ -398,6 +400,40 @@ def per_cohort_outputs():
                 )
             ]
     return outputs
+
+
+def native_de_name(cohort):
+    """``de.limma.tsv`` or ``de.deseq2.tsv``: the cohort's DE table in R's columns (tables.smk)."""
+    kind = native_kind(SPECS[cohort].data_type, config["de"]["counts"]["method"])
+    return f"de.{kind}.tsv"
+
+
+def workbook_tables():
+    """The tables of results/tables.xlsx (input of tables_workbook), per comparison: each cohort's
+    native DE table, the meta-analysis, the candidates, the enrichment tables (clusterProfiler's
+    ORA columns, GSEA), the signature and its performance, and the external performance tables.
+    """
+    tables = []
+    for comparison in COMPARISONS:
+        top = f"{RESULTS}/{comparison}"
+        tables += [
+            f"{top}/de/{c}/{native_de_name(c)}" for c in PLAN.cohorts[comparison]
+        ]
+        tables += [f"{top}/meta/meta.tsv", f"{top}/candidates/candidates.tsv"]
+        tables += [
+            f"{top}/enrichment/{analysis}/{library}_{kind}"
+            for analysis in analyses(comparison)
+            for library in config["enrichment"]["libraries"]
+            for kind in ("ora_clusterprofiler.tsv", "gsea.tsv")
+        ]
+        tables += [f"{top}/signature/{n}" for n in ("signature.tsv", "performance.tsv")]
+        outputs = study_outputs(comparison)
+        tables += [
+            path
+            for path in outputs
+            if path.startswith(f"{top}/performance/") and path.endswith(".tsv")
+        ]
+    return tables
 
 
 def study_outputs(comparison):
@@ -417,7 +453,13 @@ def study_outputs(comparison):
         f"{top}/enrichment/{analysis}/{library}_{kind}"
         for analysis in analyses(comparison)
         for library in config["enrichment"]["libraries"]
-        for kind in ("ora.tsv", "gsea.tsv", "ora_dotplot.png", "gsea_plot.png")
+        for kind in (
+            "ora.tsv",
+            "ora_clusterprofiler.tsv",
+            "gsea.tsv",
+            "ora_dotplot.png",
+            "gsea_plot.png",
+        )
     ]
     meta = [f"{top}/meta/meta.tsv", f"{top}/meta/forest_top.png"]
     candidates = [f"{top}/candidates/candidates.tsv"]
@@ -469,7 +511,7 @@ def all_outputs():
     outputs = per_cohort_outputs()
     for comparison in COMPARISONS:
         outputs += study_outputs(comparison)
-    return outputs
+    return outputs + [f"{RESULTS}/tables.xlsx"]
 
 
 # --- GEO downloads (rule geo_download in resources.smk) ---

@@ -10,6 +10,7 @@ rule de:
     input:
         unpack(tximport_length_inputs),
         expression=f"{RESULTS}/genes/{{cohort}}/expression.parquet",
+        features=f"{RESULTS}/genes/{{cohort}}/features.tsv",
         samples=f"{RESULTS}/ingest/{{cohort}}/samples.tsv",
     output:
         # gene-level table: complete in report/summary.html, kept out of Snakemake's report (size)
@@ -91,6 +92,7 @@ rule de_ftest:
     input:
         unpack(tximport_length_inputs),
         expression=f"{RESULTS}/genes/{{cohort}}/expression.parquet",
+        features=f"{RESULTS}/genes/{{cohort}}/features.tsv",
         samples=f"{RESULTS}/ingest/{{cohort}}/samples.tsv",
     output:
         # gene-level table: complete in report/summary.html, kept out of Snakemake's report (size)

@@ -31,6 +31,8 @@ rule enrichment:
         # gene-level table: complete in report/summary.html, kept out of Snakemake's report (size)
         ora=f"{CMP}/enrichment/{{analysis}}/{{library}}_ora.tsv",
         gsea=f"{CMP}/enrichment/{{analysis}}/{{library}}_gsea.tsv",
+        # the ORA rows in clusterProfiler's columns (not in Snakemake's report either)
+        ora_clusterprofiler=f"{CMP}/enrichment/{{analysis}}/{{library}}_ora_clusterprofiler.tsv",
         ora_plot=report(
             f"{CMP}/enrichment/{{analysis}}/{{library}}_ora_dotplot.png",
             caption="../report/enrichment_ora_dotplot.rst",
@@ -72,5 +74,11 @@ rule enrichment_all:
             for comparison in COMPARISONS
             for analysis in analyses(comparison)
             for library in ENRICHMENT_LIBRARIES
-            for kind in ["ora.tsv", "gsea.tsv", "ora_dotplot.png", "gsea_plot.png"]
+            for kind in [
+                "ora.tsv",
+                "ora_clusterprofiler.tsv",
+                "gsea.tsv",
+                "ora_dotplot.png",
+                "gsea_plot.png",
+            ]
         ],

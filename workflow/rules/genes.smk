@@ -8,6 +8,7 @@ rule genes:
         expression=f"{RESULTS}/genes/{{cohort}}/expression.parquet",
         mapping=f"{RESULTS}/genes/{{cohort}}/mapping.tsv",
         alterations=f"{RESULTS}/genes/{{cohort}}/alterations.tsv",
+        features=f"{RESULTS}/genes/{{cohort}}/features.tsv",
     log:
         f"{LOGS}/genes/{{cohort}}.log",
     benchmark:

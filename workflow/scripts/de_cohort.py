@@ -1,6 +1,6 @@
-"""Differential expression of one cohort for one comparison: DE table, log-scale matrix and sample
-sheet of the comparison's two sides, volcano plot, heatmaps of the top genes and of the sample
-distances, summary."""
+"""Differential expression of one cohort for one comparison: DE table (sorted by p-value, with the
+original feature ID), log-scale matrix and sample sheet of the comparison's two sides, volcano
+plot, heatmaps of the top genes and of the sample distances, summary."""
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
@@ -10,7 +10,8 @@ from markerflow.plots.de import sample_distance_heatmap, top_genes_heatmap, volc
 from markerflow.plots.figure import save_figure
 from markerflow.runner import script_context
 from markerflow.stages.counts import read_tximport_lengths
-from markerflow.stages.de import cohort_de, summarise_de
+from markerflow.stages.de import cohort_de, summarise_de, with_feature_ids
+from markerflow.stages.tables import sort_by_pvalue
 
 with script_context(snakemake) as log:
     p = snakemake.params
@@ -49,7 +50,8 @@ with script_context(snakemake) as log:
         normalized = normalized.loc[:, [s for s in normalized.columns if s in set(kept["sample"])]]
     log.info("%s: %d of %d samples are %s or %s", comparison.name, len(kept), len(samples),
              comparison.case, comparison.control)  # fmt: skip
-    write_tsv(table, snakemake.output.table)
+    features = read_tsv(snakemake.input.features)
+    write_tsv(sort_by_pvalue(with_feature_ids(table, features, p.cohort)), snakemake.output.table)
     write_matrix(normalized, snakemake.output.normalized)
     write_tsv(kept, snakemake.output.samples)
     fig = volcano(table, p.cohort, p.padj_threshold, p.lfc_threshold)

@@ -1,11 +1,13 @@
-"""The test across all condition levels of one cohort (limma moderated F / DESeq2 LRT)."""
+"""The test across all condition levels of one cohort (limma moderated F / DESeq2 LRT), sorted by
+p-value, with the original feature ID."""
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
 from markerflow.io.tables import read_matrix, read_tsv, write_tsv
 from markerflow.runner import script_context
 from markerflow.stages.counts import read_tximport_lengths
-from markerflow.stages.de import cohort_ftest
+from markerflow.stages.de import cohort_ftest, with_feature_ids
+from markerflow.stages.tables import sort_by_pvalue
 
 with script_context(snakemake) as log:
     p = snakemake.params
@@ -33,4 +35,5 @@ with script_context(snakemake) as log:
         avg_tx_length=lengths,
     )
     log.info("%s: %s across %d genes", p.cohort, table["method"].iloc[0], len(table))
-    write_tsv(table, snakemake.output.table)
+    table = with_feature_ids(table, read_tsv(snakemake.input.features), p.cohort)
+    write_tsv(sort_by_pvalue(table), snakemake.output.table)

@@ -1,9 +1,10 @@
-"""ORA (up/down) + preranked GSEA of one DE or meta table against one gene-set library."""
+"""ORA (up/down; also as clusterProfiler's table) + preranked GSEA of one DE or meta table against
+one gene-set library."""
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
 from markerflow.io.gmt import read_gmt
-from markerflow.io.tables import read_tsv, write_tsv
+from markerflow.io.tables import read_de_table, read_tsv, write_tsv
 from markerflow.plots.enrichment import gsea_running, ora_dotplot
 from markerflow.plots.figure import save_figure
 from markerflow.runner import script_context
@@ -11,7 +12,9 @@ from markerflow.stages.enrichment import run_enrichment, running_panels
 
 with script_context(snakemake) as log:
     ora_p, gsea_p, cols = snakemake.params.ora, snakemake.params.gsea, snakemake.params.columns
-    table = read_tsv(snakemake.input.table)
+    # DE tables are on disk by p-value: back to gene order (the meta table as written)
+    meta = snakemake.wildcards.analysis == "meta"
+    table = read_tsv(snakemake.input.table) if meta else read_de_table(snakemake.input.table)
     sets = read_gmt(snakemake.input.gmt)
     title = f"{snakemake.wildcards.library} - {snakemake.wildcards.analysis}"
     log.info("%s: %d genes, %d gene sets", title, len(table), len(sets))
@@ -32,6 +35,7 @@ with script_context(snakemake) as log:
         seed=snakemake.params.seed,
     )
     write_tsv(res.ora, snakemake.output.ora)
+    write_tsv(res.ora_clusterprofiler, snakemake.output.ora_clusterprofiler)
     write_tsv(res.gsea, snakemake.output.gsea)
     save_figure(ora_dotplot(res.ora, title), snakemake.output.ora_plot)
     panels = running_panels(res.ranked, sets, res.gsea)

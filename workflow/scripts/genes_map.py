@@ -1,4 +1,5 @@
-"""Map a cohort's features to gene symbols (arrays: probes; counts: gene IDs + low-count filter)."""
+"""Map a cohort's features to gene symbols (arrays: probes; counts: gene IDs + low-count filter);
+also the gene -> original feature ID table."""
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
@@ -7,7 +8,7 @@ from markerflow.runner import script_context
 from markerflow.stages.genes import map_cohort_genes
 
 with script_context(snakemake) as log:
-    genes, report, alterations = map_cohort_genes(
+    genes, report, alterations, features = map_cohort_genes(
         read_matrix(snakemake.input.expression),
         read_tsv(snakemake.input.samples, dtype={"sample": str, "batch": str}),
         snakemake.params.data_type,
@@ -26,4 +27,5 @@ with script_context(snakemake) as log:
     log.info("mapping report:\n%s", report.to_string(index=False))
     write_tsv(report, snakemake.output.mapping)
     write_tsv(alterations, snakemake.output.alterations)
+    write_tsv(features, snakemake.output.features)
     write_matrix(genes, snakemake.output.expression)

@@ -4,7 +4,7 @@ then (only then) the held-out cohort is read and scored."""
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
 from markerflow.io.gmt import read_gmt
-from markerflow.io.tables import read_matrix, read_tsv, write_tsv
+from markerflow.io.tables import read_de_table, read_matrix, read_tsv, write_tsv
 from markerflow.runner import script_context
 from markerflow.stages.cohorts import load_cohort
 from markerflow.stages.validation import (
@@ -21,7 +21,7 @@ with script_context(snakemake) as log:
     sheet = {"dtype": {"sample": str, "batch": str}}
     settings = ChainSettings(**dict(p.settings))
     train = {
-        c: DiscoveryInput(read_matrix(e), read_tsv(s, **sheet), read_tsv(d, dtype={"gene": str}))
+        c: DiscoveryInput(read_matrix(e), read_tsv(s, **sheet), read_de_table(d))
         for c, e, s, d in zip(p.train, inp.expression, inp.samples, inp.de, strict=True)
     }
     sel = select_signature(train, settings, {path: read_gmt(path) for path in inp.gmt})

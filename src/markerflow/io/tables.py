@@ -220,6 +220,19 @@ def read_tsv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
     return table
 
 
+def read_de_table(path: str | Path, gene: str = "gene") -> pd.DataFrame:
+    """A written DE table (sorted by p-value on disk) in gene order, as the DE stage made it.
+
+    DE tables are written sorted by p-value (issue 18); every stage that reads one gets its rows
+    back in the order of the genes stage (genes sorted by symbol, stable), so no downstream result
+    depends on the order on disk.
+    """
+    table = read_tsv(path)
+    if gene not in table.columns:
+        raise InputError(f"DE table has no {gene!r} column", path=path)
+    return table.sort_values(gene, kind="mergesort").reset_index(drop=True)
+
+
 def sha256_file(path: str | Path) -> str:
     """Hex SHA-256 digest of a file's bytes (:func:`hashlib.file_digest`, streamed)."""
     with open(path, "rb") as handle:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from markerflow.contracts import DE_COLUMNS
 from markerflow.engines import limma
-from markerflow.errors import AnalysisError, InputError
+from markerflow.errors import AnalysisError, InputError, name_first
 from markerflow.io.matrices import check_matrix_axes
 from markerflow.model.design import (
     SUBJECT,
@@ -170,6 +170,26 @@ def array_de(
         }
     )
     return out[[*DE_COLUMNS, "B", "method"]]
+
+
+def with_feature_ids(table: pd.DataFrame, features: pd.DataFrame, cohort: str = "") -> pd.DataFrame:
+    """``table`` with the genes stage's original feature ID (``features``: columns ``gene``,
+    ``feature_id``, :data:`markerflow.stages.genes.FEATURE_COLUMNS`) as its last column.
+
+    Every gene of the table must be in ``features`` (both come from the same genes stage); a
+    missing one is an :class:`AnalysisError` naming it.
+    """
+    lookup = pd.Series(features["feature_id"].to_numpy(), index=features["gene"].astype(str))
+    lookup = lookup[~lookup.index.duplicated()]
+    genes = table["gene"].astype(str)
+    known = genes.isin(lookup.index).to_numpy()
+    if not known.all():
+        raise AnalysisError(
+            f"cohort {cohort}: {int((~known).sum())} gene(s) of the DE table have no row in the "
+            f"genes stage's feature table, e.g. {name_first(genes[~known])}"
+        )
+    ids = genes.map(lookup)
+    return table.assign(feature_id=ids.to_numpy())
 
 
 def summarise_de(

@@ -10,6 +10,18 @@ Over-representation (:func:`ora`, :func:`ora_up_down`)
     the family is all sets that passed the size filter). Up- and down-regulated genes are tested
     separately (Hong et al. 2014, "A comprehensive evaluation of gene set enrichment analysis ...").
 
+clusterProfiler's table (:func:`ora_clusterprofiler`)
+    The same ORA rows with the columns of clusterProfiler's ``compareCluster`` / ``enricher``
+    result (:data:`CLUSTERPROFILER_COLUMNS`): ``Cluster`` (up/down), ``ID``, ``Description``,
+    ``GeneRatio`` = ``k/n``, ``BgRatio`` = ``K/N``, ``pvalue``, ``p.adjust`` (our BH ``padj``),
+    ``qvalue`` (Storey's q-value exactly as clusterProfiler calls qvalue,
+    :func:`markerflow.rcompat.qvalue.clusterprofiler_qvalue`, per direction), ``geneID``
+    (``/``-joined, sorted) and ``Count`` = ``k``. Deviations from clusterProfiler, kept so the
+    numbers equal the ORA table's: ``N`` is the tested background and ``n`` the selected genes
+    in it (clusterProfiler counts only the universe genes that are in some set of the library,
+    and only the selected genes among those), terms with no selected gene are listed (``Count``
+    0, ``pvalue`` 1) and are in the BH / q-value family, and no p-value cut-off is applied.
+
 Preranked GSEA (:func:`gsea_prerank`)
     Enrichment score of Subramanian et al. 2005 (PNAS 102:15545) with weight ``p`` (``|r|^p``,
     p = 1 by default), significance by gene-set permutation as in fgsea's ``fgseaSimple``
@@ -61,6 +73,7 @@ import scipy.sparse as sp
 from markerflow.errors import InputError
 from markerflow.io.gmt import GeneSet, filter_sets
 from markerflow.rcompat.padjust import p_adjust_bh
+from markerflow.rcompat.qvalue import clusterprofiler_qvalue
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +88,19 @@ ORA_COLUMNS = [
     "pvalue",
     "padj",
     "genes",
+]
+#: columns of clusterProfiler's compareCluster result, in its order (:func:`ora_clusterprofiler`)
+CLUSTERPROFILER_COLUMNS = [
+    "Cluster",
+    "ID",
+    "Description",
+    "GeneRatio",
+    "BgRatio",
+    "pvalue",
+    "p.adjust",
+    "qvalue",
+    "geneID",
+    "Count",
 ]
 GSEA_COLUMNS = [
     "term_id",
@@ -277,7 +303,56 @@ def ora_up_down(
         ora(up, background, sets, min_size, max_size, direction="up"),
         ora(down, background, sets, min_size, max_size, direction="down"),
     ]
-    return pd.concat(parts, ignore_index=True)[ORA_COLUMNS]
+    result = pd.concat(parts, ignore_index=True)[ORA_COLUMNS]
+    # the n and N of each direction, for clusterProfiler's GeneRatio / BgRatio
+    result.attrs["ora_sizes"] = {
+        "up": (len(up), len(background)),
+        "down": (len(down), len(background)),
+    }
+    return result
+
+
+def ora_clusterprofiler(
+    table: pd.DataFrame, sizes: Mapping[str, tuple[int, int]] | None = None
+) -> pd.DataFrame:
+    """The ORA table of :func:`ora_up_down` with clusterProfiler's columns (module docstring),
+    rows in the same order (by direction, then p-value). ``sizes``: direction -> (selected genes
+    ``n``, background genes ``N``); default ``table.attrs["ora_sizes"]`` as :func:`ora_up_down`
+    leaves it."""
+    if sizes is None:
+        sizes = table.attrs.get("ora_sizes")
+    if sizes is None:
+        raise InputError("ORA table without selection sizes (ora_up_down's attrs['ora_sizes'])")
+    if table.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in CLUSTERPROFILER_COLUMNS})
+    direction = table["direction"].astype(str).to_numpy()
+    unknown = sorted(set(direction) - set(sizes))
+    if unknown:
+        raise InputError(f"ORA sizes missing for direction(s) {', '.join(unknown)}")
+    n_sel = np.array([sizes[d][0] for d in direction], dtype=np.int64)
+    n_bg = np.array([sizes[d][1] for d in direction], dtype=np.int64)
+    qvalues = np.full(len(table), np.nan)
+    pvalues = table["pvalue"].to_numpy(dtype=np.float64)
+    for d in dict.fromkeys(direction):  # one qvalue() call per direction, as per enricher call
+        rows = direction == d
+        qvalues[rows] = clusterprofiler_qvalue(pvalues[rows])
+    overlap = table["overlap"].to_numpy(dtype=np.int64)
+    set_size = table["set_size"].to_numpy(dtype=np.int64)
+    genes = table["genes"].fillna("").astype(str).str.replace(";", "/", regex=False)
+    return pd.DataFrame(
+        {
+            "Cluster": direction,
+            "ID": table["term_id"].to_numpy(),
+            "Description": table["term_name"].to_numpy(),
+            "GeneRatio": [f"{k}/{n}" for k, n in zip(overlap, n_sel, strict=True)],
+            "BgRatio": [f"{k}/{n}" for k, n in zip(set_size, n_bg, strict=True)],
+            "pvalue": pvalues,
+            "p.adjust": table["padj"].to_numpy(dtype=np.float64),
+            "qvalue": qvalues,
+            "geneID": genes.to_numpy(),
+            "Count": overlap,
+        }
+    )[CLUSTERPROFILER_COLUMNS]
 
 
 # --------------------------------------------------------------------------- preranked GSEA
@@ -701,6 +776,8 @@ class EnrichmentResult:
     ora: pd.DataFrame
     gsea: pd.DataFrame
     ranked: pd.Series
+    #: the ORA rows with clusterProfiler's columns (:func:`ora_clusterprofiler`)
+    ora_clusterprofiler: pd.DataFrame | None = None
 
 
 def run_enrichment(
@@ -750,4 +827,9 @@ def run_enrichment(
         stats, sets, gsea_permutations, seed, gsea_min_size, gsea_max_size,
         method=gsea_method, sample_size=gsea_sample_size, eps=gsea_eps, threads=gsea_threads,
     )  # fmt: skip
-    return EnrichmentResult(ora=ora_df, gsea=gsea_df, ranked=prepare_ranking(stats))
+    return EnrichmentResult(
+        ora=ora_df,
+        gsea=gsea_df,
+        ranked=prepare_ranking(stats),
+        ora_clusterprofiler=ora_clusterprofiler(ora_df),
+    )

@@ -15,6 +15,13 @@ collapsed (Miller et al. 2011, WGCNA's ``collapseRows``):
 Count IDs: Ensembl (with or without version), Entrez or symbols, mapped with org.Hs.eg.db's table
 (see :func:`map_to_symbols`). Low-count filter: the DESeq2 vignette's pre-filter (a gene is kept if
 at least ``smallest group size`` samples have a count >= 10).
+
+Original feature IDs (issue 17 item 7): every gene row keeps the ID of the matrix row it came from
+(:data:`FEATURE_COLUMNS`, written as ``features.tsv`` beside the matrix and carried into every DE
+table as ``feature_id``): the probe that ``maxmean`` / ``maxvar`` chose, or for rows that combine
+several input rows (``mean`` / ``median`` collapsing, count IDs summed into one symbol, symbols
+merged by harmonisation: :func:`count_row_symbols`) every contributing ID in input order,
+``;``-joined.
 """
 
 from __future__ import annotations
@@ -45,6 +52,12 @@ _ENSEMBL_RE = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?(_PAR_Y)?$")
 #: (GSE34608) or a deliberately partial custom table are legitimate, and the user must decide.
 DEFAULT_MIN_ANNOTATED_SHARE = 0.5
 
+#: Columns of the gene -> original feature ID table the genes stage writes (``features.tsv``).
+FEATURE_COLUMNS = ("gene", "feature_id")
+
+#: Separator of several original IDs combined into one gene row.
+FEATURE_SEPARATOR = ";"
+
 #: Columns of the gene ID table used to map count-matrix IDs (see map_to_symbols).
 GENE_TABLE_COLUMNS = ("entrez", "symbol", "ensembl", "gene_type")
 
@@ -65,10 +78,12 @@ def map_cohort_genes(
     platform: str | None = None,
     counts_method: str = "deseq2",
     symbol_table: str | Path | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Return the genes x samples matrix (index ``gene``), a metric/value mapping report and the
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Return the genes x samples matrix (index ``gene``), a metric/value mapping report, the
     cohort's alterations table (:data:`markerflow.stages.qc.ALTERATION_COLUMNS`: every value set
-    to missing by log2, and an annotation covering less than ``min_annotated_share`` of the rows).
+    to missing by log2, and an annotation covering less than ``min_annotated_share`` of the rows)
+    and the gene -> original feature ID table (:data:`FEATURE_COLUMNS`, rows as the matrix; see
+    the module docstring).
 
     A cached GEO annotation (a ``checksums.tsv`` beside it) is verified against its sha256 first;
     ``platform`` (the sheet's GPL) picks the table of a SOFT file holding several. Counts are
@@ -96,7 +111,9 @@ def map_cohort_genes(
         if aliases is not None:
             table, symbol_report = harmonise_annotation(table, scaled.values.index, aliases)
             report.update(symbol_report)
-        genes, collapse_report = collapse_probes(scaled.values, table, collapse, drop_multimapping)
+        genes, collapse_report, ids = collapse_probes_with_ids(
+            scaled.values, table, collapse, drop_multimapping
+        )
         report.update(collapse_report.__dict__)
         report["collapse"] = collapse
         if table is not None and annotation is not None:
@@ -106,6 +123,8 @@ def map_cohort_genes(
     else:
         counts = validate_counts(expression, path="ingested count matrix")
         check_library_sizes(counts, f"cohort {cohort} (genes)")
+        raw_ids = counts.index
+        gene_table = None
         if annotation is not None:
             gene_table = read_tsv(annotation, dtype=str)
             missing = [c for c in GENE_TABLE_COLUMNS if c not in gene_table.columns]
@@ -122,6 +141,7 @@ def map_cohort_genes(
         if aliases is not None:
             counts, symbol_report = harmonise_count_rows(counts, aliases)
             report.update(symbol_report)
+        ids = count_feature_ids(raw_ids, gene_table, aliases)
         condition = samples.set_index("sample").loc[counts.columns, "condition"]
         if counts_method == "deseq2":
             genes, filter_report = filter_low_counts(counts, condition, min_count, min_samples)
@@ -130,7 +150,26 @@ def map_cohort_genes(
         report.update(filter_report)
     genes.index.name = "gene"
     mapping = pd.DataFrame({"metric": list(report), "value": [str(v) for v in report.values()]})
-    return genes, mapping, alterations.reset_index(drop=True)
+    feature_ids = ids.reindex(genes.index.astype(str)).to_numpy()
+    features = pd.DataFrame({"gene": genes.index.astype(str), "feature_id": feature_ids})
+    return genes, mapping, alterations.reset_index(drop=True), features
+
+
+def _joined_ids(ids: pd.Series, groups: np.ndarray) -> pd.Series:
+    """``ids`` (one per input row) joined per group label, in input order (index: sorted labels)."""
+    frame = pd.DataFrame({"group": groups, "id": ids.astype(str).to_numpy()})
+    return frame.groupby("group", sort=True)["id"].agg(FEATURE_SEPARATOR.join)
+
+
+def count_feature_ids(
+    ids: pd.Index, gene_table: pd.DataFrame | None, aliases: AliasTable | None = None
+) -> pd.Series:
+    """The original count-matrix IDs of each gene the genes stage makes (index: symbol): the IDs
+    :func:`count_row_symbols` sends to that symbol, ``;``-joined in matrix order."""
+    final = count_row_symbols(ids, gene_table, aliases)
+    kept = final.notna().to_numpy()
+    original = pd.Series(pd.Index(ids).astype(str)[kept])
+    return _joined_ids(original, final[kept].astype(str).to_numpy()).rename("feature_id")
 
 
 def annotation_coverage(
@@ -217,6 +256,21 @@ def collapse_probes(
     duplicates are collapsed). With ``drop_multimapping=False`` a ``///`` probe counts for its first
     gene. Returns a genes x samples matrix (index ``gene``, sorted) and a report.
     """
+    collapsed, report, _ = collapse_probes_with_ids(
+        expression, annotation, method, drop_multimapping
+    )
+    return collapsed, report
+
+
+def collapse_probes_with_ids(
+    expression: pd.DataFrame,
+    annotation: pd.Series | None,
+    method: str = "maxmean",
+    drop_multimapping: bool = True,
+) -> tuple[pd.DataFrame, CollapseReport, pd.Series]:
+    """:func:`collapse_probes` and each gene's original probe ID (Series indexed by gene): the
+    winning probe for ``maxmean`` / ``maxvar``, every probe of the gene (``;``-joined, in matrix
+    order) for ``mean`` / ``median``."""
     if method not in COLLAPSE_METHODS:
         raise InputError(f"unknown collapse method {method!r}; choose one of {COLLAPSE_METHODS}")
     n_in = expression.shape[0]
@@ -263,11 +317,14 @@ def collapse_probes(
         collapsed = pd.DataFrame(
             values[chosen["pos"].to_numpy()], index=chosen["gene"].to_numpy(), columns=data.columns
         )
+        probe_ids = data.index.astype(str).to_numpy()
+        ids = pd.Series(probe_ids[chosen["pos"].to_numpy()], index=chosen["gene"].to_numpy())
     else:
         frame = pd.DataFrame(values, columns=data.columns)
         frame["gene"] = genes
         grouped = frame.groupby("gene", sort=True)
         collapsed = grouped.mean() if method == "mean" else grouped.median()
+        ids = _joined_ids(pd.Series(data.index.astype(str)), np.asarray(genes, dtype=object))
     collapsed = collapsed.sort_index()
     collapsed.index.name = "gene"
     counts = pd.Series(genes).value_counts()
@@ -279,7 +336,8 @@ def collapse_probes(
         genes_out=int(collapsed.shape[0]),
         genes_from_several_probes=int((counts > 1).sum()),
     )
-    return collapsed, report
+    ids.index = ids.index.astype(str)
+    return collapsed, report, ids.rename("feature_id")
 
 
 # ------------------------------------------------------------------------------------------------
