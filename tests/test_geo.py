@@ -206,6 +206,15 @@ def test_duplicate_sample_accession(tmp_path: Path) -> None:
         geo.read_series_matrix(path)
 
 
+def test_duplicate_table_header_column(tmp_path: Path) -> None:
+    """Found by the slow fuzz test: a header line moved into the table (pandas' bare ValueError)."""
+    path = _quirky_with('"ID_REF"\t"GSM1"\t"GSM2"', '"ID_REF"\t"GSM1"\t"GSM1"', tmp_path)
+    with pytest.raises(InputError, match=r"duplicate sample columns in the expression table's "
+                       r"header \(line 25\): GSM1") as err:  # fmt: skip
+        geo.read_series_matrix(path)
+    assert path.name in str(err.value)
+
+
 def test_non_numeric_value_names_row_and_sample(tmp_path: Path) -> None:
     path = _quirky_with("-1.5\t3e0", "-1.5\tabc", tmp_path)
     with pytest.raises(InputError, match=r"non-numeric value 'abc' in sample GSM2, row '117_at'"):

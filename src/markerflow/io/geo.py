@@ -384,6 +384,16 @@ def _parse_table(data: bytes, path: Path, first_line: int) -> pd.DataFrame:
     first = data[: data.find(b"\n")] if b"\n" in data else data
     header = _split_fields(_decode(first, path).rstrip("\r"))
     id_name = header[0] or "ID_REF"
+    # pandas refuses repeated names with a bare ValueError: name them first
+    names = pd.Index([id_name, *header[1:]])
+    repeated = names[names.duplicated()].unique().tolist()
+    if repeated:
+        raise InputError(
+            f"duplicate sample columns in the expression table's header (line {first_line}): "
+            f"{name_first(repeated)}",
+            path=path,
+            hint="each sample must have one column; the file is damaged or not a series matrix",
+        )
     with reading(path, "expression table"):
         table = pd.read_csv(
             io.BytesIO(data),
@@ -411,9 +421,6 @@ def _parse_table(data: bytes, path: Path, first_line: int) -> pd.DataFrame:
             path=path,
             hint="each row must have a unique ID_REF",
         )
-    dup_samples = table.columns[table.columns.duplicated()].unique().tolist()
-    if dup_samples:
-        raise InputError(f"duplicate sample columns: {', '.join(dup_samples)}", path=path)
     for column in table.columns:
         if table[column].dtype.kind not in "fiub":
             values = table[column]
