@@ -3,8 +3,8 @@ resumes to the same bytes.
 
 - Bad input (fast): the message names the file/key/sample, the exit status is non-zero and no
   output of the failed job remains (Snakemake deletes them; scripts write atomically).
-- Determinism (slow): sha256 of every TSV/Parquet under results/ is identical across two runs and
-  across ``--cores 1`` / ``--cores 2``.
+- Determinism (slow): sha256 of every TSV/Parquet under results/ is identical across two runs, one
+  with ``--cores 2`` and one with ``--cores 1``.
 - Interrupt safety (slow): SIGKILL of snakemake's whole process group after a seeded number of
   finished jobs (+ a seeded delay), ``--unlock``, rerun with ``--rerun-incomplete``: the outputs
   equal an uninterrupted run's, and no temporary file is left behind.
@@ -197,9 +197,10 @@ def diff(a: dict[str, str], b: dict[str, str]) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cores", [2, 1])
-def test_outputs_are_identical_across_runs_and_core_counts(reference, tmp_path, cores):
-    assert diff(reference, full_run(one_comparison_workdir(tmp_path / "wd"), cores)) == []
+def test_outputs_are_identical_across_runs_and_core_counts(reference, tmp_path):
+    # a second run, on one core where the reference used two: identical across runs and across
+    # core counts (job order differs), in one run instead of two (CI time budget)
+    assert diff(reference, full_run(one_comparison_workdir(tmp_path / "wd"), cores=1)) == []
 
 
 def _finished_jobs(stderr_path: Path) -> tuple[int, int]:
@@ -208,7 +209,7 @@ def _finished_jobs(stderr_path: Path) -> tuple[int, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_killed_run_resumes_to_identical_outputs(reference, tmp_path, seed):
     rng = random.Random(seed)
     workdir = one_comparison_workdir(tmp_path / "wd")

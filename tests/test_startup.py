@@ -61,3 +61,23 @@ def test_statistics_light_stages_do_not_import_scipy_stats() -> None:
 def test_package_root_is_cheap() -> None:
     """``import markerflow`` reads no distribution metadata (``__version__`` is looked up lazily)."""
     assert _loaded(["markerflow", "markerflow.runner", "markerflow.errors"]) == []
+
+
+def test_every_script_job_logs_its_start_up_cost(example_run):
+    """The first line of each job's log is its start-up CPU (markerflow.runner.STARTUP_MESSAGE),
+    which benchmarks/scale/run.py sums; a job that lost the line would vanish from that sum."""
+    import re
+
+    line = re.compile(r"start-up: ([0-9.]+) s CPU before the job's own work \(rule (\w+)\)")
+    logs = [p for p in (example_run / "logs").rglob("*.log") if "benchmarks" not in p.parts]
+    found = {}
+    for path in logs:
+        first = path.read_text(errors="replace").splitlines()[:1]
+        match = line.search(first[0]) if first else None
+        if match:
+            found[path] = (float(match[1]), match[2])
+    rules = {rule for _, rule in found.values()}
+    assert {"ingest", "qc", "genes", "de", "merge", "meta", "enrichment", "candidates"} <= rules
+    assert len(found) >= 0.9 * len(logs), sorted(set(map(str, logs)) - set(map(str, found)))
+    # a job's start-up is interpreter + imports + Snakemake's preamble: well under its whole run
+    assert all(0 < cpu < 30 for cpu, _ in found.values())

@@ -10,6 +10,10 @@ Inside the block, ``logging`` goes to ``snakemake.log[0]``. An :class:`~markerfl
 or :class:`~markerflow.errors.AnalysisError` is written to the log and to stderr as one clear
 message and the job exits with status 1, without a traceback; any other exception is a bug and keeps
 its traceback.
+
+The first log line of every job is its start-up cost (:func:`startup_cost`): the CPU seconds the
+process spent before the block began - interpreter start, the script's imports and Snakemake's
+script preamble - which benchmarks/scale/run.py sums against the job's total CPU.
 """
 
 from __future__ import annotations
@@ -17,15 +21,29 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from markerflow.errors import AnalysisError, InputError
 
+#: The first log line of a job (benchmarks/scale/run.py parses it).
+STARTUP_MESSAGE = "start-up: %.3f s CPU before the job's own work (rule %s)"
+
+
+def startup_cost() -> float:
+    """CPU seconds (user + system, ``time.process_time``) this process has used so far.
+
+    Wall time since the process started is not reported: ``/proc/self/stat``'s start time and
+    ``/proc/uptime`` disagree by up to a second on virtual machines, more than the cost measured.
+    """
+    return time.process_time()
+
 
 @contextlib.contextmanager
 def script_context(smk: Any, name: str | None = None) -> Iterator[logging.Logger]:
     """Log to the rule's log file; turn markerflow errors into one message and exit status 1."""
+    startup = startup_cost()
     log_files = list(getattr(smk, "log", []) or [])
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_files:
@@ -37,6 +55,7 @@ def script_context(smk: Any, name: str | None = None) -> Iterator[logging.Logger
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logger = logging.getLogger(name or f"markerflow.{getattr(smk, 'rule', 'script')}")
+    logger.info(STARTUP_MESSAGE, startup, getattr(smk, "rule", "?"))
     try:
         yield logger
     except (InputError, AnalysisError) as exc:
