@@ -367,7 +367,7 @@ class CellFit:
 
 def fit_cells(
     stats: CellStats,
-    cell_batch: Sequence,
+    cell_batch: Sequence | np.ndarray,
     cell_covariates: np.ndarray | None = None,
     *,
     parametric: bool = True,
