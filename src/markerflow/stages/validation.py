@@ -10,15 +10,28 @@ Three kinds of performance (DESIGN.md), every row labelled with one of them:
 Only the last two are validation.
 
 The selection chain (:func:`select_signature`) is the main workflow's chain, called through the
-same stage functions: merge + ComBat (:func:`markerflow.stages.merge.merge_and_correct`),
-random-effects meta-analysis (:func:`markerflow.stages.meta.meta_analysis`), ORA of the meta
-result as the candidate ranking uses it (:func:`markerflow.stages.enrichment.ora_up_down`; the
-study analysis is the meta table, or the single cohort's DE table with one cohort, like the
-``candidates`` rule), candidate ranking (:func:`markerflow.stages.candidates.rank_candidates`) and
-signature search (:func:`markerflow.stages.signature.build_signature`). Per-cohort DE tables and
-normalised matrices depend on their own cohort only and are reused, not recomputed. ComBat is
-refitted per fold: its location/scale estimates pool the cohorts it sees, so parameters fitted
-with the held-out cohort in the merge would carry that cohort's data into the stability evidence.
+same stage functions: merge + ComBat (as :func:`markerflow.stages.merge.merge_and_correct`, via
+:func:`fold_combat`), random-effects meta-analysis (:func:`markerflow.stages.meta.meta_analysis`),
+ORA of the meta result as the candidate ranking uses it
+(:func:`markerflow.stages.enrichment.ora_up_down`; the study analysis is the meta table, or the
+single cohort's DE table with one cohort, like the ``candidates`` rule), candidate ranking
+(:func:`markerflow.stages.candidates.rank_candidates`) and signature search
+(:func:`markerflow.stages.signature.build_signature`).
+
+Per-cohort DE tables and normalised matrices depend on their own cohort only and are reused, not
+recomputed. ComBat is refitted per fold: its location/scale estimates pool the cohorts it sees, so
+parameters fitted with the held-out cohort in the merge would carry that cohort's data into the
+stability evidence. What a fold does not need is not computed (issue 20): no PCA or batch
+silhouettes, no merged matrix. The fold's order is meta -> ORA -> preselection
+(:func:`markerflow.stages.candidates.preselected_genes`) -> ComBat, and ComBat adjusts only the
+preselected genes' rows, the only rows of the corrected matrix the ranking reads (its stability
+selection). ComBat's priors still pool every common gene: pass 1 runs on per-(merged batch,
+condition) cell statistics of every gene of each training cohort (n, mean, centred M2, min, max;
+:func:`markerflow.engines.combat_blocks.fit_cells`), which equal the in-memory fit to rounding
+(<= 1e-12, tests/test_combat_cells.py, tests/test_validation.py). Cost per fold: reading the
+training cohorts' matrices and DE tables, one pass over each matrix for its cell statistics, the
+meta-analysis with leave-one-out, ORA, the ranking's AUC and stability selection on the
+preselected genes, and the signature search.
 
 Deviation from MetaIntegrator (Haynes et al. 2017), which searches on all discovery data and has
 no cohort-level out-of-sample figure: LOCO is leave-one-dataset-out validation with the whole
