@@ -292,8 +292,9 @@ def fold_combat(
     assert common is not None
     complete = np.ones(common.size, dtype=bool)
     for m in matrices.values():
-        complete &= ~m.reindex(common).isna().to_numpy().any(axis=1)
-    genes = pd.Index(common[complete].astype(str), name="gene")
+        values = m.to_numpy(dtype=np.float64)
+        complete &= ~np.isnan(values[m.index.get_indexer(common)]).any(axis=1)
+    genes = pd.Index(common[complete], name="gene")
     if genes.size == 0:
         raise InputError(
             "the discovery cohorts share no gene measured in every sample",
@@ -317,7 +318,8 @@ def fold_combat(
     for c in names:  # one cohort at a time; its cells are its own (batch = cohort[:batch])
         mine = cohort_of == c
         own, local = np.unique(cell[mine], return_inverse=True)
-        x = matrices[c].loc[genes].to_numpy(dtype=np.float64)  # columns in sheet order
+        m = matrices[c]
+        x = m.to_numpy(dtype=np.float64)[m.index.get_indexer(genes)]  # columns in sheet order
         st = cell_stats(x, local, own.size)
         joined.n[own] = st.n
         for f in ("mean", "m2", "lo", "hi"):
