@@ -182,3 +182,65 @@ def test_null_study(method):
     misses = 60 - cohort_ok
     assert stats.binomtest(misses, 60, 0.05, alternative="greater").pvalue > 0.01, misses
     assert abs(np.mean(pooled) - 0.5) < 0.05
+
+
+# ------------------------------------------------------ a fold's ComBat without the merged matrix
+def fold_study(seed: int = 4):
+    """Three cohorts: one with an internal batch, one with a third condition, a missing value
+    and its genes in another order with an extra gene."""
+    cohorts, _ = study_cohorts(seed, ("D1", "D2", "D3"), n_genes=500, n_planted=20)
+    e2, s2 = cohorts["D2"]
+    cohorts["D2"] = (e2, s2.assign(batch=np.where(np.arange(len(s2)) % 2, "a", "b")))
+    e3, s3 = cohorts["D3"]
+    e3 = e3.iloc[::-1].copy()
+    e3.loc["EXTRA"] = 5.0
+    e3.iloc[10, 3] = np.nan
+    s3 = s3.assign(condition=np.where(np.arange(len(s3)) % 7 == 0, "other", s3["condition"]))
+    cohorts["D3"] = (e3, s3)
+    return cohorts
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"mean_only": True}, {"reference_batch": "D2:a"}, {"parametric": False}],
+    ids=["param", "meanonly", "ref", "nonparam"],
+)
+def test_fold_combat_equals_merge_and_correct(kwargs):
+    from markerflow.stages.merge import merge_and_correct
+    from markerflow.stages.validation import fold_combat
+
+    cohorts = fold_study()
+    mats = {c: e for c, (e, _) in cohorts.items()}
+    sheets = {c: s for c, (_, s) in cohorts.items()}
+    want = merge_and_correct(mats, sheets, **kwargs)
+    fold = fold_combat(mats, sheets, **kwargs)
+    assert list(fold.genes) == list(want.expression.index)
+    pd.testing.assert_frame_equal(fold.samples, want.samples)
+    genes = list(want.expression.index[::3])
+    got = fold.adjusted(genes)
+    diff = np.abs(got.to_numpy() - want.expression.loc[got.index].to_numpy()).max()
+    assert diff <= 1e-12
+    assert list(got.columns) == list(want.expression.columns)
+
+
+def test_fold_candidates_equal_the_merged_path():
+    """select_signature's candidates equal rank_candidates on the full ComBat-merged matrix."""
+    from markerflow.stages.candidates import rank_candidates
+    from markerflow.stages.merge import merge_and_correct
+    from markerflow.stages.meta import meta_analysis
+
+    cohorts = fold_study(6)
+    names = ("D1", "D2", "D3")
+    disc = discovery_inputs(cohorts, names)
+    s = settings(seed=6)
+    sel = select_signature(disc, s)
+    merged = merge_and_correct({c: cohorts[c][0] for c in names},
+                               {c: cohorts[c][1] for c in names})  # fmt: skip
+    mc = load_cohort(merged.expression, merged.samples, "case", "control", name="merged")
+    meta = meta_analysis({c: disc[c].de for c in names})
+    want = rank_candidates(meta, {c: as_cohort(cohorts[c], c) for c in names},
+                           merged=mc.expression, merged_is_case=mc.is_case, enrichment=[],
+                           weights=dict(s.weights), seed=s.seed, fdr_threshold=s.fdr,
+                           preselect=s.preselect, n_subsamples=s.stability_subsamples)  # fmt: skip
+    pd.testing.assert_frame_equal(sel.candidates, want, check_exact=False, rtol=1e-10)
+    assert list(sel.candidates["gene"]) == list(want["gene"])

@@ -1,7 +1,8 @@
 # Cohort-level validation (issue 15): leave-one-discovery-cohort-out (LOCO), per comparison. Each
 # fold reruns the whole selection chain (merge/ComBat, meta, ORA, candidates, signature) on the
 # other discovery cohorts, freezes the signature, then scores the held-out cohort. Validation
-# cohorts never enter. Names from common.smk: CMP, LOGS, SPECS, COMPARISONS, discovery,
+# cohorts never enter. One job per fold (independent, parallel on a cluster); a fold computes no
+# PCA and ComBat-adjusts only the preselected genes (stages.validation.fold_combat). Names from common.smk: CMP, LOGS, SPECS, COMPARISONS, discovery,
 # ENRICHMENT_LIBRARIES. Library: markerflow.stages.validation.
 
 from markerflow.stages.validation import chain_settings

@@ -213,55 +213,9 @@ def rank_candidates(
     """Ranked candidate table: gene, direction, the meta statistics used, one [0, 1] column per
     component (:data:`COMPONENTS`), composite, rank. See the module docstring."""
     weights = {c: 1.0 for c in COMPONENTS} | dict(weights or {})
-    unknown = sorted(set(weights) - set(COMPONENTS))
-    if unknown:
-        raise InputError(f"unknown candidates.weights key(s) {unknown}",
-                         hint=f"use {list(COMPONENTS)}")  # fmt: skip
-    if any(w < 0 for w in weights.values()):
-        raise InputError("candidates.weights must be >= 0")
-    m = meta.dropna(subset=["pooled_effect", "pvalue"]).reset_index(drop=True)
-    genes = m["gene"].astype(str)
-    out = pd.DataFrame({
-        "gene": genes,
-        "direction": np.where(m["pooled_effect"] > 0, "up", "down"),
-        "pooled_effect": m["pooled_effect"],
-        "fdr": m["fdr"],
-        "n_cohorts": m["n_cohorts"],
-        "sign_agreement": m["sign_agreement"],
-        "loo_max_fdr": m["loo_max_fdr"],
-    })  # fmt: skip
-    comp = pd.DataFrame(index=out.index, columns=list(COMPONENTS), dtype=np.float64)
-    comp["effect_size"] = np.minimum(m["pooled_effect"].abs() / effect_cap, 1.0)
-    with np.errstate(divide="ignore"):
-        neglog = -np.log10(np.clip(m["fdr"].to_numpy(dtype=float), 1e-300, 1.0))
-    comp["significance"] = np.minimum(neglog / significance_cap, 1.0)
-    n_cohorts = len(cohorts)
-    if n_cohorts >= 2:
-        loo = m["loo_max_fdr"].to_numpy(dtype=float)
-        with np.errstate(divide="ignore"):
-            robust = np.minimum(
-                1.0, -np.log10(np.clip(loo, 1e-300, 1.0)) / -np.log10(fdr_threshold)
-            )
-        robust = np.where(np.isnan(loo), 1.0, robust)
-        comp["consistency"] = m["sign_agreement"].to_numpy(dtype=float) * robust
-
-    if enrichment:
-        counts = pathway_counts(genes, out["direction"], enrichment, pathway_padj)
-        out["n_terms"] = counts.astype(np.int64)
-        comp["pathway"] = counts / counts.max() if counts.max() > 0 else 0.0
-    if cohorts:
-        ranks = []
-        for c in cohorts.values():
-            mean = c.expression.mean(axis=1)
-            ranks.append(mean.rank(pct=True).reindex(genes.to_numpy()).to_numpy())
-        with np.errstate(invalid="ignore"):
-            comp["expression"] = np.nanmean(np.vstack(ranks), axis=0)
-
-    cheap_score = _weighted_mean(comp, [c for c in COMPONENTS if c not in COSTLY], weights)
-    order = np.lexsort((genes.to_numpy(), m["pvalue"].to_numpy(), -np.nan_to_num(cheap_score)))
-    order = order[:preselect]
-    pre = np.zeros(len(m), dtype=bool)
-    pre[order] = True
+    m, genes, out, comp = _cheap_evidence(meta, cohorts, enrichment, weights, fdr_threshold,
+                                          effect_cap, significance_cap, pathway_padj)  # fmt: skip
+    pre = _preselection(comp, m, genes, weights, preselect)
     pre_genes = list(genes[pre])
     out["preselected"] = pre
     if cohorts:
@@ -313,6 +267,97 @@ def rank_candidates(
     return out.reset_index(drop=True)
 
 
+def preselected_genes(
+    meta: pd.DataFrame,
+    cohorts: Mapping[str, Cohort],
+    *,
+    enrichment: Sequence[pd.DataFrame] | None = None,
+    weights: Mapping[str, float] | None = None,
+    fdr_threshold: float = 0.05,
+    preselect: int = 300,
+    effect_cap: float = 2.0,
+    significance_cap: float = 10.0,
+    pathway_padj: float = 0.05,
+) -> list[str]:
+    """The genes :func:`rank_candidates` (same arguments) computes the costly evidence for: the
+    ``preselect`` best by the cheap composite (module docstring), in meta-table order. A caller
+    that prepares ``merged`` can restrict it to these rows (the leave-one-cohort-out fold
+    ComBat-adjusts only them); ``rank_candidates`` reads nothing else of ``merged``."""
+    w = {c: 1.0 for c in COMPONENTS} | dict(weights or {})
+    m, genes, _, comp = _cheap_evidence(meta, cohorts, enrichment, w, fdr_threshold, effect_cap,
+                                        significance_cap, pathway_padj)  # fmt: skip
+    return list(genes[_preselection(comp, m, genes, w, preselect)])
+
+
+def _cheap_evidence(
+    meta: pd.DataFrame,
+    cohorts: Mapping[str, Cohort],
+    enrichment: Sequence[pd.DataFrame] | None,
+    weights: Mapping[str, float],
+    fdr_threshold: float,
+    effect_cap: float,
+    significance_cap: float,
+    pathway_padj: float,
+) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.DataFrame]:
+    """The candidate table's first columns and the cheap components (all genes)."""
+    unknown = sorted(set(weights) - set(COMPONENTS))
+    if unknown:
+        raise InputError(f"unknown candidates.weights key(s) {unknown}",
+                         hint=f"use {list(COMPONENTS)}")  # fmt: skip
+    if any(w < 0 for w in weights.values()):
+        raise InputError("candidates.weights must be >= 0")
+    m = meta.dropna(subset=["pooled_effect", "pvalue"]).reset_index(drop=True)
+    genes = m["gene"].astype(str)
+    out = pd.DataFrame({
+        "gene": genes,
+        "direction": np.where(m["pooled_effect"] > 0, "up", "down"),
+        "pooled_effect": m["pooled_effect"],
+        "fdr": m["fdr"],
+        "n_cohorts": m["n_cohorts"],
+        "sign_agreement": m["sign_agreement"],
+        "loo_max_fdr": m["loo_max_fdr"],
+    })  # fmt: skip
+    comp = pd.DataFrame(index=out.index, columns=list(COMPONENTS), dtype=np.float64)
+    comp["effect_size"] = np.minimum(m["pooled_effect"].abs() / effect_cap, 1.0)
+    with np.errstate(divide="ignore"):
+        neglog = -np.log10(np.clip(m["fdr"].to_numpy(dtype=float), 1e-300, 1.0))
+    comp["significance"] = np.minimum(neglog / significance_cap, 1.0)
+    n_cohorts = len(cohorts)
+    if n_cohorts >= 2:
+        loo = m["loo_max_fdr"].to_numpy(dtype=float)
+        with np.errstate(divide="ignore"):
+            robust = np.minimum(
+                1.0, -np.log10(np.clip(loo, 1e-300, 1.0)) / -np.log10(fdr_threshold)
+            )
+        robust = np.where(np.isnan(loo), 1.0, robust)
+        comp["consistency"] = m["sign_agreement"].to_numpy(dtype=float) * robust
+
+    if enrichment:
+        counts = pathway_counts(genes, out["direction"], enrichment, pathway_padj)
+        out["n_terms"] = counts.astype(np.int64)
+        comp["pathway"] = counts / counts.max() if counts.max() > 0 else 0.0
+    if cohorts:
+        ranks = []
+        for c in cohorts.values():
+            mean = c.expression.mean(axis=1)
+            ranks.append(mean.rank(pct=True).reindex(genes.to_numpy()).to_numpy())
+        with np.errstate(invalid="ignore"):
+            comp["expression"] = np.nanmean(np.vstack(ranks), axis=0)
+
+    return m, genes, out, comp
+
+
+def _preselection(comp: pd.DataFrame, m: pd.DataFrame, genes: pd.Series,
+                  weights: Mapping[str, float], preselect: int) -> np.ndarray:  # fmt: skip
+    """Mask of the ``preselect`` genes with the best cheap composite (ties: meta p, gene)."""
+    cheap_score = _weighted_mean(comp, [c for c in COMPONENTS if c not in COSTLY], weights)
+    order = np.lexsort((genes.to_numpy(), m["pvalue"].to_numpy(), -np.nan_to_num(cheap_score)))
+    order = order[:preselect]
+    pre = np.zeros(len(m), dtype=bool)
+    pre[order] = True
+    return pre
+
+
 def _weighted_mean(comp: pd.DataFrame, columns: Sequence[str], weights: Mapping[str, float]):
     """Per gene: sum w_c x_c / sum w_c over the columns that are not NaN for that gene."""
     cols = [c for c in columns if weights[c] > 0 and comp[c].notna().any()]
@@ -324,5 +369,5 @@ def _weighted_mean(comp: pd.DataFrame, columns: Sequence[str], weights: Mapping[
         return np.where(total > 0, np.nan_to_num(values) @ w / total, np.nan)
 
 
-__all__ = ["COMPONENTS", "COSTLY", "pathway_counts", "rank_candidates", "single_gene_cv_auc",
-           "stability_selection"]  # fmt: skip
+__all__ = ["COMPONENTS", "COSTLY", "pathway_counts", "preselected_genes", "rank_candidates",
+           "single_gene_cv_auc", "stability_selection"]  # fmt: skip

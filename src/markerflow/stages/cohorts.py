@@ -45,7 +45,8 @@ def load_cohort(expression: pd.DataFrame, samples: pd.DataFrame, case_label: str
         raise InputError(f"sample sheet of cohort {name!r} lacks column(s) {missing}")
     sheet = samples.assign(sample=samples["sample"].astype(str)).set_index("sample")
     keep = sheet.index[sheet["condition"].isin([case_label, control_label])]
-    absent = [s for s in keep if s not in set(map(str, expression.columns))]
+    columns = set(map(str, expression.columns))  # once: a set per sample was O(n^2)
+    absent = [s for s in keep if s not in columns]
     if absent:
         raise InputError(f"cohort {name!r}: {len(absent)} sample(s) of the sheet are not columns "
                          f"of the expression matrix, e.g. {absent[:3]}",

@@ -10,15 +10,28 @@ Three kinds of performance (DESIGN.md), every row labelled with one of them:
 Only the last two are validation.
 
 The selection chain (:func:`select_signature`) is the main workflow's chain, called through the
-same stage functions: merge + ComBat (:func:`markerflow.stages.merge.merge_and_correct`),
-random-effects meta-analysis (:func:`markerflow.stages.meta.meta_analysis`), ORA of the meta
-result as the candidate ranking uses it (:func:`markerflow.stages.enrichment.ora_up_down`; the
-study analysis is the meta table, or the single cohort's DE table with one cohort, like the
-``candidates`` rule), candidate ranking (:func:`markerflow.stages.candidates.rank_candidates`) and
-signature search (:func:`markerflow.stages.signature.build_signature`). Per-cohort DE tables and
-normalised matrices depend on their own cohort only and are reused, not recomputed. ComBat is
-refitted per fold: its location/scale estimates pool the cohorts it sees, so parameters fitted
-with the held-out cohort in the merge would carry that cohort's data into the stability evidence.
+same stage functions: merge + ComBat (as :func:`markerflow.stages.merge.merge_and_correct`, via
+:func:`fold_combat`), random-effects meta-analysis (:func:`markerflow.stages.meta.meta_analysis`),
+ORA of the meta result as the candidate ranking uses it
+(:func:`markerflow.stages.enrichment.ora_up_down`; the study analysis is the meta table, or the
+single cohort's DE table with one cohort, like the ``candidates`` rule), candidate ranking
+(:func:`markerflow.stages.candidates.rank_candidates`) and signature search
+(:func:`markerflow.stages.signature.build_signature`).
+
+Per-cohort DE tables and normalised matrices depend on their own cohort only and are reused, not
+recomputed. ComBat is refitted per fold: its location/scale estimates pool the cohorts it sees, so
+parameters fitted with the held-out cohort in the merge would carry that cohort's data into the
+stability evidence. What a fold does not need is not computed (issue 20): no PCA or batch
+silhouettes, no merged matrix. The fold's order is meta -> ORA -> preselection
+(:func:`markerflow.stages.candidates.preselected_genes`) -> ComBat, and ComBat adjusts only the
+preselected genes' rows, the only rows of the corrected matrix the ranking reads (its stability
+selection). ComBat's priors still pool every common gene: pass 1 runs on per-(merged batch,
+condition) cell statistics of every gene of each training cohort (n, mean, centred M2, min, max;
+:func:`markerflow.engines.combat_blocks.fit_cells`), which equal the in-memory fit to rounding
+(<= 1e-12, tests/test_combat_cells.py, tests/test_validation.py). Cost per fold: reading the
+training cohorts' matrices and DE tables, one pass over each matrix for its cell statistics, the
+meta-analysis with leave-one-out, ORA, the ranking's AUC and stability selection on the
+preselected genes, and the signature search.
 
 Deviation from MetaIntegrator (Haynes et al. 2017), which searches on all discovery data and has
 no cohort-level out-of-sample figure: LOCO is leave-one-dataset-out validation with the whole
@@ -53,12 +66,14 @@ import numpy as np
 import pandas as pd
 
 from markerflow.engines import performance as perf_engine
+from markerflow.engines.combat_blocks import CellFit, CellStats, adjust_cells, cell_stats, fit_cells
 from markerflow.errors import InputError
 from markerflow.io.tables import sha256_file
-from markerflow.stages.candidates import rank_candidates
+from markerflow.model.design import check_confounding
+from markerflow.stages.candidates import preselected_genes, rank_candidates
 from markerflow.stages.cohorts import Cohort, load_cohort
 from markerflow.stages.enrichment import ora_up_down
-from markerflow.stages.merge import merge_and_correct
+from markerflow.stages.merge import merge_cohorts
 from markerflow.stages.meta import meta_analysis
 from markerflow.stages.signature import build_signature, signature_score
 
@@ -170,7 +185,7 @@ def select_signature(
         for c in names
     }  # fmt: skip
     combat = dict(s.combat or {})
-    merged = merge_and_correct(
+    fold = fold_combat(
         {c: inputs[c].expression for c in names},
         {c: inputs[c].samples for c in names},
         parametric=bool(combat.get("parametric", True)),
@@ -179,8 +194,6 @@ def select_signature(
         if combat.get("reference_batch") in set(_batches(inputs))
         else None,
     )
-    merged_cohort = load_cohort(merged.expression, merged.samples, s.case_label, s.control_label,
-                                name="merged")  # fmt: skip
     min_cohorts = None if s.min_cohorts is None else min(int(s.min_cohorts), len(names))
     meta = meta_analysis({c: inputs[c].de for c in names}, min_cohorts=min_cohorts,
                          leave_one_out=s.leave_one_out, method=s.meta_method)  # fmt: skip
@@ -195,6 +208,11 @@ def select_signature(
                     ora.get("min_size", 10), ora.get("max_size", 500), **cols)
         for sets in (gene_sets or {}).values()
     ]  # fmt: skip
+    # ComBat-adjusted rows of the preselected genes only: all rank_candidates reads of `merged`
+    pre = preselected_genes(meta, cohorts, enrichment=enrichment, weights=dict(s.weights or {}),
+                            fdr_threshold=s.fdr, preselect=s.preselect)  # fmt: skip
+    merged_cohort = load_cohort(fold.adjusted(pre), fold.samples, s.case_label, s.control_label,
+                                name="merged")  # fmt: skip
     candidates = rank_candidates(
         meta, cohorts, merged=merged_cohort.expression, merged_is_case=merged_cohort.is_case,
         enrichment=enrichment, weights=dict(s.weights or {}), seed=s.seed, fdr_threshold=s.fdr,
@@ -205,6 +223,125 @@ def select_signature(
                                 l1_ratio=s.l1_ratio, folds=s.folds)  # fmt: skip
     return Selection(tuple(names), meta, candidates, sig,
                      frozen_record(sig, s.method, s.seed, names, settings=s.record()))  # fmt: skip
+
+
+# ------------------------------------------------------------------ the fold's merge + ComBat
+@dataclass
+class FoldCombat:
+    """ComBat of a fold's merged discovery matrix, fitted from per-cell statistics, adjusting any
+    gene's rows on request (:func:`fold_combat`)."""
+
+    samples: pd.DataFrame  #: merged sample sheet (:func:`markerflow.stages.merge.merge_cohorts`)
+    genes: pd.Index  #: the merged matrix's genes (common to all cohorts, complete), merge order
+    fit: CellFit | None  #: None: one batch, nothing corrected
+    cell: np.ndarray  #: cell (row of the fit's statistics) of each merged sample
+    rows: Mapping[str, Any]  #: cohort -> callable(genes) -> genes x samples DataFrame (raw rows)
+    cohort_of: np.ndarray  #: cohort of each merged sample
+
+    def adjusted(self, genes: Sequence[str]) -> pd.DataFrame:
+        """The ComBat-adjusted merged rows of ``genes`` (those in the merged matrix), equal to
+        the rows of ComBat on the whole merged matrix (to rounding, <= 1e-12)."""
+        keep = self.genes[self.genes.isin(pd.Index(list(map(str, genes))))]
+        parts = [self.rows[c](keep) for c in self.rows]
+        raw = pd.concat(parts, axis=1).set_axis(self.samples["sample"].to_numpy(), axis=1)
+        x = raw.to_numpy(dtype=np.float64)
+        if self.fit is not None:
+            x = adjust_cells(self.fit, x, self.genes.get_indexer(keep), self.cell)
+        out = pd.DataFrame(x, index=keep, columns=raw.columns)
+        out.index.name = "gene"
+        return out
+
+
+def fold_combat(
+    matrices: Mapping[str, pd.DataFrame],
+    samples: Mapping[str, pd.DataFrame],
+    *,
+    parametric: bool = True,
+    mean_only: bool = False,
+    reference_batch: str | None = None,
+) -> FoldCombat:
+    """The merge + ComBat step of a fold without the merged matrix.
+
+    The main chain's :func:`markerflow.stages.merge.merge_and_correct` merges the cohorts on their
+    common complete genes, checks batch x condition confounding and runs ComBat (batch = cohort or
+    ``cohort:batch``, covariates = condition dummies) on the whole merged matrix, then computes
+    PCA and batch silhouettes. A fold needs neither the PCA nor the silhouettes, and the candidate
+    ranking reads only the preselected genes' rows of the corrected matrix. So here:
+
+    * the merged sample sheet comes from :func:`~markerflow.stages.merge.merge_cohorts` itself
+      (given one placeholder row per cohort: the same sheet checks and labels, no matrix copy);
+      the genes are those the merge keeps (common to all cohorts, in the first cohort's order,
+      no missing value in any sample);
+    * each cohort contributes per-(merged batch, condition) cell statistics of every kept gene
+      (:func:`markerflow.engines.combat_blocks.cell_stats`); ComBat's pass 1 and its priors,
+      which pool all genes, are fitted from them (:func:`~markerflow.engines.combat_blocks.fit_cells`);
+    * :meth:`FoldCombat.adjusted` adjusts only the rows asked for.
+
+    Equal to the in-memory path to rounding (tests/test_combat_cells.py, tests/test_validation.py).
+    """
+    probe = {c: pd.DataFrame(0.0, index=pd.Index(["_"]), columns=m.columns)
+             for c, m in matrices.items()}  # fmt: skip
+    _, sheet = merge_cohorts(probe, dict(samples))
+    names = list(matrices)
+    common: pd.Index | None = None
+    for c, m in matrices.items():
+        if m.index.has_duplicates:
+            dup = m.index[m.index.duplicated()].unique()[:5]
+            raise InputError(f"cohort {c}: duplicated gene(s) {', '.join(map(str, dup))}")
+        common = m.index if common is None else common.intersection(m.index, sort=False)
+    assert common is not None
+    complete = np.ones(common.size, dtype=bool)
+    for m in matrices.values():
+        values = m.to_numpy(dtype=np.float64)
+        complete &= ~np.isnan(values[m.index.get_indexer(common)]).any(axis=1)
+    genes = pd.Index(common[complete], name="gene")
+    if genes.size == 0:
+        raise InputError(
+            "the discovery cohorts share no gene measured in every sample",
+            hint="check that every cohort uses gene symbols (genes stage) of the same species",
+        )
+    batch = sheet["batch"].to_numpy()
+    condition = sheet["condition"].astype(str).to_numpy()
+    check_confounding(batch, condition, samples=sheet["sample"].tolist())
+    levels = sorted(set(condition))
+    key = pd.Series(list(zip(batch.astype(str), condition, strict=True)))
+    cell, cells = pd.factorize(key)
+    cohort_of = sheet["cohort"].astype(str).to_numpy()
+    rows = {c: _row_reader(matrices[c]) for c in names}
+    n_batches = len(set(batch.astype(str)))
+    if n_batches < 2:
+        if reference_batch is not None:
+            log.info("one batch only: reference_batch %r ignored", reference_batch)
+        return FoldCombat(sheet, genes, None, cell, rows, cohort_of)
+    shape = (len(cells), genes.size)
+    joined = CellStats(np.zeros(shape[0]), *(np.full(shape, np.nan) for _ in range(4)))
+    for c in names:  # one cohort at a time; its cells are its own (batch = cohort[:batch])
+        mine = cohort_of == c
+        own, local = np.unique(cell[mine], return_inverse=True)
+        m = matrices[c]
+        x = m.to_numpy(dtype=np.float64)[m.index.get_indexer(genes)]  # columns in sheet order
+        st = cell_stats(x, local, own.size)
+        joined.n[own] = st.n
+        for f in ("mean", "m2", "lo", "hi"):
+            getattr(joined, f)[own] = getattr(st, f)
+    cell_batch = np.array([b for b, _ in cells])
+    cell_cond = np.array([k for _, k in cells])
+    cov = np.column_stack([(cell_cond == lev).astype(float) for lev in levels[1:]])
+    fit = fit_cells(joined, cell_batch, cov if cov.shape[1] else None, parametric=parametric,
+                    mean_only=mean_only, reference_batch=reference_batch)  # fmt: skip
+    log.info("fold ComBat from %d cells x %d genes (%d batches)", len(cells), genes.size,
+             n_batches)  # fmt: skip
+    return FoldCombat(sheet, genes, fit, cell, rows, cohort_of)
+
+
+def _row_reader(matrix: pd.DataFrame) -> Any:
+    """genes -> the matrix's rows of those genes, columns as strings (merge order)."""
+
+    def rows(genes: pd.Index) -> pd.DataFrame:
+        out = matrix.loc[genes]
+        return out.set_axis([str(c) for c in out.columns], axis=1)
+
+    return rows
 
 
 def _batches(inputs: Mapping[str, DiscoveryInput]) -> Iterable[str]:
