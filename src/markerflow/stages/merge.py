@@ -368,6 +368,12 @@ def merge_and_correct_files(
                     reference_batch=reference_batch,
                     n_threads=n_threads,
                 )
+        if fit is not None and not fit.fitted.all():  # as the in-memory combat warns
+            log.warning(
+                "ComBat: %d gene(s) are constant within a batch (%s); they are not adjusted",
+                int((~fit.fitted).sum()),
+                ", ".join(genes[~fit.fitted][:5]) + (" ..." if (~fit.fitted).sum() > 5 else ""),
+            )
         pcs_before = gram.pca(max(n_pcs, 2))
         del gram
         gram = BlockGram(n_samples)
