@@ -5,8 +5,11 @@
 * PCA and batch mixing (silhouette of the batch labels on the top PCs) come from
   :mod:`markerflow.engines.pca`.
 * :func:`merge_cohorts` - join cohorts on their common genes, one batch label per sample.
-* :func:`merge_and_correct` - the merge stage: merge, check, ComBat (Johnson et al. 2007, via
-  :func:`markerflow.engines.combat.combat`) preserving condition, mixing before/after.
+* :func:`merge_and_correct` - merge, check, ComBat (Johnson et al. 2007, via
+  :func:`markerflow.engines.combat.combat`) preserving condition, mixing before/after, in memory
+  (leave-one-cohort-out refits, tests).
+* :func:`merge_and_correct_files` - the merge rule: the same out of core (Parquet in and out, gene
+  blocks, :mod:`markerflow.engines.combat_blocks`, block Gram PCA; issue 20, docs/scaling.md).
 * The PCA figure is :func:`markerflow.plots.merge.pca_panels`.
 
 Within a cohort, batch stays a covariate of the DE model instead (Nygaard et al. 2016,
