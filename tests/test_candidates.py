@@ -76,9 +76,9 @@ def test_reading_only_the_preselected_rows_gives_the_same_table(tmp_path):
 
     meta = _meta(np.linspace(2.0, -1.0, 30), np.geomspace(1e-8, 0.5, 30))
     genes = meta["gene"].tolist()
-    cohorts = _cohorts(genes[::-1] + ["EXTRA"], seed=2)  # another order, an extra gene
+    cohorts = _cohorts([*genes[::-1], "EXTRA"], seed=2)  # another order, an extra gene
     rng = np.random.default_rng(5)
-    merged = pd.DataFrame(rng.normal(8, 1, (31, 32)), index=pd.Index(genes + ["X"], name="gene"))
+    merged = pd.DataFrame(rng.normal(8, 1, (31, 32)), index=pd.Index([*genes, "X"], name="gene"))
     merged.columns = [f"s{j}" for j in range(32)]
     is_case = np.repeat([True, False], 16)
     options = {"weights": {"pathway": 0}, "fdr_threshold": 0.05, "preselect": 7}
