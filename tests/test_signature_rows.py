@@ -44,3 +44,18 @@ def test_signature_from_the_needed_rows_equals_whole_matrices(negative, method):
     sig2, perf2, _ = build_signature(candidates, reduced, **kwargs)
     pd.testing.assert_frame_equal(sig2, sig, check_exact=True)
     pd.testing.assert_frame_equal(perf2, perf, check_exact=True)
+
+
+def test_the_minimum_row_keeps_metaintegrator_scores_exact():
+    """Without the minimum's row the shift of a negative-valued matrix, hence the score, changes."""
+    from markerflow.stages.signature import signature_score
+
+    candidates, cohorts = _study(True)
+    pool = candidates.sort_values("rank").head(30)["gene"].tolist()
+    sig, _, _ = build_signature(candidates, cohorts, pool_size=30, max_genes=6)
+    for co in cohorts.values():
+        whole = signature_score(co.expression, sig, "forward_search")[0]
+        kept = signature_score(signature_rows(co.expression, pool), sig, "forward_search")[0]
+        naive = signature_score(co.expression.loc[pool], sig, "forward_search")[0]
+        np.testing.assert_array_equal(kept, whole)
+        assert np.abs(naive - whole).max() > 0.01
