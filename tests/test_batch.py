@@ -195,3 +195,60 @@ def test_merge_single_cohort_single_batch_writes_everything(tmp_path, monkeypatc
     assert mixing.loc[0, "correction"] == "none (single batch)"
     assert mixing.loc[0, "n_genes"] == 200 and mixing.loc[0, "n_samples"] == 12
     assert np.isnan(mixing.loc[0, "silhouette_after"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "block_bytes"),
+    [({}, 8 * 22 * 7), ({}, 2**26), ({"mean_only": True}, 8 * 22 * 50),
+     ({"reference_batch": "C1:b2"}, 8 * 22 * 1), ({"parametric": False}, 8 * 22 * 64)],
+)  # fmt: skip
+def test_merge_out_of_core_equals_in_memory(tmp_path, kwargs, block_bytes):
+    """Issue 20: the merge rule's out-of-core path (scratch files, gene blocks, ParquetWriter,
+    block Gram PCA) gives the in-memory matrices to 1e-12 and PCA/silhouettes to 1e-10; one
+    block gives the same file bytes as write_matrix."""
+    from markerflow.stages.merge import merge_and_correct_files
+
+    mats, sheets = _cohorts(shift=4.0, two_batches_in_first=True)
+    mats["C2"].iloc[3, 2] = np.nan  # a gene dropped for a missing value
+    mats["C2"] = mats["C2"].iloc[::-1]  # another gene order than the first cohort's
+    paths = {}
+    for c, m in mats.items():
+        paths[c] = tmp_path / f"{c}.parquet"
+        write_matrix(m, paths[c])
+    ref = merge_and_correct(mats, sheets, **kwargs)
+    out_e, out_u = tmp_path / "m" / "expression.parquet", tmp_path / "m" / "uncorrected.parquet"
+    res = merge_and_correct_files(paths, sheets, out_e, out_u, block_bytes=block_bytes, **kwargs)
+    expr, unc = read_matrix(out_e), read_matrix(out_u)
+    assert expr.index.equals(ref.expression.index) and expr.columns.equals(ref.expression.columns)
+    np.testing.assert_allclose(expr.to_numpy(), ref.expression.to_numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(unc.to_numpy(), ref.uncorrected.to_numpy())
+    pd.testing.assert_frame_equal(res.samples, ref.samples)
+    for got, want in ((res.pca_before, ref.pca_before), (res.pca_after, ref.pca_after)):
+        np.testing.assert_allclose(got[0], want[0], rtol=0, atol=1e-10)
+        np.testing.assert_allclose(got[1], want[1], rtol=0, atol=1e-12)
+    cols = ["silhouette_before", "silhouette_after"]
+    np.testing.assert_allclose(res.mixing[cols], ref.mixing[cols], rtol=0, atol=1e-10)
+    pd.testing.assert_frame_equal(res.mixing.drop(columns=cols), ref.mixing.drop(columns=cols))
+    assert not list((tmp_path / "m").glob(".merge-scratch-*"))  # scratch removed
+    if block_bytes >= 2**26:  # one block: the bytes write_matrix writes
+        write_matrix(ref.expression, tmp_path / "ref.parquet")
+        assert out_e.read_bytes() == (tmp_path / "ref.parquet").read_bytes()
+        write_matrix(ref.uncorrected, tmp_path / "ref_u.parquet")
+        assert out_u.read_bytes() == (tmp_path / "ref_u.parquet").read_bytes()
+        assert res.mixing.equals(ref.mixing)
+
+
+def test_block_gram_pca_matches_pca_above_gram_max(monkeypatch):
+    """Above _GRAM_MAX samples the block Gram PCA uses Lanczos; it equals pca()'s truncated SVD."""
+    import markerflow.engines.pca as pca_mod
+
+    monkeypatch.setattr(pca_mod, "_GRAM_MAX", 20)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 60)) + rng.normal(size=(300, 3)) @ rng.normal(size=(3, 60)) * 3
+    gram = pca_mod.BlockGram(60)
+    for a in range(0, 300, 37):
+        gram.add(x[a : a + 37])
+    scores, ratio = gram.pca(5)
+    want, want_ratio = pca(x, 5)
+    np.testing.assert_allclose(scores, want, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(ratio, want_ratio, rtol=0, atol=1e-12)

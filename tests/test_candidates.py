@@ -66,3 +66,33 @@ def test_rank_stability_seam():
     table = rank_candidates(meta, {}, rank_stability=stab).set_index("gene")
     assert table.loc["G01", "rank_stability"] == pytest.approx(0.75)
     assert table.loc["G00", "rank_stability"] == 0.0  # in no fold's top N
+
+
+def test_reading_only_the_preselected_rows_gives_the_same_table(tmp_path):
+    """Issue 20: gene means from whole matrices, then only the preselected genes' rows (read
+    from Parquet by row group) give the table whole matrices give, byte for byte."""
+    from markerflow.io.tables import MatrixWriter, read_matrix
+    from markerflow.stages.candidates import cohort_mean_expression, preselected_genes
+
+    meta = _meta(np.linspace(2.0, -1.0, 30), np.geomspace(1e-8, 0.5, 30))
+    genes = meta["gene"].tolist()
+    cohorts = _cohorts([*genes[::-1], "EXTRA"], seed=2)  # another order, an extra gene
+    rng = np.random.default_rng(5)
+    merged = pd.DataFrame(rng.normal(8, 1, (31, 32)), index=pd.Index([*genes, "X"], name="gene"))
+    merged.columns = [f"s{j}" for j in range(32)]
+    is_case = np.repeat([True, False], 16)
+    options = {"weights": {"pathway": 0}, "fdr_threshold": 0.05, "preselect": 7}
+    whole = rank_candidates(meta, cohorts, merged=merged, merged_is_case=is_case, seed=3,
+                            n_subsamples=20, **options)  # fmt: skip
+    means = {c: cohort_mean_expression(co) for c, co in cohorts.items()}
+    pre = preselected_genes(meta, expression_means=means, **options)
+    assert sorted(pre) == sorted(whole.loc[whole["preselected"], "gene"])
+    with MatrixWriter(tmp_path / "merged.parquet") as writer:
+        for a in range(0, 31, 4):
+            writer.write(merged.iloc[a : a + 4])
+    part = {c: Cohort(co.expression.loc[[g for g in co.expression.index if g in pre]], co.is_case)
+            for c, co in cohorts.items()}  # fmt: skip
+    table = rank_candidates(meta, part, merged=read_matrix(tmp_path / "merged.parquet", pre),
+                            merged_is_case=is_case, seed=3, n_subsamples=20,
+                            expression_means=means, **options)  # fmt: skip
+    pd.testing.assert_frame_equal(table, whole, check_exact=True)

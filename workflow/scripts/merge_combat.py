@@ -2,31 +2,31 @@
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
-from markerflow.io.tables import read_matrix, read_tsv, write_matrix, write_tsv
+from markerflow.io.tables import read_tsv, write_tsv
 from markerflow.plots.figure import save_figure
 from markerflow.plots.merge import pca_panels
 from markerflow.runner import script_context
-from markerflow.stages.merge import merge_and_correct
+from markerflow.stages.merge import merge_and_correct_files
 
 with script_context(snakemake) as log:
     cohorts = list(snakemake.params.cohorts)
-    matrices = {c: read_matrix(p) for c, p in zip(cohorts, snakemake.input.expression, strict=True)}
+    matrices = dict(zip(cohorts, snakemake.input.expression, strict=True))  # read out of core
     sheets = {
         c: read_tsv(p, dtype={"sample": str, "batch": str})
         for c, p in zip(cohorts, snakemake.input.samples, strict=True)
     }
     combat = dict(snakemake.params.combat)
-    result = merge_and_correct(
+    out = snakemake.output
+    result = merge_and_correct_files(
         matrices,
         sheets,
+        out.expression,
+        out.uncorrected,
         parametric=bool(combat.get("parametric", True)),
         mean_only=bool(combat.get("mean_only", False)),
         reference_batch=combat.get("reference_batch"),
         n_threads=snakemake.threads,
     )
-    out = snakemake.output
-    write_matrix(result.expression, out.expression)
-    write_matrix(result.uncorrected, out.uncorrected)
     write_tsv(result.samples, out.samples)
     write_tsv(result.mixing, out.mixing)
     n = len(result.samples)

@@ -7,8 +7,8 @@ from markerflow.io.tables import read_matrix, read_tsv, sha256_file, write_tsv
 from markerflow.plots.figure import save_figure
 from markerflow.plots.signature import roc_plot, signature_heatmap, signature_title
 from markerflow.runner import script_context
-from markerflow.stages.cohorts import load_cohort
-from markerflow.stages.signature import heatmap_matrix
+from markerflow.stages.cohorts import Cohort, load_cohort
+from markerflow.stages.signature import heatmap_matrix, signature_rows
 from markerflow.stages.validation import frozen_signature_table, read_frozen, validate_frozen
 
 with script_context(snakemake) as log:
@@ -19,12 +19,15 @@ with script_context(snakemake) as log:
                          hint="the signature must not be edited after freezing; rerun it")  # fmt: skip
     sheet = {"dtype": {"sample": str, "batch": str}}
 
+    genes = frozen_signature_table(frozen)["gene"].tolist()
+
+    def cohort(c, matrix, samples):  # one whole matrix in memory at a time; keep what is needed
+        whole = load_cohort(read_matrix(matrix), read_tsv(samples, **sheet), p.case_label,
+                            p.control_label, name=c)  # fmt: skip
+        return Cohort(signature_rows(whole.expression, genes), whole.is_case, whole.groups)
+
     def cohorts(names, matrices, sheets):
-        return {
-            c: load_cohort(read_matrix(m), read_tsv(s, **sheet), p.case_label, p.control_label,
-                           name=c)
-            for c, m, s in zip(names, matrices, sheets, strict=True)
-        }  # fmt: skip
+        return {c: cohort(c, m, s) for c, m, s in zip(names, matrices, sheets, strict=True)}
 
     disc = cohorts(p.discovery, inp.discovery, inp.discovery_samples)
     val = cohorts(p.validation, inp.validation, inp.validation_samples)

@@ -239,32 +239,120 @@ def sha256_file(path: str | Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+#: Parquet options of every matrix writer (one place: the files' bytes depend on them)
+_PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "write_statistics": False,
+    "store_schema": True,
+    "use_dictionary": False,
+}
+
+
+def _matrix_table(matrix: pd.DataFrame) -> pa.Table:
+    if matrix.index.name is None:
+        raise ValueError("expression matrix index must be named ('feature_id' or 'gene')")
+    return pa.Table.from_pandas(matrix, preserve_index=True)
+
+
 def write_matrix(matrix: pd.DataFrame, path: str | Path) -> None:
     """Write an expression matrix (features x samples) as Parquet, atomically and reproducibly.
 
     The index name (``feature_id`` or ``gene``) is kept; pandas metadata is stored so the index
     round-trips, but no creation time or writer version that would change the file's bytes.
+    One row group (:class:`MatrixWriter` writes a matrix block by block, one row group each).
     """
-    if matrix.index.name is None:
-        raise ValueError("expression matrix index must be named ('feature_id' or 'gene')")
-    table = pa.Table.from_pandas(matrix, preserve_index=True)
+    table = _matrix_table(matrix)
     with atomic_path(path) as tmp:
-        pq.write_table(
-            table,
-            tmp,
-            compression="zstd",
-            write_statistics=False,
-            store_schema=True,
-            use_dictionary=False,
-        )
+        pq.write_table(table, tmp, **_PARQUET_OPTIONS)
 
 
-def read_matrix(path: str | Path) -> pd.DataFrame:
-    """Read an expression matrix written by :func:`write_matrix`."""
+class MatrixWriter:
+    """Write a matrix (features x samples) block by block, one Parquet row group per block.
+
+    Same options and metadata as :func:`write_matrix` (a matrix written as one block has the
+    same bytes as :func:`write_matrix`'s file); atomic (the file appears when the ``with`` block
+    ends without error). Every block must have the same columns, dtypes and index name.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._atomic: contextlib.AbstractContextManager[Path] | None = None
+        self._writer: pq.ParquetWriter | None = None
+        self._tmp: Path | None = None
+
+    def __enter__(self) -> MatrixWriter:
+        self._atomic = atomic_path(self.path)
+        self._tmp = self._atomic.__enter__()
+        return self
+
+    def write(self, block: pd.DataFrame) -> None:
+        """Append ``block`` (its rows follow the previous block's) as one row group."""
+        assert self._tmp is not None, "use MatrixWriter in a with statement"
+        table = _matrix_table(block)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._tmp, table.schema, **_PARQUET_OPTIONS)
+        self._writer.write_table(table, row_group_size=max(1, table.num_rows))
+
+    def __exit__(self, *exc: Any) -> None:
+        assert self._atomic is not None
+        try:
+            if self._writer is not None:
+                self._writer.close()
+            elif exc[0] is None:
+                raise ValueError(f"{self.path}: no matrix block written")
+        finally:
+            self._atomic.__exit__(*exc)
+
+
+def read_matrix(path: str | Path, rows: Any = None) -> pd.DataFrame:
+    """Read an expression matrix written by :func:`write_matrix` or :class:`MatrixWriter`.
+
+    ``rows``: only these features (index values; in file order, absent ones skipped), read row
+    group by row group so that memory holds one row group plus the selected rows, never the
+    whole matrix. ``None`` reads everything.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError("expression matrix does not exist", path=path)
-    return pq.read_table(path).to_pandas()
+    if rows is None:
+        return pq.read_table(path).to_pandas()
+    wanted = pd.Index(pd.unique(np.asarray(list(rows), dtype=object)))
+    handle = pq.ParquetFile(path)
+    name = matrix_index_name(handle, path)
+    parts = []
+    for group in range(handle.num_row_groups):
+        index = handle.read_row_group(group, columns=[name]).column(0).to_pandas()
+        take = np.flatnonzero(index.isin(wanted).to_numpy())
+        if take.size:
+            parts.append(handle.read_row_group(group).take(pa.array(take)))
+    if not parts:
+        return handle.schema_arrow.empty_table().to_pandas()
+    return pa.concat_tables(parts).to_pandas()
+
+
+def matrix_index_name(handle: pq.ParquetFile, path: str | Path | None = None) -> str:
+    """The index column of a Parquet matrix (``gene`` / ``feature_id``) from its pandas metadata."""
+    meta = handle.schema_arrow.pandas_metadata or {}
+    names = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
+    if not names:
+        raise InputError(
+            "Parquet matrix has no named index column",
+            path=path,
+            hint="write it with markerflow.io.tables.write_matrix",
+        )
+    return names[0]
+
+
+def matrix_layout(path: str | Path) -> tuple[pd.Index, list[str]]:
+    """Features (index) and sample columns of a Parquet matrix, reading only the index column."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("expression matrix does not exist", path=path)
+    handle = pq.ParquetFile(path)
+    name = matrix_index_name(handle, path)
+    index = pd.Index(handle.read(columns=[name]).column(0).to_pandas(), name=name)
+    columns = [c for c in handle.schema_arrow.names if c != name]
+    return index, columns
 
 
 def as_float_matrix(df: pd.DataFrame) -> np.ndarray:

@@ -209,11 +209,17 @@ def rank_candidates(
     n_subsamples: int = 100,
     folds: int = 5,
     rank_stability: pd.DataFrame | None = None,
+    expression_means: Mapping[str, pd.Series] | None = None,
 ) -> pd.DataFrame:
     """Ranked candidate table: gene, direction, the meta statistics used, one [0, 1] column per
-    component (:data:`COMPONENTS`), composite, rank. See the module docstring."""
+    component (:data:`COMPONENTS`), composite, rank. See the module docstring.
+
+    ``expression_means``: each cohort's :func:`cohort_mean_expression` (every gene), when the
+    cohorts' matrices hold only the :func:`preselected_genes` rows (read only what is needed,
+    issue 20; the same table as with whole matrices)."""
     weights = {c: 1.0 for c in COMPONENTS} | dict(weights or {})
-    m, genes, out, comp = _cheap_evidence(meta, cohorts, enrichment, weights, fdr_threshold,
+    means = _means(cohorts, expression_means)
+    m, genes, out, comp = _cheap_evidence(meta, means, enrichment, weights, fdr_threshold,
                                           effect_cap, significance_cap, pathway_padj)  # fmt: skip
     pre = _preselection(comp, m, genes, weights, preselect)
     pre_genes = list(genes[pre])
@@ -267,10 +273,27 @@ def rank_candidates(
     return out.reset_index(drop=True)
 
 
+def cohort_mean_expression(cohort: Cohort) -> pd.Series:
+    """Each gene's mean expression over the cohort's samples (input of the ``expression``
+    component: its percentile rank among the cohort's genes)."""
+    return cohort.expression.mean(axis=1)
+
+
+def _means(
+    cohorts: Mapping[str, Cohort] | None, expression_means: Mapping[str, pd.Series] | None
+) -> list[pd.Series]:
+    """Per discovery cohort, its genes' mean expression (given, or from the whole matrices)."""
+    if expression_means is not None:
+        names = list(expression_means) if cohorts is None else list(cohorts)
+        return [expression_means[name] for name in names]
+    return [cohort_mean_expression(c) for c in (cohorts or {}).values()]
+
+
 def preselected_genes(
     meta: pd.DataFrame,
-    cohorts: Mapping[str, Cohort],
+    cohorts: Mapping[str, Cohort] | None = None,
     *,
+    expression_means: Mapping[str, pd.Series] | None = None,
     enrichment: Sequence[pd.DataFrame] | None = None,
     weights: Mapping[str, float] | None = None,
     fdr_threshold: float = 0.05,
@@ -282,16 +305,19 @@ def preselected_genes(
     """The genes :func:`rank_candidates` (same arguments) computes the costly evidence for: the
     ``preselect`` best by the cheap composite (module docstring), in meta-table order. A caller
     that prepares ``merged`` can restrict it to these rows (the leave-one-cohort-out fold
-    ComBat-adjusts only them); ``rank_candidates`` reads nothing else of ``merged``."""
+    ComBat-adjusts only them); ``rank_candidates`` reads nothing else of ``merged``, nor of the
+    cohorts' matrices besides their genes' means. With ``expression_means`` (each cohort's
+    :func:`cohort_mean_expression`, issue 20) no matrix is needed: ``cohorts`` may be left out."""
     w = {c: 1.0 for c in COMPONENTS} | dict(weights or {})
-    m, genes, _, comp = _cheap_evidence(meta, cohorts, enrichment, w, fdr_threshold, effect_cap,
+    means = _means(cohorts, expression_means)
+    m, genes, _, comp = _cheap_evidence(meta, means, enrichment, w, fdr_threshold, effect_cap,
                                         significance_cap, pathway_padj)  # fmt: skip
     return list(genes[_preselection(comp, m, genes, w, preselect)])
 
 
 def _cheap_evidence(
     meta: pd.DataFrame,
-    cohorts: Mapping[str, Cohort],
+    means: Sequence[pd.Series],
     enrichment: Sequence[pd.DataFrame] | None,
     weights: Mapping[str, float],
     fdr_threshold: float,
@@ -322,8 +348,7 @@ def _cheap_evidence(
     with np.errstate(divide="ignore"):
         neglog = -np.log10(np.clip(m["fdr"].to_numpy(dtype=float), 1e-300, 1.0))
     comp["significance"] = np.minimum(neglog / significance_cap, 1.0)
-    n_cohorts = len(cohorts)
-    if n_cohorts >= 2:
+    if len(means) >= 2:
         loo = m["loo_max_fdr"].to_numpy(dtype=float)
         with np.errstate(divide="ignore"):
             robust = np.minimum(
@@ -336,11 +361,8 @@ def _cheap_evidence(
         counts = pathway_counts(genes, out["direction"], enrichment, pathway_padj)
         out["n_terms"] = counts.astype(np.int64)
         comp["pathway"] = counts / counts.max() if counts.max() > 0 else 0.0
-    if cohorts:
-        ranks = []
-        for c in cohorts.values():
-            mean = c.expression.mean(axis=1)
-            ranks.append(mean.rank(pct=True).reindex(genes.to_numpy()).to_numpy())
+    if means:
+        ranks = [mean.rank(pct=True).reindex(genes.to_numpy()).to_numpy() for mean in means]
         with np.errstate(invalid="ignore"):
             comp["expression"] = np.nanmean(np.vstack(ranks), axis=0)
 
@@ -369,5 +391,6 @@ def _weighted_mean(comp: pd.DataFrame, columns: Sequence[str], weights: Mapping[
         return np.where(total > 0, np.nan_to_num(values) @ w / total, np.nan)
 
 
-__all__ = ["COMPONENTS", "COSTLY", "pathway_counts", "preselected_genes", "rank_candidates",
-           "single_gene_cv_auc", "stability_selection"]  # fmt: skip
+__all__ = ["COMPONENTS", "COSTLY", "cohort_mean_expression", "pathway_counts",
+           "preselected_genes", "rank_candidates", "single_gene_cv_auc",
+           "stability_selection"]  # fmt: skip

@@ -49,7 +49,7 @@ collapses to [1, 1]), Newcombe's (2006) method-5 score interval instead (``ci_me
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -329,6 +329,23 @@ def _perf_row(cohort, role, scores, is_case, n_genes, missing, note) -> dict:
             "ci_method": ci_method, "n_genes_used": n_genes - len(missing), "note": note}  # fmt: skip
 
 
+def candidate_pool(candidates: pd.DataFrame, pool_size: int) -> pd.DataFrame:
+    """The top ``pool_size`` candidates by rank (the genes :func:`build_signature` selects from)."""
+    return candidates.sort_values("rank", kind="mergesort").head(pool_size)
+
+
+def signature_rows(expression: pd.DataFrame, genes: Sequence[str]) -> pd.DataFrame:
+    """The rows of a cohort's matrix that the signature functions read for ``genes``: those genes
+    and the row holding the matrix minimum (MetaIntegrator's shift of a matrix with negative
+    values, :func:`_positive`), so a cohort reduced to them scores exactly as with the whole
+    matrix (issue 20: a job keeps only what it needs). File order kept."""
+    values = expression.to_numpy(dtype=np.float64)
+    keep = np.asarray(expression.index.isin(list(genes)), dtype=bool)
+    if values.size and not np.isnan(values).all():
+        keep[int(np.nanargmin(values)) // values.shape[1]] = True
+    return expression.loc[keep]
+
+
 def build_signature(
     candidates: pd.DataFrame,
     discovery: Mapping[str, Cohort],
@@ -353,7 +370,7 @@ def build_signature(
         raise InputError(f"unknown signature.method {method!r}",
                          hint="use 'forward_search' or 'logistic'")  # fmt: skip
     validation = dict(validation or {})
-    top = candidates.sort_values("rank", kind="mergesort").head(pool_size)
+    top = candidate_pool(candidates, pool_size)
     up = list(top.loc[top["direction"] == "up", "gene"])
     down = list(top.loc[top["direction"] == "down", "gene"])
     rows, curves = [], {}
