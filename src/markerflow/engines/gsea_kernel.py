@@ -453,7 +453,7 @@ def null_es(absw: np.ndarray, draws: np.ndarray, sizes: np.ndarray) -> np.ndarra
             equal = nr == 0.0
             if equal:
                 nr = 0.0
-                for i in range(m):
+                for _ in range(m):
                     nr += 1.0
             cs = 0.0
             maxp = -np.inf

@@ -447,6 +447,7 @@ def _null_es(
     values = null_es(np.ascontiguousarray(absw, dtype=np.float64), draws, uniq)
     return {int(m): values[i] for i, m in enumerate(uniq)}
 
+
 def gsea_prerank(
     stats: pd.Series,
     sets: Mapping[str, GeneSet],
