@@ -22,6 +22,7 @@ NO_SCIPY_STATS = (
     "candidates",
     "cohorts",
     "de",
+    "enrichment",
     "genes",
     "guards",
     "ingest",

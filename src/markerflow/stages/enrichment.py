@@ -72,6 +72,7 @@ import scipy.sparse as sp
 
 from markerflow.errors import InputError
 from markerflow.io.gmt import GeneSet, filter_sets
+from markerflow.rcompat.distributions import beta_ppf, hypergeom_sf
 from markerflow.rcompat.padjust import p_adjust_bh
 from markerflow.rcompat.qvalue import clusterprofiler_qvalue
 
@@ -168,8 +169,6 @@ def ora(
     the rows), ``genes`` (overlap, sorted, ``;``-joined). Sorted by p-value, then fold enrichment
     (descending), then term ID.
     """
-    from scipy import stats as sps
-
     universe = pd.Index(sorted(background), dtype=object)
     if universe.empty:
         raise InputError("the background gene list is empty", hint="check the DE table")
@@ -199,7 +198,7 @@ def ora(
     expected = n_sel * set_size / n_bg
     with np.errstate(divide="ignore", invalid="ignore"):
         fold = np.where(expected > 0, overlap / expected, np.nan)
-    pvalue = sps.hypergeom.sf(overlap - 1, n_bg, set_size, n_sel)
+    pvalue = hypergeom_sf(overlap - 1, n_bg, set_size, n_sel)
     pvalue = np.clip(pvalue, 0.0, 1.0)
 
     # overlapping genes: restrict columns to the selected genes, then split rows
@@ -626,14 +625,12 @@ def _multilevel(
     """fgseaMultilevel's second stage: sets whose simple estimate is the less precise one get the
     multilevel estimate (grouped by size, one ruler per size and sign; ``threads`` sizes at once,
     as fgsea's ``nproc``, with identical results)."""
-    from scipy.stats import beta
-
     from markerflow.engines.gsea_multilevel import multilevel_error, multilevel_pvalues
 
     pval, log2err, estimator = pval.copy(), log2err.copy(), estimator.copy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        left = np.log2(beta.ppf(0.025, n_more, permutations - n_more + 1))
-        right = np.log2(beta.ppf(0.975, n_more + 1, permutations - n_more))
+        left = np.log2(beta_ppf(0.025, n_more, permutations - n_more + 1))
+        right = np.log2(beta_ppf(0.975, n_more + 1, permutations - n_more))
     crude = np.log2((n_more + 1) / (permutations + 1))
     simple_error = 0.5 * np.fmax(crude - left, right - crude)
     simple_error = np.where(np.isnan(simple_error), np.inf, simple_error)
