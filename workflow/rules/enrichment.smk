@@ -23,28 +23,6 @@ rule genesets:
         "../scripts/genesets_harmonise.py"
 
 
-def enrichment_outputs(kind, caption=None, figure=None):
-    """The rule enrichment's files of one kind, one per library in config order; a figure is a
-    report() entry labelled with its library."""
-    paths = [
-        f"{CMP}/enrichment/{{analysis}}/{library}_{kind}"
-        for library in ENRICHMENT_LIBRARIES
-    ]
-    if caption is None:
-        return paths
-    entry = report  # (snakefmt reads a line starting with `report` as the directive)
-    return [
-        entry(
-            path,
-            caption=caption,
-            category="{comparison}",
-            subcategory="Enrichment: {analysis}",
-            labels={"library": library, "figure": figure},
-        )
-        for path, library in zip(paths, ENRICHMENT_LIBRARIES)
-    ]
-
-
 # One job per (comparison, analysis) for every library: the table is read, and numba, scipy.stats
 # and matplotlib are loaded, once instead of once per library (docs/scaling.md, issue 20); one
 # analysis per job keeps a many-cohort run parallel (cohorts + 1 jobs per comparison).
