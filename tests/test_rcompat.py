@@ -177,6 +177,23 @@ def test_zeroin_matches_r_uniroot() -> None:
         assert got == pytest.approx(float(r.root), rel=RTOL)  # same iterates as R_zeroin2
 
 
+def test_hypergeom_sf_and_beta_ppf_without_scipy_stats_are_scipys_bit_for_bit() -> None:
+    """hypergeom_sf (ORA) and beta_ppf (GSEA's simple-error bounds) equal scipy.stats' on ORA- and
+    GSEA-like grids with the edges: k below / at / above the support, nothing drawn, q = 0 / 1,
+    a or b = 0."""
+    rng = np.random.default_rng(21)
+    good = rng.integers(0, 600, 4000)
+    draws = rng.integers(0, 3000, 4000)
+    k = rng.integers(-2, 250, 4000)
+    for total in (20_000, 3_000):
+        want = stats.hypergeom.sf(k, total, good, draws)
+        np.testing.assert_array_equal(D.hypergeom_sf(k, total, good, draws), want)
+    n_more = np.arange(0, 1001)
+    for q in (0.025, 0.975, 0.0, 1.0, 0.5):
+        for a, b in ((n_more, 1000 - n_more + 1), (n_more + 1, 1000 - n_more)):
+            np.testing.assert_array_equal(D.beta_ppf(q, a, b), stats.beta.ppf(q, a, b))
+
+
 def test_t_tails_without_scipy_stats_are_scipys_bit_for_bit() -> None:
     """t_sf / t_isf / t_logsf (scipy.special only, issue 20) equal scipy.stats.t's on a grid with
     the edges: q = 0, +-inf, NaN; p = 0, 1, tiny; df = 1, fractional, large, inf."""

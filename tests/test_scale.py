@@ -20,7 +20,7 @@ sys.path.insert(0, str(PROJECT_DIR / "benchmarks" / "scale"))
 from generate import generate_study  # noqa: E402
 from run import read_benchmarks, run_workflow  # noqa: E402
 
-RULES = {"ingest", "qc", "genes", "de", "merge", "meta", "enrichment", "candidates", "signature"}
+RULES = {"ingest", "genes", "de", "merge", "meta", "enrichment", "candidates", "signature"}
 
 
 @pytest.mark.slow

@@ -589,6 +589,28 @@ def enrichment_columns(wildcards):
     return ENRICHMENT_COLUMNS["meta" if wildcards.analysis == "meta" else "de"]
 
 
+def enrichment_outputs(kind, caption=None, figure=None):
+    """The rule enrichment's files of one kind, one per library in config order; a figure is a
+    report() entry labelled with its library."""
+    paths = [
+        f"{CMP}/enrichment/{{analysis}}/{library}_{kind}"
+        for library in ENRICHMENT_LIBRARIES
+    ]
+    if caption is None:
+        return paths
+    entry = report  # (snakefmt reads a line starting with `report` as the directive)
+    return [
+        entry(
+            path,
+            caption=caption,
+            category="{comparison}",
+            subcategory="Enrichment: {analysis}",
+            labels={"library": library, "figure": figure},
+        )
+        for path, library in zip(paths, ENRICHMENT_LIBRARIES)
+    ]
+
+
 # --- leave-one-cohort-out folds (validation.smk) and the validate rule (signature.smk) ---
 
 

@@ -23,48 +23,51 @@ rule genesets:
         "../scripts/genesets_harmonise.py"
 
 
-rule enrichment:
-    input:
-        table=enrichment_table,
-        gmt=lambda wc: ENRICHMENT_LIBRARIES[wc.library],
-    output:
-        # gene-level table: complete in report/summary.html, kept out of Snakemake's report (size)
-        ora=f"{CMP}/enrichment/{{analysis}}/{{library}}_ora.tsv",
-        gsea=f"{CMP}/enrichment/{{analysis}}/{{library}}_gsea.tsv",
-        # the ORA rows in clusterProfiler's columns (not in Snakemake's report either)
-        ora_clusterprofiler=f"{CMP}/enrichment/{{analysis}}/{{library}}_ora_clusterprofiler.tsv",
-        ora_plot=report(
-            f"{CMP}/enrichment/{{analysis}}/{{library}}_ora_dotplot.png",
-            caption="../report/enrichment_ora_dotplot.rst",
-            category="{comparison}",
-            subcategory="Enrichment: {analysis}",
-        ),
-        gsea_plot=report(
-            f"{CMP}/enrichment/{{analysis}}/{{library}}_gsea_plot.png",
-            caption="../report/enrichment_gsea_plot.rst",
-            category="{comparison}",
-            subcategory="Enrichment: {analysis}",
-        ),
-    log:
-        f"{LOGS}/{{comparison}}/enrichment/{{analysis}}/{{library}}.log",
-    benchmark:
-        f"{LOGS}/benchmarks/enrichment/{{comparison}}_{{analysis}}_{{library}}.tsv"
-    wildcard_constraints:
-        library="|".join(re.escape(name) for name in ENRICHMENT_LIBRARIES) or "(?!x)x",
-        analysis="|".join(re.escape(a) for a in [*SPECS, "meta"]),
-    conda:
-        "../../envs/markerflow.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
-    params:
-        columns=enrichment_columns,
-        ora=config["enrichment"]["ora"],
-        gsea=config["enrichment"]["gsea"],
-        seed=config["seed"],
-    script:
-        "../scripts/enrichment_run.py"
+# One job per (comparison, analysis) for every library: the table is read, and numba, scipy.stats
+# and matplotlib are loaded, once instead of once per library (docs/scaling.md, issue 20); one
+# analysis per job keeps a many-cohort run parallel (cohorts + 1 jobs per comparison).
+if ENRICHMENT_LIBRARIES:
+
+    rule enrichment:
+        input:
+            table=enrichment_table,
+            gmt=list(ENRICHMENT_LIBRARIES.values()),
+        output:
+            # gene-level tables: complete in report/summary.html, kept out of Snakemake's report (size)
+            ora=enrichment_outputs("ora.tsv"),
+            gsea=enrichment_outputs("gsea.tsv"),
+            # the ORA rows in clusterProfiler's columns (not in Snakemake's report either)
+            ora_clusterprofiler=enrichment_outputs("ora_clusterprofiler.tsv"),
+            ora_plot=enrichment_outputs(
+                "ora_dotplot.png",
+                "../report/enrichment_ora_dotplot.rst",
+                "ORA dot plot",
+            ),
+            gsea_plot=enrichment_outputs(
+                "gsea_plot.png",
+                "../report/enrichment_gsea_plot.rst",
+                "GSEA running score",
+            ),
+        log:
+            f"{LOGS}/{{comparison}}/enrichment/{{analysis}}.log",
+        benchmark:
+            f"{LOGS}/benchmarks/enrichment/{{comparison}}_{{analysis}}.tsv"
+        wildcard_constraints:
+            analysis="|".join(re.escape(a) for a in [*SPECS, "meta"]),
+        conda:
+            "../../envs/markerflow.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=15,
+        params:
+            libraries=list(ENRICHMENT_LIBRARIES),
+            columns=enrichment_columns,
+            ora=config["enrichment"]["ora"],
+            gsea=config["enrichment"]["gsea"],
+            seed=config["seed"],
+        script:
+            "../scripts/enrichment_run.py"
 
 
 rule enrichment_all:

@@ -1,3 +1,5 @@
+# Per cohort: features to gene symbols, and the cohort's quality control (one job: the QC used to be
+# its own rule reading the same matrix; issue 20). Library: markerflow.stages.genes, markerflow.stages.qc.
 rule genes:
     input:
         unpack(annotation_input),
@@ -9,6 +11,20 @@ rule genes:
         mapping=f"{RESULTS}/genes/{{cohort}}/mapping.tsv",
         alterations=f"{RESULTS}/genes/{{cohort}}/alterations.tsv",
         features=f"{RESULTS}/genes/{{cohort}}/features.tsv",
+        # the cohort's QC (former rule qc), computed from the matrix this job reads anyway
+        qc_samples=f"{RESULTS}/qc/{{cohort}}/samples_qc.tsv",
+        qc_summary=report(
+            f"{RESULTS}/qc/{{cohort}}/summary.tsv",
+            caption="../report/qc_summary.rst",
+            category="Quality control",
+            subcategory="{cohort}",
+        ),
+        qc_pca=report(
+            f"{RESULTS}/qc/{{cohort}}/pca.png",
+            caption="../report/qc_pca.rst",
+            category="Quality control",
+            subcategory="{cohort}",
+        ),
     log:
         f"{LOGS}/genes/{{cohort}}.log",
     benchmark:
@@ -29,5 +45,6 @@ rule genes:
         min_count=config["de"]["counts"]["min_count"],
         min_samples=config["de"]["counts"]["min_samples"],
         counts_method=config["de"]["counts"]["method"],
+        outlier_z=config["qc"]["outlier_z"],
     script:
         "../scripts/genes_map.py"

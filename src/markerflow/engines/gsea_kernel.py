@@ -417,3 +417,60 @@ def extend_ruler(
         if levels > max_levels:
             break
     return ruler[:filled].copy(), counts[:filled].copy()
+
+
+@numba.njit(cache=True)
+def null_es(absw: np.ndarray, draws: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """fgsea ``fgseaSimple``'s null: the ES of the first ``m`` positions of each row of ``draws``
+    (permutations x max(sizes) random rank positions, without repeats) for every ``m`` in
+    ``sizes`` (increasing); returns sizes x permutations.
+
+    The same arithmetic, in the same order, as sorting each prefix and taking numpy's row-wise
+    cumulative sums (``markerflow.stages.enrichment._null_es`` did that), so the values are
+    bit-identical; a row's prefix is kept sorted by insertion as ``m`` grows (no sort per size)
+    and its ES is one pass over it. A prefix whose weights are all 0 gets equal weights (fgsea).
+    """
+    n = absw.size
+    perms = draws.shape[0]
+    kmax = draws.shape[1]
+    out = np.empty((sizes.size, perms))
+    pos = np.empty(kmax, dtype=np.int64)
+    for p in range(perms):
+        filled = 0
+        for si in range(sizes.size):
+            m = sizes[si]
+            while filled < m:  # insert the next draw into the sorted prefix
+                x = np.int64(draws[p, filled])
+                j = filled
+                while j > 0 and pos[j - 1] > x:
+                    pos[j] = pos[j - 1]
+                    j -= 1
+                pos[j] = x
+                filled += 1
+            nr = 0.0
+            for i in range(m):
+                nr += absw[pos[i]]
+            equal = nr == 0.0
+            if equal:
+                nr = 0.0
+                for _ in range(m):
+                    nr += 1.0
+            cs = 0.0
+            maxp = -np.inf
+            minn = np.inf
+            for i in range(m):
+                w = 1.0 if equal else absw[pos[i]]
+                cs += w
+                top = cs / nr - (pos[i] - i) / (n - m)
+                bottom = top - w / nr
+                if top > maxp:
+                    maxp = top
+                if bottom < minn:
+                    minn = bottom
+            if maxp > -minn:
+                out[si, p] = maxp
+            elif maxp < -minn:
+                out[si, p] = minn
+            else:
+                out[si, p] = 0.0
+    return out
