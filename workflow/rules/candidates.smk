@@ -23,9 +23,8 @@ rule candidates:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        # ~4x the Parquet inputs (4.4 GB for 20 cohorts x 200 samples; docs/scaling.md)
-        mem_mb=lambda wc, input: max(4000, 5 * int(input.size_mb) + 1000),
-        runtime=30,
+        mem_mb=scaled_mem(600, 3, cohorts="discovery"),
+        runtime=scaled_runtime(10, 0.001, cohorts="discovery"),
     params:
         cohorts=lambda w: discovery(w.comparison),
         case_label=case_of,

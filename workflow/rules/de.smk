@@ -49,8 +49,8 @@ rule de:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled_mem(650, 3.5),
+        runtime=scaled_runtime(10, 0.01),
     params:
         cohort=lambda w: w.cohort,
         comparison=comparison_params,
@@ -105,8 +105,8 @@ rule de_ftest:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled_mem(650, 3.5),
+        runtime=scaled_runtime(10, 0.01),
     params:
         cohort=lambda w: w.cohort,
         data_type=lambda w: SPECS[w.cohort].data_type,

@@ -56,8 +56,9 @@ rule enrichment:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=15,
+        # genes x gene sets, not samples: no size term
+        mem_mb=scaled_mem(700),
+        runtime=scaled_runtime(15),
     params:
         columns=enrichment_columns,
         ora=config["enrichment"]["ora"],

@@ -13,8 +13,9 @@ rule ingest:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        # float64 MB of the cohort's source matrix x 4.7 at the peak (docs/scaling.md)
+        mem_mb=scaled_mem(500, 6),
+        runtime=scaled_runtime(10, 0.01),
     params:
         spec=lambda w: SPECS[w.cohort].as_params(),
         case_label=CASE,
@@ -38,8 +39,8 @@ rule tximport:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled_mem(1000, 3),
+        runtime=scaled_runtime(10, 0.02),
     params:
         folder=lambda w: SPECS[w.cohort].matrix,
         quant_type=lambda w: SPECS[w.cohort].quant_type,
@@ -60,8 +61,8 @@ rule soft_annotation:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=scaled_mem(500, 2),
+        runtime=scaled_runtime(10, 0.01),
     params:
         source=lambda w: SPECS[w.cohort].source,
         platform=lambda w: SPECS[w.cohort].platform,

@@ -32,9 +32,8 @@ rule merge:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        # ~10x the Parquet inputs (5.0 GB for 20 cohorts x 200 samples; docs/scaling.md)
-        mem_mb=lambda wc, input: max(6000, 10 * int(input.size_mb) + 1000),
-        runtime=30,
+        mem_mb=scaled_mem(600, 3.5, cohorts="discovery"),
+        runtime=scaled_runtime(10, 0.001, cohorts="discovery"),
     params:
         cohorts=lambda w: discovery(w.comparison),
         combat=config["merge"]["combat"],

@@ -24,8 +24,8 @@ rule qc:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=scaled_mem(500, 7),
+        runtime=scaled_runtime(10, 0.01),
     params:
         data_type=lambda w: SPECS[w.cohort].data_type,
         log2=lambda w: log2_mode(w.cohort),

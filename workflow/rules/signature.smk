@@ -27,8 +27,8 @@ rule signature:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled_mem(600, 1, cohorts="discovery"),
+        runtime=scaled_runtime(10, 0.001, cohorts="discovery"),
     params:
         discovery=lambda w: discovery(w.comparison),
         case_label=case_of,
@@ -74,8 +74,8 @@ rule signature_validate:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled_mem(600, 1, cohorts="serving"),
+        runtime=scaled_runtime(10, 0.001, cohorts="serving"),
     params:
         discovery=lambda w: discovery(w.comparison),
         validation=lambda w: validation(w.comparison),
