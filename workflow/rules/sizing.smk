@@ -60,9 +60,11 @@ def job_size(wildcards, cohorts, per_mb, per_cohort):
 
 def scaled_mem(base_mb, per_mb=0.0, per_cohort=0.0, cohorts="cohort"):
     """`mem_mb` callable: base_mb + per_mb x source MB + per_cohort x cohorts, rounded up to
-    100 MB. base_mb includes the ~200 MB of the snakemake process a cluster job runs in."""
+    100 MB. base_mb includes the ~200 MB of the snakemake process a cluster job runs in.
+    """
     return lambda wildcards: int(
-        100 * math.ceil((base_mb + job_size(wildcards, cohorts, per_mb, per_cohort)) / 100)
+        100
+        * math.ceil((base_mb + job_size(wildcards, cohorts, per_mb, per_cohort)) / 100)
     )
 
 
