@@ -50,6 +50,7 @@ _RESOURCE = re.compile(r"(\w+)=([^,]*)")
 class Job:
     rule: str
     wildcards: str = ""
+    benchmark: str = ""
     resources: dict[str, str] = field(default_factory=dict)
 
 
@@ -67,6 +68,8 @@ def parse_dryrun(text: str) -> list[Job]:
         stripped = line.strip()
         if stripped.startswith("wildcards: "):
             jobs[-1].wildcards = stripped.removeprefix("wildcards: ")
+        elif stripped.startswith("benchmark: "):
+            jobs[-1].benchmark = stripped.removeprefix("benchmark: ")
         elif stripped.startswith("resources: "):
             pairs = _RESOURCE.findall(stripped.removeprefix("resources: "))
             jobs[-1].resources = {key: value.strip() for key, value in pairs}
@@ -111,11 +114,15 @@ def resource_table(jobs: list[Job]) -> list[dict]:
 def dry_run(
     study: Path, profile: Path = PROJECT_DIR / "profiles" / "slurm"
 ) -> tuple[str, float, int]:
-    """`snakemake -n --profile <profile>` in ``study``; (output, wall seconds, exit status)."""
+    """`snakemake -n --forceall --profile <profile>` in ``study`` (every job listed, also when
+    results exist); (output, wall seconds, exit status)."""
+    config = study / "config.yaml"
+    if not config.exists():  # a project checkout: the example study
+        config = study / "config" / "config.yaml"
     cmd = [
         SNAKEMAKE, "-n", "-s", str(PROJECT_DIR / "Snakefile"), "--directory", str(study),
-        "--configfile", str(study / "config.yaml"), "--profile", str(profile),
-        "--workflow-profile", "none",
+        "--configfile", str(config), "--profile", str(profile),
+        "--workflow-profile", "none", "--forceall",
     ]  # fmt: skip
     env = dict(os.environ, PYTHONHASHSEED="0")
     start = time.perf_counter()
@@ -157,15 +164,79 @@ def report(table: list[dict]) -> tuple[list[str], bool]:
     return lines, ok_numeric and ok_mem
 
 
+#: what the SLURM plugin's snakemake process adds to a job's own peak RSS inside a job (MB)
+PLUGIN_MB = 200
+
+
+def against_measured(jobs: list[Job], study: Path, results: Path) -> list[str]:
+    """Per rule: the measured peak RSS and wall time of a finished run of the same study
+    (``results/logs/benchmarks``, matched to the dry run's jobs by their benchmark path) beside
+    the requests; a job whose request is below its peak + PLUGIN_MB, or below its wall time, is
+    named."""
+    import pandas as pd
+
+    rows: dict[str, dict] = {}
+    short: list[str] = []
+    for job in jobs:
+        if not job.benchmark:
+            continue
+        relative = Path(job.benchmark)
+        path = results.parent / relative if not relative.is_absolute() else relative
+        if not path.exists():
+            continue
+        table = pd.read_csv(path, sep="\t")
+        if table.empty:
+            continue
+        peak = float(pd.to_numeric(table["max_rss"], errors="coerce").iloc[-1])
+        seconds = float(table["s"].iloc[-1])
+        mem = _number(job.resources.get("mem_mb")) or 0.0
+        runtime = _number(job.resources.get("runtime")) or 0.0
+        row = rows.setdefault(job.rule, {"jobs": 0, "peak": 0.0, "s": 0.0, "mem": 0.0,
+                                         "rt": 0.0, "ratio": 0.0})  # fmt: skip
+        row["jobs"] += 1
+        row["peak"], row["s"] = max(row["peak"], peak), max(row["s"], seconds)
+        row["mem"], row["rt"] = max(row["mem"], mem), max(row["rt"], runtime)
+        row["ratio"] = max(row["ratio"], (peak + PLUGIN_MB) / mem if mem else float("inf"))
+        if peak + PLUGIN_MB > mem or seconds > 60 * runtime:
+            short.append(f"{job.rule} {job.wildcards}: peak {peak:.0f} MB, {seconds:.0f} s; "
+                         f"requested {mem:.0f} MB, {runtime:.0f} min")  # fmt: skip
+    lines = [
+        f"{'rule':<26} {'jobs':>5} {'peak MB':>8} {'mem_mb':>7} {'(peak+200)/mem':>15} "
+        f"{'max s':>7} {'runtime':>8}"
+    ]
+    for rule in sorted(rows):
+        r = rows[rule]
+        lines.append(
+            f"{rule:<26} {r['jobs']:>5} {r['peak']:>8.0f} {r['mem']:>7.0f} {r['ratio']:>15.2f} "
+            f"{r['s']:>7.1f} {r['rt']:>8.0f}"
+        )
+    lines.append(
+        f"(3) every measured job within its requests (peak + {PLUGIN_MB} MB <= mem_mb, wall <= "
+        "runtime): " + ("PASS" if not short else "FAIL\n    " + "\n    ".join(short))
+    )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--study", type=Path, help="an existing study directory (config.yaml)")
+    parser.add_argument(
+        "--study",
+        type=Path,
+        help="an existing study directory (config.yaml, or config/config.yaml: `--study .` is "
+        "the example)",
+    )
     parser.add_argument("--arrays", type=int, default=90, help="array cohorts")
     parser.add_argument("--counts", type=int, default=10, help="RNA-seq cohorts")
     parser.add_argument("--samples", type=int, default=500, help="samples per cohort")
     parser.add_argument("--probes", type=int, default=GPL570_PROBES)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--measured",
+        type=Path,
+        help="results/ of a finished run of the same study: compare the requests with its "
+        "benchmark files (peak RSS, wall time)",
+    )
     args = parser.parse_args(argv)
     study = args.study
     if study is None:
@@ -189,10 +260,16 @@ def main(argv: list[str] | None = None) -> int:
         print(output[-4000:])
         print(f"FAIL: the dry run exited with {status} (log: {log})")
         return 1
-    table = resource_table(parse_dryrun(output))
+    jobs = parse_dryrun(output)
+    table = resource_table(jobs)
     lines, ok = report(table)
     print(f"dry run of {study}: {wall:.1f} s wall")
     print("\n".join(lines))
+    if args.measured:
+        measured = against_measured(jobs, study, args.measured.resolve())
+        print(f"\nrequests against the measured jobs of {args.measured}:")
+        print("\n".join(measured))
+        ok = ok and measured[-1].split(": ")[-1].startswith("PASS")
     print("overall:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
 
