@@ -23,8 +23,9 @@ rule candidates:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=scaled_mem(600, 3, cohorts="discovery"),
-        runtime=scaled_runtime(10, 0.001, cohorts="discovery"),
+        # peak 4.4 GB at 20 cohorts x 200 samples (docs/scaling.md)
+        mem_mb=scaled_mem(600, 2.8, cohorts="discovery"),
+        runtime=scaled_runtime(10, 0.004, cohorts="discovery"),
     params:
         cohorts=lambda w: discovery(w.comparison),
         case_label=case_of,

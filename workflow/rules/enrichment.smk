@@ -56,7 +56,7 @@ rule enrichment:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        # genes x gene sets, not samples: no size term
+        # genes x gene sets, not samples: no size term (peak 0.45 GB, GO_BP)
         mem_mb=scaled_mem(700),
         runtime=scaled_runtime(15),
     params:

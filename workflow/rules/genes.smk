@@ -17,8 +17,9 @@ rule genes:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
+        # peak 1.58 / 1.47 GB: 500-sample array / RNA-seq cohort (docs/scaling.md)
         mem_mb=scaled_mem(550, 8),
-        runtime=scaled_runtime(10, 0.01),
+        runtime=scaled_runtime(10, {"array": 0.01, "counts": 0.03}),
     params:
         data_type=lambda w: SPECS[w.cohort].data_type,
         log2=lambda w: log2_mode(w.cohort),

@@ -20,8 +20,8 @@ rule guards:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=scaled_mem(500, 1, cohorts="serving"),
-        runtime=scaled_runtime(10, 0.001, cohorts="serving"),
+        mem_mb=scaled_mem(600, 1, cohorts="serving"),
+        runtime=scaled_runtime(10, 0.002, cohorts="serving"),
     params:
         cohorts=lambda w: list(PLAN.cohorts[w.comparison]),
         roles={cohort: spec.role for cohort, spec in SPECS.items()},

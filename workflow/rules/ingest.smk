@@ -13,9 +13,9 @@ rule ingest:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        # float64 MB of the cohort's source matrix x 4.7 at the peak (docs/scaling.md)
-        mem_mb=scaled_mem(500, 6),
-        runtime=scaled_runtime(10, 0.01),
+        # peak 1.20 / 1.46 GB: 500-sample array / RNA-seq cohort (docs/scaling.md)
+        mem_mb=scaled_mem(500, 6.5),
+        runtime=scaled_runtime(10, {"array": 0.01, "counts": 0.03}),
     params:
         spec=lambda w: SPECS[w.cohort].as_params(),
         case_label=CASE,

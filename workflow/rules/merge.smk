@@ -32,8 +32,9 @@ rule merge:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=scaled_mem(600, 3.5, cohorts="discovery"),
-        runtime=scaled_runtime(10, 0.001, cohorts="discovery"),
+        # peak 5.0 GB at 20 cohorts x 200 samples (docs/scaling.md)
+        mem_mb=scaled_mem(600, 3.2, cohorts="discovery"),
+        runtime=scaled_runtime(10, 0.004, cohorts="discovery"),
     params:
         cohorts=lambda w: discovery(w.comparison),
         combat=config["merge"]["combat"],

@@ -51,7 +51,7 @@ rule performance:
     threads: 1
     resources:
         mem_mb=scaled_mem(600, 1, cohorts="serving"),
-        runtime=scaled_runtime(10, 0.001, cohorts="serving"),
+        runtime=scaled_runtime(10, 0.002, cohorts="serving"),
     params:
         discovery=lambda w: discovery(w.comparison),
         validation=lambda w: validation(w.comparison),

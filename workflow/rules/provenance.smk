@@ -78,6 +78,7 @@ rule provenance_config:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
+        # sha256 of every input: time grows with their size, memory does not
         mem_mb=scaled_mem(500),
         runtime=scaled_runtime(10, 0.001, cohorts="all"),
     params:

@@ -24,8 +24,9 @@ rule qc:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=scaled_mem(500, 7),
-        runtime=scaled_runtime(10, 0.01),
+        # peak 1.45 / 1.69 GB: 500-sample array / RNA-seq cohort (docs/scaling.md)
+        mem_mb=scaled_mem(500, 7.5),
+        runtime=scaled_runtime(10, {"array": 0.01, "counts": 0.03}),
     params:
         data_type=lambda w: SPECS[w.cohort].data_type,
         log2=lambda w: log2_mode(w.cohort),

@@ -10,10 +10,12 @@
 # example and of a generated 20-cohort x 200-sample study (Snakemake `benchmark:` files); see
 # docs/scaling.md ("Resources per rule") for the data and the fit.
 #
-# Used in each rule's `resources:` block:
-#     mem_mb=scaled_mem(300, 2.2),                 # per-cohort rules: the wildcard's cohort
-#     runtime=scaled_runtime(10, 0.05),            # minutes
-#     mem_mb=scaled_mem(500, 3.0, cohorts="discovery"),   # study-level rules
+# Used in each rule's `resources:` block, e.g.
+#     mem_mb=scaled_mem(500, 6.5),                           # the wildcard's cohort
+#     mem_mb=scaled_mem(650, {"array": 2.5, "counts": 6.5}), # factor by data type
+#     runtime=scaled_runtime(10, 0.01),                      # minutes
+#     mem_mb=scaled_mem(600, 3.2, cohorts="discovery"),      # study-level: the comparison's
+#                                                            # discovery cohorts
 
 
 import math
@@ -52,10 +54,15 @@ def job_cohorts(wildcards, cohorts):
 
 
 def job_size(wildcards, cohorts, per_mb, per_cohort):
+    """per_mb x the summed source MB + per_cohort x the number of the job's cohorts; per_mb is
+    a number or a mapping data type -> factor (`{"array": 2.5, "counts": 6.5}`)."""
     if not (per_mb or per_cohort):
         return 0.0
     used = job_cohorts(wildcards, cohorts)
-    return per_mb * sum(COHORT_MB[c] for c in used) + per_cohort * len(used)
+    factor = per_mb.__getitem__ if isinstance(per_mb, dict) else lambda _type: per_mb
+    return sum(
+        COHORT_MB[c] * factor(SPECS[c].data_type) for c in used
+    ) + per_cohort * len(used)
 
 
 def scaled_mem(base_mb, per_mb=0.0, per_cohort=0.0, cohorts="cohort"):
