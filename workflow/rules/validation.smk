@@ -30,8 +30,8 @@ rule validation_loco:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        # peak 4.7 GB, 12.6 min (load 17) per fold at 20 cohorts x 200 samples
-        mem_mb=scaled_mem(700, 3.0, cohorts="discovery"),
+        # peak 4.4-5.3 GB, 11-13 min (load 17) per fold at 20 cohorts x 200 samples
+        mem_mb=scaled_mem(700, 3.3, cohorts="discovery"),
         runtime=scaled_runtime(10, 0.015, cohorts="discovery"),
     params:
         train=loco_training,
