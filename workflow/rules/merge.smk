@@ -32,8 +32,10 @@ rule merge:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        # peak 5.0 GB at 20 cohorts x 200 samples (docs/scaling.md)
-        mem_mb=scaled_mem(600, 3.2, cohorts="discovery"),
+        # out of core: peak 1.05 GiB at 20 x 200 (one cohort + blocks + 16 N^2 bytes of Gram)
+        mem_mb=scaled_mem(
+            1100, cohorts="discovery", per_largest_mb=1.2, per_sample2=1.6e-5
+        ),
         runtime=scaled_runtime(10, 0.004, cohorts="discovery"),
     params:
         cohorts=lambda w: discovery(w.comparison),

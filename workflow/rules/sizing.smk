@@ -37,6 +37,12 @@ def source_matrix(spec):
 
 #: cohort -> float64 MB of its source matrix (read once, when the workflow is parsed)
 COHORT_MB = {c: matrix_mb(source_matrix(s)) for c, s in SPECS.items()}
+#: cohort -> samples: its phenotype table's rows (read by common.smk), else (a GEO download not
+#: yet cached) estimated as source MB / 0.4375 (a 54,675-probe float64 column)
+COHORT_SAMPLES = {
+    c: len(PHENOTYPES[c]) if PHENOTYPES[c] is not None else round(COHORT_MB[c] / 0.4375)
+    for c in SPECS
+}
 
 
 def job_cohorts(wildcards, cohorts):
@@ -53,25 +59,36 @@ def job_cohorts(wildcards, cohorts):
     raise ValueError(f"job_cohorts: unknown selection {cohorts!r}")
 
 
-def job_size(wildcards, cohorts, per_mb, per_cohort):
+def job_size(wildcards, cohorts, per_mb, per_cohort, extra=None):
     """per_mb x the summed source MB + per_cohort x the number of the job's cohorts; per_mb is
-    a number or a mapping data type -> factor (`{"array": 2.5, "counts": 6.5}`)."""
-    if not (per_mb or per_cohort):
+    a number or a mapping data type -> factor (`{"array": 2.5, "counts": 6.5}`). ``extra``:
+    per_largest_mb (x the largest cohort's source MB), per_sample (x total samples N) and
+    per_sample2 (x N^2), for the out-of-core merge and candidates (one cohort at a time, plus
+    samples x samples Gram matrices)."""
+    extra = extra or {}
+    if not (per_mb or per_cohort or any(extra.values())):
         return 0.0
     used = job_cohorts(wildcards, cohorts)
     factor = per_mb.__getitem__ if isinstance(per_mb, dict) else lambda _type: per_mb
-    return sum(
-        COHORT_MB[c] * factor(SPECS[c].data_type) for c in used
-    ) + per_cohort * len(used)
+    n = sum(COHORT_SAMPLES[c] for c in used)
+    return (
+        sum(COHORT_MB[c] * factor(SPECS[c].data_type) for c in used)
+        + per_cohort * len(used)
+        + extra.get("per_largest_mb", 0) * max(COHORT_MB[c] for c in used)
+        + extra.get("per_sample", 0) * n
+        + extra.get("per_sample2", 0) * n * n
+    )
 
 
-def scaled_mem(base_mb, per_mb=0.0, per_cohort=0.0, cohorts="cohort"):
+def scaled_mem(base_mb, per_mb=0.0, per_cohort=0.0, cohorts="cohort", **extra):
     """`mem_mb` callable: base_mb + per_mb x source MB + per_cohort x cohorts, rounded up to
     100 MB. base_mb includes the ~200 MB of the snakemake process a cluster job runs in.
     """
     return lambda wildcards: int(
         100
-        * math.ceil((base_mb + job_size(wildcards, cohorts, per_mb, per_cohort)) / 100)
+        * math.ceil(
+            (base_mb + job_size(wildcards, cohorts, per_mb, per_cohort, extra)) / 100
+        )
     )
 
 
