@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Run the example study on a real single-node SLURM cluster and compare it with a local run.
+# Run a generated 5-cohort study on a real single-node SLURM cluster and compare it with a local run.
 #
 #   bash tests/slurm/run_slurm_test.sh
 #
 # Needs root on Debian (installs slurm-wlm + munge with apt-get when missing, writes a private
 # slurm.conf under a scratch directory, starts munged/slurmctld/slurmd). Anywhere else it prints
 # "SKIPPED: <reason>" and exits 0. Steps:
+#   0. generate the study (benchmarks/scale/generate.py, seeded): 3 array discovery cohorts
+#      (3,000-probe platform), 1 RNA-seq discovery cohort (4,000 Ensembl IDs), 1 array
+#      validation cohort, 40 samples each; 4 discovery cohorts, so leave-one-cohort-out
+#      validation runs (4 folds); enrichment of the meta-analysis only, simple GSEA
+#      (`enrichment.per_cohort: false`, `enrichment.gsea.method: simple`) to keep it short;
 #   1. start the cluster and wait until the node is idle;
 #   2. run the default target through `snakemake --profile profiles/slurm` (hard `timeout -s KILL`);
 #   3. check every job was really submitted: sbatch job IDs in snakemake's log, each one known to
@@ -18,8 +23,10 @@
 # SLURM_TEST_TIMEOUT (default 600) and the local run by LOCAL_TEST_TIMEOUT (default 300), each cut
 # to what is left of the total; both runs are under `timeout -s KILL`.
 # Environment: SNAKEMAKE (default: the venv of this checkout, then PATH), KEEP_SCRATCH=1 to keep
-# the scratch directory, SLURM_TEST_TARGETS (default: the workflow's default target),
-# SLURM_TEST_PROFILE (default: profiles/slurm), SLURM_TEST_ARGS (extra snakemake arguments).
+# the scratch directory, SLURM_TEST_STUDY=example to run the shipped example study instead
+# (4 comparisons, multilevel GSEA: ~11 min), SLURM_TEST_TARGETS (default: the workflow's default
+# target), SLURM_TEST_PROFILE (default: profiles/slurm), SLURM_TEST_ARGS (extra snakemake
+# arguments).
 set -euo pipefail
 
 PROJECT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -192,11 +199,36 @@ done
 [[ $state == idle ]] || fail "node not idle after 60 s (state '$state'); see $S/log"
 say "cluster up: $(sinfo -h -o '%P %D %c %m %t')"
 
-# --- Scratch working directories (as tests/workflow_utils.py) ---------------------------------------
-prepare() {
-    cp -r "$PROJECT/config" "$1/config"
-    ln -s "$PROJECT/resources" "$1/resources"
-}
+# --- Scratch working directories: the generated study (or the example), twice ----------------------
+PYTHON=$(dirname "$SNAKEMAKE")/python
+[[ -x $PYTHON ]] || PYTHON=$(command -v python3)
+if [[ ${SLURM_TEST_STUDY:-generated} == example ]]; then
+    prepare() { # as tests/workflow_utils.py
+        cp -r "$PROJECT/config" "$1/config"
+        ln -s "$PROJECT/resources" "$1/resources"
+        CONFIGFILE=config/config.yaml
+    }
+else
+    say "generating the 5-cohort study"
+    timeout -s KILL "$(left 120)" "$PYTHON" - "$SCRATCH/study" "$PROJECT" <<'PYEOF' || fail "generating the study failed"
+import sys
+
+sys.path.insert(0, f"{sys.argv[2]}/benchmarks/scale")
+from generate import generate_study
+
+generate_study(
+    sys.argv[1], n_arrays=3, n_counts=1, n_validation=1, samples=40, n_probes=3000,
+    n_ensembl=4000, n_markers=20, seed=5,
+    config_overrides={"enrichment.per_cohort": False, "enrichment.gsea.method": "simple"},
+)
+PYEOF
+    prepare() { # the inputs are shared (read-only); config and cohort sheet are copied
+        local item
+        for item in data platform resources truth; do ln -s "$SCRATCH/study/$item" "$1/$item"; done
+        cp "$SCRATCH/study/config.yaml" "$SCRATCH/study/cohorts.tsv" "$1/"
+        CONFIGFILE=config.yaml
+    }
+fi
 prepare "$SCRATCH/slurm_run"
 prepare "$SCRATCH/local_run"
 # shellcheck disable=SC2206
@@ -207,7 +239,7 @@ run_snakemake() { # <workdir> <timeout> <log> <args...>
     local dir=$1 limit=$2 log=$3
     shift 3
     (cd "$dir" && timeout -s KILL "$limit" "$SNAKEMAKE" -s "$PROJECT/Snakefile" --directory "$dir" \
-        --configfile "$dir/config/config.yaml" "$@" "${TARGETS[@]}") >"$log" 2>&1
+        --configfile "$dir/$CONFIGFILE" "$@" "${TARGETS[@]}") >"$log" 2>&1
 }
 
 # --- 2. the SLURM run ---------------------------------------------------------------------------------

@@ -23,9 +23,9 @@ rule candidates:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        # ~4x the Parquet inputs (4.4 GB for 20 cohorts x 200 samples; docs/scaling.md)
-        mem_mb=lambda wc, input: max(4000, 5 * int(input.size_mb) + 1000),
-        runtime=30,
+        # reads one cohort + 300 genes' rows: peak 547 MiB at 20 x 200 (docs/scaling.md)
+        mem_mb=scaled_mem(700, cohorts="discovery", per_largest_mb=1.2, per_sample=0.02),
+        runtime=scaled_runtime(10, 0.004, cohorts="discovery"),
     params:
         cohorts=lambda w: discovery(w.comparison),
         case_label=case_of,

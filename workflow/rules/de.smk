@@ -49,8 +49,9 @@ rule de:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        # peak 0.72 / 1.60 GB: 500-sample array (limma) / RNA-seq (DESeq2) cohort
+        mem_mb=scaled_mem(650, {"array": 2.5, "counts": 6.5}),
+        runtime=scaled_runtime(10, {"array": 0.01, "counts": 0.05}),
     params:
         cohort=lambda w: w.cohort,
         comparison=comparison_params,
@@ -105,8 +106,8 @@ rule de_ftest:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled_mem(650, {"array": 2.5, "counts": 6.5}),
+        runtime=scaled_runtime(10, {"array": 0.01, "counts": 0.05}),
     params:
         cohort=lambda w: w.cohort,
         data_type=lambda w: SPECS[w.cohort].data_type,

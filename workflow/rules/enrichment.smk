@@ -58,8 +58,10 @@ if ENRICHMENT_LIBRARIES:
             "../../envs/markerflow.yaml"
         threads: 1
         resources:
-            mem_mb=2000,
-            runtime=15,
+            # genes x gene sets, not samples: no size term (peak 0.45 GB, GO_BP; both libraries
+            # run one after the other in one process)
+            mem_mb=scaled_mem(700),
+            runtime=scaled_runtime(20),
         params:
             libraries=list(ENRICHMENT_LIBRARIES),
             columns=enrichment_columns,

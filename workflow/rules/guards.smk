@@ -20,8 +20,8 @@ rule guards:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, input: max(2000, 3 * int(input.size_mb) + 1000),
-        runtime=15,
+        mem_mb=scaled_mem(600, 1, cohorts="serving"),
+        runtime=scaled_runtime(10, 0.002, cohorts="serving"),
     params:
         cohorts=lambda w: list(PLAN.cohorts[w.comparison]),
         roles={cohort: spec.role for cohort, spec in SPECS.items()},

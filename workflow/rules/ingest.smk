@@ -13,8 +13,9 @@ rule ingest:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        # peak 1.20 / 1.46 GB: 500-sample array / RNA-seq cohort (docs/scaling.md)
+        mem_mb=scaled_mem(500, 6.5),
+        runtime=scaled_runtime(10, {"array": 0.01, "counts": 0.03}),
     params:
         spec=lambda w: SPECS[w.cohort].as_params(),
         case_label=CASE,
@@ -38,8 +39,8 @@ rule tximport:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled_mem(1000, 3),
+        runtime=scaled_runtime(10, 0.02),
     params:
         folder=lambda w: SPECS[w.cohort].matrix,
         quant_type=lambda w: SPECS[w.cohort].quant_type,
@@ -60,8 +61,8 @@ rule soft_annotation:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=scaled_mem(500, 2),
+        runtime=scaled_runtime(10, 0.01),
     params:
         source=lambda w: SPECS[w.cohort].source,
         platform=lambda w: SPECS[w.cohort].platform,

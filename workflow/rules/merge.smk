@@ -32,9 +32,11 @@ rule merge:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        # ~10x the Parquet inputs (5.0 GB for 20 cohorts x 200 samples; docs/scaling.md)
-        mem_mb=lambda wc, input: max(6000, 10 * int(input.size_mb) + 1000),
-        runtime=30,
+        # out of core: peak 1.05 GiB at 20 x 200 (one cohort + blocks + 16 N^2 bytes of Gram)
+        mem_mb=scaled_mem(
+            1100, cohorts="discovery", per_largest_mb=1.2, per_sample2=1.6e-5
+        ),
+        runtime=scaled_runtime(10, 0.004, cohorts="discovery"),
     params:
         cohorts=lambda w: discovery(w.comparison),
         combat=config["merge"]["combat"],

@@ -22,8 +22,9 @@ rule meta:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=15,
+        # cohorts x genes, not samples (peak 0.3 GB at 20 cohorts)
+        mem_mb=scaled_mem(600, per_cohort=10, cohorts="discovery"),
+        runtime=scaled_runtime(10, per_cohort=0.1, cohorts="discovery"),
     params:
         cohorts=lambda w: discovery(w.comparison),
         method=config["meta"]["method"],

@@ -50,8 +50,8 @@ rule performance:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, input: max(2000, 3 * int(input.size_mb) + 1000),
-        runtime=15,
+        mem_mb=scaled_mem(600, 1, cohorts="serving"),
+        runtime=scaled_runtime(10, 0.002, cohorts="serving"),
     params:
         discovery=lambda w: discovery(w.comparison),
         validation=lambda w: validation(w.comparison),

@@ -78,8 +78,9 @@ rule provenance_config:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=500,
-        runtime=10,
+        # sha256 of every input: time grows with their size, memory does not
+        mem_mb=scaled_mem(500),
+        runtime=scaled_runtime(10, 0.001, cohorts="all"),
     params:
         config={k: v for k, v in config.items() if k not in FROZEN_SPECIAL_KEYS},
         cohorts=cohort_records(COHORT_SHEET),
@@ -130,8 +131,8 @@ rule provenance_summary:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=scaled_mem(800, per_cohort=20, cohorts="all"),
+        runtime=scaled_runtime(10, per_cohort=0.1, cohorts="all"),
     params:
         results=lambda w, output: str(Path(output[0]).parents[1]),
         config={k: v for k, v in config.items() if k not in FROZEN_SPECIAL_KEYS},
@@ -160,8 +161,8 @@ rule provenance_manifest:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=500,
-        runtime=10,
+        mem_mb=scaled_mem(500),
+        runtime=scaled_runtime(10, 0.002, cohorts="all"),
     params:
         results=lambda w, output: str(Path(output[0]).parents[1]),
     script:

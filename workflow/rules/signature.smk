@@ -27,8 +27,9 @@ rule signature:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        # peak 1.1 GB at 20 cohorts x 200 samples (docs/scaling.md)
+        mem_mb=scaled_mem(600, 0.6, cohorts="discovery"),
+        runtime=scaled_runtime(10, 0.002, cohorts="discovery"),
     params:
         discovery=lambda w: discovery(w.comparison),
         case_label=case_of,
@@ -74,8 +75,8 @@ rule signature_validate:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled_mem(600, 0.6, cohorts="serving"),
+        runtime=scaled_runtime(10, 0.002, cohorts="serving"),
     params:
         discovery=lambda w: discovery(w.comparison),
         validation=lambda w: validation(w.comparison),

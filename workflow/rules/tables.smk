@@ -18,8 +18,8 @@ rule de_native:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=scaled_mem(600),
+        runtime=scaled_runtime(5),
     params:
         kind=lambda w: w.kind,
     script:
@@ -39,8 +39,8 @@ rule tables_workbook:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=15,
+        mem_mb=scaled_mem(1000, per_cohort=50, cohorts="all"),
+        runtime=scaled_runtime(10, per_cohort=0.2, cohorts="all"),
     params:
         root=lambda w, output: str(Path(output.workbook).parent),
     script:

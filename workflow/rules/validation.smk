@@ -30,8 +30,9 @@ rule validation_loco:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, input: max(6000, 10 * int(input.size_mb) + 1000),
-        runtime=30,
+        # peak 4.4-5.3 GB, 11-13 min (load 17) per fold at 20 cohorts x 200 samples
+        mem_mb=scaled_mem(700, 3.3, cohorts="discovery"),
+        runtime=scaled_runtime(10, 0.015, cohorts="discovery"),
     params:
         train=loco_training,
         settings=chain_settings_of,
@@ -65,8 +66,8 @@ rule validation_out_of_cohort:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=scaled_mem(600, per_cohort=5, cohorts="discovery"),
+        runtime=scaled_runtime(10, per_cohort=0.05, cohorts="discovery"),
     params:
         heldout=lambda w: discovery(w.comparison),
         train=lambda w: [
