@@ -19,8 +19,8 @@
 #   5. compare the sha256 of every TSV/Parquet file under results/ of the two runs.
 # The daemons this script started are stopped (by their pid files) in an EXIT trap.
 #
-# Time: everything is bounded by SLURM_TEST_TOTAL seconds (default 840); the SLURM run by
-# SLURM_TEST_TIMEOUT (default 600) and the local run by LOCAL_TEST_TIMEOUT (default 300), each cut
+# Time: everything is bounded by SLURM_TEST_TOTAL seconds (default 1140); the SLURM run by
+# SLURM_TEST_TIMEOUT (default 900) and the local run by LOCAL_TEST_TIMEOUT (default 300), each cut
 # to what is left of the total; both runs are under `timeout -s KILL`.
 # Environment: SNAKEMAKE (default: the venv of this checkout, then PATH), KEEP_SCRATCH=1 to keep
 # the scratch directory, SLURM_TEST_STUDY=example to run the shipped example study instead
@@ -30,9 +30,9 @@
 set -euo pipefail
 
 PROJECT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-SLURM_TIMEOUT=${SLURM_TEST_TIMEOUT:-600}
+SLURM_TIMEOUT=${SLURM_TEST_TIMEOUT:-900}
 LOCAL_TIMEOUT=${LOCAL_TEST_TIMEOUT:-300}
-TOTAL=${SLURM_TEST_TOTAL:-840}
+TOTAL=${SLURM_TEST_TOTAL:-1140}
 T0=$(date +%s)
 
 skip() {
