@@ -168,7 +168,19 @@ def summarise(
         .reset_index()
         .merge(biggest.rename(columns={"job": "max_rss_job"}), on="rule", how="left")
     )
-    starts = startup.groupby("rule")["startup_cpu_s"].sum().rename("startup_cpu_s")
+    # benchmark folders are named by stage (validation/ holds validation_loco and
+    # validation_out_of_cohort): a start-up line counts for the folder its rule name begins with
+    folders = sorted(per_rule["rule"], key=len, reverse=True)
+    folder_of = {
+        rule: next((f for f in folders if rule == f or rule.startswith(f + "_")), rule)
+        for rule in startup["rule"].unique()
+    }
+    starts = (
+        startup.assign(rule=startup["rule"].map(folder_of))
+        .groupby("rule")["startup_cpu_s"]
+        .sum()
+        .rename("startup_cpu_s")
+    )
     per_rule = per_rule.merge(starts, left_on="rule", right_index=True, how="left")
     total = pd.DataFrame(
         {
