@@ -33,7 +33,7 @@ TOTAL_TIMEOUT = 1200
 
 #: rules every job of which must show its requests (the study-level chain and LOCO included)
 DRY_RUN_RULES = {
-    "ingest", "qc", "genes", "de", "merge", "meta", "enrichment", "candidates", "signature",
+    "ingest", "genes", "de", "merge", "meta", "enrichment", "candidates", "signature",
     "signature_validate", "guards", "performance", "validation_loco", "validation_out_of_cohort",
     "tables_workbook", "provenance_manifest",
 }  # fmt: skip
