@@ -103,8 +103,9 @@ class BlockGram:
     :func:`pca`). Up to ``_GRAM_MAX`` samples the full symmetric eigendecomposition
     (``numpy.linalg.eigh``, as :func:`top_components`); above, Lanczos (ARPACK ``eigsh`` on ``G``,
     fixed start vector, tolerance 0 = machine precision; deterministic). Memory: ``G`` is
-    n_samples^2 doubles (128 MB at 4,000 samples, 20 GB at 50,000: beyond ~15,000 samples a
-    randomized SVD over the blocks is the plan, docs/scaling.md). Deviation from :func:`pca`: the
+    n_samples^2 doubles (128 MB at 4,000 samples, 20 GB at 50,000), and its cost grows as
+    samples^2 x genes: above :data:`GRAM_SAMPLES_MAX` samples the merge uses
+    :class:`BlockKrylov` instead. Deviation from :func:`pca`: the
     sums run block by block, so values differ from the in-memory matrix product by rounding
     (one block: identical).
     """
