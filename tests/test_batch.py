@@ -252,3 +252,35 @@ def test_block_gram_pca_matches_pca_above_gram_max(monkeypatch):
     want, want_ratio = pca(x, 5)
     np.testing.assert_allclose(scores, want, rtol=0, atol=1e-10)
     np.testing.assert_allclose(ratio, want_ratio, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("block_bytes", [8 * 22 * 7, 8 * 22 * 1])
+def test_merge_above_the_gram_limit_uses_block_krylov(tmp_path, monkeypatch, block_bytes):
+    """Above GRAM_SAMPLES_MAX samples the merge's PCA is block Krylov (no samples x samples
+    matrix, several passes over the scratch files): matrices unchanged, PCA scores and
+    silhouettes equal the in-memory PCA to 1e-9."""
+    import markerflow.engines.pca as pca_mod
+    from markerflow.stages.merge import merge_and_correct_files
+
+    monkeypatch.setattr(pca_mod, "GRAM_SAMPLES_MAX", 5)
+    passes = []
+    end_pass = pca_mod.BlockKrylov.end_pass
+    monkeypatch.setattr(pca_mod.BlockKrylov, "end_pass",
+                        lambda self: (passes.append(self.passes), end_pass(self)))  # fmt: skip
+    monkeypatch.setattr(pca_mod.BlockGram, "__init__", None)  # not used at all
+    mats, sheets = _cohorts(shift=4.0, two_batches_in_first=True)
+    paths = {}
+    for c, m in mats.items():
+        paths[c] = tmp_path / f"{c}.parquet"
+        write_matrix(m, paths[c])
+    ref = merge_and_correct(mats, sheets)
+    out_e, out_u = tmp_path / "m" / "expression.parquet", tmp_path / "m" / "uncorrected.parquet"
+    res = merge_and_correct_files(paths, sheets, out_e, out_u, block_bytes=block_bytes)
+    assert len(passes) > 2  # both PCAs needed further passes
+    np.testing.assert_allclose(read_matrix(out_e).to_numpy(), ref.expression.to_numpy(), rtol=0,
+                               atol=1e-12)  # fmt: skip
+    for got, want in ((res.pca_before, ref.pca_before), (res.pca_after, ref.pca_after)):
+        np.testing.assert_allclose(got[0], want[0], rtol=0, atol=1e-9 * np.abs(want[0]).max())
+        np.testing.assert_allclose(got[1], want[1], rtol=0, atol=1e-12)
+    cols = ["silhouette_before", "silhouette_after"]
+    np.testing.assert_allclose(res.mixing[cols], ref.mixing[cols], rtol=0, atol=1e-9)

@@ -189,3 +189,47 @@ def test_in_sample_only_warning_is_printed(tmp_path):
     assert ("markerflow warning: in-sample only: one discovery cohort and no validation cohort; "
             "every performance figure is in-sample") in result.stderr  # fmt: skip
     assert "performance" not in result.stdout.split("Job stats:")[-1].split("\n\n")[0]
+
+
+def _direct_correlations(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
+    """The module docstring's formula on the joined columns, written out (the reference)."""
+    common = a.index.intersection(b.index)
+    x = np.hstack([a.loc[common].to_numpy(), b.loc[common].to_numpy()])
+    with np.errstate(invalid="ignore"):
+        x = np.nan_to_num(x - np.nanmean(x, axis=1, keepdims=True), nan=0.0)
+    sd = x.std(axis=0, keepdims=True)
+    z = (x - x.mean(axis=0, keepdims=True)) / np.where(sd > 0, sd, np.inf)
+    return z[:, : a.shape[1]].T @ z[:, a.shape[1] :] / common.size
+
+
+def test_pair_correlations_equal_the_direct_formula():
+    """Prepared once per cohort, centred per pair: the same correlations as the joined-column
+    formula to 1e-12, with missing values, a gene missing in every sample, a constant sample and
+    cohorts on different genes; a threshold just below a known correlation finds exactly it."""
+    rng = np.random.default_rng(11)
+    genes = [f"g{i}" for i in range(400)]
+    a = _cohort(rng, genes, [f"a{i}" for i in range(7)])
+    b = _cohort(rng, [*genes[30:], "x1", "x2"], [f"b{i}" for i in range(5)]) + 2.0
+    c = _cohort(rng, genes, [f"c{i}" for i in range(4)])
+    a = a.mask(rng.random(a.shape) < 0.03)
+    b.loc["g40"] = np.nan
+    a.loc["g40"] = np.nan
+    c["c3"] = 5.0
+    b["b2"] = a.loc[b.index.intersection(a.index), "a1"].reindex(b.index).fillna(8.0) + 2.0
+    b["b2"] += rng.normal(0, 0.05, len(b))
+    import markerflow.stages.guards as guards
+
+    cohorts = {"A": a, "B": b, "C": c}
+    for x, y in [("A", "B"), ("A", "C"), ("B", "C")]:
+        pa, pb = guards._profiles(cohorts[x]), guards._profiles(cohorts[y])
+        common = pa.genes.intersection(pb.genes)
+        ia, ib = pa.genes.get_indexer(common), pb.genes.get_indexer(common)
+        mean = (pa.sums[ia] + pb.sums[ib]) / np.maximum(pa.counts[ia] + pb.counts[ib], 1)
+        got = guards._standardised(pa, ia, mean).T @ guards._standardised(pb, ib, mean)
+        np.testing.assert_allclose(got / common.size, _direct_correlations(cohorts[x], cohorts[y]),
+                                   rtol=0, atol=1e-12)  # fmt: skip
+    r = _direct_correlations(a, b)[1, 2]
+    assert 0.95 < r < 1.0
+    pairs = near_duplicates(cohorts, threshold=r - 1e-9)
+    assert [(p[0], p[1], p[2], p[3]) for p in pairs] == [("A", "a1", "B", "b2")]
+    assert abs(pairs[0][4] - r) < 1e-12

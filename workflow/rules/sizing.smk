@@ -63,8 +63,9 @@ def job_size(wildcards, cohorts, per_mb, per_cohort, extra=None):
     """per_mb x the summed source MB + per_cohort x the number of the job's cohorts; per_mb is
     a number or a mapping data type -> factor (`{"array": 2.5, "counts": 6.5}`). ``extra``:
     per_largest_mb (x the largest cohort's source MB), per_sample (x total samples N) and
-    per_sample2 (x N^2), for the out-of-core merge and candidates (one cohort at a time, plus
-    samples x samples Gram matrices)."""
+    per_sample2 (x N^2, with N capped at sample2_cap when given), for the out-of-core merge and
+    candidates (one cohort at a time, plus samples x samples Gram matrices; above the cap the
+    merge's PCA is block Krylov, whose bases grow with N: per_sample)."""
     extra = extra or {}
     if not (per_mb or per_cohort or any(extra.values())):
         return 0.0
@@ -76,7 +77,7 @@ def job_size(wildcards, cohorts, per_mb, per_cohort, extra=None):
         + per_cohort * len(used)
         + extra.get("per_largest_mb", 0) * max(COHORT_MB[c] for c in used)
         + extra.get("per_sample", 0) * n
-        + extra.get("per_sample2", 0) * n * n
+        + extra.get("per_sample2", 0) * min(n, extra.get("sample2_cap", n)) ** 2
     )
 
 

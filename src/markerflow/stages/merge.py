@@ -296,13 +296,20 @@ def merge_and_correct_files(
     4. Pass 2: each block is adjusted (:func:`markerflow.engines.combat_blocks.adjust_block`),
        written, and added to the after-PCA Gram matrix.
 
+    Above :data:`markerflow.engines.pca.GRAM_SAMPLES_MAX` samples (8,000) the PCAs are
+    block Krylov (:class:`markerflow.engines.pca.BlockKrylov`) instead of the Gram matrix: the
+    first pass of each rides on steps 3 and 4, and further passes re-read the scratch files (both
+    PCAs in the same pass; the corrected blocks are recomputed, not read back) until every top
+    component's relative residual is at most 1e-10 (logged). At 4,000 samples (forced) that took
+    9 passes before and 35 after ComBat, 4.7x the Gram path's CPU, with scores within 4e-14.
+
     Memory: one cohort (step 2), else a few copies of one block plus one samples x samples Gram
-    matrix. Results equal :func:`merge_and_correct` up to the rounding of block-wise sums
+    matrix (below the limit) or the Krylov bases (samples x a few hundred, above it). Results equal :func:`merge_and_correct` up to the rounding of block-wise sums
     (docs/scaling.md: corrected matrix <= 1e-12, PCA scores and silhouettes <= 1e-10); a matrix
     that fits in one block gives the same numbers and the same file bytes.
     """
     from markerflow.engines.combat_blocks import adjust_block, fit_blocks
-    from markerflow.engines.pca import BlockGram
+    from markerflow.engines.pca import GRAM_SAMPLES_MAX, BlockGram, BlockKrylov
     from markerflow.io.tables import MatrixWriter, matrix_layout, read_matrix
 
     cohorts = list(expression)
@@ -347,7 +354,12 @@ def merge_and_correct_files(
             # rounds exactly as merge_and_correct
             return np.asfortranarray(np.hstack(parts)[where[a:b] - first])
 
-        gram = BlockGram(n_samples)
+        def components() -> BlockGram | BlockKrylov:
+            if n_samples > GRAM_SAMPLES_MAX:
+                return BlockKrylov(n_samples, max(n_pcs, 2))
+            return BlockGram(n_samples)
+
+        gram = components()
         with MatrixWriter(out_uncorrected) as writer:
 
             def pass1() -> Iterator[np.ndarray]:
@@ -377,31 +389,58 @@ def merge_and_correct_files(
                 int((~fit.fitted).sum()),
                 ", ".join(genes[~fit.fitted][:5]) + (" ..." if (~fit.fitted).sum() > 5 else ""),
             )
-        pcs_before = gram.pca(max(n_pcs, 2))
-        del gram
-        gram = BlockGram(n_samples)
+        gram.end_pass()
+        k = max(n_pcs, 2)
+        # the Gram matrix is decomposed (and freed) before the second is built; a Krylov PCA of
+        # the uncorrected matrix needs more passes, made together with the corrected one's
+        pcs_before = gram.pca(k) if gram.done else None
+        pending = None if gram.done else gram
+        gram = components()  # now of the corrected matrix
+
+        def corrected(x: np.ndarray, a: int) -> np.ndarray:
+            if n_batches < 2:
+                return x
+            if fit is None:  # all in one block: the in-memory ComBat (same bytes)
+                return combat(
+                    x,
+                    batch,
+                    covariates,
+                    parametric=parametric,
+                    mean_only=mean_only,
+                    reference_batch=reference_batch,
+                    genes=genes.tolist(),
+                    samples=columns.tolist(),
+                    n_threads=n_threads,
+                )
+            return adjust_block(fit, x, a)
+
         with MatrixWriter(out_expression) as writer:
             for a, b in spans:
                 x = block(a, b)
-                if n_batches < 2:
-                    y = x
-                elif fit is None:  # all in one block: the in-memory ComBat (same bytes)
-                    y = combat(
-                        x,
-                        batch,
-                        covariates,
-                        parametric=parametric,
-                        mean_only=mean_only,
-                        reference_batch=reference_batch,
-                        genes=genes.tolist(),
-                        samples=columns.tolist(),
-                        n_threads=n_threads,
-                    )
-                else:
-                    y = adjust_block(fit, x, a)
+                y = corrected(x, a)
                 writer.write(pd.DataFrame(y, index=genes[a:b], columns=columns))
+                if pending is not None:
+                    pending.add(x)
                 gram.add(y)
-        pcs_after = gram.pca(max(n_pcs, 2))
+        for op in (pending, gram):
+            if op is not None:
+                op.end_pass()
+        # BlockKrylov only: further passes over the scratch files, both matrices at once (the
+        # corrected blocks recomputed: cheaper than reading them back from Parquet)
+        while not (gram.done and (pending is None or pending.done)):
+            todo = [op for op in (pending, gram) if op is not None and not op.done]
+            for a, b in spans:
+                x = block(a, b)
+                if pending is not None and not pending.done:
+                    pending.add(x)
+                if not gram.done:
+                    gram.add(corrected(x, a))
+            for op in todo:
+                op.end_pass()
+        if pending is not None:
+            pcs_before = pending.pca(k)
+        assert pcs_before is not None
+        pcs_after = gram.pca(k)
     before = batch_mixing(None, batch, n_pcs, scores=pcs_before[0][:, :n_pcs])
     after = batch_mixing(None, batch, n_pcs, scores=pcs_after[0][:, :n_pcs])
     mixing = _mixing_table(
