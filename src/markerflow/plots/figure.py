@@ -18,7 +18,7 @@ import sys
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import matplotlib
 import numpy as np
@@ -45,8 +45,8 @@ def subplots(
     nrows: int = 1,
     ncols: int = 1,
     *,
-    sharex: bool | str = False,
-    sharey: bool | str = False,
+    sharex: bool | Literal["none", "all", "row", "col"] = False,
+    sharey: bool | Literal["none", "all", "row", "col"] = False,
     squeeze: bool = True,
     width_ratios: Sequence[float] | None = None,
     height_ratios: Sequence[float] | None = None,
@@ -70,6 +70,7 @@ def subplots(
         gridspec_kw=gridspec_kw,
     )
     return fig, axes
+
 
 #: No creation date or software version in PNG metadata, so figures are byte-reproducible.
 PNG_METADATA = {"Software": None}

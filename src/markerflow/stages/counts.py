@@ -71,8 +71,6 @@ import numpy as np
 import pandas as pd
 
 from markerflow.contracts import DE_COLUMNS
-# markerflow.engines.deseq2 (scipy.stats and scipy.optimize, ~0.5-1 s) is imported inside the functions
-# that fit DESeq2: an array cohort's DE job imports this module for read_tximport_lengths (issue 20)
 from markerflow.engines import edger, limma
 from markerflow.engines import voom as voom_engine
 from markerflow.errors import AnalysisError, InputError
@@ -80,6 +78,9 @@ from markerflow.model.design import SUBJECT, Design, comparison_design
 from markerflow.model.effectsize import comparison_effect_size
 from markerflow.stages.ingest import check_sheet_matches
 
+# markerflow.engines.deseq2 (scipy.stats and scipy.optimize, ~0.5-1 s CPU) is imported inside the
+# functions that fit DESeq2: an array cohort's DE job imports this module only for
+# read_tximport_lengths (issue 20).
 log = logging.getLogger(__name__)
 
 
@@ -108,6 +109,7 @@ def vst(
     dispersion fit use ``normalizationFactors``).
     """
     from markerflow.engines import deseq2 as engine_mod  # on use (scipy.stats; see imports)
+
     y = counts.to_numpy(dtype=np.float64)
     if norm_factors is not None:
         nf = np.asarray(norm_factors, dtype=np.float64)
@@ -199,6 +201,7 @@ def deseq2(
     summary; the DE table (:func:`_de_table`).
     """
     from markerflow.engines import deseq2 as engine_mod  # on use (scipy.stats; see imports)
+
     covariates = list(covariates or [])
     counts, sheet = _cohort_samples(counts, samples, case, control)
     design, paired = comparison_design(
@@ -361,6 +364,7 @@ def _run_markerflow(
     size factors; ``shrink`` (:func:`_shrink_spec`): also ``lfcShrink(type = "normal")``.
     Returns DESeq2's results columns (index = gene) and the run summary."""
     from markerflow.engines import deseq2 as engine_mod  # on use (scipy.stats; see imports)
+
     y = counts.to_numpy(dtype=np.float64)
     res = engine_mod.run_deseq(
         y, X.to_numpy(), min_rep, n_cpus=max(1, int(n_cpus)), norm_factors=norm_factors
@@ -442,6 +446,7 @@ def _shrink_spec(lfc_shrink: str | bool, design: Design, contrast: Any) -> dict 
 def _shrunken(res, X, y, coef, contrast, shrink, n_cpus) -> tuple[np.ndarray, np.ndarray, list]:
     """``lfcShrink(type = "normal")`` columns of the test (NaN + warning where DESeq2 refuses)."""
     from markerflow.engines import deseq2 as engine_mod  # on use (scipy.stats; see imports)
+
     try:
         out = engine_mod.lfc_shrink_normal(
             res,
@@ -577,6 +582,7 @@ def deseq2_lrt(
     ``avg_tx_length``: tximport offsets as in :func:`deseq2` (fit and VST).
     """
     from markerflow.engines import deseq2 as engine_mod  # on use (scipy.stats; see imports)
+
     nf = None if avg_tx_length is None else tximport_norm_factors(counts, avg_tx_length)
     y = counts.to_numpy(dtype=np.float64)
     full = design.frame().to_numpy()
@@ -715,6 +721,7 @@ def tximport_norm_factors(
     DESeq2 1.38 ``estimateSizeFactors`` of a ``DESeqDataSetFromTximport`` object), computed on
     the genes and samples of ``counts`` (after the low-count filter, as size factors are)."""
     from markerflow.engines import deseq2 as engine_mod  # on use (scipy.stats; see imports)
+
     absent = [g for g in counts.index if g not in avg_tx_length.index]
     if absent:
         raise InputError(
