@@ -82,3 +82,44 @@ def test_every_script_job_logs_its_start_up_cost(example_run):
     assert len(found) >= 0.9 * len(logs), sorted(set(map(str, logs)) - set(map(str, found)))
     # a job's start-up is interpreter + imports + Snakemake's preamble: well under its whole run
     assert all(0 < cpu < 30 for cpu, _ in found.values())
+
+
+def _script_loads(script: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` the top-level imports of ``workflow/scripts/<script>.py`` load, in a
+    fresh interpreter (the imports as benchmarks/startup/run.py runs them: src first)."""
+    import importlib.util
+
+    bench = SRC.parent / "benchmarks" / "startup" / "run.py"
+    spec = importlib.util.spec_from_file_location("startup_bench", bench)
+    assert spec is not None and spec.loader is not None
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    path = SRC.parent / "workflow" / "scripts" / f"{script}.py"
+    code = (
+        f"import sys, json\nsys.path.insert(0, {str(SRC)!r})\n"
+        f"sys.path.insert(1, {str(path.parent)!r})\n" + run.script_imports(path) + "\n"
+        f"print(json.dumps([m for m in {list(modules)!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+#: The jobs that run once per cohort or per comparison, and what their imports must not load
+#: (issue 20; they import pandas/pyarrow, and numpy, matplotlib.figure, scipy.special/linalg where
+#: they compute or draw with them). scipy.stats / scipy.optimize come with engines.deseq2 (an array
+#: cohort's DE job never fits DESeq2), pyplot with a pyplot figure (figures use
+#: plots.figure.subplots), importlib.metadata with ``from markerflow import __version__``.
+SCRIPT_MUST_NOT_LOAD = {
+    "ingest_cohort": ("matplotlib", "scipy", "importlib.metadata"),
+    "genes_map": ("scipy", "matplotlib.pyplot", "importlib.metadata"),
+    "de_cohort": ("scipy.stats", "scipy.optimize", "scipy.sparse", "matplotlib.pyplot"),
+    "merge_combat": ("scipy.stats", "matplotlib.pyplot"),
+    "meta_run": ("scipy.stats", "matplotlib.pyplot"),
+    "guards_check": ("matplotlib", "scipy.stats"),
+}
+
+
+def test_per_cohort_scripts_import_only_what_they_use() -> None:
+    for script, forbidden in SCRIPT_MUST_NOT_LOAD.items():
+        heavy = ("sklearn", "numba", "openpyxl", *forbidden)
+        assert _script_loads(script, heavy) == [], script

@@ -9,12 +9,14 @@ from markerflow.plots.figure import save_figure
 from markerflow.plots.qc import pca_scatter
 from markerflow.runner import script_context
 from markerflow.stages.genes import map_cohort_genes
-from markerflow.stages.qc import cohort_qc
+from markerflow.stages.qc import array_log_scale, cohort_qc
 
 with script_context(snakemake) as log:
     cohort, out = snakemake.wildcards.cohort, snakemake.output
     expression = read_matrix(snakemake.input.expression)
     samples = read_tsv(snakemake.input.samples, dtype={"sample": str, "batch": str})
+    # an array cohort's log2 scale, computed once for the QC and the gene mapping
+    scaled = array_log_scale(expression, snakemake.params.data_type, snakemake.params.log2, cohort)
     per_sample, summary, scores, ratio = cohort_qc(
         expression,
         samples.copy(),
@@ -22,6 +24,7 @@ with script_context(snakemake) as log:
         snakemake.params.log2,
         snakemake.params.outlier_z,
         cohort,
+        scaled=scaled,
     )
     write_tsv(per_sample, out.qc_samples)
     write_tsv(summary, out.qc_summary)
@@ -41,6 +44,7 @@ with script_context(snakemake) as log:
         platform=snakemake.params.platform,
         counts_method=snakemake.params.counts_method,
         symbol_table=snakemake.input.get("symbol_table"),
+        scaled=scaled,
     )
     log.info("mapping report:\n%s", report.to_string(index=False))
     write_tsv(report, out.mapping)

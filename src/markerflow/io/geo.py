@@ -663,19 +663,44 @@ def platform_symbols(
 # ----------------------------------------------------------------------------------- log2 scale
 
 
+#: The quantiles of GEO2R's rule (``qx``), probabilities in R's order.
+GEO2R_QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.99, 1.0)
+
+
+def raw_quantiles(values: np.ndarray) -> np.ndarray:
+    """GEO2R's ``qx = quantile(ex, c(0, .25, .5, .75, .99, 1), na.rm=TRUE)`` of (array) values.
+
+    R's default type 7 = numpy's ``linear``; infinite values are ignored like missing ones; an
+    empty array when no value is finite. The values are taken in memory order and the one copy
+    of the finite values is partitioned in place: the same order statistics, so the same
+    quantiles as ``np.quantile(values[np.isfinite(values)], ...)``, without two further copies
+    of the matrix (issue 20).
+    """
+    x = np.asarray(values, dtype=np.float64).ravel(order="K")
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return np.empty(0)
+    return np.quantile(x, GEO2R_QUANTILES, overwrite_input=True)
+
+
+def log2_rule(quantiles: np.ndarray) -> bool:
+    """GEO2R's ``LogC = qx[5] > 100 || (qx[6] - qx[1] > 50 && qx[2] > 0)`` on
+    :func:`raw_quantiles` (False when there are none)."""
+    if len(quantiles) == 0:
+        return False
+    q0, q25, _q50, _q75, q99, q100 = quantiles
+    return bool(q99 > 100 or (q100 - q0 > 50 and q25 > 0))
+
+
 def needs_log2(values: np.ndarray) -> bool:
     """GEO2R's rule: should these (array) values be log2-transformed?
 
-    ``qx = quantile(ex, c(0, .25, .5, .75, .99, 1), na.rm=TRUE)`` (R's default type 7 = numpy's
-    ``linear``); ``LogC = qx[5] > 100 || (qx[6] - qx[1] > 50 && qx[2] > 0)``. Infinite values are
-    ignored like missing ones; an all-missing matrix returns False.
+    :func:`log2_rule` of :func:`raw_quantiles`: ``qx = quantile(ex, c(0, .25, .5, .75, .99, 1),
+    na.rm=TRUE)`` (R's default type 7 = numpy's ``linear``); ``LogC = qx[5] > 100 || (qx[6] -
+    qx[1] > 50 && qx[2] > 0)``. Infinite values are ignored like missing ones; an all-missing
+    matrix returns False.
     """
-    x = np.asarray(values, dtype=np.float64).ravel()
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return False
-    q0, q25, _q50, _q75, q99, q100 = np.quantile(x, [0.0, 0.25, 0.5, 0.75, 0.99, 1.0])
-    return bool(q99 > 100 or (q100 - q0 > 50 and q25 > 0))
+    return log2_rule(raw_quantiles(values))
 
 
 def apply_log2(matrix: pd.DataFrame | np.ndarray) -> tuple[pd.DataFrame | np.ndarray, bool]:

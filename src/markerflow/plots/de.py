@@ -13,7 +13,7 @@ from markerflow.plots.figure import (
     CONTROL_COLOUR,
     condition_colours,
     place_labels,
-    plt,
+    subplots,
 )
 
 
@@ -31,7 +31,7 @@ def volcano(
     The fold change is DESeq2's shrunken ``log2fc_shrunk`` when the table has it (config
     ``de.counts.lfc_shrink: normal``), else ``log2fc``; the axis label says which.
     """
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    fig, ax = subplots(figsize=(6.5, 5.5))
     shrunk = "log2fc_shrunk" in de.columns
     if shrunk:  # the plotted fold change, under the name the code below uses
         de = de.drop(columns=["log2fc"]).rename(columns={"log2fc_shrunk": "log2fc"})
@@ -108,7 +108,7 @@ def top_genes_heatmap(
         else np.ones((len(genes), 1))
     )
     z = (values - values.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
-    fig, (strip, ax) = plt.subplots(2, 1, figsize=(min(14, 4 + 0.06 * len(columns)),
+    fig, (strip, ax) = subplots(2, 1, figsize=(min(14, 4 + 0.06 * len(columns)),
                                     1.8 + 0.2 * max(len(genes), 1)),
                                     gridspec_kw={"height_ratios": [0.6, max(len(genes), 1)]},
                                     sharex=True, layout="constrained")  # fmt: skip
@@ -140,7 +140,7 @@ def sample_distance_heatmap(
     keep = np.argsort(-values.var(axis=1), kind="stable")[:n_genes]
     dist = 1.0 - np.corrcoef(values[keep].T)
     side = min(10.0, 3.5 + 0.05 * len(columns))
-    fig, (strip, ax) = plt.subplots(2, 1, figsize=(side + 1.2, side + 0.6),
+    fig, (strip, ax) = subplots(2, 1, figsize=(side + 1.2, side + 0.6),
                                     gridspec_kw={"height_ratios": [0.4, side * 3]},
                                     sharex=True, layout="constrained")  # fmt: skip
     _condition_strip(strip, labels, condition_colours(labels, case, control))

@@ -4,25 +4,73 @@ palettes every figure uses (condition levels; cohorts/batches) and the label pla
 Figure functions (``markerflow.plots.<stage>``) return a :class:`matplotlib.figure.Figure` and never
 write; scripts pass it to :func:`save_figure`. Stage modules never import matplotlib, so a job that
 draws nothing does not pay for loading it.
+
+Figures are made by :func:`subplots`: ``pyplot.subplots`` without pyplot. A figure on the Agg
+canvas is what pyplot's Agg backend makes too, so the pixels are the same; pyplot itself (its
+global figure registry, backend selection and the modules it loads, ~0.13 s CPU of a job's start-up,
+issue 20) is imported only when a module asks for ``markerflow.plots.figure.plt``.
 """
 
 from __future__ import annotations
 
 import io
+import sys
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
 from markerflow.io.tables import atomic_path
+
+
+def __getattr__(name: str) -> Any:
+    """``plt`` (matplotlib.pyplot), imported on first use: figure modules use :func:`subplots`."""
+    if name == "plt":
+        import matplotlib.pyplot
+
+        return matplotlib.pyplot
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def subplots(
+    nrows: int = 1,
+    ncols: int = 1,
+    *,
+    sharex: bool | Literal["none", "all", "row", "col"] = False,
+    sharey: bool | Literal["none", "all", "row", "col"] = False,
+    squeeze: bool = True,
+    width_ratios: Sequence[float] | None = None,
+    height_ratios: Sequence[float] | None = None,
+    subplot_kw: dict[str, Any] | None = None,
+    gridspec_kw: dict[str, Any] | None = None,
+    **fig_kw: Any,
+) -> tuple[Figure, Any]:
+    """``matplotlib.pyplot.subplots`` without pyplot: ``Figure(**fig_kw)`` on an Agg canvas (as
+    pyplot's Agg backend makes it) and ``Figure.subplots`` with the other arguments."""
+    fig = Figure(**fig_kw)
+    FigureCanvasAgg(fig)  # the renderer place_labels measures text with, as under pyplot
+    axes = fig.subplots(
+        nrows,
+        ncols,
+        sharex=sharex,
+        sharey=sharey,
+        squeeze=squeeze,
+        width_ratios=width_ratios,
+        height_ratios=height_ratios,
+        subplot_kw=subplot_kw,
+        gridspec_kw=gridspec_kw,
+    )
+    return fig, axes
+
 
 #: No creation date or software version in PNG metadata, so figures are byte-reproducible.
 PNG_METADATA = {"Software": None}
@@ -37,7 +85,8 @@ def save_figure(fig: Figure, path: str | Path) -> None:
     """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight", metadata=PNG_METADATA)
-    plt.close(fig)
+    if "matplotlib.pyplot" in sys.modules:  # a figure made with pyplot: out of its registry
+        sys.modules["matplotlib.pyplot"].close(fig)
     buffer.seek(0)
     with Image.open(buffer) as image:
         paletted = image.convert("RGB").quantize(

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from markerflow.plots.figure import batch_colours, condition_colours, plt
+from markerflow.plots.figure import batch_colours, condition_colours, subplots
 
 
 def pca_panels(
@@ -22,7 +22,7 @@ def pca_panels(
     if scores.shape[1] < 2:  # fewer than 2 components (e.g. 2 samples): pad for plotting
         scores = np.column_stack([scores, np.zeros((scores.shape[0], 2 - scores.shape[1]))])
         ratio = np.concatenate([ratio, np.zeros(2 - ratio.size)])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), constrained_layout=True)
+    fig, axes = subplots(1, 2, figsize=(11, 4.8), constrained_layout=True)
     for ax, column in zip(axes, ["batch", "condition"], strict=True):
         labels = samples[column].astype(str).to_numpy()
         levels = sorted(set(labels)) if column == "condition" else list(dict.fromkeys(labels))

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from markerflow.plots.figure import batch_colours, plt
+from markerflow.plots.figure import batch_colours, subplots
 
 
 def _cohort_columns(meta: pd.DataFrame) -> list[str]:
@@ -22,7 +22,7 @@ def forest_plot(meta: pd.DataFrame, top: int = 20, title: str = "Top candidates"
     cohorts = _cohort_columns(meta)
     rows = meta.head(top).reset_index(drop=True)
     n = len(rows)
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * max(n, 1) * (1 + 0.15 * len(cohorts))))
+    fig, ax = subplots(figsize=(9, 1.2 + 0.45 * max(n, 1) * (1 + 0.15 * len(cohorts))))
     colours = batch_colours(cohorts)
     step = 0.7 / max(len(cohorts), 1)
     numbers: list[tuple[float, str]] = []

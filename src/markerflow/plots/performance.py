@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from markerflow.engines.performance import roc_curve
-from markerflow.plots.figure import plt
+from markerflow.plots.figure import subplots
 
 
 def _short(method: str) -> str:
@@ -25,18 +27,18 @@ def validation_figure(
     clinical: pd.Series,
     predictive: pd.DataFrame,
     calibration: tuple[np.ndarray, np.ndarray] | None = None,
-) -> plt.Figure:
+) -> Figure:
     """One validation cohort: ROC of the discovered and reference signatures, PPV/NPV vs
     prevalence at the discovery threshold, and (logistic) observed vs predicted risk."""
     panels = 3 if calibration is not None else 2
-    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.8))
+    fig, axes = subplots(1, panels, figsize=(5.2 * panels, 4.8))
     ax = axes[0]
     refs = references.set_index("signature")
     for i, (name, (scores, is_case)) in enumerate(curves.items()):
         fpr, tpr = roc_curve(scores, is_case)
         row = refs.loc[name]
         ax.step(fpr, tpr, where="post", lw=1.8 if i == 0 else 1.2,
-                color=plt.get_cmap("tab10")(i % 10),
+                color=matplotlib.colormaps["tab10"](i % 10),
                 label=f"{name}: {row['auc']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}] "
                 f"{_short(row['ci_method'])}"
                 + ("" if i == 0 else f", DeLong p = {row['delong_p']:.2g}"))  # fmt: skip
@@ -79,9 +81,9 @@ def validation_figure(
     return fig
 
 
-def summary_roc_figure(summary: pd.DataFrame, clinical: pd.DataFrame) -> plt.Figure:
+def summary_roc_figure(summary: pd.DataFrame, clinical: pd.DataFrame) -> Figure:
     """Vertical average of the validation cohorts' ROC curves with the min-max band."""
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig, ax = subplots(figsize=(5.5, 5))
     ax.fill_between(summary["fpr"], summary["tpr_min"], summary["tpr_max"], step="post",
                     color="tab:blue", alpha=0.15, lw=0, label="range over cohorts")  # fmt: skip
     ax.step(summary["fpr"], summary["tpr_mean"], where="post", color="tab:blue", lw=2,

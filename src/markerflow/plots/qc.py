@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from markerflow.plots.figure import MARKERS, condition_colours, place_labels, plt
+from markerflow.plots.figure import MARKERS, condition_colours, place_labels, subplots
 
 
 def pca_scatter(
@@ -21,7 +21,7 @@ def pca_scatter(
     :func:`markerflow.plots.figure.condition_colours`) and shaped by ``marker_by``. Samples whose
     ``outlier`` column is true (the QC table) get a black ring and their name, and the title
     counts them."""
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = subplots(figsize=(6, 5))
     groups = sorted(samples[color_by].astype(str).unique())
     colours = condition_colours(groups)
     shapes = sorted(samples[marker_by].astype(str).unique()) if marker_by else [None]

@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from markerflow.engines.roc import roc_curve
-from markerflow.plots.figure import batch_colours, count_noun, plt
+from markerflow.plots.figure import batch_colours, count_noun, subplots
 
 if TYPE_CHECKING:
     from markerflow.stages.signature import SignatureHeatmap
@@ -32,7 +32,7 @@ def roc_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], performance: p
     build_signature` returns them; ``performance`` has one row per cohort (``role``, ``auc``,
     ``ci_low``, ``ci_high``). The curve is :func:`markerflow.engines.roc.roc_curve`.
     """
-    fig, ax = plt.subplots(figsize=(6, 5.5))
+    fig, ax = subplots(figsize=(6, 5.5))
     perf = performance.set_index("cohort")
     colours = batch_colours(list(curves))
     for name, (scores, is_case) in curves.items():
@@ -57,7 +57,7 @@ def signature_heatmap(heatmap: SignatureHeatmap) -> Figure:
     """Heatmap of :func:`markerflow.stages.signature.heatmap_matrix`: signature genes (rows, up then
     down) x samples, z clipped to [-3, 3], a line between condition/cohort blocks."""
     genes, mat, groups = heatmap.genes, heatmap.values, heatmap.groups
-    fig, ax = plt.subplots(figsize=(min(14, 4 + mat.shape[1] * 0.02), 1.5 + 0.25 * len(genes)))
+    fig, ax = subplots(figsize=(min(14, 4 + mat.shape[1] * 0.02), 1.5 + 0.25 * len(genes)))
     im = ax.imshow(np.clip(mat, -3, 3), aspect="auto", cmap="RdBu_r", vmin=-3, vmax=3,
                    interpolation="nearest")  # fmt: skip
     ax.set_yticks(range(len(genes)))

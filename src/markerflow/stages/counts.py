@@ -71,7 +71,6 @@ import numpy as np
 import pandas as pd
 
 from markerflow.contracts import DE_COLUMNS
-from markerflow.engines import deseq2 as engine_mod
 from markerflow.engines import edger, limma
 from markerflow.engines import voom as voom_engine
 from markerflow.errors import AnalysisError, InputError
@@ -79,6 +78,9 @@ from markerflow.model.design import SUBJECT, Design, comparison_design
 from markerflow.model.effectsize import comparison_effect_size
 from markerflow.stages.ingest import check_sheet_matches
 
+# markerflow.engines.deseq2 (scipy.stats and scipy.optimize, ~0.5-1 s CPU) is imported inside the
+# functions that fit DESeq2: an array cohort's DE job imports this module only for
+# read_tximport_lengths (issue 20).
 log = logging.getLogger(__name__)
 
 
@@ -106,6 +108,8 @@ def vst(
     ``vst`` of a ``DESeqDataSetFromTximport`` object (``counts(dds, normalized = TRUE)`` and the
     dispersion fit use ``normalizationFactors``).
     """
+    from markerflow.engines import deseq2 as engine_mod  # on use (scipy.stats; see imports)
+
     y = counts.to_numpy(dtype=np.float64)
     if norm_factors is not None:
         nf = np.asarray(norm_factors, dtype=np.float64)
@@ -196,6 +200,8 @@ def deseq2(
     (:func:`_run_markerflow` or :func:`_run_pydeseq2`), each giving DESeq2's results columns and a
     summary; the DE table (:func:`_de_table`).
     """
+    from markerflow.engines import deseq2 as engine_mod  # on use (scipy.stats; see imports)
+
     covariates = list(covariates or [])
     counts, sheet = _cohort_samples(counts, samples, case, control)
     design, paired = comparison_design(
@@ -357,6 +363,8 @@ def _run_markerflow(
     ``coef`` (or the level ``contrast``); ``norm_factors``: genes x samples offsets instead of
     size factors; ``shrink`` (:func:`_shrink_spec`): also ``lfcShrink(type = "normal")``.
     Returns DESeq2's results columns (index = gene) and the run summary."""
+    from markerflow.engines import deseq2 as engine_mod  # on use (scipy.stats; see imports)
+
     y = counts.to_numpy(dtype=np.float64)
     res = engine_mod.run_deseq(
         y, X.to_numpy(), min_rep, n_cpus=max(1, int(n_cpus)), norm_factors=norm_factors
@@ -437,6 +445,8 @@ def _shrink_spec(lfc_shrink: str | bool, design: Design, contrast: Any) -> dict 
 
 def _shrunken(res, X, y, coef, contrast, shrink, n_cpus) -> tuple[np.ndarray, np.ndarray, list]:
     """``lfcShrink(type = "normal")`` columns of the test (NaN + warning where DESeq2 refuses)."""
+    from markerflow.engines import deseq2 as engine_mod  # on use (scipy.stats; see imports)
+
     try:
         out = engine_mod.lfc_shrink_normal(
             res,
@@ -571,6 +581,8 @@ def deseq2_lrt(
     :func:`~markerflow.engines.deseq2.results` with ``test="LRT"`` (issue 16).
     ``avg_tx_length``: tximport offsets as in :func:`deseq2` (fit and VST).
     """
+    from markerflow.engines import deseq2 as engine_mod  # on use (scipy.stats; see imports)
+
     nf = None if avg_tx_length is None else tximport_norm_factors(counts, avg_tx_length)
     y = counts.to_numpy(dtype=np.float64)
     full = design.frame().to_numpy()
@@ -708,6 +720,8 @@ def tximport_norm_factors(
     transcript lengths (:func:`markerflow.engines.deseq2.normalization_factors_from_lengths`,
     DESeq2 1.38 ``estimateSizeFactors`` of a ``DESeqDataSetFromTximport`` object), computed on
     the genes and samples of ``counts`` (after the low-count filter, as size factors are)."""
+    from markerflow.engines import deseq2 as engine_mod  # on use (scipy.stats; see imports)
+
     absent = [g for g in counts.index if g not in avg_tx_length.index]
     if absent:
         raise InputError(

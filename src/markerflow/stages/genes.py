@@ -41,7 +41,7 @@ from markerflow.io.fetch import verify_prepared
 from markerflow.io.matrices import check_library_sizes, check_matrix_axes, validate_counts
 from markerflow.io.symbols import AliasTable, harmonise_symbols, read_alias_table
 from markerflow.io.tables import read_tsv
-from markerflow.stages.qc import ALTERATION_COLUMNS, log_scale
+from markerflow.stages.qc import ALTERATION_COLUMNS, Scaled, log_scale, reusable
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ def map_cohort_genes(
     platform: str | None = None,
     counts_method: str = "deseq2",
     symbol_table: str | Path | None = None,
+    scaled: Scaled | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Return the genes x samples matrix (index ``gene``), a metric/value mapping report, the
     cohort's alterations table (:data:`markerflow.stages.qc.ALTERATION_COLUMNS`: every value set
@@ -94,6 +95,10 @@ def map_cohort_genes(
     symbol is brought to the gene's current symbol and Excel-mangled names are repaired or dropped
     (:func:`markerflow.io.symbols.harmonise_symbols`) before probes are collapsed or counts summed,
     so a gene renamed between platforms is one gene; the counts go to the report.
+
+    ``scaled``: the cohort's :func:`markerflow.stages.qc.array_log_scale` when the caller has it
+    (the genes job, which also runs the QC); used only if it is of the matrix's rows and its
+    columns in sample-sheet order (:func:`markerflow.stages.qc.reusable`), else computed here.
     """
     check_matrix_axes(expression, f"cohort {cohort} (genes)")
     expression = expression.loc[:, samples["sample"].tolist()]
@@ -101,7 +106,8 @@ def map_cohort_genes(
     alterations = pd.DataFrame(columns=list(ALTERATION_COLUMNS))
     aliases = None if symbol_table is None else read_alias_table(symbol_table)
     if data_type == "array":
-        scaled = log_scale(expression, log2_mode, cohort)
+        if scaled is None or not reusable(scaled, expression):
+            scaled = log_scale(expression, log2_mode, cohort)
         alterations = scaled.alterations
         report["log2_applied"] = scaled.applied
         table = None

@@ -45,13 +45,14 @@ ALTERATION_COLUMNS = (
 )  # fmt: skip
 
 
-def decide_log2(values: np.ndarray, mode: str) -> bool:
-    """Whether to log2-transform: ``mode`` is auto | yes | no."""
+def decide_log2(mode: str, looks_linear: bool) -> bool:
+    """Whether to log2-transform: ``mode`` is auto | yes | no; auto follows GEO2R's rule
+    (``looks_linear``, :func:`markerflow.io.geo.log2_rule`)."""
     if mode == "yes":
         return True
     if mode == "no":
         return False
-    return bool(geo.needs_log2(values))
+    return looks_linear
 
 
 @dataclass
@@ -63,6 +64,9 @@ class Scaled:
     alterations: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=list(ALTERATION_COLUMNS))
     )
+    #: GEO2R's quantiles of the values as read (:func:`markerflow.io.geo.raw_quantiles`), which
+    #: the QC summary reports; None when not computed
+    raw_quantiles: np.ndarray | None = None
 
 
 def _examples(frame: pd.DataFrame, mask: np.ndarray, n: int = 3) -> str:
@@ -92,7 +96,9 @@ def log_scale(expression: pd.DataFrame, mode: str, cohort: str = "cohort") -> Sc
     values = expression.to_numpy(dtype=np.float64)
     rows: list[dict[str, object]] = []
     _no_sample_all_missing(expression, np.isnan(values), cohort, "as read")
-    transform = decide_log2(values, mode)
+    quantiles = geo.raw_quantiles(values)  # once: the rule below, its warnings and the QC summary
+    looks_linear = geo.log2_rule(quantiles)
+    transform = decide_log2(mode, looks_linear)
     if not transform:
         big = np.abs(np.nan_to_num(values)) > MAX_LOG_SCALE_ABS
         if big.any():
@@ -105,7 +111,7 @@ def log_scale(expression: pd.DataFrame, mode: str, cohort: str = "cohort") -> Sc
                 "counts; otherwise check the matrix for corrupt values",
             )
         table = _alteration_table(cohort, [])
-        if mode == "no" and geo.needs_log2(values):
+        if mode == "no" and looks_linear:
             log.warning(
                 "cohort %s: log2: no on values that look linear (GEO2R's quantile rule would "
                 "transform them); limma then compares intensities, not log ratios",
@@ -114,8 +120,8 @@ def log_scale(expression: pd.DataFrame, mode: str, cohort: str = "cohort") -> Sc
             table = _alteration_table(cohort, [{"level": "warning", "alteration": "log2 not "
                                       "taken on values that look linear (log2: no)", "cells": 0,
                                       "features": 0, "samples": 0, "examples": ""}])  # fmt: skip
-        return Scaled(expression.astype(np.float64), False, table)
-    if mode == "yes" and not geo.needs_log2(values):
+        return Scaled(expression.astype(np.float64), False, table, quantiles)
+    if mode == "yes" and not looks_linear:
         message = (
             f"cohort {cohort}: log2: yes on values that already look log-scaled (GEO2R's "
             "quantile rule would not transform them); taking log2 twice compresses every effect"
@@ -125,10 +131,14 @@ def log_scale(expression: pd.DataFrame, mode: str, cohort: str = "cohort") -> Sc
                      "log-scaled", "cells": 0,
                      "features": 0, "samples": 0, "examples": ""})  # fmt: skip
     nonpositive = values <= 0
+    any_nonpositive = bool(nonpositive.any())
     with np.errstate(invalid="ignore", divide="ignore"):
-        logged = np.where(nonpositive, np.nan, np.log2(np.where(nonpositive, 1.0, values)))
+        if any_nonpositive:
+            logged = np.where(nonpositive, np.nan, np.log2(np.where(nonpositive, 1.0, values)))
+        else:  # the same log2 of the same values, without two copies of the matrix
+            logged = np.log2(values)
     scaled = pd.DataFrame(logged, index=expression.index, columns=expression.columns)
-    if nonpositive.any():
+    if any_nonpositive:
         n_cells = int(nonpositive.sum())
         n_rows = int(nonpositive.any(axis=1).sum())
         n_samples = int(nonpositive.any(axis=0).sum())
@@ -154,7 +164,7 @@ def log_scale(expression: pd.DataFrame, mode: str, cohort: str = "cohort") -> Sc
                          "alteration": "features with no value left after log2 (not tested)",
                          "cells": int(nonpositive[emptied].sum()), "features": int(emptied.sum()),
                          "samples": 0, "examples": name_first(expression.index[emptied], 3)})  # fmt: skip
-    return Scaled(scaled, True, _alteration_table(cohort, rows))
+    return Scaled(scaled, True, _alteration_table(cohort, rows), quantiles)
 
 
 def _alteration_table(cohort: str, rows: list[dict[str, object]]) -> pd.DataFrame:
@@ -183,6 +193,29 @@ def to_log_scale(
     """:func:`log_scale` without its alterations table: ``(values, log2 applied)``."""
     result = log_scale(expression, mode, cohort)
     return result.values, result.applied
+
+
+def array_log_scale(
+    expression: pd.DataFrame, data_type: str, mode: str, cohort: str = "cohort"
+) -> Scaled | None:
+    """:func:`log_scale` of an array cohort (None for counts), checked as :func:`cohort_qc` checks
+    its input: the genes job computes it once and hands it to :func:`cohort_qc` and
+    :func:`markerflow.stages.genes.map_cohort_genes`, which would otherwise each compute it (one
+    log2 and one quantile pass over the matrix instead of two log2 and three quantile passes)."""
+    if data_type != "array":
+        return None
+    check_matrix_axes(expression, f"cohort {cohort} (qc)")
+    return log_scale(expression, mode, cohort)
+
+
+def reusable(scaled: Scaled | None, expression: pd.DataFrame) -> bool:
+    """Whether ``scaled`` is :func:`log_scale` of ``expression``'s rows and columns, in order (then
+    its values are what :func:`log_scale` would return for ``expression``)."""
+    return (
+        scaled is not None
+        and scaled.values.columns.equals(expression.columns)
+        and scaled.values.index.equals(expression.index)
+    )
 
 
 def pca(values: np.ndarray, n_components: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -234,12 +267,12 @@ def cohort_qc_summary(
     log2_applied: bool,
     log2_mode: str,
     per_sample: pd.DataFrame,
+    raw_quantiles: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Cohort-level QC verdicts as metric/value rows."""
-    finite = raw[np.isfinite(raw)]
-    quantiles = (
-        np.quantile(finite, [0, 0.25, 0.5, 0.75, 0.99, 1.0]) if finite.size else [np.nan] * 6
-    )
+    """Cohort-level QC verdicts as metric/value rows. ``raw_quantiles``: GEO2R's quantiles of
+    ``raw`` (:func:`markerflow.io.geo.raw_quantiles`) when the caller has them already."""
+    found = geo.raw_quantiles(raw) if raw_quantiles is None else raw_quantiles
+    quantiles = found if len(found) else [np.nan] * 6
     rows = {
         "cohort": cohort,
         "data_type": data_type,
@@ -261,15 +294,24 @@ def cohort_qc(
     log2_mode: str,
     outlier_z: float,
     cohort: str,
+    scaled: Scaled | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
-    """QC of one ingested cohort: (per-sample table, summary, PCA scores, explained ratios)."""
+    """QC of one ingested cohort: (per-sample table, summary, PCA scores, explained ratios).
+
+    ``scaled``: :func:`array_log_scale` of ``expression`` when the caller has it (used only if it
+    is of the same rows and columns, see :func:`reusable`)."""
     check_matrix_axes(expression, f"cohort {cohort} (qc)")
     raw = expression.to_numpy(dtype=np.float64)
+    quantiles = None
     if data_type == "counts":
         log_values, applied = log_cpm(expression), False
     else:
-        log_values, applied = to_log_scale(expression, log2_mode, cohort)
+        if scaled is None or not reusable(scaled, expression):
+            scaled = log_scale(expression, log2_mode, cohort)
+        log_values, applied, quantiles = scaled.values, scaled.applied, scaled.raw_quantiles
     per_sample = sample_qc(log_values, samples, outlier_z)
-    summary = cohort_qc_summary(cohort, data_type, raw, applied, log2_mode, per_sample)
+    summary = cohort_qc_summary(
+        cohort, data_type, raw, applied, log2_mode, per_sample, raw_quantiles=quantiles
+    )
     scores, ratio = pca(log_values.to_numpy(dtype=np.float64), 2)
     return per_sample, summary, scores, ratio
