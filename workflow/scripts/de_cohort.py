@@ -10,8 +10,8 @@ from markerflow.model.comparisons import Comparison, comparison_samples, model_s
 from markerflow.plots.de import sample_distance_heatmap, top_genes_heatmap, volcano
 from markerflow.plots.figure import save_figure
 from markerflow.runner import script_context
-from markerflow.stages.counts import read_tximport_lengths
 from markerflow.stages.columnar import summarise_files, write_summary
+from markerflow.stages.counts import read_tximport_lengths
 from markerflow.stages.de import cohort_de, summarise_de, with_feature_ids
 from markerflow.stages.tables import sort_by_pvalue
 

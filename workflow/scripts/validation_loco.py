@@ -23,10 +23,9 @@ with script_context(snakemake) as log:
     p, inp, out = snakemake.params, snakemake.input, snakemake.output
     sheet = {"dtype": {"sample": str, "batch": str}}
     settings = ChainSettings(**dict(p.settings))
+    files = zip(p.train, inp.de, inp.genes, inp.expression, inp.samples, strict=True)
     train = {
-        c: SummarisedInput(read_summary(g, d), read_tsv(s, **sheet), e)
-        for c, d, g, e, s in zip(p.train, inp.de, inp.genes, inp.expression, inp.samples,
-                                 strict=True)  # fmt: skip
+        c: SummarisedInput(read_summary(g, d), read_tsv(s, **sheet), e) for c, d, g, e, s in files
     }
     sel = select_signature(train, settings, {path: read_gmt(path) for path in inp.gmt})
     read = [*inp.de, *inp.genes, *inp.expression, *inp.samples, *inp.gmt]

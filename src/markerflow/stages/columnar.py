@@ -202,10 +202,15 @@ def read_summary(genes_path: str | Path, de_path: str | Path | None = None) -> C
                         if cells else np.empty((0, len(genes))) for f in CELL_FIELDS))  # fmt: skip
     minimum = meta["minimum"]
     return CohortSummary(
-        str(meta["cohort"]), pd.DataFrame() if de_path is None else read_de_summary(de_path),
-        genes, tuple(meta["samples"]),
-        pd.Series(col("mean_expression"), index=genes), col("complete").astype(bool),
-        tuple(cells), st, float("nan") if minimum is None else float(minimum),
+        str(meta["cohort"]),
+        pd.DataFrame() if de_path is None else read_de_summary(de_path),
+        genes,
+        tuple(meta["samples"]),
+        pd.Series(col("mean_expression"), index=genes),
+        col("complete").astype(bool),
+        tuple(cells),
+        st,
+        float("nan") if minimum is None else float(minimum),
         meta["minimum_gene"],
     )
 

@@ -72,8 +72,8 @@ from markerflow.io.tables import read_matrix, sha256_file
 from markerflow.model.design import check_confounding
 from markerflow.stages.candidates import preselected_genes, rank_candidates
 from markerflow.stages.cohorts import Cohort, load_cohort
-from markerflow.stages.enrichment import ora_up_down
 from markerflow.stages.columnar import CohortSummary, merged_cells, summarise_cohort
+from markerflow.stages.enrichment import ora_up_down
 from markerflow.stages.merge import plan_merge
 from markerflow.stages.meta import meta_analysis
 from markerflow.stages.signature import build_signature, candidate_pool, signature_score
