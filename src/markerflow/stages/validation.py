@@ -235,7 +235,7 @@ def select_signature(
         for sets in (gene_sets or {}).values()
     ]  # fmt: skip
     means = {c: summaries[c].mean_expression for c in names}
-    options = {"enrichment": enrichment, "weights": dict(s.weights or {}),
+    options: dict[str, Any] = {"enrichment": enrichment, "weights": dict(s.weights or {}),
                "fdr_threshold": s.fdr, "preselect": s.preselect}  # fmt: skip
     pre = preselected_genes(meta, expression_means=means, **options)
     # of each matrix: the preselected genes' rows and the minimum's row, read once
