@@ -28,8 +28,12 @@ preselected genes' rows, the only rows of the corrected matrix the ranking reads
 selection). ComBat's priors still pool every common gene: pass 1 runs on per-(merged batch,
 condition) cell statistics of every gene of each training cohort (n, mean, centred M2, min, max;
 :func:`markerflow.engines.combat_blocks.fit_cells`), which equal the in-memory fit to rounding
-(<= 1e-12, tests/test_combat_cells.py, tests/test_validation.py). Cost per fold: reading the
-training cohorts' matrices and DE tables, one pass over each matrix for its cell statistics, the
+(<= 1e-12, tests/test_combat_cells.py, tests/test_validation.py). Everything of a cohort that
+does not depend on the other cohorts (DE columns, gene means, complete genes, those cell
+statistics, the matrix minimum) is computed once per (comparison, cohort) by the DE job, in its
+columnar summary (:mod:`markerflow.stages.columnar`); a fold reads the summaries and, of each
+training matrix, only the preselected genes' rows and its minimum's row (issue 20). Cost per fold:
+reading k summaries and k row sets (each still decodes its matrix' one Parquet row group), the
 meta-analysis with leave-one-out, ORA, the ranking's AUC and stability selection on the
 preselected genes, and the signature search.
 
