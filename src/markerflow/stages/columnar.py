@@ -108,6 +108,21 @@ def merged_cells(genes: pd.Index, columns: Sequence[str], samples: pd.DataFrame,
     return [tuple(c) for c in cells], np.asarray(cell, dtype=np.int64)
 
 
+def matrix_cells(
+    matrix: pd.DataFrame, samples: pd.DataFrame, cohort: str
+) -> tuple[pd.Index, list[str], list[tuple[str, str]], CellStats, np.ndarray]:
+    """The matrix's genes and columns, its ComBat cells (:func:`merged_cells`), their
+    statistics of every gene (:func:`markerflow.engines.combat_blocks.cell_stats`) and each
+    gene's completeness (no NaN)."""
+    columns = [str(c) for c in matrix.columns]
+    genes = pd.Index(matrix.index.astype(str), name="gene")
+    cells, cell = merged_cells(genes, columns, samples, cohort)
+    # the layout the fold's ComBat always used on a matrix read back (a row take: C order), so
+    # each row's moments are computed exactly as there
+    x = matrix.to_numpy(dtype=np.float64)[np.arange(len(genes))]
+    return genes, columns, cells, cell_stats(x, cell, len(cells)), ~np.isnan(x).any(axis=1)
+
+
 def summarise_cohort(
     de: pd.DataFrame,
     matrix: pd.DataFrame,
@@ -119,14 +134,7 @@ def summarise_cohort(
 ) -> CohortSummary:
     """The summary of one cohort from its DE table, normalised matrix and sample sheet, each as
     read back from the DE job's files (:func:`summarise_files`)."""
-    columns = [str(c) for c in matrix.columns]
-    genes = pd.Index(matrix.index.astype(str), name="gene")
-    cells, cell = merged_cells(genes, columns, samples, cohort)
-    # the layout fold_combat used on a matrix read back (a row take: C order), so each row's
-    # moments are computed exactly as there
-    x = matrix.to_numpy(dtype=np.float64)[np.arange(len(genes))]
-    st = cell_stats(x, cell, len(cells))
-    complete = ~np.isnan(x).any(axis=1)
+    genes, columns, cells, st, complete = matrix_cells(matrix, samples, cohort)
     two_sides = load_cohort(matrix, samples, case_label, control_label, name=cohort)
     means = cohort_mean_expression(two_sides)
     # the minimum the signature score sees: over the compared samples, first row holding it
@@ -215,5 +223,5 @@ def read_summary(genes_path: str | Path, de_path: str | Path | None = None) -> C
     )
 
 
-__all__ = ["CohortSummary", "merged_cells", "read_de_summary", "read_summary",
+__all__ = ["CohortSummary", "matrix_cells", "merged_cells", "read_de_summary", "read_summary",
            "summarise_cohort", "summarise_files", "write_summary"]  # fmt: skip

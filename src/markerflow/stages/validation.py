@@ -70,13 +70,13 @@ import numpy as np
 import pandas as pd
 
 from markerflow.engines import performance as perf_engine
-from markerflow.engines.combat_blocks import CellFit, CellStats, adjust_cells, cell_stats, fit_cells
+from markerflow.engines.combat_blocks import CellFit, CellStats, adjust_cells, fit_cells
 from markerflow.errors import InputError
 from markerflow.io.tables import read_matrix, sha256_file
 from markerflow.model.design import check_confounding
 from markerflow.stages.candidates import preselected_genes, rank_candidates
 from markerflow.stages.cohorts import Cohort, load_cohort
-from markerflow.stages.columnar import CohortSummary, merged_cells, summarise_cohort
+from markerflow.stages.columnar import CohortSummary, matrix_cells, summarise_cohort
 from markerflow.stages.enrichment import ora_up_down
 from markerflow.stages.merge import plan_merge
 from markerflow.stages.meta import meta_analysis
@@ -240,7 +240,7 @@ def select_signature(
     ]  # fmt: skip
     means = {c: summaries[c].mean_expression for c in names}
     options: dict[str, Any] = {"enrichment": enrichment, "weights": dict(s.weights or {}),
-               "fdr_threshold": s.fdr, "preselect": s.preselect}  # fmt: skip
+                               "fdr_threshold": s.fdr, "preselect": s.preselect}  # fmt: skip
     pre = preselected_genes(meta, expression_means=means, **options)
     # of each matrix: the preselected genes' rows and the minimum's row, read once
     rows = {c: _read_rows(inputs[c], summaries[c].rows_needed(pre)) for c in names}
@@ -316,13 +316,10 @@ def fold_combat(
     the numbers the DE job writes) then :func:`fold_combat_summaries`."""
     summaries = {}
     for c, m in matrices.items():
-        genes = pd.Index(m.index.astype(str), name="gene")
-        cells, cell = merged_cells(genes, [str(x) for x in m.columns], samples[c], c)
-        x = m.to_numpy(dtype=np.float64)[np.arange(len(genes))]
-        summaries[c] = CohortSummary(c, pd.DataFrame(), genes, tuple(map(str, m.columns)),
-                                     pd.Series(dtype=np.float64), ~np.isnan(x).any(axis=1),
-                                     tuple(cells), cell_stats(x, cell, len(cells)), np.nan,
-                                     None)  # fmt: skip
+        genes, columns, cells, st, complete = matrix_cells(m, samples[c], c)
+        summaries[c] = CohortSummary(c, pd.DataFrame(), genes, tuple(columns),
+                                     pd.Series(dtype=np.float64), complete, tuple(cells), st,
+                                     np.nan, None)  # fmt: skip
     return fold_combat_summaries(summaries, samples, {c: _frame_rows(m) for c, m in matrices.items()},
                                  parametric=parametric, mean_only=mean_only,
                                  reference_batch=reference_batch)  # fmt: skip
