@@ -117,10 +117,11 @@ def test_loco_chain_is_the_main_chain(example_run):
     from workflow_utils import PROJECT_DIR
 
     from markerflow.io.gmt import read_gmt
-    from markerflow.io.tables import read_de_table, read_tsv
+    from markerflow.io.tables import read_tsv
+    from markerflow.stages.columnar import read_summary
     from markerflow.stages.validation import (
         ChainSettings,
-        DiscoveryInput,
+        SummarisedInput,
         chain_settings,
         select_signature,
     )
@@ -128,14 +129,15 @@ def test_loco_chain_is_the_main_chain(example_run):
     # the effective config of the run (schema defaults filled in)
     config = yaml.safe_load((example_run / "provenance/config.frozen.yaml").read_text())
     sheet = {"dtype": {"sample": str, "batch": str}}
-    inputs = {
-        c: DiscoveryInput(
-            read_matrix(example_run / AVC / f"de/{c}/normalized.parquet"),
+    inputs = {  # as validation_loco.py: the DE job's columnar summaries + matrix rows
+        c: SummarisedInput(
+            read_summary(example_run / AVC / f"de/{c}/genes.parquet",
+                         example_run / AVC / f"de/{c}/de.parquet"),
             read_tsv(example_run / AVC / f"de/{c}/samples.tsv", **sheet),
-            read_de_table(example_run / AVC / f"de/{c}/de.tsv"),  # as validation_loco.py
+            example_run / AVC / f"de/{c}/normalized.parquet",
         )
         for c in ("GSE85567", "GSE27011")
-    }
+    }  # fmt: skip
     sets = {k: read_gmt(PROJECT_DIR / v) for k, v in config["enrichment"]["libraries"].items()}
     sel = select_signature(inputs, ChainSettings(**chain_settings(config)), sets)
     main = read_tsv(example_run / AVC / "candidates/candidates.tsv", dtype={"gene": str})

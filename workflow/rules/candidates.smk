@@ -7,6 +7,8 @@ rule candidates:
     input:
         meta=f"{CMP}/meta/meta.tsv",
         expression=discovery_files("normalized.parquet"),
+        # gene means of the expression evidence (markerflow.stages.columnar)
+        genes=discovery_files("genes.parquet"),
         samples=discovery_files("samples.tsv"),
         merged=f"{CMP}/merge/expression.parquet",
         merged_samples=f"{CMP}/merge/samples.tsv",
@@ -23,7 +25,7 @@ rule candidates:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        # reads one cohort + 300 genes' rows: peak 547 MiB at 20 x 200 (docs/scaling.md)
+        # reads the 300 preselected genes' rows of each matrix and its gene means (genes.parquet)
         mem_mb=scaled_mem(700, cohorts="discovery", per_largest_mb=1.2, per_sample=0.02),
         runtime=scaled_runtime(10, 0.004, cohorts="discovery"),
     params:

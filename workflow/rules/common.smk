@@ -619,16 +619,19 @@ def loco_training(wildcards):
 
 
 def loco_inputs(wildcards):
-    """The fold's training cohorts' DE tables, matrices and sheets; the held-out cohort's matrix
-    and sheet (read only after the fold's signature is frozen); the gene-set libraries.
+    """The fold's training cohorts' columnar summaries (de.parquet, genes.parquet), matrices (only
+    rows are read) and sheets; the held-out cohort's genes.parquet, matrix and sheet (read only
+    after the fold's signature is frozen); the gene-set libraries.
     """
     train = loco_training(wildcards)
     comparison, heldout = wildcards.comparison, [wildcards.heldout]
     return {
-        "de": de_files(comparison, train, "de.tsv"),
+        "de": de_files(comparison, train, "de.parquet"),
+        "genes": de_files(comparison, train, "genes.parquet"),
         "expression": de_files(comparison, train, "normalized.parquet"),
         "samples": de_files(comparison, train, "samples.tsv"),
         "gmt": list(ENRICHMENT_LIBRARIES.values()),
+        "heldout_genes": de_files(comparison, heldout, "genes.parquet")[0],
         "heldout_expression": de_files(comparison, heldout, "normalized.parquet")[0],
         "heldout_samples": de_files(comparison, heldout, "samples.tsv")[0],
     }

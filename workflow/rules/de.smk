@@ -1,7 +1,9 @@
 # Differential expression per (comparison, cohort) (issues 4, 16): the cohort's model is fitted on
 # all its levels (pooled levels of the comparison recoded first), the comparison's contrast is
 # tested. Also writes the comparison's two-level sample sheet and matrix, which every later stage
-# of the comparison reads. Rule de_ftest: the test across all levels of a cohort with >= 3
+# of the comparison reads, and its columnar summary (de.parquet, genes.parquet: DE columns, gene
+# means, completeness, ComBat cell statistics, matrix minimum; markerflow.stages.columnar), which
+# meta, candidates and the LOCO folds read instead of whole tables and matrices. Rule de_ftest: the test across all levels of a cohort with >= 3
 # levels, once per cohort (it belongs to no comparison): results/de_ftest/<cohort>/ftest.tsv.
 # Names from common.smk: RESULTS, CMP, LOGS, SPECS, COMPARISONS, STUDY_LEVELS, FTEST_COHORTS.
 
@@ -17,6 +19,9 @@ rule de:
         table=f"{CMP}/de/{{cohort}}/de.tsv",
         normalized=f"{CMP}/de/{{cohort}}/normalized.parquet",
         samples=f"{CMP}/de/{{cohort}}/samples.tsv",
+        # columnar summary for the later stages (issue 20; markerflow.stages.columnar)
+        de_columnar=f"{CMP}/de/{{cohort}}/de.parquet",
+        genes=f"{CMP}/de/{{cohort}}/genes.parquet",
         volcano=report(
             f"{CMP}/de/{{cohort}}/volcano.png",
             caption="../report/de_volcano.rst",

@@ -4,7 +4,8 @@
 
 rule meta:
     input:
-        tables=discovery_files("de.tsv"),
+        # the DE tables' columnar twins (read_de_table's frame; markerflow.stages.columnar)
+        tables=discovery_files("de.parquet"),
     output:
         # gene-level table: complete in report/summary.html, kept out of Snakemake's report (size)
         table=f"{CMP}/meta/meta.tsv",

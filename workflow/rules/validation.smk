@@ -2,7 +2,9 @@
 # fold reruns the whole selection chain (merge/ComBat, meta, ORA, candidates, signature) on the
 # other discovery cohorts, freezes the signature, then scores the held-out cohort. Validation
 # cohorts never enter. One job per fold (independent, parallel on a cluster); a fold computes no
-# PCA and ComBat-adjusts only the preselected genes (stages.validation.fold_combat). Names from common.smk: CMP, LOGS, SPECS, COMPARISONS, discovery,
+# PCA and ComBat-adjusts only the preselected genes (stages.validation.fold_combat_summaries); it
+# reads each cohort's columnar summary (de.parquet, genes.parquet, written by rule de) and only
+# the rows it needs of each matrix. Names from common.smk: CMP, LOGS, SPECS, COMPARISONS, discovery,
 # ENRICHMENT_LIBRARIES. Library: markerflow.stages.validation.
 
 from markerflow.stages.validation import chain_settings
@@ -30,8 +32,16 @@ rule validation_loco:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        # peak 4.4-5.3 GB, 11-13 min (load 17) per fold at 20 cohorts x 200 samples
-        mem_mb=scaled_mem(700, 3.3, cohorts="discovery"),
+        # reads summaries + rows, one matrix row group at a time (stages.columnar): peak 0.80 GB
+        # at 20 cohorts x 200 samples (was 1.97 GB reading whole matrices); stability selection's
+        # preselected genes x samples copies grow with the samples
+        mem_mb=scaled_mem(
+            700,
+            cohorts="discovery",
+            per_cohort=15,
+            per_largest_mb=2.0,
+            per_sample=0.01,
+        ),
         runtime=scaled_runtime(10, 0.015, cohorts="discovery"),
     params:
         train=loco_training,

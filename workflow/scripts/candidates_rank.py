@@ -4,8 +4,9 @@ import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
 from markerflow.io.tables import read_matrix, read_tsv, write_tsv
 from markerflow.runner import script_context
-from markerflow.stages.candidates import cohort_mean_expression, preselected_genes, rank_candidates
+from markerflow.stages.candidates import preselected_genes, rank_candidates
 from markerflow.stages.cohorts import load_cohort
+from markerflow.stages.columnar import read_summary
 
 with script_context(snakemake) as log:
     p, inp = snakemake.params, snakemake.input
@@ -17,9 +18,9 @@ with script_context(snakemake) as log:
         return load_cohort(read_matrix(paths[c], rows), sheets[c], p.case_label, p.control_label,
                            name=c)  # fmt: skip
 
-    # read only what is needed (issue 20): each cohort once for its gene means (one in memory at
-    # a time), then only the preselected genes' rows of every matrix
-    means = {c: cohort_mean_expression(cohort(c)) for c in p.cohorts}
+    # read only what is needed (issue 20): each cohort's gene means from its columnar summary
+    # (written once by the DE job), then only the preselected genes' rows of every matrix
+    means = {c: read_summary(g).mean_expression for c, g in zip(p.cohorts, inp.genes, strict=True)}
     meta = read_tsv(inp.meta, dtype={"gene": str})
     enrichment = [read_tsv(path) for path in inp.enrichment]
     options = {"enrichment": enrichment, "weights": dict(p.weights), "fdr_threshold": float(p.fdr),

@@ -1,6 +1,7 @@
 """Differential expression of one cohort for one comparison: DE table (sorted by p-value, with the
-original feature ID), log-scale matrix and sample sheet of the comparison's two sides, volcano
-plot, heatmaps of the top genes and of the sample distances, summary."""
+original feature ID), log-scale matrix and sample sheet of the comparison's two sides, their
+columnar summary for the later stages (markerflow.stages.columnar), volcano plot, heatmaps of the
+top genes and of the sample distances, summary."""
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
@@ -9,6 +10,7 @@ from markerflow.model.comparisons import Comparison, comparison_samples, model_s
 from markerflow.plots.de import sample_distance_heatmap, top_genes_heatmap, volcano
 from markerflow.plots.figure import save_figure
 from markerflow.runner import script_context
+from markerflow.stages.columnar import summarise_files, write_summary
 from markerflow.stages.counts import read_tximport_lengths
 from markerflow.stages.de import cohort_de, summarise_de, with_feature_ids
 from markerflow.stages.tables import sort_by_pvalue
@@ -54,6 +56,12 @@ with script_context(snakemake) as log:
     write_tsv(sort_by_pvalue(with_feature_ids(table, features, p.cohort)), snakemake.output.table)
     write_matrix(normalized, snakemake.output.normalized)
     write_tsv(kept, snakemake.output.samples)
+    out = snakemake.output
+    summary = summarise_files(out.table, out.normalized, out.samples, cohort=p.cohort,
+                              case_label=comparison.case, control_label=comparison.control)  # fmt: skip
+    write_summary(summary, out.de_columnar, out.genes)
+    log.info("columnar summary: %d genes, %d ComBat cell(s), minimum %s (%s)", len(summary.genes),
+             len(summary.cells), summary.minimum, summary.minimum_gene)  # fmt: skip
     fig = volcano(table, p.cohort, p.padj_threshold, p.lfc_threshold)
     save_figure(fig, snakemake.output.volcano)
     sides = {"case": comparison.case, "control": comparison.control}

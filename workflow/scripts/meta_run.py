@@ -2,16 +2,17 @@
 
 import _markerflow_path  # noqa: F401  (first: use this checkout's library)
 
-from markerflow.io.tables import read_de_table, write_tsv
+from markerflow.io.tables import write_tsv
 from markerflow.plots.figure import count_noun, save_figure
 from markerflow.plots.meta import forest_plot
 from markerflow.runner import script_context
+from markerflow.stages.columnar import read_de_summary
 from markerflow.stages.meta import meta_analysis
 
 with script_context(snakemake) as log:
     p = snakemake.params
     tables = {
-        c: read_de_table(path) for c, path in zip(p.cohorts, snakemake.input.tables, strict=True)
+        c: read_de_summary(path) for c, path in zip(p.cohorts, snakemake.input.tables, strict=True)
     }
     meta = meta_analysis(
         tables, min_cohorts=p.min_cohorts, leave_one_out=bool(p.leave_one_out), method=p.method

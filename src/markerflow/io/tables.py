@@ -254,6 +254,13 @@ def _matrix_table(matrix: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(matrix, preserve_index=True)
 
 
+def write_parquet_table(table: pa.Table, path: str | Path) -> None:
+    """Write an Arrow table as Parquet with the matrix writers' options, atomically (the columnar
+    cohort summaries, :mod:`markerflow.stages.columnar`)."""
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, **_PARQUET_OPTIONS)
+
+
 def write_matrix(matrix: pd.DataFrame, path: str | Path) -> None:
     """Write an expression matrix (features x samples) as Parquet, atomically and reproducibly.
 

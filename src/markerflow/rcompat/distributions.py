@@ -77,6 +77,33 @@ def t_isf(p, df):
     return np.where(df > 0, out, np.nan)
 
 
+def norm_sf(x):
+    """P(Z > x), Z standard normal: ``scipy.stats.norm.sf(x)`` (scipy 1.17: ``special.ndtr(-x)``;
+    +-inf give 0 / 1, NaN stays NaN), without importing ``scipy.stats`` (issue 20: ~1-2 s of a
+    LOCO fold); bit-equal to scipy's (tests/test_rcompat.py)."""
+    return special.ndtr(-np.asarray(x, dtype=np.float64))
+
+
+def chi2_sf(x, df):
+    """P(X > x), X ~ chi^2(df), df > 0: ``scipy.stats.chi2.sf(x, df)`` (scipy 1.17:
+    ``special.chdtrc(df, x)`` inside the support, 1 at or below 0, NaN for NaN or df <= 0),
+    without importing ``scipy.stats``; bit-equal to scipy's (tests/test_rcompat.py)."""
+    x, df = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(df, dtype=np.float64))
+    with np.errstate(invalid="ignore"):
+        out = np.where(x <= 0, 1.0, special.chdtrc(df, x))
+    return np.where((df > 0) & ~np.isnan(x), out, np.nan)
+
+
+def fisher_combine(pvalues):
+    """Fisher's combined p-value of each row of ``pvalues`` (rows x k, all measured):
+    ``scipy.stats.combine_pvalues(pvalues, method="fisher", axis=1).pvalue`` (scipy 1.17: the
+    statistic ``-2 sum log p`` along the row, then ``special.chdtrc(2 k, statistic)``), without
+    importing ``scipy.stats``; bit-equal to scipy's (tests/test_rcompat.py)."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    statistic = -2 * np.sum(np.log(p), axis=1)
+    return special.chdtrc(np.float64(2 * p.shape[1]), statistic)
+
+
 def hypergeom_sf(k, total, good, draws):
     """P(X > k), X ~ Hypergeom(``total``, ``good``, ``draws``) (R ``phyper(k, good, total - good,
     draws, lower.tail = FALSE)``): ``scipy.stats.hypergeom.sf(k, total, good, draws)`` for

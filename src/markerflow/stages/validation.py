@@ -28,8 +28,12 @@ preselected genes' rows, the only rows of the corrected matrix the ranking reads
 selection). ComBat's priors still pool every common gene: pass 1 runs on per-(merged batch,
 condition) cell statistics of every gene of each training cohort (n, mean, centred M2, min, max;
 :func:`markerflow.engines.combat_blocks.fit_cells`), which equal the in-memory fit to rounding
-(<= 1e-12, tests/test_combat_cells.py, tests/test_validation.py). Cost per fold: reading the
-training cohorts' matrices and DE tables, one pass over each matrix for its cell statistics, the
+(<= 1e-12, tests/test_combat_cells.py, tests/test_validation.py). Everything of a cohort that
+does not depend on the other cohorts (DE columns, gene means, complete genes, those cell
+statistics, the matrix minimum) is computed once per (comparison, cohort) by the DE job, in its
+columnar summary (:mod:`markerflow.stages.columnar`); a fold reads the summaries and, of each
+training matrix, only the preselected genes' rows and its minimum's row (issue 20). Cost per fold:
+reading k summaries and k row sets (each still decodes its matrix' one Parquet row group), the
 meta-analysis with leave-one-out, ORA, the ranking's AUC and stability selection on the
 preselected genes, and the signature search.
 
@@ -66,16 +70,17 @@ import numpy as np
 import pandas as pd
 
 from markerflow.engines import performance as perf_engine
-from markerflow.engines.combat_blocks import CellFit, CellStats, adjust_cells, cell_stats, fit_cells
+from markerflow.engines.combat_blocks import CellFit, CellStats, adjust_cells, fit_cells
 from markerflow.errors import InputError
-from markerflow.io.tables import sha256_file
+from markerflow.io.tables import read_matrix, sha256_file
 from markerflow.model.design import check_confounding
 from markerflow.stages.candidates import preselected_genes, rank_candidates
 from markerflow.stages.cohorts import Cohort, load_cohort
+from markerflow.stages.columnar import CohortSummary, matrix_cells, summarise_cohort
 from markerflow.stages.enrichment import ora_up_down
-from markerflow.stages.merge import merge_cohorts
+from markerflow.stages.merge import plan_merge
 from markerflow.stages.meta import meta_analysis
-from markerflow.stages.signature import build_signature, signature_score
+from markerflow.stages.signature import build_signature, candidate_pool, signature_score
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +166,38 @@ class Selection:
 
 
 # ------------------------------------------------------------------------------------ the chain
+@dataclass(frozen=True)
+class SummarisedInput:
+    """One discovery cohort as a fold reads it (issue 20): its columnar summary
+    (:mod:`markerflow.stages.columnar`: DE table, gene means, completeness, ComBat cell
+    statistics, matrix minimum), its sample sheet, and the path of its normalised matrix, of
+    which only the rows the chain needs are read (:func:`markerflow.io.tables.read_matrix`)."""
+
+    summary: CohortSummary
+    samples: pd.DataFrame
+    matrix: str | Path
+
+
+ChainInput = DiscoveryInput | SummarisedInput
+
+
+def _summary_of(c: str, d: ChainInput, s: ChainSettings) -> CohortSummary:
+    """The cohort's summary: read (SummarisedInput) or computed in memory, the same function."""
+    if isinstance(d, SummarisedInput):
+        return d.summary
+    return summarise_cohort(d.de, d.expression, d.samples, cohort=c, case_label=s.case_label,
+                            control_label=s.control_label)  # fmt: skip
+
+
+def _read_rows(d: ChainInput, genes: Sequence[str]) -> pd.DataFrame:
+    """The rows of ``genes`` (file order) of the cohort's normalised matrix."""
+    if isinstance(d, SummarisedInput):
+        return read_matrix(d.matrix, list(genes))
+    return d.expression.loc[d.expression.index.isin(list(genes))]
+
+
 def select_signature(
-    inputs: Mapping[str, DiscoveryInput],
+    inputs: Mapping[str, ChainInput],
     settings: ChainSettings,
     gene_sets: Mapping[str, Mapping] | None = None,
 ) -> Selection:
@@ -174,50 +209,66 @@ def select_signature(
     of cohorts. With all discovery cohorts this reproduces the main chain's rules exactly.
     Returns the fitted chain and the frozen signature record
     (:func:`frozen_record`, without input checksums: the caller adds the files it read).
+
+    What is read of each cohort (issue 20): its columnar summary
+    (:mod:`markerflow.stages.columnar`; computed in memory for a :class:`DiscoveryInput`) for the
+    meta-analysis (DE table), the expression evidence (gene means), the merge (genes, complete
+    genes) and ComBat's pass 1 (cell statistics); of its matrix only the preselected genes' rows
+    plus the row of its minimum (and, if the signature pool reaches beyond the preselected genes,
+    those rows too). The numbers are the whole-matrix chain's (tests/test_columnar.py).
     """
     if not inputs:
         raise InputError("the selection chain needs at least one discovery cohort")
     s = settings
     names = list(inputs)
-    cohorts = {
-        c: load_cohort(inputs[c].expression, inputs[c].samples, s.case_label, s.control_label,
-                       name=c)
-        for c in names
-    }  # fmt: skip
+    summaries = {c: _summary_of(c, inputs[c], s) for c in names}
     combat = dict(s.combat or {})
-    fold = fold_combat(
-        {c: inputs[c].expression for c in names},
-        {c: inputs[c].samples for c in names},
-        parametric=bool(combat.get("parametric", True)),
-        mean_only=bool(combat.get("mean_only", False)),
-        reference_batch=combat.get("reference_batch")
-        if combat.get("reference_batch") in set(_batches(inputs))
-        else None,
-    )
     min_cohorts = None if s.min_cohorts is None else min(int(s.min_cohorts), len(names))
-    meta = meta_analysis({c: inputs[c].de for c in names}, min_cohorts=min_cohorts,
-                         leave_one_out=s.leave_one_out, method=s.meta_method)  # fmt: skip
+    des = {c: summaries[c].de for c in names}
+    meta = meta_analysis(des, min_cohorts=min_cohorts, leave_one_out=s.leave_one_out,
+                         method=s.meta_method)  # fmt: skip
     if len(names) > 1:
         study, cols = meta, {"gene_col": "gene", "lfc_col": "pooled_effect", "padj_col": "fdr"}
     else:
-        study, cols = inputs[names[0]].de, {"gene_col": "gene", "lfc_col": "log2fc",
-                                            "padj_col": "padj"}  # fmt: skip
+        study, cols = des[names[0]], {"gene_col": "gene", "lfc_col": "log2fc",
+                                      "padj_col": "padj"}  # fmt: skip
     ora = dict(s.ora or {})
     enrichment = [
         ora_up_down(study, sets, ora.get("padj_threshold", 0.05), ora.get("lfc_threshold", 0.0),
                     ora.get("min_size", 10), ora.get("max_size", 500), **cols)
         for sets in (gene_sets or {}).values()
     ]  # fmt: skip
+    means = {c: summaries[c].mean_expression for c in names}
+    options: dict[str, Any] = {"enrichment": enrichment, "weights": dict(s.weights or {}),
+                               "fdr_threshold": s.fdr, "preselect": s.preselect}  # fmt: skip
+    pre = preselected_genes(meta, expression_means=means, **options)
+    # of each matrix: the preselected genes' rows and the minimum's row, read once
+    rows = {c: _read_rows(inputs[c], summaries[c].rows_needed(pre)) for c in names}
+    fold = fold_combat_summaries(
+        summaries,
+        {c: inputs[c].samples for c in names},
+        {c: _frame_rows(rows[c]) for c in names},
+        parametric=bool(combat.get("parametric", True)),
+        mean_only=bool(combat.get("mean_only", False)),
+        reference_batch=combat.get("reference_batch")
+        if combat.get("reference_batch") in set(_batches(inputs))
+        else None,
+    )
+    cohorts = {c: load_cohort(rows[c], inputs[c].samples, s.case_label, s.control_label, name=c)
+               for c in names}  # fmt: skip
     # ComBat-adjusted rows of the preselected genes only: all rank_candidates reads of `merged`
-    pre = preselected_genes(meta, cohorts, enrichment=enrichment, weights=dict(s.weights or {}),
-                            fdr_threshold=s.fdr, preselect=s.preselect)  # fmt: skip
     merged_cohort = load_cohort(fold.adjusted(pre), fold.samples, s.case_label, s.control_label,
                                 name="merged")  # fmt: skip
     candidates = rank_candidates(
         meta, cohorts, merged=merged_cohort.expression, merged_is_case=merged_cohort.is_case,
-        enrichment=enrichment, weights=dict(s.weights or {}), seed=s.seed, fdr_threshold=s.fdr,
-        preselect=s.preselect, n_subsamples=s.stability_subsamples,
+        seed=s.seed, n_subsamples=s.stability_subsamples, expression_means=means, **options,
     )  # fmt: skip
+    pool = candidate_pool(candidates, s.pool_size)["gene"].astype(str).tolist()
+    for c in names:  # a pool beyond the preselected genes (pool_size > preselect): read the rest
+        need = summaries[c].rows_needed([*pre, *pool])
+        if not set(need) <= set(map(str, rows[c].index)):
+            cohorts[c] = load_cohort(_read_rows(inputs[c], need), inputs[c].samples,
+                                     s.case_label, s.control_label, name=c)  # fmt: skip
     sig, _, _ = build_signature(candidates, cohorts, {}, method=s.method, max_genes=s.max_genes,
                                 pool_size=s.pool_size, seed=s.seed, threshold=s.threshold,
                                 l1_ratio=s.l1_ratio, folds=s.folds)  # fmt: skip
@@ -260,6 +311,29 @@ def fold_combat(
     mean_only: bool = False,
     reference_batch: str | None = None,
 ) -> FoldCombat:
+    """The merge + ComBat step of a fold without the merged matrix, from whole matrices in
+    memory: each cohort's cell statistics (:func:`markerflow.stages.columnar.summarise_cohort`'s,
+    the numbers the DE job writes) then :func:`fold_combat_summaries`."""
+    summaries = {}
+    for c, m in matrices.items():
+        genes, columns, cells, st, complete = matrix_cells(m, samples[c], c)
+        summaries[c] = CohortSummary(c, pd.DataFrame(), genes, tuple(columns),
+                                     pd.Series(dtype=np.float64), complete, tuple(cells), st,
+                                     np.nan, None)  # fmt: skip
+    return fold_combat_summaries(summaries, samples, {c: _frame_rows(m) for c, m in matrices.items()},
+                                 parametric=parametric, mean_only=mean_only,
+                                 reference_batch=reference_batch)  # fmt: skip
+
+
+def fold_combat_summaries(
+    summaries: Mapping[str, CohortSummary],
+    samples: Mapping[str, pd.DataFrame],
+    rows: Mapping[str, Any],
+    *,
+    parametric: bool = True,
+    mean_only: bool = False,
+    reference_batch: str | None = None,
+) -> FoldCombat:
     """The merge + ComBat step of a fold without the merged matrix.
 
     The main chain's :func:`markerflow.stages.merge.merge_and_correct` merges the cohorts on their
@@ -268,32 +342,25 @@ def fold_combat(
     PCA and batch silhouettes. A fold needs neither the PCA nor the silhouettes, and the candidate
     ranking reads only the preselected genes' rows of the corrected matrix. So here:
 
-    * the merged sample sheet comes from :func:`~markerflow.stages.merge.merge_cohorts` itself
-      (given one placeholder row per cohort: the same sheet checks and labels, no matrix copy);
-      the genes are those the merge keeps (common to all cohorts, in the first cohort's order,
-      no missing value in any sample);
-    * each cohort contributes per-(merged batch, condition) cell statistics of every kept gene
-      (:func:`markerflow.engines.combat_blocks.cell_stats`); ComBat's pass 1 and its priors,
+    * the merged sample sheet and the common genes come from
+      :func:`~markerflow.stages.merge.plan_merge` on each cohort's genes and matrix columns (the
+      same sheet checks and labels, no matrix); the genes kept are those common to all cohorts,
+      in the first cohort's order, complete (no missing value) in every cohort;
+    * each cohort contributes its per-(merged batch, condition) cell statistics of every kept
+      gene: the rows of its summary's (:mod:`markerflow.stages.columnar`, written once by the DE
+      job; :func:`markerflow.engines.combat_blocks.cell_stats`); ComBat's pass 1 and its priors,
       which pool all genes, are fitted from them (:func:`~markerflow.engines.combat_blocks.fit_cells`);
-    * :meth:`FoldCombat.adjusted` adjusts only the rows asked for.
+    * :meth:`FoldCombat.adjusted` adjusts only the rows asked for (``rows[c](genes)``: the
+      cohort's raw rows of those genes, columns in matrix order).
 
     Equal to the in-memory path to rounding (tests/test_combat_cells.py, tests/test_validation.py).
     """
-    probe = {c: pd.DataFrame(0.0, index=pd.Index(["_"]), columns=m.columns)
-             for c, m in matrices.items()}  # fmt: skip
-    _, sheet = merge_cohorts(probe, dict(samples))
-    names = list(matrices)
-    common: pd.Index | None = None
-    for c, m in matrices.items():
-        if m.index.has_duplicates:
-            dup = m.index[m.index.duplicated()].unique()[:5]
-            raise InputError(f"cohort {c}: duplicated gene(s) {', '.join(map(str, dup))}")
-        common = m.index if common is None else common.intersection(m.index, sort=False)
-    assert common is not None
+    names = list(summaries)
+    common, sheet = plan_merge({c: (summaries[c].genes, list(summaries[c].samples))
+                                for c in names}, dict(samples))  # fmt: skip
     complete = np.ones(common.size, dtype=bool)
-    for m in matrices.values():
-        values = m.to_numpy(dtype=np.float64)
-        complete &= ~np.isnan(values[m.index.get_indexer(common)]).any(axis=1)
+    for sm in summaries.values():
+        complete &= sm.complete[sm.genes.get_indexer(common)]
     genes = pd.Index(common[complete], name="gene")
     if genes.size == 0:
         raise InputError(
@@ -307,7 +374,6 @@ def fold_combat(
     key = pd.Series(list(zip(batch.astype(str), condition, strict=True)))
     cell, cells = pd.factorize(key)
     cohort_of = sheet["cohort"].astype(str).to_numpy()
-    rows = {c: _row_reader(matrices[c]) for c in names}
     n_batches = len(set(batch.astype(str)))
     if n_batches < 2:
         if reference_batch is not None:
@@ -315,12 +381,11 @@ def fold_combat(
         return FoldCombat(sheet, genes, None, cell, rows, cohort_of)
     shape = (len(cells), genes.size)
     joined = CellStats(np.zeros(shape[0]), *(np.full(shape, np.nan) for _ in range(4)))
+    where = {tuple(k): i for i, k in enumerate(cells)}
     for c in names:  # one cohort at a time; its cells are its own (batch = cohort[:batch])
-        mine = cohort_of == c
-        own, local = np.unique(cell[mine], return_inverse=True)
-        m = matrices[c]
-        x = m.to_numpy(dtype=np.float64)[m.index.get_indexer(genes)]  # columns in sheet order
-        st = cell_stats(x, local, own.size)
+        sm = summaries[c]
+        own = np.array([where[k] for k in sm.cells], dtype=np.int64)
+        st = sm.cell_rows(genes)
         joined.n[own] = st.n
         for f in ("mean", "m2", "lo", "hi"):
             getattr(joined, f)[own] = getattr(st, f)
@@ -334,7 +399,7 @@ def fold_combat(
     return FoldCombat(sheet, genes, fit, cell, rows, cohort_of)
 
 
-def _row_reader(matrix: pd.DataFrame) -> Any:
+def _frame_rows(matrix: pd.DataFrame) -> Any:
     """genes -> the matrix's rows of those genes, columns as strings (merge order)."""
 
     def rows(genes: pd.Index) -> pd.DataFrame:
@@ -344,7 +409,7 @@ def _row_reader(matrix: pd.DataFrame) -> Any:
     return rows
 
 
-def _batches(inputs: Mapping[str, DiscoveryInput]) -> Iterable[str]:
+def _batches(inputs: Mapping[str, ChainInput]) -> Iterable[str]:
     """Merged batch labels the chain's inputs can produce (cohort, cohort:batch)."""
     for c, d in inputs.items():
         yield c
