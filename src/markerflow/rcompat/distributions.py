@@ -97,7 +97,9 @@ def hypergeom_sf(k, total, good, draws):
     out = np.where(k < low, 1.0, 0.0)
     if inside.any():
         with np.errstate(invalid="ignore"):
-            out[inside] = _ufuncs._hypergeom_sf(k[inside], good[inside], draws[inside], total[inside])
+            out[inside] = _ufuncs._hypergeom_sf(
+                k[inside], good[inside], draws[inside], total[inside]
+            )
     return out
 
 
