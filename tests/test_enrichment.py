@@ -131,6 +131,34 @@ def test_ora_up_down_directions_and_background() -> None:
     pd.testing.assert_frame_equal(res, res2)
 
 
+def test_ora_up_down_restricts_the_library_once_and_equals_two_ora_calls(monkeypatch) -> None:
+    """Up and down share one filtered library and membership matrix (issue 20), with the same
+    rows as one ora() per direction."""
+    import markerflow.stages.enrichment as enrichment
+
+    genes = [f"G{i:03d}" for i in range(200)]
+    de = pd.DataFrame({"gene": genes, "log2fc": 0.1, "padj": 0.9})
+    de.loc[:14, ["log2fc", "padj"]] = [1.5, 0.01]
+    de.loc[15:24, ["log2fc", "padj"]] = [-1.5, 0.01]
+    rng = np.random.default_rng(4)
+    sets = {
+        f"S{i}": GeneSet(f"S{i}", f"set {i}", "", tuple(rng.choice(genes, 12, replace=False)))
+        for i in range(40)
+    }
+    calls = []
+    real = enrichment.filter_sets
+    monkeypatch.setattr(enrichment, "filter_sets", lambda *a: calls.append(1) or real(*a))
+    res = ora_up_down(de, sets, 0.05, 0.0, 10, 500)
+    assert len(calls) == 1
+    up, down = set(genes[:15]), set(genes[15:25])
+    want = pd.concat(
+        [ora(up, set(genes), sets, 10, 500, direction="up"),
+         ora(down, set(genes), sets, 10, 500, direction="down")],
+        ignore_index=True,
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(res, want[ORA_COLUMNS])
+
+
 # ----------------------------------------------------------------------------- GSEA
 
 

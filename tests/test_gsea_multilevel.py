@@ -238,3 +238,23 @@ def test_compiled_null_is_bit_identical_to_the_numpy_one():
     assert got.keys() == want.keys()
     for m in want:
         assert np.array_equal(got[m], want[m]), m
+
+
+def test_compiled_null_extremes_are_exact_where_running_sums_nearly_tie():
+    """null_es locates the extremes with reciprocals and evaluates only positions near them with
+    the divisions: with equal weights (weight 0), small integer weights and weights spanning 12
+    orders of magnitude, many positions have running sums equal or within an ulp of the extreme,
+    and the values must still be the numpy (division) ones bit for bit."""
+    from markerflow.stages.enrichment import _null_es
+
+    rng = np.random.default_rng(5)
+    sizes = np.array([15, 16, 60, 61, 250, 500])
+    for absw in (
+        np.ones(2000),
+        rng.integers(1, 4, 2000).astype(np.float64),
+        10.0 ** rng.uniform(-6, 6, 2000),
+    ):
+        got = _null_es(absw, sizes, 200, np.random.default_rng(12))
+        want = _numpy_null_es(absw, sizes, 200, 12)
+        for m in want:
+            assert np.array_equal(got[m], want[m]), m

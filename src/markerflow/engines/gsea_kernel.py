@@ -70,6 +70,9 @@ if _CACHE is not None:
     setattr(numba.config, "CACHE_DIR", _CACHE)  # noqa: B010  (read when the decorators run)
 
 _MASK32 = np.uint64(0xFFFFFFFF)
+#: :func:`null_es`: positions whose approximate running sum is this close to the approximate
+#: extreme are evaluated exactly (the approximation is within 20 ulp of 1 = 4.4e-15 of it)
+NULL_TOLERANCE = 1e-12
 
 
 @numba.njit(cache=True)
@@ -429,12 +432,21 @@ def null_es(absw: np.ndarray, draws: np.ndarray, sizes: np.ndarray) -> np.ndarra
     cumulative sums (``markerflow.stages.enrichment._null_es`` did that), so the values are
     bit-identical; a row's prefix is kept sorted by insertion as ``m`` grows (no sort per size)
     and its ES is one pass over it. A prefix whose weights are all 0 gets equal weights (fgsea).
+
+    The pass finds the running sum's extremes with reciprocal multiplications, which differ from
+    fgsea's divisions by at most ~20 ulp of 1 (4.4e-15, every term lies in [-2, 2]); only the
+    positions within :data:`NULL_TOLERANCE` of an approximate extreme are then evaluated with the
+    divisions, so the maximum and minimum are the exact ones (the true extreme is always among
+    them) at about half the cost of dividing at every position (issue 20).
     """
     n = absw.size
     perms = draws.shape[0]
     kmax = draws.shape[1]
     out = np.empty((sizes.size, perms))
     pos = np.empty(kmax, dtype=np.int64)
+    sums = np.empty(kmax)
+    approx_top = np.empty(kmax)
+    approx_bottom = np.empty(kmax)
     for p in range(perms):
         filled = 0
         for si in range(sizes.size):
@@ -455,18 +467,39 @@ def null_es(absw: np.ndarray, draws: np.ndarray, sizes: np.ndarray) -> np.ndarra
                 nr = 0.0
                 for _ in range(m):
                     nr += 1.0
+            # the running sum's extremes from reciprocal multiplications (two roundings more
+            # than the divisions, |error| <= 20 ulp of 1), then exactly, with fgsea's divisions,
+            # at the few positions within NULL_TOLERANCE of them: the same values, half the cost
+            r1 = 1.0 / nr
+            r2 = 1.0 / (n - m)
             cs = 0.0
-            maxp = -np.inf
-            minn = np.inf
+            high = -np.inf
+            low = np.inf
             for i in range(m):
                 w = 1.0 if equal else absw[pos[i]]
                 cs += w
-                top = cs / nr - (pos[i] - i) / (n - m)
-                bottom = top - w / nr
-                if top > maxp:
-                    maxp = top
-                if bottom < minn:
-                    minn = bottom
+                sums[i] = cs
+                top = cs * r1 - (pos[i] - i) * r2
+                bottom = top - w * r1
+                approx_top[i] = top
+                approx_bottom[i] = bottom
+                if top > high:
+                    high = top
+                if bottom < low:
+                    low = bottom
+            high -= NULL_TOLERANCE
+            low += NULL_TOLERANCE
+            maxp = -np.inf
+            minn = np.inf
+            for i in range(m):
+                if approx_top[i] >= high or approx_bottom[i] <= low:
+                    w = 1.0 if equal else absw[pos[i]]
+                    top = sums[i] / nr - (pos[i] - i) / (n - m)
+                    bottom = top - w / nr
+                    if top > maxp:
+                        maxp = top
+                    if bottom < minn:
+                        minn = bottom
             if maxp > -minn:
                 out[si, p] = maxp
             elif maxp < -minn:

@@ -82,13 +82,28 @@ def save_figure(fig: Figure, path: str | Path) -> None:
     The image is stored with a 256-colour palette (Pillow's median cut, no dithering): a plot
     uses far fewer colours than that, the file is about a third of the RGBA one, and the
     summary page and Snakemake's report, which embed every figure, stay small.
+
+    The figure is rendered to raw RGBA (its size read off the canvas's renderer, checked against
+    the buffer's length) instead of an RGBA PNG that would be decoded at once: the same pixels
+    without a zlib round trip (~60 ms of a 1,600 x 800 figure, issue 20); if the size cannot be
+    read, through the PNG as before.
     """
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight", metadata=PNG_METADATA)
+    fig.savefig(buffer, format="rgba", dpi=120, bbox_inches="tight")
+    renderer = getattr(fig.canvas, "renderer", None)
+    size = (int(renderer.width), int(renderer.height)) if renderer is not None else (0, 0)
+    raw = buffer.getvalue()
+    if size[0] * size[1] * 4 == len(raw) and raw:
+        image = Image.frombuffer("RGBA", size, raw, "raw", "RGBA", 0, 1)
+    else:  # pragma: no cover  (a backend without an Agg renderer)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight", metadata=PNG_METADATA)
+        buffer.seek(0)
+        image = Image.open(buffer)
+        image.load()
     if "matplotlib.pyplot" in sys.modules:  # a figure made with pyplot: out of its registry
         sys.modules["matplotlib.pyplot"].close(fig)
-    buffer.seek(0)
-    with Image.open(buffer) as image:
+    with image:
         paletted = image.convert("RGB").quantize(
             colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
         )

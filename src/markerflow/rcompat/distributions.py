@@ -109,7 +109,9 @@ def hypergeom_sf(k, total, good, draws):
     draws, lower.tail = FALSE)``): ``scipy.stats.hypergeom.sf(k, total, good, draws)`` for
     non-negative integers with ``good, draws <= total`` (scipy 1.17: 1 below the support, 0 at or
     above its top, else the ufunc ``_hypergeom_sf``), without importing ``scipy.stats`` (~0.9 s
-    of an enrichment job's start-up, issue 20); bit-equal to scipy's (tests/test_rcompat.py)."""
+    of an enrichment job's start-up, issue 20); bit-equal to scipy's (tests/test_rcompat.py).
+    The ufunc (Boost's hypergeometric complement, ~40 us a value at 20,000 genes) is evaluated only
+    inside the support: in ORA most sets have no selected gene (k = -1, p = 1)."""
     from scipy.special import _ufuncs
 
     k, total, good, draws = np.broadcast_arrays(
@@ -119,9 +121,13 @@ def hypergeom_sf(k, total, good, draws):
     low = np.maximum(draws - (total - good), 0.0)
     high = np.minimum(good, draws)
     inside = (k >= low) & (k < high)
-    with np.errstate(invalid="ignore"):
-        tail = _ufuncs._hypergeom_sf(np.where(inside, k, low), good, draws, total)
-    return np.where(inside, tail, np.where(k < low, 1.0, 0.0))
+    out = np.where(k < low, 1.0, 0.0)
+    if inside.any():
+        with np.errstate(invalid="ignore"):
+            out[inside] = _ufuncs._hypergeom_sf(
+                k[inside], good[inside], draws[inside], total[inside]
+            )
+    return out
 
 
 def beta_ppf(q, a, b):

@@ -169,74 +169,103 @@ def ora(
     the rows), ``genes`` (overlap, sorted, ``;``-joined). Sorted by p-value, then fold enrichment
     (descending), then term ID.
     """
-    universe = pd.Index(sorted(background), dtype=object)
-    if universe.empty:
-        raise InputError("the background gene list is empty", hint="check the DE table")
-    bg = frozenset(universe)
-    selected = bg.intersection(genes)
+    library = _OraLibrary.build(background, sets, min_size, max_size, direction)
+    selected = library.background.intersection(genes)
     if len(selected) < len(genes):
         log.info(
             "ORA %s: %d selected gene(s) not in the background are ignored",
             direction,
             len(genes) - len(selected),
         )
-    fsets = filter_sets(sets, bg, min_size, max_size)
-    if not fsets:
-        log.warning(
-            "ORA %s: no gene set has %d-%d genes in the background", direction, min_size, max_size
+    return library.test(selected, direction)
+
+
+@dataclass(frozen=True)
+class _OraLibrary:
+    """A library restricted to one background once (sorted universe, size-filtered sets and their
+    sets x universe membership), shared by the up and the down test of :func:`ora_up_down`."""
+
+    universe: pd.Index
+    background: frozenset[str]
+    sets: dict[str, GeneSet]
+    membership: sp.csr_matrix | None
+
+    @classmethod
+    def build(
+        cls,
+        background: set[str] | frozenset[str],
+        sets: Mapping[str, GeneSet],
+        min_size: int,
+        max_size: int,
+        what: str,
+    ) -> _OraLibrary:
+        universe = pd.Index(sorted(background), dtype=object)
+        if universe.empty:
+            raise InputError("the background gene list is empty", hint="check the DE table")
+        bg = frozenset(universe)
+        fsets = filter_sets(sets, bg, min_size, max_size)
+        if not fsets:
+            log.warning(
+                "ORA %s: no gene set has %d-%d genes in the background", what, min_size, max_size
+            )
+        mat = _membership(fsets, universe) if fsets else None
+        return cls(universe, bg, fsets, mat)
+
+    def test(self, selected: frozenset[str] | set[str], direction: str) -> pd.DataFrame:
+        """The ORA table (:func:`ora`) of ``selected`` (a subset of the background)."""
+        universe, fsets, mat = self.universe, self.sets, self.membership
+        if mat is None:
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in ORA_COLUMNS})
+        is_sel = np.zeros(len(universe), dtype=np.int32)
+        sel_idx = np.sort(universe.get_indexer(pd.Index(list(selected), dtype=object)))
+        is_sel[sel_idx] = 1
+
+        n_bg = len(universe)
+        n_sel = len(selected)
+        set_size = np.diff(mat.indptr)
+        overlap = np.asarray(mat @ is_sel).ravel()
+        expected = n_sel * set_size / n_bg
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fold = np.where(expected > 0, overlap / expected, np.nan)
+        pvalue = hypergeom_sf(overlap - 1, n_bg, set_size, n_sel)
+        pvalue = np.clip(pvalue, 0.0, 1.0)
+
+        # overlapping genes: restrict columns to the selected genes, then split rows
+        sub = mat[:, sel_idx].tocsr()
+        sub.sort_indices()
+        names = universe.to_numpy()[sel_idx][sub.indices]
+        pieces = np.split(names, sub.indptr[1:-1])
+        gene_str = [";".join(p) for p in pieces]
+
+        df = pd.DataFrame(
+            {
+                "term_id": list(fsets.keys()),
+                "term_name": [s.name for s in fsets.values()],
+                "direction": direction,
+                "set_size": set_size.astype(np.int64),
+                "overlap": overlap.astype(np.int64),
+                "expected": expected,
+                "fold_enrichment": fold,
+                "pvalue": pvalue,
+                "padj": p_adjust_bh(pvalue),
+                "genes": gene_str,
+            }
         )
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in ORA_COLUMNS})
-    mat = _membership(fsets, universe)
-    is_sel = np.zeros(len(universe), dtype=np.int32)
-    sel_idx = np.sort(universe.get_indexer(pd.Index(list(selected), dtype=object)))
-    is_sel[sel_idx] = 1
-
-    n_bg = len(universe)
-    n_sel = len(selected)
-    set_size = np.diff(mat.indptr)
-    overlap = np.asarray(mat @ is_sel).ravel()
-    expected = n_sel * set_size / n_bg
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fold = np.where(expected > 0, overlap / expected, np.nan)
-    pvalue = hypergeom_sf(overlap - 1, n_bg, set_size, n_sel)
-    pvalue = np.clip(pvalue, 0.0, 1.0)
-
-    # overlapping genes: restrict columns to the selected genes, then split rows
-    sub = mat[:, sel_idx].tocsr()
-    sub.sort_indices()
-    names = universe.to_numpy()[sel_idx][sub.indices]
-    pieces = np.split(names, sub.indptr[1:-1])
-    gene_str = [";".join(p) for p in pieces]
-
-    df = pd.DataFrame(
-        {
-            "term_id": list(fsets.keys()),
-            "term_name": [s.name for s in fsets.values()],
-            "direction": direction,
-            "set_size": set_size.astype(np.int64),
-            "overlap": overlap.astype(np.int64),
-            "expected": expected,
-            "fold_enrichment": fold,
-            "pvalue": pvalue,
-            "padj": p_adjust_bh(pvalue),
-            "genes": gene_str,
-        }
-    )
-    df = df.sort_values(
-        ["pvalue", "fold_enrichment", "term_id"],
-        ascending=[True, False, True],
-        kind="mergesort",
-        na_position="last",
-    )
-    log.info(
-        "ORA %s: %d selected of %d background genes, %d sets, %d at padj < 0.05",
-        direction,
-        n_sel,
-        n_bg,
-        len(df),
-        int((df["padj"] < 0.05).sum()),
-    )
-    return df.reset_index(drop=True)
+        df = df.sort_values(
+            ["pvalue", "fold_enrichment", "term_id"],
+            ascending=[True, False, True],
+            kind="mergesort",
+            na_position="last",
+        )
+        log.info(
+            "ORA %s: %d selected of %d background genes, %d sets, %d at padj < 0.05",
+            direction,
+            n_sel,
+            n_bg,
+            len(df),
+            int((df["padj"] < 0.05).sum()),
+        )
+        return df.reset_index(drop=True)
 
 
 def _dedupe_table(table: pd.DataFrame, gene_col: str, key: pd.Series, what: str) -> pd.DataFrame:
@@ -298,10 +327,8 @@ def ora_up_down(
     lfc = tab[lfc_col].to_numpy(dtype=np.float64)
     up = set(tab[gene_col].to_numpy()[sig & (lfc > lfc_threshold)])
     down = set(tab[gene_col].to_numpy()[sig & (lfc < -lfc_threshold)])
-    parts = [
-        ora(up, background, sets, min_size, max_size, direction="up"),
-        ora(down, background, sets, min_size, max_size, direction="down"),
-    ]
+    library = _OraLibrary.build(background, sets, min_size, max_size, "up/down")
+    parts = [library.test(up, "up"), library.test(down, "down")]
     result = pd.concat(parts, ignore_index=True)[ORA_COLUMNS]
     # the n and N of each direction, for clusterProfiler's GeneRatio / BgRatio
     result.attrs["ora_sizes"] = {
