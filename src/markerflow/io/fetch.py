@@ -64,7 +64,6 @@ from pathlib import Path
 
 import pandas as pd
 
-import markerflow
 from markerflow.errors import InputError
 from markerflow.io import geo
 from markerflow.io.tables import atomic_path, reading, sha256_file, write_tsv
@@ -288,9 +287,9 @@ def _fetch_once(
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """One attempt: stream the body to ``tmp``, checking the deadline and the rate at every read."""
-    request = urllib.request.Request(
-        url, headers={"User-Agent": f"markerflow/{markerflow.__version__}"}
-    )
+    from markerflow import __version__  # on use: it reads the installed metadata
+
+    request = urllib.request.Request(url, headers={"User-Agent": f"markerflow/{__version__}"})
     remaining = deadline - clock()
     if remaining <= 0:
         raise _Deadline(f"deadline of {settings.deadline_s:g} s reached before the attempt")
