@@ -146,6 +146,24 @@ def test_near_duplicate_names_both_samples():
         run_guards({"A": a, "B": b}, {"A": "discovery", "B": "validation"}, [])
 
 
+def test_guards_read_parquet_paths_one_at_a_time(tmp_path):
+    """The rule passes paths (one matrix read at a time): the same pairs as frames."""
+    from markerflow.io.tables import write_matrix
+
+    rng = np.random.default_rng(5)
+    genes = [f"g{i}" for i in range(300)]
+    a = _cohort(rng, genes, [f"a{i}" for i in range(8)])
+    b = _cohort(rng, genes[50:], [f"b{i}" for i in range(6)]) + 3.0
+    b["b4"] = a.loc[genes[50:], "a2"] + 3.0 + rng.normal(0, 0.02, 250)
+    a.index.name = b.index.name = "gene"
+    paths = {"A": tmp_path / "a.parquet", "B": tmp_path / "b.parquet"}
+    write_matrix(a, paths["A"])
+    write_matrix(b, paths["B"])
+    assert near_duplicates(paths) == near_duplicates({"A": a, "B": b})
+    with pytest.raises(InputError, match=r"sample a2 of cohort A and sample b4 of cohort B"):
+        run_guards(paths, {"A": "discovery", "B": "validation"}, [])
+
+
 def test_guards_table_carries_the_warnings():
     rng = np.random.default_rng(6)
     genes = [f"g{i}" for i in range(100)]

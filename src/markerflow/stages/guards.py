@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -73,7 +74,9 @@ def _standardised(p: _Profiles, rows: np.ndarray | None, mean: np.ndarray) -> np
 
 
 def near_duplicates(
-    matrices: Mapping[str, pd.DataFrame], threshold: float = 0.99, min_genes: int = 50
+    matrices: Mapping[str, pd.DataFrame | str | Path],
+    threshold: float = 0.99,
+    min_genes: int = 50,
 ) -> list[tuple[str, str, str, str, float]]:
     """(cohort a, sample a, cohort b, sample b, correlation) of every cross-cohort pair of samples
     whose centred profiles correlate at ``>= threshold`` (see the module docstring).
@@ -82,8 +85,26 @@ def near_duplicates(
     from the cohorts' per-gene sums and counts) and one matrix product. The pair mean is summed
     per cohort first, so it can differ from a mean over the joined columns in the last bit;
     correlations agree with the direct formula to ~1e-13 (tests/test_guards.py)."""
-    names = list(matrices)
-    prepared = {c: _profiles(matrices[c]) for c in names}
+    return _near_duplicates(prepare(matrices), threshold, min_genes)
+
+
+def prepare(matrices: Mapping[str, pd.DataFrame | str | Path]) -> dict[str, _Profiles]:
+    """Each cohort's matrix (a frame, or a Parquet path read here, one at a time, so only one
+    matrix is held twice at any moment) prepared for the pair checks."""
+    from markerflow.io.tables import read_matrix
+
+    prepared = {}
+    for cohort, matrix in matrices.items():
+        frame = matrix if isinstance(matrix, pd.DataFrame) else read_matrix(matrix)
+        prepared[cohort] = _profiles(frame)
+        del frame
+    return prepared
+
+
+def _near_duplicates(
+    prepared: Mapping[str, _Profiles], threshold: float, min_genes: int
+) -> list[tuple[str, str, str, str, float]]:
+    names = list(prepared)
     found = []
     for i, a in enumerate(names):
         pa = prepared[a]
@@ -115,7 +136,7 @@ def near_duplicates(
 
 
 def run_guards(
-    matrices: Mapping[str, pd.DataFrame],
+    matrices: Mapping[str, pd.DataFrame | str | Path],
     roles: Mapping[str, str],
     warnings: Sequence[str],
     *,
@@ -123,17 +144,19 @@ def run_guards(
 ) -> pd.DataFrame:
     """Raise :class:`InputError` on shared sample IDs between a validation and a discovery cohort
     or on near-duplicate samples across any two cohorts; else return the warnings table
-    (:data:`GUARD_COLUMNS`: ``kind`` = warning, ``message``)."""
-    disc = [c for c in matrices if roles[c] == "discovery"]
-    for v in (c for c in matrices if roles[c] == "validation"):
+    (:data:`GUARD_COLUMNS`: ``kind`` = warning, ``message``). ``matrices``: frames or Parquet
+    paths (read one at a time, :func:`prepare`)."""
+    prepared = prepare(matrices)
+    disc = [c for c in prepared if roles[c] == "discovery"]
+    for v in (c for c in prepared if roles[c] == "validation"):
         for d in disc:
-            shared = sorted(set(map(str, matrices[v].columns)) & set(map(str, matrices[d].columns)))
+            shared = sorted(set(map(str, prepared[v].columns)) & set(map(str, prepared[d].columns)))
             if shared:
                 raise InputError(f"validation cohort {v} and discovery cohort {d} share "
                                  f"{len(shared)} sample ID(s): {', '.join(shared[:5])}",
                                  hint="a validation cohort must be independent of the discovery "
                                  "cohorts")  # fmt: skip
-    pairs = near_duplicates(matrices, threshold)
+    pairs = _near_duplicates(prepared, threshold, 50)
     if pairs:
         listed = "; ".join(f"sample {sa} of cohort {a} and sample {sb} of cohort {b} (r = {r:.4f})"
                            for a, sa, b, sb, r in pairs[:10])  # fmt: skip
