@@ -239,7 +239,7 @@ def test_pair_correlations_equal_the_direct_formula():
 
     cohorts = {"A": a, "B": b, "C": c}
     for x, y in [("A", "B"), ("A", "C"), ("B", "C")]:
-        pa, pb = guards._profiles(cohorts[x]), guards._profiles(cohorts[y])
+        pa, pb = (guards._profiles(cohorts[c], cohorts[c]) for c in (x, y))
         common = pa.genes.intersection(pb.genes)
         ia, ib = pa.genes.get_indexer(common), pb.genes.get_indexer(common)
         mean = (pa.sums[ia] + pb.sums[ib]) / np.maximum(pa.counts[ia] + pb.counts[ib], 1)
@@ -251,3 +251,21 @@ def test_pair_correlations_equal_the_direct_formula():
     pairs = near_duplicates(cohorts, threshold=r - 1e-9)
     assert [(p[0], p[1], p[2], p[3]) for p in pairs] == [("A", "a1", "B", "b2")]
     assert abs(pairs[0][4] - r) < 1e-12
+
+
+def test_float32_screen_is_within_its_margin():
+    """The float32 screen's correlations are within 1e-5 of the float64 ones (the margin that
+    sends a pair to the float64 confirmation is 1e-3), on log2-expression-like values."""
+    import markerflow.stages.guards as guards
+
+    rng = np.random.default_rng(12)
+    genes = [f"g{i}" for i in range(20000)]
+    base = rng.normal(8, 2, (20000, 1))
+    a = pd.DataFrame(base + rng.normal(0, 0.5, (20000, 6)), index=genes)
+    b = pd.DataFrame(base + 1.5 + rng.normal(0, 0.5, (20000, 5)), index=genes)
+    b[4] = a[2] + 1.5 + rng.normal(0, 0.01, 20000)
+    r32 = guards._pair_correlations(*(guards._profiles(m, m, np.float32) for m in (a, b)), 50)
+    r64 = guards._pair_correlations(*(guards._profiles(m, m) for m in (a, b)), 50)
+    assert r32 is not None and r64 is not None and r32.dtype == np.float32
+    assert np.abs(r32 - r64).max() < 1e-5 < guards.SCREEN_MARGIN / 10
+    assert r64[2, 4] > 0.99

@@ -123,3 +123,22 @@ def test_per_cohort_scripts_import_only_what_they_use() -> None:
     for script, forbidden in SCRIPT_MUST_NOT_LOAD.items():
         heavy = ("sklearn", "numba", "openpyxl", *forbidden)
         assert _script_loads(script, heavy) == [], script
+
+
+def test_enrichment_figures_are_drawn_without_pyplot(tmp_path) -> None:
+    """The enrichment job's figures (ORA dot plot) are drawn and saved without loading pyplot
+    (plots.figure.subplots): its import costs every enrichment job."""
+    code = (
+        "import sys, pandas as pd\n"
+        f"sys.path.insert(0, {str(SRC)!r})\n"
+        "from markerflow.plots.enrichment import ora_dotplot\n"
+        "from markerflow.plots.figure import save_figure\n"
+        "ora = pd.DataFrame({'term_name': ['a', 'b'], 'direction': ['up', 'down'], "
+        "'overlap': [8, 3], 'fold_enrichment': [5.0, 2.0], 'pvalue': [1e-6, 1e-4], "
+        "'padj': [1e-4, 1e-3]})\n"
+        f"save_figure(ora_dotplot(ora, 'lib - C'), {str(tmp_path / 'ora.png')!r})\n"
+        "print('matplotlib.pyplot' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    assert (tmp_path / "ora.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -11,7 +11,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from markerflow.plots.figure import plt
+from markerflow.plots.figure import subplots
 
 if TYPE_CHECKING:
     from markerflow.stages.enrichment import RunningPanel
@@ -25,7 +25,7 @@ def _size(values: np.ndarray, largest: float) -> np.ndarray:
 def _panels(rows: Sequence[int]) -> tuple[Figure, np.ndarray]:
     """Two stacked panels (up, down) as tall as the terms they show (a 1 x 2 array of axes)."""
     heights = [max(r, 2) for r in rows]
-    fig, axes = plt.subplots(2, 1, figsize=(10, 2.2 + 0.32 * sum(heights)), squeeze=False,
+    fig, axes = subplots(2, 1, figsize=(10, 2.2 + 0.32 * sum(heights)), squeeze=False,
                              gridspec_kw={"height_ratios": heights}, layout="constrained")  # fmt: skip
     return fig, axes.T
 
@@ -141,7 +141,7 @@ def gsea_running(panels: Sequence[RunningPanel], title: str = "") -> Figure:
     n_panels = max(1, len(panels))
     ncol = min(3, n_panels)
     nrow = int(np.ceil(n_panels / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.2 * nrow), squeeze=False)
+    fig, axes = subplots(nrow, ncol, figsize=(4.6 * ncol, 3.2 * nrow), squeeze=False)
     for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     if not panels:

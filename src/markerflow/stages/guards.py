@@ -14,7 +14,8 @@ own mean, which would differ between the two copies of a duplicated sample by th
 noise and hide duplicates in small cohorts). A duplicate only processed differently (another
 platform or normalisation) is not detectable this way. Missing values count as the mean (0 after
 centring). At least ``min_genes`` (50) common genes are needed, otherwise the pair is skipped
-(logged).
+(logged). Pairs are screened in float32 and any cohort pair near the threshold is recomputed
+in float64, which alone decides (:func:`near_duplicates`).
 
 The check reads validation cohorts, so its output feeds only the validation side of the DAG
 (never candidates or the signature build).
@@ -37,10 +38,17 @@ log = logging.getLogger(__name__)
 GUARD_COLUMNS = ("kind", "message")
 
 
+#: screening margin: a pair is recomputed in float64 when its float32 correlation is at least
+#: ``threshold - SCREEN_MARGIN`` (float32's error on r is ~1e-6, measured up to 4e-6 at 20,597
+#: genes; tests/test_guards.py)
+SCREEN_MARGIN = 1e-3
+
+
 @dataclass(frozen=True)
 class _Profiles:
-    """One cohort's matrix prepared once for all its pairs: values with NaN as 0, which values
-    are measured (None: all), and per gene the sum and count of the measured values."""
+    """One cohort's matrix prepared once for all its pairs: values with NaN as 0 (float32 for
+    the screen, float64 for the confirmation), which values are measured (None: all), per gene
+    the sum and count of the measured values (float64), and where the matrix came from."""
 
     genes: pd.Index
     columns: pd.Index
@@ -48,9 +56,12 @@ class _Profiles:
     measured: np.ndarray | None
     sums: np.ndarray
     counts: np.ndarray
+    source: pd.DataFrame | str | Path
 
 
-def _profiles(matrix: pd.DataFrame) -> _Profiles:
+def _profiles(
+    matrix: pd.DataFrame, source: pd.DataFrame | str | Path, dtype: type = np.float64
+) -> _Profiles:
     x = np.array(matrix.to_numpy(dtype=np.float64), order="C")
     missing = np.isnan(x)
     measured = None
@@ -58,14 +69,17 @@ def _profiles(matrix: pd.DataFrame) -> _Profiles:
         measured = ~missing
         x[missing] = 0.0
     counts = np.full(x.shape[0], float(x.shape[1])) if measured is None else measured.sum(axis=1)
-    return _Profiles(matrix.index, matrix.columns, x, measured, x.sum(axis=1), counts)
+    sums = x.sum(axis=1)
+    values = x if dtype is np.float64 else x.astype(dtype)
+    return _Profiles(matrix.index, matrix.columns, values, measured, sums, counts, source)
 
 
 def _standardised(p: _Profiles, rows: np.ndarray | None, mean: np.ndarray) -> np.ndarray:
     """The cohort's columns on ``rows``, centred on the pair's gene means (missing values: 0
-    after centring), then each column standardised over the genes."""
+    after centring), then each column standardised over the genes (in the values' precision)."""
     x = p.values if rows is None else p.values[rows]
     measured = p.measured if rows is None or p.measured is None else p.measured[rows]
+    mean = mean.astype(x.dtype)
     x = x - mean[:, None] if measured is None else x - measured * mean[:, None]
     sd = x.std(axis=0, keepdims=True)
     x -= x.mean(axis=0, keepdims=True)
@@ -81,24 +95,52 @@ def near_duplicates(
     """(cohort a, sample a, cohort b, sample b, correlation) of every cross-cohort pair of samples
     whose centred profiles correlate at ``>= threshold`` (see the module docstring).
 
-    Each matrix is converted once; a pair then costs its centring (the pair's gene means come
-    from the cohorts' per-gene sums and counts) and one matrix product. The pair mean is summed
-    per cohort first, so it can differ from a mean over the joined columns in the last bit;
-    correlations agree with the direct formula to ~1e-13 (tests/test_guards.py)."""
+    Each matrix is converted once (to float32: half the memory and time of the pair products);
+    a pair then costs its centring (the pair's gene means from the cohorts' float64 per-gene sums
+    and counts) and one matrix product. A cohort pair with any sample pair within
+    :data:`SCREEN_MARGIN` of the threshold is recomputed in float64 from the source matrices,
+    and only that computation decides and reports: the result is the float64 formula's. Its pair
+    mean is summed per cohort first, so it can differ from a mean over the joined columns in the
+    last bit; correlations agree with the direct formula to ~1e-13 (tests/test_guards.py)."""
     return _near_duplicates(prepare(matrices), threshold, min_genes)
 
 
-def prepare(matrices: Mapping[str, pd.DataFrame | str | Path]) -> dict[str, _Profiles]:
+def prepare(
+    matrices: Mapping[str, pd.DataFrame | str | Path], dtype: type = np.float32
+) -> dict[str, _Profiles]:
     """Each cohort's matrix (a frame, or a Parquet path read here, one at a time, so only one
-    matrix is held twice at any moment) prepared for the pair checks."""
-    from markerflow.io.tables import read_matrix
-
+    matrix is held in float64 at any moment) prepared for the pair checks."""
     prepared = {}
     for cohort, matrix in matrices.items():
-        frame = matrix if isinstance(matrix, pd.DataFrame) else read_matrix(matrix)
-        prepared[cohort] = _profiles(frame)
-        del frame
+        prepared[cohort] = _profiles(_read(matrix), matrix, dtype)
     return prepared
+
+
+def _read(matrix: pd.DataFrame | str | Path) -> pd.DataFrame:
+    from markerflow.io.tables import read_matrix
+
+    return matrix if isinstance(matrix, pd.DataFrame) else read_matrix(matrix)
+
+
+def _pair_correlations(pa: _Profiles, pb: _Profiles, min_genes: int) -> np.ndarray | None:
+    """Samples of a x samples of b correlations of the centred profiles (None: too few common
+    genes)."""
+    if pa.genes.equals(pb.genes):
+        common, ia, ib = pa.genes, None, None
+    else:
+        common = pa.genes.intersection(pb.genes)
+        ia, ib = pa.genes.get_indexer(common), pb.genes.get_indexer(common)
+    if common.size < min_genes:
+        return None
+    sums = (pa.sums if ia is None else pa.sums[ia]) + (pb.sums if ib is None else pb.sums[ib])
+    counts = (pa.counts if ia is None else pa.counts[ia]) + (
+        pb.counts if ib is None else pb.counts[ib]
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(counts > 0, sums / counts, 0.0)
+    za = _standardised(pa, ia, mean)
+    zb = _standardised(pb, ib, mean)
+    return za.T @ zb / common.size
 
 
 def _near_duplicates(
@@ -110,26 +152,15 @@ def _near_duplicates(
         pa = prepared[a]
         for b in names[i + 1 :]:
             pb = prepared[b]
-            if pa.genes.equals(pb.genes):
-                common, ia, ib = pa.genes, None, None
-            else:
-                common = pa.genes.intersection(pb.genes)
-                ia, ib = pa.genes.get_indexer(common), pb.genes.get_indexer(common)
-            if common.size < min_genes:
-                log.warning("near-duplicate check of %s and %s skipped: %d common genes", a, b,
-                            common.size)  # fmt: skip
+            r = _pair_correlations(pa, pb, min_genes)
+            if r is None:
+                log.warning("near-duplicate check of %s and %s skipped: fewer than %d common "
+                            "genes", a, b, min_genes)  # fmt: skip
                 continue
-            sums = (pa.sums if ia is None else pa.sums[ia]) + (
-                pb.sums if ib is None else pb.sums[ib]
-            )
-            counts = (pa.counts if ia is None else pa.counts[ia]) + (
-                pb.counts if ib is None else pb.counts[ib]
-            )
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean = np.where(counts > 0, sums / counts, 0.0)
-            za = _standardised(pa, ia, mean)
-            zb = _standardised(pb, ib, mean)
-            r = za.T @ zb / common.size
+            if r.dtype != np.float64 and (r >= threshold - SCREEN_MARGIN).any():
+                exact = [_profiles(_read(p.source), p.source) for p in (pa, pb)]
+                r = _pair_correlations(exact[0], exact[1], min_genes)
+                assert r is not None
             for ja, jb in zip(*np.nonzero(r >= threshold), strict=True):
                 found.append((a, str(pa.columns[ja]), b, str(pb.columns[jb]), float(r[ja, jb])))
     return found
