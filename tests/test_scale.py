@@ -18,7 +18,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR / "benchmarks" / "scale"))
 
 from generate import generate_study  # noqa: E402
-from run import read_benchmarks, run_workflow  # noqa: E402
+from run import read_benchmarks, read_startup, run_workflow, summarise  # noqa: E402
 
 RULES = {"ingest", "genes", "de", "merge", "meta", "enrichment", "candidates", "signature"}
 
@@ -40,6 +40,11 @@ def test_reduced_scale_run(tmp_path: Path) -> None:
     assert RULES <= set(jobs["rule"])  # plus provenance_*
     assert (jobs["max_rss_mb"] < 4000).all()
     assert len(jobs[jobs["rule"] == "ingest"]) == 4  # 3 discovery + 1 validation cohort
+    # every rule's CPU is the jobs' own exact count (their last log line), not Snakemake's sample
+    table = summarise(jobs, read_startup(results), {"study": "s"}, 1.0, 1.0, status)
+    rules = table[table["rule"] != "TOTAL"]
+    assert rules["cpu_exact"].all(), rules[["rule", "jobs", "cpu_exact"]].to_string()
+    assert (rules["cpu_sum_s"] >= rules["startup_cpu_s"]).all()
 
     truth = pd.read_csv(study / "truth" / "markers.tsv", sep="\t")
     planted = set(truth["gene"])

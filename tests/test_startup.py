@@ -82,6 +82,11 @@ def test_every_script_job_logs_its_start_up_cost(example_run):
     assert len(found) >= 0.9 * len(logs), sorted(set(map(str, logs)) - set(map(str, found)))
     # a job's start-up is interpreter + imports + Snakemake's preamble: well under its whole run
     assert all(0 < cpu < 30 for cpu, _ in found.values())
+    # and its last line is its whole CPU (markerflow.runner.JOB_CPU_MESSAGE), at least the start-up
+    end = re.compile(r"job CPU: ([0-9.]+) s, start-up included \(rule (\w+)\)")
+    for path, (startup, rule) in found.items():
+        last = end.search(path.read_text(errors="replace").splitlines()[-1])
+        assert last and last[2] == rule and float(last[1]) >= startup, path
 
 
 def _script_loads(script: str, modules: tuple[str, ...]) -> list[str]:

@@ -29,6 +29,10 @@ from markerflow.errors import AnalysisError, InputError
 
 #: The first log line of a job (benchmarks/scale/run.py parses it).
 STARTUP_MESSAGE = "start-up: %.3f s CPU before the job's own work (rule %s)"
+#: The last log line of a job that succeeded (benchmarks/scale/run.py sums it: exact, where
+#: Snakemake's ``benchmark:`` samples the process tree's CPU and misses what a job spends after
+#: its last sample).
+JOB_CPU_MESSAGE = "job CPU: %.3f s, start-up included (rule %s)"
 
 
 def startup_cost() -> float:
@@ -38,6 +42,14 @@ def startup_cost() -> float:
     ``/proc/uptime`` disagree by up to a second on virtual machines, more than the cost measured.
     """
     return time.process_time()
+
+
+def job_cpu() -> float:
+    """CPU seconds (user + system) of this process and of its children that have ended."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 @contextlib.contextmanager
@@ -58,6 +70,7 @@ def script_context(smk: Any, name: str | None = None) -> Iterator[logging.Logger
     logger.info(STARTUP_MESSAGE, startup, getattr(smk, "rule", "?"))
     try:
         yield logger
+        logger.info(JOB_CPU_MESSAGE, job_cpu(), getattr(smk, "rule", "?"))
     except (InputError, AnalysisError) as exc:
         kind = "input error" if isinstance(exc, InputError) else "analysis error"
         wildcards = dict(getattr(smk, "wildcards", {}) or {})
