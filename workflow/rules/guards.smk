@@ -20,7 +20,9 @@ rule guards:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=scaled_mem(600, 1, cohorts="serving"),
+        # every matrix held in float32 (gene level: ~0.2 of the source's float64 MB), one read
+        # in float64 at a time: peak 0.72 GB at 20 x 200
+        mem_mb=scaled_mem(600, 0.25, cohorts="serving", per_largest_mb=1.5),
         runtime=scaled_runtime(10, 0.002, cohorts="serving"),
     params:
         cohorts=lambda w: list(PLAN.cohorts[w.comparison]),

@@ -50,7 +50,8 @@ rule performance:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=scaled_mem(600, 1, cohorts="serving"),
+        # one whole matrix at a time, then only the signature's rows (as signature)
+        mem_mb=scaled_mem(600, per_cohort=2, cohorts="serving", per_largest_mb=3),
         runtime=scaled_runtime(10, 0.002, cohorts="serving"),
     params:
         discovery=lambda w: discovery(w.comparison),

@@ -27,8 +27,8 @@ rule signature:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        # peak 1.1 GB at 20 cohorts x 200 samples (docs/scaling.md)
-        mem_mb=scaled_mem(600, 0.6, cohorts="discovery"),
+        # one whole matrix at a time, then only its pool's rows: peak 0.48 GB at 20 x 200
+        mem_mb=scaled_mem(600, per_cohort=2, cohorts="discovery", per_largest_mb=3),
         runtime=scaled_runtime(10, 0.002, cohorts="discovery"),
     params:
         discovery=lambda w: discovery(w.comparison),
@@ -75,7 +75,8 @@ rule signature_validate:
         "../../envs/markerflow.yaml"
     threads: 1
     resources:
-        mem_mb=scaled_mem(600, 0.6, cohorts="serving"),
+        # one whole matrix at a time, then only the signature's rows (as signature)
+        mem_mb=scaled_mem(600, per_cohort=2, cohorts="serving", per_largest_mb=3),
         runtime=scaled_runtime(10, 0.002, cohorts="serving"),
     params:
         discovery=lambda w: discovery(w.comparison),

@@ -42,7 +42,7 @@ rule validation_loco:
             per_largest_mb=2.0,
             per_sample=0.01,
         ),
-        runtime=scaled_runtime(10, 0.015, cohorts="discovery"),
+        runtime=scaled_runtime(10, 0.002, cohorts="discovery"),
     params:
         train=loco_training,
         settings=chain_settings_of,
