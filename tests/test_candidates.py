@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from markerflow.stages.candidates import COMPONENTS, COSTLY, rank_candidates
+from markerflow.errors import InputError
+from markerflow.stages.candidates import COMPONENTS, COSTLY, pathway_counts, rank_candidates
 from markerflow.stages.cohorts import Cohort
 
 
@@ -96,3 +97,20 @@ def test_reading_only_the_preselected_rows_gives_the_same_table(tmp_path):
                             merged_is_case=is_case, seed=3, n_subsamples=20,
                             expression_means=means, **options)  # fmt: skip
     pd.testing.assert_frame_equal(table, whole, check_exact=True)
+
+
+def test_pathway_counts_direction_repeats_and_unknown_genes():
+    genes = pd.Series(["A", "B", "C"])
+    direction = pd.Series(["up", "down", "up"])
+    ora = pd.DataFrame({
+        "padj": [0.01, 0.01, 0.2, 0.01],
+        "direction": ["up", "down", "up", "both"],
+        "genes": ["A;B;C;A;Z", "A;B", "A;B;C", "B;C"],
+    })  # fmt: skip
+    # term 1 (up): A, C (B is down; A listed twice counts once; Z unknown); term 2 (down): B;
+    # term 3 not significant; term 4 (no up/down): B, C
+    assert pathway_counts(genes, direction, [ora], 0.05).tolist() == [1.0, 2.0, 2.0]
+    plain = ora.drop(columns="direction")
+    assert pathway_counts(genes, direction, [plain, None], 0.05).tolist() == [2.0, 3.0, 2.0]
+    with pytest.raises(InputError, match="gene 'A' more than once"):
+        pathway_counts(pd.Series(["A", "A"]), direction.iloc[:2], [ora], 0.05)

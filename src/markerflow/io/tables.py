@@ -88,7 +88,11 @@ def write_tsv(df: pd.DataFrame, path: str | Path, *, index: bool = False) -> Non
     gaps = [c for c in ID_COLUMNS if c in df.columns and df[c].isna().any()]
     if gaps:
         df = df.assign(**{c: df[c].astype(object).where(df[c].notna(), "") for c in gaps})
+    text = None if index else _plain_tsv(df)
     with atomic_open(path) as handle:
+        if text is not None:
+            handle.write(text)
+            return
         df.to_csv(
             handle,
             sep="\t",
@@ -97,6 +101,53 @@ def write_tsv(df: pd.DataFrame, path: str | Path, *, index: bool = False) -> Non
             float_format=FLOAT_FORMAT,
             lineterminator="\n",
         )
+
+
+#: characters that make pandas' csv writer quote a cell (tab separator, quote, line ends)
+_QUOTED = ("\t", '"', "\n", "\r")
+
+
+def _plain_cells(column: pd.Series) -> list[str] | None:
+    """The cells ``DataFrame.to_csv`` writes for one column (``%.17g``, ``NA`` for a missing
+    float), or None when the column has a dtype or a value this shortcut does not reproduce."""
+    kind = column.dtype.kind
+    values = column.to_numpy()
+    if column.dtype == np.float64:
+        cells = [FLOAT_FORMAT % v for v in values.tolist()]
+        for i in np.flatnonzero(np.isnan(values)).tolist():
+            cells[i] = "NA"
+        return cells
+    if kind in "iub" and isinstance(column.dtype, np.dtype):
+        return [str(v) for v in values.tolist()]
+    if column.dtype == object:
+        cells = values.tolist()
+        if not all(type(v) is str for v in cells):
+            return None
+        joined = "".join(cells)
+        if any(q in joined for q in _QUOTED):
+            return None
+        return cells
+    return None
+
+
+def _plain_tsv(df: pd.DataFrame) -> str | None:
+    """The text ``write_tsv``'s ``to_csv`` call writes, built from the columns' cells at once
+    (about 3x faster for the float tables the workflow writes: pandas formats a float through
+    several Python calls per cell), or None for anything else (then pandas writes it): a column
+    that is not float64, integer, bool or plain text, a cell that would be quoted, fewer than two
+    columns or no rows. tests/test_tables.py pins byte equality with pandas."""
+    names = list(df.columns)
+    if len(names) < 2 or len(df) == 0 or not all(type(n) is str for n in names):
+        return None
+    if not df.columns.is_unique or any(q in "".join(names) for q in _QUOTED):
+        return None
+    cells = []
+    for name in names:
+        column = _plain_cells(df[name])
+        if column is None:
+            return None
+        cells.append(column)
+    return "\t".join(names) + "\n" + "\n".join(map("\t".join, zip(*cells, strict=True))) + "\n"
 
 
 def utf8_error_line(data: bytes) -> int | None:

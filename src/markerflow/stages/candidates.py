@@ -171,8 +171,15 @@ def stability_selection(merged: pd.DataFrame, is_case: np.ndarray, genes: list[s
 def pathway_counts(genes: pd.Series, direction: pd.Series,
                    enrichment: Sequence[pd.DataFrame], padj: float) -> np.ndarray:  # fmt: skip
     """Number of significant ORA terms listing each gene (in its own direction when the table
-    has a ``direction`` column with up/down)."""
-    counts = pd.Series(0.0, index=pd.Index(genes.to_numpy()))
+    has a ``direction`` column with up/down). ``genes`` are unique (the meta table's)."""
+    names = genes.astype(str).to_numpy()
+    position = {g: i for i, g in enumerate(names)}
+    if len(position) != len(names):
+        dup = pd.Index(names)[pd.Index(names).duplicated()][0]
+        raise InputError(f"the meta table lists gene {dup!r} more than once",
+                         hint="pass the table written by markerflow.stages.meta")  # fmt: skip
+    dirs = direction.to_numpy()
+    counts = np.zeros(len(names))
     for table in enrichment:
         if table is None or table.empty:
             continue
@@ -181,14 +188,13 @@ def pathway_counts(genes: pd.Series, direction: pd.Series,
             raise InputError(f"enrichment table lacks column(s) {missing}",
                              hint="pass ORA tables written by markerflow.stages.enrichment")  # fmt: skip
         sig = table[table["padj"] < padj]
-        for row in sig.itertuples(index=False):
-            members = [g for g in str(row.genes).split(";") if g in counts.index]
-            d = getattr(row, "direction", None)
+        term_dirs = sig["direction"] if "direction" in sig.columns else [None] * len(sig)
+        for listed, d in zip(sig["genes"].astype(str), term_dirs, strict=True):
+            members = [position[g] for g in listed.split(";") if g in position]
             if d in ("up", "down"):
-                dirs = direction.set_axis(genes.to_numpy())
-                members = [g for g in members if dirs.get(g) == d]
-            counts.loc[members] += 1
-    return counts.to_numpy()
+                members = [i for i in members if dirs[i] == d]
+            counts[members] += 1  # a gene listed twice in a term counts once
+    return counts
 
 
 def rank_candidates(
