@@ -132,10 +132,11 @@ def _plain_cells(column: pd.Series) -> list[str] | None:
 
 def _plain_tsv(df: pd.DataFrame) -> str | None:
     """The text ``write_tsv``'s ``to_csv`` call writes, built from the columns' cells at once
-    (about 3x faster for the float tables the workflow writes: pandas formats a float through
-    several Python calls per cell), or None for anything else (then pandas writes it): a column
-    that is not float64, integer, bool or plain text, a cell that would be quoted, fewer than two
-    columns or no rows. tests/test_tables.py pins byte equality with pandas."""
+    (about 4x faster for the float tables the workflow writes, benchmarks/bench_write_tsv.py:
+    pandas formats a float through several Python calls per cell), or None for anything else
+    (then pandas writes it): a column that is not float64, integer, bool or plain text, a cell
+    that would be quoted, fewer than two columns or no rows. tests/test_write_tsv.py pins byte
+    equality with pandas."""
     names = list(df.columns)
     if len(names) < 2 or len(df) == 0 or not all(type(n) is str for n in names):
         return None
