@@ -2,6 +2,10 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 CORES ?= 2
+# pytest-xdist workers for the test suites (each workflow test runs snakemake --cores 2 itself;
+# two workers keep a 2-core machine busy while one of them waits on a job chain or a server);
+# work units: tests/conftest.py pytest_collection_modifyitems
+TEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 
 .PHONY: example example-tb test test-slow lint report clean fixtures
@@ -25,10 +29,10 @@ test: $(VENV)/.installed  ## install, then run lint + the default test suite
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint --cores 1
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q -n $(TEST_WORKERS) --dist loadscope
 
 test-slow: $(VENV)/.installed  ## the slow tests named in issues' acceptance (SLURM, scale)
-	$(BIN)/python -m pytest -m slow -q
+	$(BIN)/python -m pytest -m slow -q -n $(TEST_WORKERS) --dist loadscope
 
 # Every fixture script under tests/fixtures (make*.R / make*.py, plus signature/delong_proc.R), each with
 # its interpreter. Scripts documented as "run from the repo root" run from here; the others in their own

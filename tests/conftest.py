@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import gzip
+import json
 import os
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 #: ../shared beside the clone (CI layout); MARKERFLOW_SHARED overrides.
@@ -38,36 +42,131 @@ def reference_dir(shared_dir: Path) -> Path:
     return shared_dir / "data" / "reference"
 
 
-@pytest.fixture(scope="session")
-def example_run(tmp_path_factory) -> Path:
-    """The example study with its one `asthma_vs_control` comparison (every cohort serves it), run
-    once per test session and shared by the fast workflow tests: its results/. The example's
-    three level-wise comparisons add GSE27011-only chains that double the jobs; the slow suite
-    runs the example as shipped (``full_example_run``)."""
-    from workflow_utils import keep_comparisons, make_workdir, run_snakemake
+# ---------------------------------------------------------------- pytest-xdist work units
+# `make test` / `make test-slow` run two workers with `--dist loadscope`: a unit of work is a module,
+# except that every test using one of the shared example runs joins that run's unit, so one worker
+# runs the study and its tests while the other goes on instead of waiting on the lock in
+# `_built_once`. The worker knows a test's fixtures, the scheduler (in the controller) only its node
+# id: each worker writes {node id: unit} to a directory the controller hands it. (xdist's own
+# `--dist loadgroup` marks do not reach the scheduler with pytest 9.2: pytest-xdist issue #1386.)
 
-    workdir = make_workdir(tmp_path_factory.mktemp("example"))
-    keep_comparisons(workdir, "asthma_vs_control")
-    # GSEA by permutations only (columns as multilevel's): multilevel GO BP costs ~25 s CPU per
-    # analysis; the engine has its own tests and the slow suite runs the example as shipped.
-    config_path = workdir / "config" / "config.yaml"
-    config = yaml.safe_load(config_path.read_text())
-    config["enrichment"]["gsea"]["method"] = "simple"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+#: session fixtures that run a whole study
+SHARED_RUNS = ("full_example_run", "example_run")
+_UNITS_DIR = pytest.StashKey[Path]()
+
+
+def _module_of(nodeid: str) -> str:
+    return nodeid.split("::")[0]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    controller = not hasattr(config, "workerinput")
+    if controller and getattr(config.option, "dist", "no") == "loadscope":
+        config.stash[_UNITS_DIR] = Path(tempfile.mkdtemp(prefix="markerflow-xdist-units-"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _UNITS_DIR in config.stash:
+        shutil.rmtree(config.stash[_UNITS_DIR], ignore_errors=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """Controller side: tell each worker where to write its units."""
+    if _UNITS_DIR in node.config.stash:
+        node.workerinput["markerflow_units_dir"] = str(node.config.stash[_UNITS_DIR])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Worker side: the unit of every collected test (before it reports its collection)."""
+    units_dir = getattr(config, "workerinput", {}).get("markerflow_units_dir")
+    if units_dir is None:
+        return
+    units = {}
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        units[item.nodeid] = next((run for run in SHARED_RUNS if run in names), None)
+    path = Path(units_dir) / f"{config.workerinput['workerid']}.json"
+    path.with_suffix(".tmp").write_text(json.dumps(units))
+    path.with_suffix(".tmp").replace(path)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Controller side: loadscope (a module per unit, the units with most tests first) with the
+    shared runs' units read from what the workers wrote."""
+    if _UNITS_DIR not in config.stash:
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    units_dir = config.stash[_UNITS_DIR]
+
+    class SharedRunScheduling(LoadScopeScheduling):
+        units: dict[str, str | None] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.units is None:  # first call: every worker has reported its collection
+                self.units = {}
+                for path in sorted(units_dir.glob("*.json")):
+                    self.units.update(json.loads(path.read_text()))
+            return self.units.get(nodeid) or _module_of(nodeid)
+
+    return SharedRunScheduling(config, log)
+
+
+def _built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """A directory that ``build`` fills, once per test run.
+
+    Under pytest-xdist (``make test`` runs two workers) every worker is a session of its own, so a
+    session fixture would run the example once per worker; here the first worker to ask builds it
+    in the run's shared base directory, under an exclusive lock, and the others wait and reuse it.
+    A build that fails leaves no marker: the next worker builds again and fails with its own error.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        path = tmp_path_factory.mktemp(name)
+        build(path)
+        return path
+    path = tmp_path_factory.getbasetemp().parent / name  # pytest-N/, shared by the workers
+    built = path.with_name(f"{name}.built")
+    with open(path.with_name(f"{name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also on an error
+        if not built.exists():
+            shutil.rmtree(path, ignore_errors=True)  # what a failed build left
+            path.mkdir()
+            build(path)
+            built.touch()
+    return path
+
+
+def _run_example(workdir: Path) -> None:
+    from workflow_utils import run_snakemake
+
     result = run_snakemake(workdir, "--cores", "2")
     assert result.returncode == 0, result.stderr[-5000:]
-    return workdir / "results"
+
+
+@pytest.fixture(scope="session")
+def example_run(tmp_path_factory) -> Path:
+    """The example study as ``example_workdir`` sets it up (its one `asthma_vs_control`
+    comparison, GSEA by permutations), run once per test run and shared by the workflow tests:
+    its results/. The slow suite also runs the example as shipped (``full_example_run``)."""
+    from workflow_utils import example_workdir
+
+    def build(path: Path) -> None:
+        _run_example(example_workdir(path))
+
+    return _built_once(tmp_path_factory, "example", build) / "results"
 
 
 @pytest.fixture(scope="session")
 def full_example_run(tmp_path_factory) -> Path:
     """The example study exactly as shipped (its four comparisons), for the slow tests."""
-    from workflow_utils import make_workdir, run_snakemake
+    from workflow_utils import make_workdir
 
-    workdir = make_workdir(tmp_path_factory.mktemp("full_example"))
-    result = run_snakemake(workdir, "--cores", "2")
-    assert result.returncode == 0, result.stderr[-5000:]
-    return workdir / "results"
+    def build(path: Path) -> None:
+        _run_example(make_workdir(path))
+
+    return _built_once(tmp_path_factory, "full_example", build) / "results"
 
 
 # GEO files served by the local GEO stand-in (tests/test_fetch.py, tests/test_geo_workflow.py)

@@ -3,8 +3,8 @@ resumes to the same bytes.
 
 - Bad input (fast): the message names the file/key/sample, the exit status is non-zero and no
   output of the failed job remains (Snakemake deletes them; scripts write atomically).
-- Determinism (slow): sha256 of every TSV/Parquet under results/ is identical across two runs, one
-  with ``--cores 2`` and one with ``--cores 1``.
+- Determinism across runs, hash seeds and core counts: the frozen rerun of the example as shipped
+  (``tests/test_provenance.py``, slow).
 - Interrupt safety (slow): SIGKILL of snakemake's whole process group after a seeded number of
   finished jobs (+ a seeded delay), ``--unlock``, rerun with ``--rerun-incomplete``: the outputs
   equal an uninterrupted run's, and no temporary file is left behind.
@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 from workflow_utils import (
     PROJECT_DIR,
-    keep_comparisons,
+    example_workdir,
     make_workdir,
     run_snakemake,
     snakemake_command,
@@ -170,37 +170,17 @@ def result_hashes(workdir: Path) -> dict[str, str]:
     return hashes
 
 
-def one_comparison_workdir(path: Path) -> Path:
-    """The example with its one `asthma_vs_control` comparison: determinism and interrupt
-    recovery do not depend on the number of comparisons, and the four-comparison example costs
-    about twice the jobs in each of these seven runs."""
-    workdir = make_workdir(path)
-    keep_comparisons(workdir, "asthma_vs_control")
-    return workdir
-
-
-def full_run(workdir: Path, cores: int) -> dict[str, str]:
-    result = run_snakemake(workdir, "--cores", str(cores), timeout=3600)
-    assert result.returncode == 0, result.stderr[-5000:]
-    return result_hashes(workdir)
-
-
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict[str, str]:
-    hashes = full_run(one_comparison_workdir(tmp_path_factory.mktemp("reference")), cores=2)
+def reference(example_run) -> dict[str, str]:
+    """The shared example run (``--cores 2``, tests/conftest.py): the interrupted runs below set
+    up their study as it does (``example_workdir``)."""
+    hashes = result_hashes(example_run.parent)
     assert len(hashes) > 20
     return hashes
 
 
 def diff(a: dict[str, str], b: dict[str, str]) -> list[str]:
     return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-
-
-@pytest.mark.slow
-def test_outputs_are_identical_across_runs_and_core_counts(reference, tmp_path):
-    # a second run, on one core where the reference used two: identical across runs and across
-    # core counts (job order differs), in one run instead of two (CI time budget)
-    assert diff(reference, full_run(one_comparison_workdir(tmp_path / "wd"), cores=1)) == []
 
 
 def _finished_jobs(stderr_path: Path) -> tuple[int, int]:
@@ -212,7 +192,7 @@ def _finished_jobs(stderr_path: Path) -> tuple[int, int]:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_killed_run_resumes_to_identical_outputs(reference, tmp_path, seed):
     rng = random.Random(seed)
-    workdir = one_comparison_workdir(tmp_path / "wd")
+    workdir = example_workdir(tmp_path / "wd")
     n_total = _dry_run_jobs(workdir)
     kill_after = rng.randint(1, max(1, n_total - 3))
     delay = rng.uniform(0.0, 2.0)

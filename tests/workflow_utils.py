@@ -23,6 +23,21 @@ def make_workdir(tmp: Path, copy_config: bool = True) -> Path:
     return tmp
 
 
+def example_workdir(path: Path) -> Path:
+    """The example study at ``path`` as the workflow tests run it (``example_run``, and the
+    determinism and interrupt runs that compare with it): its one `asthma_vs_control` comparison
+    (every cohort serves it; the three level-wise ones add GSE27011-only chains that double the
+    jobs) and GSEA by permutations only (columns as multilevel's; multilevel GO BP costs ~25 s CPU
+    per analysis, the engine has its own tests and the slow suite runs the example as shipped)."""
+    workdir = make_workdir(path)
+    keep_comparisons(workdir, "asthma_vs_control")
+    config_path = workdir / "config" / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["enrichment"]["gsea"]["method"] = "simple"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return workdir
+
+
 def single_comparison(workdir: Path) -> None:
     """Drop the example's `comparisons:` from ``workdir``'s config: the study then has its one
     `<case_label>_vs_<control_label>` comparison (for tests that change the example's cohorts so
