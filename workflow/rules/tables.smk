@@ -35,6 +35,8 @@ rule tables_workbook:
         workbook=f"{RESULTS}/tables.xlsx",
     log:
         f"{LOGS}/tables_workbook.log",
+    benchmark:
+        f"{LOGS}/benchmarks/tables_workbook/tables_workbook.tsv"
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
