@@ -506,12 +506,14 @@ def study_outputs(comparison):
     )
 
 
-def all_outputs():
-    """Targets of the `all` rule - per-cohort outputs and each comparison's study-level outputs."""
+def all_outputs(workbook=True):
+    """Targets of the `all` rule - per-cohort outputs and each comparison's study-level outputs,
+    and (``workbook``) results/tables.xlsx: the summary page and the versions table do not read
+    it, so they run beside the workbook job instead of after it."""
     outputs = per_cohort_outputs()
     for comparison in COMPARISONS:
         outputs += study_outputs(comparison)
-    return outputs + [f"{RESULTS}/tables.xlsx"]
+    return outputs + ([f"{RESULTS}/tables.xlsx"] if workbook else [])
 
 
 # --- GEO downloads (rule geo_download in resources.smk) ---

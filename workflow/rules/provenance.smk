@@ -42,7 +42,7 @@ PROVENANCE_OUTPUTS = [
 #: gene-mapping reports, and each DE job's log-scale matrix and sample sheet (per-gene panels).
 SUMMARY_INPUTS = list(
     dict.fromkeys(
-        all_outputs()
+        all_outputs(workbook=False)
         + [
             f"{RESULTS}/ingest/{cohort}/{name}"
             for cohort in SPECS
@@ -91,7 +91,7 @@ rule provenance_config:
 
 rule provenance_versions:
     input:
-        all_outputs(),
+        all_outputs(workbook=False),
     output:
         report(
             f"{PROVENANCE}/versions.tsv",
