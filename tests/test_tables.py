@@ -4,6 +4,7 @@ DESeq2 / clusterProfiler columns, Storey's q-value as clusterProfiler calls it, 
 from __future__ import annotations
 
 import hashlib
+import math
 import zipfile
 from xml.etree import ElementTree
 
@@ -14,7 +15,7 @@ import pytest
 from markerflow.contracts import DESEQ2_COLUMNS, LIMMA_COLUMNS, native_kind
 from markerflow.errors import AnalysisError, InputError
 from markerflow.io.tables import read_de_table, write_tsv
-from markerflow.io.xlsx import column_letter, sheet_name, write_xlsx
+from markerflow.io.xlsx import _cells, _text, column_letter, sheet_name, write_xlsx
 from markerflow.rcompat.qvalue import clusterprofiler_qvalue, pi0_single_lambda, qvalue
 from markerflow.stages.de import with_feature_ids
 from markerflow.stages.enrichment import CLUSTERPROFILER_COLUMNS, ora_clusterprofiler, ora_up_down
@@ -224,3 +225,45 @@ def test_sheet_names_and_columns():
     assert [column_letter(j) for j in (0, 25, 26, 701, 702)] == ["A", "Z", "AA", "ZZ", "AAA"]
     with pytest.raises(InputError, match="repeated"):
         write_xlsx([("x", pd.DataFrame()), ("X", pd.DataFrame())], "/nonexistent/never.xlsx")
+
+
+def _cells_one_by_one(column: pd.Series, letter: str) -> list[str]:
+    """The cell rules of markerflow.io.xlsx's docstring, one cell at a time (the writer before
+    it formatted whole columns)."""
+    out = []
+    for r, v in enumerate(column.tolist(), start=2):
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            out.append("")
+        elif isinstance(v, bool | np.bool_):
+            out.append(f'<c r="{letter}{r}" t="b"><v>{int(v)}</v></c>')
+        elif isinstance(v, int | np.integer):
+            out.append(f'<c r="{letter}{r}"><v>{int(v)}</v></c>')
+        elif isinstance(v, float | np.floating) and math.isfinite(v):
+            out.append(f'<c r="{letter}{r}"><v>{float(v)!r}</v></c>')
+        elif isinstance(v, float | np.floating):
+            out.append(f'<c r="{letter}{r}" t="inlineStr">{_text("Inf" if v > 0 else "-Inf")}</c>')
+        else:
+            out.append(f'<c r="{letter}{r}" t="inlineStr">{_text(str(v))}</c>')
+    return out
+
+
+def test_workbook_cells_by_column_equal_the_cell_by_cell_rules():
+    rng = np.random.default_rng(7)
+    n = 500
+    floats = rng.standard_normal(n) * 10.0 ** rng.integers(-320, 300, n)
+    floats[rng.choice(n, 40, replace=False)] = np.nan
+    floats[:6] = [np.inf, -np.inf, -0.0, 5e-324, 2.0**53, 0.1]
+    genes = np.array([f"G{i % 37}" for i in range(n)], dtype=object)
+    genes[:4] = [" padded", "a<b&c", "ctrl\x01char", "x" * 40_000]
+    table = pd.DataFrame({
+        "gene": genes,
+        "value": floats,
+        "single": floats.astype(np.float32),
+        "count": rng.integers(-(2**62), 2**62, n),
+        "flag": rng.random(n) < 0.5,
+        "mixed": pd.Series([1, 2.5, "t", None, True, np.nan, np.float64(3.0), -np.inf] * 62
+                           + [1, 2, "u", 4], dtype=object),
+    })  # fmt: skip
+    for j, name in enumerate(table.columns):
+        letter = column_letter(j)
+        assert _cells(table[name], letter) == _cells_one_by_one(table[name], letter), name
