@@ -7,7 +7,7 @@ every gene and the matrix minimum. None of that depends on the other cohorts, so
 (rule ``de``, which has just written the three files) computes it **once per (comparison,
 cohort)** and writes it next to them, and the fold, ``meta`` and ``candidates`` read it instead.
 
-Layout (DESIGN: two Parquet files in ``results/<comparison>/de/<cohort>/``, zstd, no statistics,
+Layout (DESIGN: two Parquet files in ``results/<comparison>/de/<cohort>/``, snappy, no statistics,
 no timestamps; the options of :func:`markerflow.io.tables.write_matrix`):
 
 ``de.parquet``
