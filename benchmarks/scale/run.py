@@ -341,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{name}] running snakemake --cores {args.cores} ...", flush=True)
         without, wall, status = run_with_and_without_loco(study, args.cores, args.loco_timing)
         jobs = read_benchmarks(study / "results")
+        if jobs.empty:  # e.g. the workflow could not lock its directory: nothing to summarise
+            print(f"[{name}] FAILED (exit {status}) before any job finished: see "
+                  f"{study / 'snakemake.log'}", flush=True)  # fmt: skip
+            return 1
         jobs.to_csv(study.parent / "jobs.tsv", sep="\t", index=False)
         startup = read_startup(study / "results")
         n_total = n + args.counts
