@@ -334,9 +334,8 @@ def generate_study(
             }
         )
     pd.DataFrame(rows).to_csv(out / "cohorts.tsv", sep="\t", index=False)
-    truth = markers.copy()
-    for c, row in enumerate(rows):
-        truth[f"effect_{row['cohort']}"] = effects[:, c]
+    per_cohort = {f"effect_{row['cohort']}": effects[:, c] for c, row in enumerate(rows)}
+    truth = pd.concat([markers, pd.DataFrame(per_cohort, index=markers.index)], axis=1)
     truth.to_csv(out / "truth" / "markers.tsv", sep="\t", index=False, float_format="%.4f")
     with open(PROJECT_DIR / "config" / "config.yaml", encoding="utf-8") as handle:
         config = yaml.safe_load(handle)
