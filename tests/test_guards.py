@@ -269,3 +269,81 @@ def test_float32_screen_is_within_its_margin():
     assert r32 is not None and r64 is not None and r32.dtype == np.float32
     assert np.abs(r32 - r64).max() < 1e-5 < guards.SCREEN_MARGIN / 10
     assert r64[2, 4] > 0.99
+
+
+def _unfiltered(prepared, threshold, min_genes):
+    """The pair loop without the subset pre-filter: what the guards reported before it."""
+    import markerflow.stages.guards as guards
+
+    original = guards._subset_screen
+    guards._subset_screen = lambda *args: None
+    try:
+        return guards._near_duplicates(prepared, threshold, min_genes)
+    finally:
+        guards._subset_screen = original
+
+
+@pytest.mark.parametrize("subset_genes", [40, 2000])
+def test_subset_screen_keeps_every_near_duplicate(monkeypatch, subset_genes):
+    """The subset pre-filter only drops cohort pairs that cannot hold a near-duplicate: on six
+    cohorts on different genes, with missing values, a constant sample, a gene missing in every
+    sample and planted duplicates from r = 0.9901 to 0.9999 (noise on few genes or on all), the
+    pairs found equal those of the unfiltered loop, at several thresholds; and unrelated cohort
+    pairs stop at the filter."""
+    import markerflow.stages.guards as guards
+
+    monkeypatch.setattr(guards, "SUBSET_GENES", subset_genes)
+    rng = np.random.default_rng(21)
+    genes = [f"g{i}" for i in range(600)]
+    cohorts = {}
+    for c in range(6):
+        own = [g for g in genes if rng.random() > 0.1] + [f"only{c}_{i}" for i in range(20)]
+        frame = _cohort(rng, own, [f"c{c}s{j}" for j in range(5 + c)]) + float(c)
+        if c % 2:
+            frame = frame.mask(rng.random(frame.shape) < 0.02)
+        cohorts[f"C{c}"] = frame
+    cohorts["C1"].loc[cohorts["C1"].index[3]] = np.nan
+    cohorts["C2"]["c2s0"] = 7.0
+    for (src, s_col), (dst, d_col), noise, spread in [
+        (("C0", "c0s1"), ("C3", "c3s2"), 0.02, 1.0),
+        (("C2", "c2s3"), ("C5", "c5s0"), 0.3, 0.05),  # the difference on few genes
+        (("C4", "c4s4"), ("C1", "c1s1"), 0.12, 1.0),
+    ]:
+        target = cohorts[dst]
+        copied = cohorts[src][s_col].reindex(target.index)
+        copied = copied.fillna(target[d_col]) + float(dst[1]) - float(src[1])
+        mask = rng.random(len(copied)) < spread
+        target[d_col] = copied + np.where(mask, rng.normal(0, noise, len(copied)), 0.0)
+    prepared = guards.prepare(cohorts)
+    for threshold in (0.9, 0.95, 0.99, 0.995, 0.999):
+        expected = _unfiltered(prepared, threshold, 50)
+        assert guards._near_duplicates(prepared, threshold, 50) == expected, threshold
+    assert len(_unfiltered(prepared, 0.99, 50)) >= 2
+    kept = guards._subset_screen(prepared, 0.99, 50)
+    assert kept is not None and len(kept) <= 6 < 15  # 15 cohort pairs, 3 with a duplicate
+    for (a, b), samples in kept.items():  # the screen goes on with the samples of a close pair
+        if samples is not None:
+            assert 0 < samples[0].size <= prepared[a].columns.size
+            assert 0 < samples[1].size <= prepared[b].columns.size
+
+
+def test_subset_screen_bound_at_the_threshold():
+    """A sample pair exactly at the threshold is kept by the pre-filter, whatever subset of its
+    genes carries the difference (all of it outside the subset, or inside it)."""
+    import markerflow.stages.guards as guards
+
+    rng = np.random.default_rng(22)
+    genes = [f"g{i}" for i in range(3000)]
+    a = _cohort(rng, genes, [f"a{i}" for i in range(4)])
+    b = _cohort(rng, genes, [f"b{i}" for i in range(4)]) + 1.0
+    for inside in (True, False):
+        bb = b.copy()
+        noise = np.zeros(len(genes))
+        on = np.arange(len(genes)) % 3 == 0  # the difference on a third of the genes or the rest
+        noise[on if inside else ~on] = rng.normal(0, 0.6, int((on if inside else ~on).sum()))
+        bb["b0"] = a["a0"] + 1.0 + noise
+        r = _direct_correlations(a, bb)[0, 0]
+        kept = guards._subset_screen(guards.prepare({"A": a, "B": bb}), r - 1e-4, 50)
+        assert kept is not None and set(kept) == {("A", "B")}, (inside, r)
+        samples_a, samples_b = kept[("A", "B")]
+        assert 0 in samples_a and 0 in samples_b, (inside, r)  # a0 and b0 go on
