@@ -50,15 +50,6 @@ def _cohorts(n_cohorts: int, samples: int, n_genes: int) -> dict[str, pd.DataFra
     return cohorts
 
 
-def _unfiltered(prepared, threshold: float, min_genes: int):
-    original = guards._subset_screen
-    guards._subset_screen = lambda *args: None
-    try:
-        return guards._near_duplicates(prepared, threshold, min_genes)
-    finally:
-        guards._subset_screen = original
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cohorts", type=int, default=40)
@@ -89,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     filtered = guards._near_duplicates(prepared, 0.99, 50)
     t_filtered = time.perf_counter() - t0
     t0 = time.perf_counter()
-    unfiltered = _unfiltered(prepared, 0.99, 50)
+    unfiltered = guards._near_duplicates(prepared, 0.99, 50, prefilter=False)
     t_unfiltered = time.perf_counter() - t0
     print(f"pre-filter alone: {t_screen:.1f} s, passes on {len(kept or ())} cohort pair(s)")
     print(f"with pre-filter: {t_filtered:.1f} s; without: {t_unfiltered:.1f} s; "

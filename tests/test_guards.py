@@ -271,18 +271,6 @@ def test_float32_screen_is_within_its_margin():
     assert r64[2, 4] > 0.99
 
 
-def _unfiltered(prepared, threshold, min_genes):
-    """The pair loop without the subset pre-filter: what the guards reported before it."""
-    import markerflow.stages.guards as guards
-
-    original = guards._subset_screen
-    guards._subset_screen = lambda *args: None
-    try:
-        return guards._near_duplicates(prepared, threshold, min_genes)
-    finally:
-        guards._subset_screen = original
-
-
 @pytest.mark.parametrize("subset_genes", [40, 2000])
 def test_subset_screen_keeps_every_near_duplicate(monkeypatch, subset_genes):
     """The subset pre-filter only drops cohort pairs that cannot hold a near-duplicate: on six
@@ -316,9 +304,9 @@ def test_subset_screen_keeps_every_near_duplicate(monkeypatch, subset_genes):
         target[d_col] = copied + np.where(mask, rng.normal(0, noise, len(copied)), 0.0)
     prepared = guards.prepare(cohorts)
     for threshold in (0.9, 0.95, 0.99, 0.995, 0.999):
-        expected = _unfiltered(prepared, threshold, 50)
+        expected = guards._near_duplicates(prepared, threshold, 50, prefilter=False)
         assert guards._near_duplicates(prepared, threshold, 50) == expected, threshold
-    assert len(_unfiltered(prepared, 0.99, 50)) >= 2
+    assert len(guards._near_duplicates(prepared, 0.99, 50, prefilter=False)) >= 2
     kept = guards._subset_screen(prepared, 0.99, 50)
     assert kept is not None and len(kept) <= 6 < 15  # 15 cohort pairs, 3 with a duplicate
     for (a, b), samples in kept.items():  # the screen goes on with the samples of a close pair

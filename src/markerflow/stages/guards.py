@@ -275,10 +275,12 @@ def _subset_screen(
 
 
 def _near_duplicates(
-    prepared: Mapping[str, _Profiles], threshold: float, min_genes: int
+    prepared: Mapping[str, _Profiles], threshold: float, min_genes: int, *, prefilter: bool = True
 ) -> list[tuple[str, str, str, str, float]]:
+    """The pairs of :func:`near_duplicates`; ``prefilter=False``: without the subset pre-filter
+    (every cohort pair through the float32 screen, as before it; tests and the benchmark)."""
     names = list(prepared)
-    candidates = _subset_screen(prepared, threshold, min_genes)
+    candidates = _subset_screen(prepared, threshold, min_genes) if prefilter else None
     found = []
     for i, a in enumerate(names):
         pa = prepared[a]
