@@ -209,3 +209,37 @@ def test_name_first():
     assert name_first(["a", "b"]) == "a, b"
     assert name_first(range(8)) == "0, 1, 2, 3, 4 (and 3 more)"
     assert name_first(range(8), n=2) == "0, 1 (and 6 more)"
+
+
+def test_matrix_writer_groups_small_blocks_into_row_groups(tmp_path: Path) -> None:
+    """Issue 20: blocks smaller than min_rows are appended to one row group (whole blocks only,
+    the last group may be smaller), the values and read_matrix(rows=) are unchanged, and a block
+    changed by its caller after write() does not change the file."""
+    import pyarrow.parquet as pq
+
+    from markerflow.io.tables import MatrixWriter, read_matrix
+
+    rng = np.random.default_rng(7)
+    full = pd.DataFrame(rng.normal(size=(23, 6)), index=pd.Index([f"G{i:02d}" for i in range(23)], name="gene"),
+                        columns=[f"s{j}" for j in range(6)])  # fmt: skip
+    full.iloc[4, 2] = np.nan
+    for min_rows, groups in ((1, [3, 3, 3, 3, 3, 3, 3, 2]), (7, [9, 9, 5]), (100, [23])):
+        path = tmp_path / f"m{min_rows}.parquet"
+        with MatrixWriter(path, min_rows=min_rows) as writer:
+            for a in range(0, 23, 3):
+                values = np.asfortranarray(full.to_numpy()[a : a + 3])
+                writer.write(
+                    pd.DataFrame(values, index=full.index[a : a + 3], columns=full.columns)
+                )
+                values[:] = -1.0  # the caller reuses its buffer
+        meta = pq.ParquetFile(path).metadata
+        assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == groups
+        pd.testing.assert_frame_equal(read_matrix(path), full, check_exact=True)
+        wanted = ["G22", "G01", "G10", "absent"]
+        pd.testing.assert_frame_equal(read_matrix(path, wanted), full.loc[["G01", "G10", "G22"]],
+                                      check_exact=True)  # fmt: skip
+    with pytest.raises(ValueError, match="differ from the first"):
+        with MatrixWriter(tmp_path / "bad.parquet", min_rows=100) as writer:
+            writer.write(full.iloc[:3])
+            writer.write(full.iloc[3:6].rename(columns={"s0": "other"}))
+    assert not (tmp_path / "bad.parquet").exists()

@@ -282,6 +282,7 @@ def merge_and_correct_files(
     n_pcs: int = 10,
     n_threads: int | None = None,
     block_bytes: int = BLOCK_BYTES,
+    row_group_rows: int | None = None,
 ) -> MergeSummary:
     """:func:`merge_and_correct` out of core: cohort matrices from Parquet files, the corrected and
     uncorrected merged matrices written to Parquet, never a whole merged matrix in memory.
@@ -291,8 +292,9 @@ def merge_and_correct_files(
        copied as float64 to a scratch file next to ``out_expression`` (removed at the end).
     3. Pass 1 over gene blocks of about ``block_bytes`` (all samples; a fixed number of genes
        for a given sample count, so the output does not depend on cores or machine): the
-       uncorrected block is written (one row group), added to the before-PCA Gram matrix
-       (:class:`markerflow.engines.pca.BlockGram`) and to ComBat's pass 1
+       uncorrected block is written (whole blocks grouped into row groups of at least
+       :data:`markerflow.io.tables.ROW_GROUP_MIN_ROWS` genes, or ``row_group_rows``), added to
+       the before-PCA Gram matrix (:class:`markerflow.engines.pca.BlockGram`) and to ComBat's pass 1
        (:func:`markerflow.engines.combat_blocks.fit_blocks`: per-gene estimates, pooled priors).
     4. Pass 2: each block is adjusted (:func:`markerflow.engines.combat_blocks.adjust_block`),
        written, and added to the after-PCA Gram matrix.
@@ -313,7 +315,7 @@ def merge_and_correct_files(
     """
     from markerflow.engines.combat_blocks import adjust_block, fit_blocks
     from markerflow.engines.pca import GRAM_SAMPLES_MAX, BlockGram, BlockKrylov
-    from markerflow.io.tables import MatrixWriter, matrix_layout, read_matrix
+    from markerflow.io.tables import ROW_GROUP_MIN_ROWS, MatrixWriter, matrix_layout, read_matrix
 
     cohorts = list(expression)
     if not cohorts:
@@ -362,8 +364,9 @@ def merge_and_correct_files(
                 return BlockKrylov(n_samples, max(n_pcs, 2))
             return BlockGram(n_samples)
 
+        group_rows = ROW_GROUP_MIN_ROWS if row_group_rows is None else row_group_rows
         gram = components()
-        with MatrixWriter(out_uncorrected) as writer:
+        with MatrixWriter(out_uncorrected, min_rows=group_rows) as writer:
 
             def pass1() -> Iterator[np.ndarray]:
                 for a, b in spans:
@@ -423,7 +426,7 @@ def merge_and_correct_files(
         corrected_file = Path(scratch) / "corrected.f64"
         orders: list[Literal["C", "F"]] = []  # memory order of each corrected block
         with (
-            MatrixWriter(out_expression) as writer,
+            MatrixWriter(out_expression, min_rows=group_rows) as writer,
             open(corrected_file, "wb") if keep_corrected else contextlib.nullcontext() as kept,
         ):
             for a, b in spans:
