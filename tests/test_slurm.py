@@ -62,6 +62,12 @@ def test_dry_run_lists_resources_for_every_job(tmp_path: Path) -> None:
     # study-level requests add the cohorts' sizes to the rules' bases
     ingest = next(row for row in table if row["rule"] == "ingest")
     assert 500 <= ingest["mem_min"] <= 1000
+    # the merge's path runs first, so the merge overlaps enrichment (MERGE_PATH_PRIORITY)
+    priorities = {job.rule: job.priority for job in jobs}
+    assert {r: priorities[r] for r in ("ingest", "genes", "de", "merge")} == dict.fromkeys(
+        ("ingest", "genes", "de", "merge"), 1
+    )
+    assert priorities["enrichment"] == 0 and priorities["meta"] == 0
 
 
 @pytest.mark.slow

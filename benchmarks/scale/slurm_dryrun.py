@@ -52,11 +52,13 @@ class Job:
     wildcards: str = ""
     benchmark: str = ""
     resources: dict[str, str] = field(default_factory=dict)
+    priority: int = 0
 
 
 def parse_dryrun(text: str) -> list[Job]:
-    """The jobs of a `snakemake -n` listing: rule, wildcards and the `resources:` line (values as
-    printed, e.g. ``'4000'`` or ``'<TBD>'``). Jobs inside a group are listed like any other."""
+    """The jobs of a `snakemake -n` listing: rule, wildcards, the `resources:` line (values as
+    printed, e.g. ``'4000'`` or ``'<TBD>'``) and the priority (printed when not 0). Jobs inside a
+    group are listed like any other."""
     jobs: list[Job] = []
     for line in text.splitlines():
         match = _RULE.match(line)
@@ -70,6 +72,8 @@ def parse_dryrun(text: str) -> list[Job]:
             jobs[-1].wildcards = stripped.removeprefix("wildcards: ")
         elif stripped.startswith("benchmark: "):
             jobs[-1].benchmark = stripped.removeprefix("benchmark: ")
+        elif stripped.startswith("priority: "):
+            jobs[-1].priority = int(stripped.removeprefix("priority: "))
         elif stripped.startswith("resources: "):
             pairs = _RESOURCE.findall(stripped.removeprefix("resources: "))
             jobs[-1].resources = {key: value.strip() for key, value in pairs}

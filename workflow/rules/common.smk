@@ -228,6 +228,12 @@ def model_levels_of(wildcards):
 
 #: results/<comparison>: the folder of every stage from DE on (wildcard `comparison`)
 CMP = f"{RESULTS}/{{comparison}}"
+# Jobs on the merge's path (ingest, tximport, genes, de, merge) run before ready jobs off it
+# (enrichment, figures of later stages): the merge is the longest serial job (22 min at 100
+# cohorts x 500 samples), so it starts as soon as the last de job ends and the per-cohort
+# enrichment jobs fill the other cores beside it, instead of the merge running alone at the end
+# (issue 20). Snakemake's greedy and ILP schedulers both rank ready jobs by priority first.
+MERGE_PATH_PRIORITY = 1
 
 
 def cohort_ids(role=None, data_type=None, comparison=None):

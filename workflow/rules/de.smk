@@ -50,6 +50,7 @@ rule de:
         f"{LOGS}/{{comparison}}/de/{{cohort}}.log",
     benchmark:
         f"{LOGS}/benchmarks/de/{{comparison}}_{{cohort}}.tsv"
+    priority: MERGE_PATH_PRIORITY
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

@@ -29,6 +29,7 @@ rule genes:
         f"{LOGS}/genes/{{cohort}}.log",
     benchmark:
         f"{LOGS}/benchmarks/genes/{{cohort}}.tsv"
+    priority: MERGE_PATH_PRIORITY
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

@@ -9,6 +9,7 @@ rule ingest:
         f"{LOGS}/ingest/{{cohort}}.log",
     benchmark:
         f"{LOGS}/benchmarks/ingest/{{cohort}}.tsv"
+    priority: MERGE_PATH_PRIORITY
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
@@ -35,6 +36,7 @@ rule tximport:
         f"{LOGS}/tximport/{{cohort}}.log",
     benchmark:
         f"{LOGS}/benchmarks/tximport/{{cohort}}.tsv"
+    priority: MERGE_PATH_PRIORITY
     conda:
         "../../envs/markerflow.yaml"
     threads: 1

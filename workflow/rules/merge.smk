@@ -28,6 +28,7 @@ rule merge:
         f"{LOGS}/{{comparison}}/merge/merge.log",
     benchmark:
         f"{LOGS}/benchmarks/merge/{{comparison}}_merge.tsv"
+    priority: MERGE_PATH_PRIORITY
     conda:
         "../../envs/markerflow.yaml"
     threads: 1
