@@ -11,7 +11,7 @@ import pytest
 
 from markerflow.errors import InputError, name_first
 from markerflow.io.matrices import read_feature_matrix, validate_counts
-from markerflow.io.tables import read_tsv, reading, sha256_file
+from markerflow.io.tables import read_tsv, reading, sha256_file, write_matrix
 
 
 def _write(path, text, gz=False):
@@ -213,8 +213,9 @@ def test_name_first():
 
 def test_matrix_writer_groups_small_blocks_into_row_groups(tmp_path: Path) -> None:
     """Issue 20: blocks smaller than min_rows are appended to one row group (whole blocks only,
-    the last group may be smaller), the values and read_matrix(rows=) are unchanged, and a block
-    changed by its caller after write() does not change the file."""
+    the last group may be smaller), the values and read_matrix(rows=) are unchanged, a block
+    changed by its caller after write() does not change the file, and blocks built from their
+    arrays (not pandas) give write_matrix's bytes; a block unlike the first is an error."""
     import pyarrow.parquet as pq
 
     from markerflow.io.tables import MatrixWriter, read_matrix
@@ -238,8 +239,15 @@ def test_matrix_writer_groups_small_blocks_into_row_groups(tmp_path: Path) -> No
         wanted = ["G22", "G01", "G10", "absent"]
         pd.testing.assert_frame_equal(read_matrix(path, wanted), full.loc[["G01", "G10", "G22"]],
                                       check_exact=True)  # fmt: skip
+        assert writer._direct  # later blocks built from their arrays, not by from_pandas
+    write_matrix(full, tmp_path / "whole.parquet")  # one row group: the same bytes
+    assert (tmp_path / "m100.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
     with pytest.raises(ValueError, match="differ from the first"):
         with MatrixWriter(tmp_path / "bad.parquet", min_rows=100) as writer:
             writer.write(full.iloc[:3])
             writer.write(full.iloc[3:6].rename(columns={"s0": "other"}))
+    with pytest.raises(ValueError, match="differ from the first"):
+        with MatrixWriter(tmp_path / "bad.parquet", min_rows=100) as writer:
+            writer.write(full.iloc[:3])
+            writer.write(full.iloc[3:6].fillna(0).astype({"s1": "int64"}))
     assert not (tmp_path / "bad.parquet").exists()
