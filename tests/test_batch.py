@@ -254,13 +254,26 @@ def test_block_gram_pca_matches_pca_above_gram_max(monkeypatch):
     np.testing.assert_allclose(ratio, want_ratio, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("block_bytes", [8 * 22 * 7, 8 * 22 * 1])
-def test_merge_above_the_gram_limit_uses_block_krylov(tmp_path, monkeypatch, block_bytes):
+@pytest.mark.parametrize(("block_bytes", "disk_full"), [(8 * 22 * 7, False), (8 * 22 * 1, False),
+                                                       (8 * 22 * 7, True)])  # fmt: skip
+def test_merge_above_the_gram_limit_uses_block_krylov(
+    tmp_path, monkeypatch, caplog, block_bytes, disk_full
+):
     """Above GRAM_SAMPLES_MAX samples the merge's PCA is block Krylov (no samples x samples
     matrix, several passes over the scratch files): matrices unchanged, PCA scores and
-    silhouettes equal the in-memory PCA to 1e-9."""
+    silhouettes equal the in-memory PCA to 1e-9; without disk room for the corrected scratch
+    the passes recompute it, with the same results."""
+    import shutil
+
     import markerflow.engines.pca as pca_mod
+    import markerflow.stages.merge as merge_mod
     from markerflow.stages.merge import merge_and_correct_files
+
+    if disk_full:
+        usage = shutil.disk_usage(tmp_path)
+        monkeypatch.setattr(merge_mod.shutil, "disk_usage",
+                            lambda path: usage._replace(free=merge_mod.SCRATCH_MARGIN_BYTES))  # fmt: skip
+    caplog.set_level("INFO", logger="markerflow.stages.merge")
 
     monkeypatch.setattr(pca_mod, "GRAM_SAMPLES_MAX", 5)
     passes = []
@@ -277,6 +290,8 @@ def test_merge_above_the_gram_limit_uses_block_krylov(tmp_path, monkeypatch, blo
     out_e, out_u = tmp_path / "m" / "expression.parquet", tmp_path / "m" / "uncorrected.parquet"
     res = merge_and_correct_files(paths, sheets, out_e, out_u, block_bytes=block_bytes)
     assert len(passes) > 2  # both PCAs needed further passes
+    kept = "recomputed in each pass" if disk_full else "kept on scratch"
+    assert kept in caplog.text
     np.testing.assert_allclose(read_matrix(out_e).to_numpy(), ref.expression.to_numpy(), rtol=0,
                                atol=1e-12)  # fmt: skip
     for got, want in ((res.pca_before, ref.pca_before), (res.pca_after, ref.pca_after)):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -268,6 +269,8 @@ def merge_and_correct(
 
 #: gene block of the out-of-core merge: about this many bytes of float64 (all samples)
 BLOCK_BYTES = 64 * 2**20
+#: free disk left beside the merge's scratch and outputs before it keeps the corrected blocks
+SCRATCH_MARGIN_BYTES = 2 * 10**9
 
 
 def merge_and_correct_files(
@@ -304,8 +307,9 @@ def merge_and_correct_files(
     first pass of each rides on steps 3 and 4, and further passes re-read the scratch files (both
     PCAs in the same pass; step 4 also writes the corrected blocks to scratch, so a further pass
     reads them instead of recomputing ComBat's adjustment: scratch disk is then two float64
-    merged matrices instead of one) until every top
-    component's relative residual is at most 1e-10 (logged). At 4,000 samples (forced) that took
+    merged matrices instead of one, when the disk has room for it beside the corrected output
+    and :data:`SCRATCH_MARGIN_BYTES`, else the adjustment is recomputed, same values) until
+    every top component's relative residual is at most 1e-10 (logged). At 4,000 samples (forced) that took
     9 passes before and 35 after ComBat, 4.7x the Gram path's CPU, with scores within 4e-14.
 
     Memory: one cohort (step 2), else a few copies of one block plus one samples x samples Gram
@@ -423,6 +427,18 @@ def merge_and_correct_files(
         # BlockKrylov makes further passes: the corrected blocks go to a scratch file too, read
         # back raw (recomputing their ComBat adjustment was ~60 % of a pass at 50,000 samples)
         keep_corrected = isinstance(gram, BlockKrylov) and n_batches >= 2
+        if keep_corrected:
+            # the second scratch file is a speed-up, not a need: the same values are recomputed
+            # when the disk lacks room for it beside the corrected Parquet file pass 2 writes
+            need = 2 * genes.size * n_samples * 8 + SCRATCH_MARGIN_BYTES
+            free = shutil.disk_usage(scratch).free
+            keep_corrected = free >= need
+            log.info(
+                "block Krylov: corrected blocks %s scratch (%.1f GB free, %.1f GB wanted)",
+                "kept on" if keep_corrected else "recomputed in each pass, not kept on",
+                free / 1e9,
+                need / 1e9,
+            )
         corrected_file = Path(scratch) / "corrected.f64"
         orders: list[Literal["C", "F"]] = []  # memory order of each corrected block
         with (
