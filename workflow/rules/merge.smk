@@ -34,16 +34,16 @@ rule merge:
     threads: 1
     resources:
         # out of core: peak 1.05 GiB at 20 x 200 (one cohort + blocks + 16 N^2 bytes of Gram);
-        # above 8,000 samples (engines.pca.GRAM_SAMPLES_MAX) block Krylov bases and the Parquet
-        # writers' metadata (~820 B per column chunk: N columns x row groups, ~N^2): 9.66 GB
-        # exact peak (ru_maxrss) at 100 x 500 (50,000 samples); 0.18 MB/sample covers it
+        # above 8,000 samples (engines.pca.GRAM_SAMPLES_MAX) block Krylov bases and a Parquet
+        # row group of >= 1,024 genes (io.tables.ROW_GROUP_MIN_ROWS): 2.69 GB exact peak
+        # (VmHWM) at 100 x 500 (50,000 samples; 9.66 GB before the row groups were grouped)
         mem_mb=scaled_mem(
             1100,
             cohorts="discovery",
             per_largest_mb=1.2,
             per_sample2=1.6e-5,
             sample2_cap=8000,
-            per_sample=0.18,
+            per_sample=0.04,
         ),
         runtime=scaled_runtime(10, 0.004, cohorts="discovery"),
     params:
