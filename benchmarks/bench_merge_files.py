@@ -1,14 +1,16 @@
-"""The out-of-core merge (``merge_and_correct_files``) with the Parquet row groups it writes now
-against one row group per gene block (the layout before: ``row_group_rows=1``), same run.
+"""The out-of-core merge (``merge_and_correct_files``) as it writes its Parquet files now against
+the writer before issue 20's sixth round, in the same run: one row group per gene block
+(``row_group_rows=1``) and every block converted by ``pa.Table.from_pandas``.
 
 A merged matrix is samples wide and a Parquet writer keeps about 820 bytes of metadata per column
 chunk until it closes, so one row group per 64 MiB block (167 genes at 50,000 samples) made the
-writers' metadata grow as samples^2 (issue 20: 9.66 GB peak at 100 cohorts x 500). This writes
+writers' metadata grow as samples^2 (issue 20: 9.66 GB peak at 100 cohorts x 500), and
+``from_pandas`` costs about 4 s per block at 50,000 columns, whatever its rows. This writes
 seeded cohort gene matrices (log2-like, a shift and scale per batch, a within-cohort batch in
-every third cohort, a case/control condition) to --workdir, then runs the merge once per layout,
+every third cohort, a case/control condition) to --workdir, then runs the merge once each way,
 each in its own process, one after the other, and prints wall time, CPU time, exact peak RSS
 (``ru_maxrss``), the row groups and footer size of the corrected matrix, and whether both
-layouts hold the same values (they must: only the row grouping differs).
+hold the same values (they must: only the writing differs).
 
     python benchmarks/bench_merge_files.py [--cohorts 100 --samples 500 --genes 17385]
         [--workdir /tmp/bench_merge] [--quick]
@@ -64,13 +66,17 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
     from markerflow.stages.merge import merge_and_correct_files
 
     threadpool_limits(limits=1)  # the merge rule's one thread
+    if args.layout == "before":  # the writer before: from_pandas for every block
+        from markerflow.io.tables import MatrixWriter
+
+        MatrixWriter._like_first = lambda self, block: False  # type: ignore[method-assign]
     paths = {f"C{c:03d}": workdir / f"C{c:03d}.parquet" for c in range(args.cohorts)}
     sheets = {f"C{c:03d}": sheet_of(c, args.samples) for c in range(args.cohorts)}
     out = workdir / args.layout
     t0, c0 = time.perf_counter(), time.process_time()
     summary = merge_and_correct_files(
         paths, sheets, out / "expression.parquet", out / "uncorrected.parquet",
-        n_threads=1, row_group_rows=1 if args.layout == "per_block" else None,
+        n_threads=1, row_group_rows=1 if args.layout == "before" else None,
     )  # fmt: skip
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     meta = pq.ParquetFile(out / "expression.parquet").metadata
@@ -87,7 +93,7 @@ def same_values(workdir: Path) -> bool:
     import pyarrow.parquet as pq
 
     for name in ("expression.parquet", "uncorrected.parquet"):
-        a, b = (pq.ParquetFile(workdir / layout / name) for layout in ("per_block", "grouped"))
+        a, b = (pq.ParquetFile(workdir / layout / name) for layout in ("before", "now"))
         for start in range(0, a.metadata.num_rows, 2048):  # a few thousand genes at a time
             stop = min(start + 2048, a.metadata.num_rows)
             if not _rows(a, start, stop).equals(_rows(b, start, stop)):
@@ -118,7 +124,7 @@ def main() -> None:
     p.add_argument("--genes", type=int, default=17_385)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/bench_merge"))
     p.add_argument("--quick", action="store_true", help="20 x 500 samples, 3,000 genes")
-    p.add_argument("--layout", choices=["per_block", "grouped"], help=argparse.SUPPRESS)
+    p.add_argument("--layout", choices=["before", "now"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.quick:
         args.cohorts, args.genes = 20, 3_000
@@ -136,7 +142,7 @@ def main() -> None:
     print(f"merge of {args.cohorts} cohorts x {args.samples} samples ({n:,}) x {args.genes:,} "
           f"genes (generated in {time.perf_counter() - t0:.0f} s), one thread")  # fmt: skip
     results = {}
-    for layout in ("per_block", "grouped"):
+    for layout in ("before", "now"):
         cmd = [sys.executable, __file__, "--layout", layout, "--cohorts", str(args.cohorts),
                "--samples", str(args.samples), "--genes", str(args.genes),
                "--workdir", str(workdir)]  # fmt: skip
@@ -145,10 +151,10 @@ def main() -> None:
         print(f"{layout:>9}: {r['seconds']:7.1f} s wall, {r['cpu']:7.1f} s CPU, peak RSS "
               f"{r['peak_rss_mb'] / 1024:5.2f} GB, {r['row_groups']} row groups, footer "
               f"{r['footer_mb']:.1f} MB")  # fmt: skip
-    old, new = results["per_block"], results["grouped"]
-    print(f"ratio grouped / per block: wall {new['seconds'] / old['seconds']:.2f}, "
+    old, new = results["before"], results["now"]
+    print(f"ratio now / before: wall {new['seconds'] / old['seconds']:.2f}, "
           f"peak RSS {new['peak_rss_mb'] / old['peak_rss_mb']:.2f}")  # fmt: skip
-    print(f"same values in both layouts: {same_values(workdir)}")
+    print(f"same values in both: {same_values(workdir)}")
     shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -35,7 +35,7 @@ rule merge:
     resources:
         # out of core: peak 1.05 GiB at 20 x 200 (one cohort + blocks + 16 N^2 bytes of Gram);
         # above 8,000 samples (engines.pca.GRAM_SAMPLES_MAX) block Krylov bases and a Parquet
-        # row group of >= 1,024 genes (io.tables.ROW_GROUP_MIN_ROWS): 2.69 GB exact peak
+        # row group of >= 1,024 genes (io.tables.ROW_GROUP_MIN_ROWS): 3.40 GB exact peak
         # (VmHWM) at 100 x 500 (50,000 samples; 9.66 GB before the row groups were grouped)
         mem_mb=scaled_mem(
             1100,
