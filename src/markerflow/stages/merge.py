@@ -298,7 +298,8 @@ def merge_and_correct_files(
        uncorrected block is written (whole blocks grouped into row groups of at least
        :data:`markerflow.io.tables.ROW_GROUP_MIN_ROWS` genes, or ``row_group_rows``), added to
        the before-PCA Gram matrix (:class:`markerflow.engines.pca.BlockGram`) and to ComBat's
-       pass 1 (:func:`markerflow.engines.combat_blocks.fit_blocks`: per-gene estimates, pooled priors).
+       pass 1 (:func:`markerflow.engines.combat_blocks.fit_blocks`: per-gene estimates, pooled
+       priors).
     4. Pass 2: each block is adjusted (:func:`markerflow.engines.combat_blocks.adjust_block`),
        written, and added to the after-PCA Gram matrix.
 
@@ -310,7 +311,8 @@ def merge_and_correct_files(
     merged matrices instead of one, when the disk has room for it beside the corrected output
     and :data:`SCRATCH_MARGIN_BYTES`, else the adjustment is recomputed, same values) until
     every top component's relative residual is at most 1e-10 (logged). At 4,000 samples
-    (forced) that took 9 passes before and 35 after ComBat, 4.7x the Gram path's CPU, with scores within 4e-14.
+    (forced) that took 9 passes before and 35 after ComBat, 4.7x the Gram path's CPU, with
+    scores within 4e-14.
 
     Memory: one cohort (step 2), else a few copies of one block plus one samples x samples Gram
     matrix (below the limit) or the Krylov bases (samples x a few hundred, above it). Results equal :func:`merge_and_correct` up to the rounding of block-wise sums
