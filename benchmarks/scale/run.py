@@ -74,13 +74,20 @@ JOB_CPU_LINE = re.compile(r"job CPU: ([0-9.]+) s, start-up included \(rule (\S+)
 
 
 def study_name(
-    n_arrays: int, n_counts: int, samples: int, probes: int, overrides: dict | None = None
+    n_arrays: int,
+    n_counts: int,
+    samples: int,
+    probes: int,
+    overrides: dict | None = None,
+    float32: bool = False,
 ) -> str:
     name = f"arrays{n_arrays}_s{samples}"
     if n_counts:
         name += f"_counts{n_counts}"
     if probes != GPL570_PROBES:
         name += f"_p{probes}"
+    if float32:
+        name += "_f32"
     for key, value in sorted((overrides or {}).items()):
         name += f"_{key}-{value}".lower()
     return name
@@ -315,6 +322,11 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="3 cohorts x 60 samples, 12,000 probes (smoke test)"
     )
     parser.add_argument(
+        "--float32",
+        action="store_true",
+        help="store the generated array values as float32 (half the input disk; read as float64)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -333,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(n) for n in args.cohorts.split(",")]
     tables = []
     for n in sizes:
-        name = study_name(n, args.counts, args.samples, args.probes, overrides)
+        name = study_name(n, args.counts, args.samples, args.probes, overrides, args.float32)
         study = args.out / "scale" / name / "study"
         if args.regenerate or not (study / "config.yaml").exists():
             shutil.rmtree(study, ignore_errors=True)
@@ -341,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             generate_study(
                 study, n_arrays=n, n_counts=args.counts, samples=args.samples,
                 n_probes=args.probes, seed=args.seed, config_overrides=overrides,
+                float32=args.float32,
             )  # fmt: skip
             print(f"[{name}] generated in {time.perf_counter() - t0:.0f} s", flush=True)
         print(
@@ -390,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = pd.concat([old, summary], ignore_index=True)
     summary = summary.sort_values(["total_samples", "rule"]).reset_index(drop=True)
     summary.to_csv(summary_path, sep="\t", index=False, float_format="%.2f")
-    this_setup = [study_name(n, args.counts, args.samples, args.probes, overrides) for n in
+    this_setup = [study_name(n, args.counts, args.samples, args.probes, overrides, args.float32)
+                  for n in
                   sorted(set(summary["n_cohorts"] - args.counts) | set(sizes))]  # fmt: skip
     plot(summary[summary["study"].isin(this_setup)], args.out / "scale_cost.png")
     print(f"\nwrote {summary_path} and {args.out / 'scale_cost.png'}")
@@ -401,7 +415,10 @@ def main(argv: list[str] | None = None) -> int:
     headline = total[
         (total["n_cohorts"] == 20)
         & (total["probes"] == GPL570_PROBES)
-        & (total["study"] == study_name(20, args.counts, args.samples, GPL570_PROBES, overrides))
+        & (
+            total["study"]
+            == study_name(20, args.counts, args.samples, GPL570_PROBES, overrides, args.float32)
+        )
     ]
     if len(headline) and headline.iloc[-1].get("with_loco", True) not in (False, "False"):
         row = headline.iloc[-1]
