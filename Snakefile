@@ -38,6 +38,10 @@ wildcard_constraints:
     comparison="|".join(re.escape(c) for c in COMPARISONS),
 
 
+onstart:
+    drop_local_job_rate_limit()
+
+
 # Trivial rules run where snakemake runs, never as cluster jobs.
 localrules:
     all,

@@ -31,9 +31,10 @@ def test_reduced_scale_run(tmp_path: Path) -> None:
         tmp_path / "study", n_arrays=3, n_validation=1, samples=60, n_probes=12_000,
         n_markers=40, seed=7,
     )  # fmt: skip
-    _wall, status = run_workflow(study, cores=2)
+    _wall, status, tree_cpu = run_workflow(study, cores=2)
     log = (study / "snakemake.log").read_text(encoding="utf-8")
     assert status == 0, log[-3000:]
+    assert "job rate limit is off" in log  # the Snakefile's onstart (a local run)
     results = study / "results"
 
     jobs = read_benchmarks(results)
@@ -41,8 +42,10 @@ def test_reduced_scale_run(tmp_path: Path) -> None:
     assert (jobs["max_rss_mb"] < 4000).all()
     assert len(jobs[jobs["rule"] == "ingest"]) == 4  # 3 discovery + 1 validation cohort
     # every rule's CPU is the jobs' own exact count (their last log line), not Snakemake's sample
-    table = summarise(jobs, read_startup(results), {"study": "s"}, 1.0, 1.0, status)
+    table = summarise(jobs, read_startup(results), {"study": "s"}, 1.0, 1.0, status, tree_cpu)
     rules = table[table["rule"] != "TOTAL"]
+    # the process tree's CPU holds every job's: what is left is Snakemake's own
+    assert table["snakemake_cpu_s"].iloc[-1] > 0, table.iloc[-1].to_string()
     assert rules["cpu_exact"].all(), rules[["rule", "jobs", "cpu_exact"]].to_string()
     assert (rules["cpu_sum_s"] >= rules["startup_cpu_s"]).all()
 

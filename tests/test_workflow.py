@@ -144,3 +144,11 @@ def test_loco_chain_is_the_main_chain(example_run):
     assert sel.candidates["gene"].tolist() == main["gene"].tolist()
     sig = read_tsv(example_run / AVC / "signature/signature.tsv", dtype={"gene": str})
     assert sel.signature["gene"].tolist() == sig["gene"].tolist()
+
+
+def test_local_run_has_no_job_rate_limit(example_run):
+    """The Snakefile's onstart turns off Snakemake's job rate limit in a local run: with it, every
+    finished job adds a scheduler pass per timespan for the rest of the run (docs/scaling.md)."""
+    logs = sorted((example_run.parent / ".snakemake" / "log").glob("*.snakemake.log"))
+    assert logs, "no Snakemake log"
+    assert "job rate limit is off" in logs[-1].read_text(encoding="utf-8")

@@ -95,9 +95,12 @@ def study_name(
 
 def run_workflow(
     study: Path, cores: int, extra: list[str] | None = None, *, fresh: bool = True
-) -> tuple[float, int]:
+) -> tuple[float, int, float]:
     """Run the workflow in ``study`` (from scratch unless ``fresh`` is false); return (wall
-    seconds, exit status). The Snakemake log is appended to ``study/snakemake.log``."""
+    seconds, exit status, CPU seconds of the whole process tree). The tree's CPU is the
+    ``snakemake`` process's rusage after it ended (``os.wait4``): its own CPU plus that of every
+    job it waited for, so minus the jobs' own it is the scheduler's. The Snakemake log is appended
+    to ``study/snakemake.log``."""
     if fresh:
         for stale in ("results", ".snakemake"):
             shutil.rmtree(study / stale, ignore_errors=True)
@@ -116,24 +119,28 @@ def run_workflow(
     env = dict(os.environ, PYTHONHASHSEED="0")
     start = time.perf_counter()
     with open(study / "snakemake.log", "w" if fresh else "a", encoding="utf-8") as log:
-        status = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
-    return time.perf_counter() - start, status
+        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        _, wait_status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(wait_status)
+    wall = time.perf_counter() - start
+    return wall, process.returncode, usage.ru_utime + usage.ru_stime
 
 
 def run_with_and_without_loco(
     study: Path, cores: int, timing: str = "separate"
-) -> tuple[float, float, int]:
-    """(wall without LOCO, wall with LOCO, exit status): everything but the LOCO folds and what
-    reads them; then the whole workflow from scratch (``separate``) or the rest of it on top
-    (``two-step``), or nothing more (``none``: both walls are the run without LOCO)."""
-    without, status = run_workflow(study, cores, ["--omit-from", "validation_loco"])
+) -> tuple[float, float, int, float]:
+    """(wall without LOCO, wall with LOCO, exit status, process-tree CPU of the runs whose jobs
+    the logs now show): everything but the LOCO folds and what reads them; then the whole
+    workflow from scratch (``separate``) or the rest of it on top (``two-step``), or nothing more
+    (``none``: both walls are the run without LOCO)."""
+    without, status, cpu = run_workflow(study, cores, ["--omit-from", "validation_loco"])
     if status != 0 or timing == "none":
-        return without, without, status
+        return without, without, status, cpu
     if timing == "separate":
-        wall, status = run_workflow(study, cores)
-        return without, wall, status
-    rest, status = run_workflow(study, cores, fresh=False)
-    return without, without + rest, status
+        wall, status, cpu = run_workflow(study, cores)
+        return without, wall, status, cpu
+    rest, status, rest_cpu = run_workflow(study, cores, fresh=False)
+    return without, without + rest, status, cpu + rest_cpu
 
 
 def read_startup(results: Path) -> pd.DataFrame:
@@ -181,9 +188,11 @@ def summarise(
     wall: float,
     wall_without_loco: float,
     status: int,
+    tree_cpu: float = np.nan,
 ) -> pd.DataFrame:
     """Per rule: jobs, summed/max wall, summed CPU, summed start-up CPU, max peak RSS and the job
-    with it; a TOTAL row with the workflow's wall time with and without LOCO."""
+    with it; a TOTAL row with the workflow's wall time with and without LOCO, and Snakemake's own
+    CPU (``tree_cpu``, the process tree's, minus the jobs' summed CPU)."""
     biggest = jobs.loc[jobs.groupby("rule")["max_rss_mb"].idxmax(), ["rule", "job"]]
     per_rule = (
         jobs.groupby("rule", sort=True)
@@ -233,6 +242,7 @@ def summarise(
             ],
             "startup_cpu_s": [startup["startup_cpu_s"].sum()],
             "wall_without_loco_s": [wall_without_loco],
+            "snakemake_cpu_s": [tree_cpu - per_rule["cpu_sum_s"].sum()],
         }
     )
     table = pd.concat([per_rule, total], ignore_index=True)
@@ -361,7 +371,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{' (without LOCO only)' if args.loco_timing == 'none' else ''} ...",
             flush=True,
         )
-        without, wall, status = run_with_and_without_loco(study, args.cores, args.loco_timing)
+        without, wall, status, tree_cpu = run_with_and_without_loco(
+            study, args.cores, args.loco_timing
+        )
         jobs = read_benchmarks(study / "results")
         if jobs.empty:  # e.g. the workflow could not lock its directory: nothing to summarise
             print(f"[{name}] FAILED (exit {status}) before any job finished: see "
@@ -377,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             "probes": args.probes,
             "with_loco": args.loco_timing != "none",
         }
-        table = summarise(jobs, startup, meta, wall, without, status)
+        table = summarise(jobs, startup, meta, wall, without, status, tree_cpu)
         tables.append(table)
         print(
             f"[{name}] {'ok' if status == 0 else f'FAILED (exit {status})'}: "
@@ -387,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
             f"summed job CPU {table['cpu_sum_s'].iloc[-1]:.0f} s "
             f"({'exact, from the job logs' if table['cpu_exact'].iloc[-1] else 'partly sampled'}"
             f"; Snakemake's sample {jobs['cpu_s'].sum():.0f} s; start-up "
-            f"{startup['startup_cpu_s'].sum():.0f} s), max job RSS "
+            f"{startup['startup_cpu_s'].sum():.0f} s), Snakemake's own CPU "
+            f"{table['snakemake_cpu_s'].iloc[-1]:.0f} s, max job RSS "
             f"{jobs['max_rss_mb'].max():.0f} MB",
             flush=True,
         )
@@ -410,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwrote {summary_path} and {args.out / 'scale_cost.png'}")
     total = summary[summary["rule"] == "TOTAL"]
     print(total[["study", "total_samples", "wall_sum_s", "wall_without_loco_s", "cpu_sum_s",
-                 "startup_cpu_s", "max_rss_mb", "jobs"]].to_string(index=False))  # fmt: skip
+                 "startup_cpu_s", "snakemake_cpu_s", "max_rss_mb", "jobs"]].to_string(
+        index=False))  # fmt: skip
     verdicts = []
     headline = total[
         (total["n_cohorts"] == 20)

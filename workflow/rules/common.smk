@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -234,6 +235,26 @@ CMP = f"{RESULTS}/{{comparison}}"
 # enrichment jobs fill the other cores beside it, instead of the merge running alone at the end
 # (issue 20). Snakemake's greedy and ILP schedulers both rank ready jobs by priority first.
 MERGE_PATH_PRIORITY = 1
+
+
+def drop_local_job_rate_limit():
+    """Turn off Snakemake's job rate limit in a local run (the Snakefile's ``onstart``).
+
+    Snakemake (9.27) starts a timer after every scheduler pass when a rate limit is set, and the
+    CLI always sets one (``--max-jobs-per-timespan``, default 100/1s). Each timer starts one more
+    pass, so every finished job adds a pass per timespan for the rest of the run, and each pass
+    re-evaluates the resources and stats the inputs of every ready job. At 100 cohorts that took
+    the scheduler most of a core by the end (docs/scaling.md, issue 20). The local executor
+    never runs more than ``--cores`` jobs, so the limit paces nothing there; without it a pass
+    runs when a job finishes, and the run ends without waiting for a last timer. Cluster runs keep
+    the limit: it paces submissions to the controller (profiles/slurm)."""
+    scheduler = getattr(workflow, "scheduler", None)
+    if not workflow.local_exec or getattr(scheduler, "job_rate_limiter", None) is None:
+        return
+    scheduler.job_rate_limiter = None
+    logger.info(
+        "local run: Snakemake's job rate limit is off (it paces only cluster submissions)"
+    )
 
 
 def cohort_ids(role=None, data_type=None, comparison=None):
