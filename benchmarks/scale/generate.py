@@ -264,7 +264,7 @@ def generate_study(
 
     ``float32``: array values are stored as float32 Parquet columns (about 7 significant digits,
     more than a GEO series matrix's text carries), which halves the inputs of the 100-cohort study
-    (22 -> 11 GB) on a machine whose disk it fills; markerflow reads them as float64.
+    (22 -> 13 GB) on a machine whose disk it fills; markerflow reads them as float64.
     """
     out = Path(out)
     (out / "data").mkdir(parents=True, exist_ok=True)
